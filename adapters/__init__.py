@@ -1,0 +1,1 @@
+"""Venue adapters: everything venue-specific lives below this package."""

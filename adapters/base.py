@@ -1,0 +1,115 @@
+"""The one protocol every venue adapter implements, and the helpers all adapters share.
+
+=====================  ========  ==============================================================
+member                 required  notes
+=====================  ========  ==============================================================
+``name``               yes       ccxt id of the venue: "kraken", "bitstamp", ...
+``load_markets``       yes       ``Market`` per unified symbol, with real steps, minimums, fee
+``fetch_book``         yes       one REST snapshot
+``watch_books``        yes       WebSocket where the venue has it, else paced REST polling
+``fetch_balances``     keys      free amount per asset; raises ``AuthError`` without keys
+``place_order``        keys      IOC limit order; never retried automatically
+``fetch_order``        keys      by our client id
+``cancel_order``       keys      by our client id
+``close``              yes       releases sessions and sockets; safe to call twice
+=====================  ========  ==============================================================
+
+Adapters take and return ``arbscan.model`` types only; nothing above ``adapters/`` sees venue JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
+
+from arbscan.errors import AuthError
+from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
+
+__all__ = ["ExchangeAdapter", "Credentials", "load_credentials", "replace_origin"]
+
+
+@runtime_checkable
+class ExchangeAdapter(Protocol):
+    """A venue as arbscan sees it (see the table in this module's docstring)."""
+
+    name: str
+
+    async def load_markets(self) -> dict[str, Market]: ...
+
+    async def fetch_book(self, symbol: str, depth: int = 50) -> BookSnapshot: ...
+
+    def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]: ...
+
+    async def fetch_balances(self) -> dict[str, Decimal]: ...
+
+    async def place_order(self, req: OrderRequest) -> OrderUpdate: ...
+
+    async def fetch_order(self, symbol: str, client_id: str) -> OrderUpdate: ...
+
+    async def cancel_order(self, symbol: str, client_id: str) -> OrderUpdate: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """API credentials for one venue; ``repr`` and ``str`` never show the secret parts."""
+
+    exchange: str
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(exchange={self.exchange!r}, api_key=***, api_secret=***)"
+
+    __str__ = __repr__
+
+
+def load_credentials(exchange: str, environ: dict[str, str] | None = None) -> Credentials | None:
+    """Credentials for ``exchange`` from ``<EXCHANGE>_API_KEY``/``_API_SECRET``/``_API_PASSWORD``, else a keyring.
+
+    Returns None when neither source has both key and secret. The keyring (optional extra
+    ``arbscan[keyring]``) is looked up under service ``arbscan-<exchange>`` with user names
+    ``api_key``, ``api_secret`` and ``api_password``.
+    """
+    env = os.environ if environ is None else environ
+    prefix = exchange.upper().replace("-", "_")
+    key = env.get(f"{prefix}_API_KEY")
+    secret = env.get(f"{prefix}_API_SECRET")
+    password = env.get(f"{prefix}_API_PASSWORD")
+    if key and secret:
+        return Credentials(exchange, key, secret, password or None)
+    if key or secret:
+        raise AuthError(f"{prefix}_API_KEY and {prefix}_API_SECRET must be set together")
+    try:  # keyring is optional
+        import keyring  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        service = f"arbscan-{exchange}"
+        key = keyring.get_password(service, "api_key")
+        secret = keyring.get_password(service, "api_secret")
+        password = keyring.get_password(service, "api_password")
+    except Exception:  # noqa: BLE001 - no usable keyring backend is the same as no keys
+        return None
+    if key and secret:
+        return Credentials(exchange, key, secret, password or None)
+    return None
+
+
+def replace_origin(url: str, override: str | None) -> str:
+    """Replace scheme, host and port of ``url`` with those of ``override``, keeping the path and query.
+
+    ``replace_origin("https://api.kraken.com/0/public/Depth", "http://127.0.0.1:8080")``
+    gives ``"http://127.0.0.1:8080/0/public/Depth"``. A path in ``override`` is ignored.
+    """
+    if not override:
+        return url
+    src = urlsplit(url)
+    dst = urlsplit(override)
+    return urlunsplit((dst.scheme, dst.netloc, src.path, src.query, src.fragment))

@@ -1,0 +1,1 @@
+"""Native Kraken adapter: signed REST, validated WebSocket v2 books."""

@@ -1,0 +1,379 @@
+"""Typed, frozen settings read from TOML (default ``./arbscan.toml``) with secrets from the environment.
+
+Every key is checked: an unknown key, a wrong type or an impossible value raises ``ConfigError``
+naming the key (``venues[1].taker_fee: must not be negative``). With no file at all the defaults
+run a public, dry-run scan of BTC/USD and ETH/USD on kraken, bitstamp and coinbase.
+
+Secrets never live here: API keys come from ``<EXCHANGE>_API_KEY`` / ``<EXCHANGE>_API_SECRET``
+(see ``adapters.base.load_credentials``); a key-like setting in the file is refused.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from arbscan.errors import ConfigError
+
+__all__ = [
+    "Settings",
+    "ScannerConfig",
+    "VenueConfig",
+    "StrategyConfig",
+    "LiveConfig",
+    "load_settings",
+    "parse_settings",
+    "DEFAULT_CONFIG_PATH",
+    "IMBALANCE_POLICIES",
+]
+
+DEFAULT_CONFIG_PATH = Path("arbscan.toml")
+IMBALANCE_POLICIES = ("flatten_buy_venue", "flatten_sell_venue", "keep")
+ADAPTER_KINDS = ("auto", "native", "ccxt")
+
+Balances = dict[str, Decimal]  # asset -> free amount
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerConfig:
+    """What the scanner watches and when a route counts as live."""
+
+    symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
+    min_net_bps: Decimal = Decimal(0)
+    max_book_age_ms: int = 2000
+    book_depth: int = 10
+    db: str = "arbscan.db"
+    status_interval_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    """One venue: which adapter serves it, URL overrides, a fee override, known balances."""
+
+    exchange: str
+    adapter: str = "auto"  # auto: native for kraken, ccxt for everything else
+    taker_fee: Decimal | None = None  # overrides the venue's fee when set
+    rest_url: str | None = None
+    ws_url: str | None = None
+    poll_interval_ms: int | None = None  # REST polling pace when the venue has no WS books
+    balances: Balances = field(default_factory=dict)  # paper balances in dry-run; caps sizes
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    """A named set of trading rules, paper-traded by default and live only with ``--live``."""
+
+    name: str
+    symbols: tuple[str, ...] = ()  # empty: every scanned symbol
+    venues: tuple[str, ...] = ()  # empty: every configured venue
+    min_net_bps: Decimal = Decimal(10)
+    min_profit: Decimal = Decimal(0)  # quote
+    max_notional: Decimal | None = None  # quote per trade (buy leg, before fee)
+    latency_ms: int = 0  # delay between seeing an opportunity and the orders reaching the venues
+    cooldown_ms: int = 0  # per route, after a trade
+    balances: dict[str, Balances] = field(default_factory=dict)  # venue -> asset -> starting amount
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """Risk limits and leg-risk policy for live execution."""
+
+    max_notional_per_trade: Decimal = Decimal(100)
+    max_exposure: Balances = field(default_factory=dict)  # asset -> max open inventory
+    daily_loss_limit: Decimal = Decimal(50)  # quote; realised loss in a UTC day that halts trading
+    max_orders_per_minute: int = 20  # per venue
+    max_consecutive_failures: int = 3
+    reconcile_deadline_s: float = 60.0
+    order_timeout_s: float = 10.0
+    imbalance_policy: str = "flatten_buy_venue"
+    max_slippage_bps: Decimal = Decimal(30)
+    validate_orders: bool = False  # Kraken: send orders with validate=true (never executed)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything arbscan is configured with; build with ``load_settings``."""
+
+    scanner: ScannerConfig = field(default_factory=ScannerConfig)
+    venues: tuple[VenueConfig, ...] = (
+        VenueConfig("kraken"),
+        VenueConfig("bitstamp"),
+        VenueConfig("coinbase"),
+    )
+    strategies: tuple[StrategyConfig, ...] = (StrategyConfig("default"),)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    source: str | None = None  # path the settings were read from, None for defaults
+
+    def venue(self, exchange: str) -> VenueConfig:
+        """The config of one venue; ``ConfigError`` when it is not configured."""
+        for v in self.venues:
+            if v.exchange == exchange:
+                return v
+        raise ConfigError(f"venues: {exchange!r} is not configured")
+
+    def strategy(self, name: str) -> StrategyConfig:
+        """The strategy called ``name``; ``ConfigError`` naming the known ones otherwise."""
+        for s in self.strategies:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.strategies) or "none"
+        raise ConfigError(f"strategies: no strategy named {name!r} (known: {known})")
+
+
+# -- value parsers ---------------------------------------------------------------------------
+
+_SECRET_WORDS = ("secret", "api_key", "apikey", "password", "passphrase", "private_key")
+
+
+def _decimal(key: str, value: Any, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: must be a number, got a boolean")
+    if isinstance(value, float):
+        value = repr(value)  # shortest round-trip text: 0.0026 stays 0.0026, never a binary expansion
+    if isinstance(value, (int, str)):
+        try:
+            d = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ConfigError(f"{key}: must be a number, got {value!r}") from None
+        if not d.is_finite():
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+        if minimum is not None and d < minimum:
+            raise ConfigError(f"{key}: must not be below {minimum}, got {value!r}")
+        return d
+    raise ConfigError(f"{key}: must be a number, got {type(value).__name__}")
+
+
+def _int(key: str, value: Any, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(key: str, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: must be a number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    return float(value)
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _symbol(key: str, value: Any) -> str:
+    s = _str(key, value).upper()
+    base, sep, quote = s.partition("/")
+    if not sep or not base or not quote or "/" in quote:
+        raise ConfigError(f"{key}: {value!r} is not a unified symbol like 'BTC/USD'")
+    return s
+
+
+def _str_list(key: str, value: Any, item=_str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list, got {type(value).__name__}")
+    out = tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
+    seen: set[str] = set()
+    for i, v in enumerate(out):
+        if v in seen:
+            raise ConfigError(f"{key}[{i}]: {v!r} is listed twice")
+        seen.add(v)
+    return out
+
+
+def _balances(key: str, value: Any) -> Balances:
+    table = _table(key, value)
+    return {_str(f"{key}.{asset}", asset).upper(): _decimal(f"{key}.{asset}", v) for asset, v in table.items()}
+
+
+def _table(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a table, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(key: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for k in table:
+        if any(w in k.lower() for w in _SECRET_WORDS):
+            raise ConfigError(
+                f"{key}.{k}: secrets are not read from the config file; set them in the environment "
+                "(<EXCHANGE>_API_KEY, <EXCHANGE>_API_SECRET) or a keyring"
+            )
+        if k not in allowed:
+            options = ", ".join(sorted(allowed))
+            raise ConfigError(f"{key + '.' if key else ''}{k}: unknown setting (known here: {options})")
+
+
+def _names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+# -- section parsers -------------------------------------------------------------------------
+
+
+def _scanner(raw: dict[str, Any]) -> ScannerConfig:
+    _check_keys("scanner", raw, _names(ScannerConfig))
+    kw: dict[str, Any] = {}
+    if "symbols" in raw:
+        kw["symbols"] = _str_list("scanner.symbols", raw["symbols"], _symbol)
+        if not kw["symbols"]:
+            raise ConfigError("scanner.symbols: must name at least one symbol")
+    if "min_net_bps" in raw:
+        kw["min_net_bps"] = _decimal("scanner.min_net_bps", raw["min_net_bps"], minimum=None)
+    if "max_book_age_ms" in raw:
+        kw["max_book_age_ms"] = _int("scanner.max_book_age_ms", raw["max_book_age_ms"], minimum=1)
+    if "book_depth" in raw:
+        kw["book_depth"] = _int("scanner.book_depth", raw["book_depth"], minimum=1)
+    if "db" in raw:
+        kw["db"] = _str("scanner.db", raw["db"])
+    if "status_interval_ms" in raw:
+        kw["status_interval_ms"] = _int("scanner.status_interval_ms", raw["status_interval_ms"], minimum=50)
+    return ScannerConfig(**kw)
+
+
+def _venue(key: str, raw: Any) -> VenueConfig:
+    raw = _table(key, raw)
+    _check_keys(key, raw, _names(VenueConfig))
+    if "exchange" not in raw:
+        raise ConfigError(f"{key}.exchange: missing (the ccxt id, e.g. 'kraken')")
+    kw: dict[str, Any] = {"exchange": _str(f"{key}.exchange", raw["exchange"]).lower()}
+    if "adapter" in raw:
+        kind = _str(f"{key}.adapter", raw["adapter"]).lower()
+        if kind not in ADAPTER_KINDS:
+            raise ConfigError(f"{key}.adapter: must be one of {', '.join(ADAPTER_KINDS)}, got {kind!r}")
+        if kind == "native" and kw["exchange"] != "kraken":
+            raise ConfigError(f"{key}.adapter: no native adapter for {kw['exchange']!r} (only kraken)")
+        kw["adapter"] = kind
+    if "taker_fee" in raw:
+        fee = _decimal(f"{key}.taker_fee", raw["taker_fee"])
+        if fee >= 1:
+            raise ConfigError(f"{key}.taker_fee: a fraction below 1 (0.0026 is 0.26 %), got {raw['taker_fee']!r}")
+        kw["taker_fee"] = fee
+    for url in ("rest_url", "ws_url"):
+        if url in raw:
+            kw[url] = _str(f"{key}.{url}", raw[url])
+    if "poll_interval_ms" in raw:
+        kw["poll_interval_ms"] = _int(f"{key}.poll_interval_ms", raw["poll_interval_ms"], minimum=10)
+    if "balances" in raw:
+        kw["balances"] = _balances(f"{key}.balances", raw["balances"])
+    return VenueConfig(**kw)
+
+
+def _strategy(key: str, raw: Any) -> StrategyConfig:
+    raw = _table(key, raw)
+    _check_keys(key, raw, _names(StrategyConfig))
+    if "name" not in raw:
+        raise ConfigError(f"{key}.name: missing")
+    kw: dict[str, Any] = {"name": _str(f"{key}.name", raw["name"])}
+    if "symbols" in raw:
+        kw["symbols"] = _str_list(f"{key}.symbols", raw["symbols"], _symbol)
+    if "venues" in raw:
+        kw["venues"] = tuple(v.lower() for v in _str_list(f"{key}.venues", raw["venues"]))
+    if "min_net_bps" in raw:
+        kw["min_net_bps"] = _decimal(f"{key}.min_net_bps", raw["min_net_bps"], minimum=None)
+    if "min_profit" in raw:
+        kw["min_profit"] = _decimal(f"{key}.min_profit", raw["min_profit"])
+    if "max_notional" in raw:
+        kw["max_notional"] = _decimal(f"{key}.max_notional", raw["max_notional"])
+        if kw["max_notional"] <= 0:
+            raise ConfigError(f"{key}.max_notional: must be positive")
+    for ms in ("latency_ms", "cooldown_ms"):
+        if ms in raw:
+            kw[ms] = _int(f"{key}.{ms}", raw[ms])
+    if "balances" in raw:
+        venues = _table(f"{key}.balances", raw["balances"])
+        kw["balances"] = {
+            _str(f"{key}.balances", v).lower(): _balances(f"{key}.balances.{v}", b) for v, b in venues.items()
+        }
+    return StrategyConfig(**kw)
+
+
+def _live(raw: dict[str, Any]) -> LiveConfig:
+    _check_keys("live", raw, _names(LiveConfig))
+    kw: dict[str, Any] = {}
+    for k in ("max_notional_per_trade", "daily_loss_limit", "max_slippage_bps"):
+        if k in raw:
+            kw[k] = _decimal(f"live.{k}", raw[k])
+    if "max_exposure" in raw:
+        kw["max_exposure"] = _balances("live.max_exposure", raw["max_exposure"])
+    for k in ("max_orders_per_minute", "max_consecutive_failures"):
+        if k in raw:
+            kw[k] = _int(f"live.{k}", raw[k], minimum=1)
+    for k in ("reconcile_deadline_s", "order_timeout_s"):
+        if k in raw:
+            kw[k] = _float(f"live.{k}", raw[k], minimum=0.1)
+    if "imbalance_policy" in raw:
+        policy = _str("live.imbalance_policy", raw["imbalance_policy"])
+        if policy not in IMBALANCE_POLICIES:
+            raise ConfigError(f"live.imbalance_policy: must be one of {', '.join(IMBALANCE_POLICIES)}, got {policy!r}")
+        kw["imbalance_policy"] = policy
+    if "validate_orders" in raw:
+        kw["validate_orders"] = _bool("live.validate_orders", raw["validate_orders"])
+    return LiveConfig(**kw)
+
+
+def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
+    """Build ``Settings`` from a decoded TOML document, checking every key."""
+    _check_keys("", raw, {"scanner", "venues", "strategies", "live"})
+    kw: dict[str, Any] = {"source": source}
+    if "scanner" in raw:
+        kw["scanner"] = _scanner(_table("scanner", raw["scanner"]))
+    if "venues" in raw:
+        if not isinstance(raw["venues"], list):
+            raise ConfigError("venues: must be an array of tables ([[venues]])")
+        venues = tuple(_venue(f"venues[{i}]", v) for i, v in enumerate(raw["venues"]))
+        seen: set[str] = set()
+        for i, v in enumerate(venues):
+            if v.exchange in seen:
+                raise ConfigError(f"venues[{i}].exchange: {v.exchange!r} is listed twice")
+            seen.add(v.exchange)
+        kw["venues"] = venues
+    if "strategies" in raw:
+        if not isinstance(raw["strategies"], list):
+            raise ConfigError("strategies: must be an array of tables ([[strategies]])")
+        strategies = tuple(_strategy(f"strategies[{i}]", s) for i, s in enumerate(raw["strategies"]))
+        names: set[str] = set()
+        for i, s in enumerate(strategies):
+            if s.name in names:
+                raise ConfigError(f"strategies[{i}].name: {s.name!r} is listed twice")
+            names.add(s.name)
+        kw["strategies"] = strategies
+    if "live" in raw:
+        kw["live"] = _live(_table("live", raw["live"]))
+    return Settings(**kw)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read settings from ``path``, or from ``./arbscan.toml`` when it exists, else the defaults.
+
+    A ``path`` that was named but does not exist, or a file that is not valid TOML, is a ``ConfigError``.
+    """
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return Settings()
+        path = DEFAULT_CONFIG_PATH
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(p)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(p)!r} cannot be read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+    return parse_settings(raw, source=str(p))
