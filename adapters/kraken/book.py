@@ -1,0 +1,301 @@
+"""Kraken WebSocket v2 order book with CRC32 validation after every message.
+
+https://docs.kraken.com/api/docs/guides/spot-ws-book-v2
+
+Rules implemented (from Kraken's guide):
+
+* a ``snapshot`` replaces the book; an ``update`` sets each level's quantity, quantity 0 deletes;
+* levels of one message are applied in order, then each side is truncated to the subscribed depth;
+* the checksum is CRC32 over the top 10 asks (lowest first) then the top 10 bids (highest first), each
+  level contributing its price then its quantity, both formatted at the instrument's precision with
+  the decimal point removed and leading zeros stripped.
+
+Numbers may arrive as JSON numbers (floats once decoded: ``4.0`` or ``0.001`` lost their trailing
+zeros), strings or Decimals, so every number is formatted at the instrument's precision before it is
+used: the checksum text is exact without any Decimal arithmetic on the hot path. A float is only
+trusted when its value times ``10**precision`` is below 2**52, where the nearest double is closer to the
+true decimal than half a unit in the last place; beyond that the raw frame is decoded again with
+exact number strings (and a decoded float dict is refused rather than guessed).
+
+The book keeps, per level, the preformatted price and quantity strings and its checksum fragment, and
+per side a sorted key list maintained with ``bisect``. Snapshots carry ``Decimal`` levels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from bisect import bisect_left, insort
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from arbscan.errors import BookIntegrityError, ChecksumMismatch, UnexpectedPayload
+from arbscan.model import BookSnapshot
+
+__all__ = ["KrakenBook", "ChecksumMismatch", "checksum_fragment", "EXCHANGE"]
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "kraken"
+CHECKSUM_LEVELS = 10
+_TWO_52 = float(2**52)
+
+
+class _Inexact(Exception):
+    """A float too large to be formatted exactly at the precision (internal)."""
+
+
+def checksum_fragment(price: str, qty: str) -> str:
+    """One level's contribution to Kraken's checksum text, from its precision-formatted strings."""
+    return price.replace(".", "").lstrip("0") + qty.replace(".", "").lstrip("0")
+
+
+class KrakenBook:
+    """One symbol's Kraken v2 book at a subscribed depth, validated against every message's checksum."""
+
+    __slots__ = (
+        "symbol",
+        "depth",
+        "price_precision",
+        "qty_precision",
+        "_pspec",
+        "_qspec",
+        "_pmax",
+        "_qmax",
+        "_bids",
+        "_asks",
+        "_bid_keys",
+        "_ask_keys",
+        "_ready",
+        "_ts_text",
+        "_received",
+        "_decimals",
+    )
+
+    def __init__(self, symbol: str, depth: int, price_precision: int, qty_precision: int) -> None:
+        if depth < 1:
+            raise ValueError(f"{symbol}: depth must be positive, got {depth}")
+        if price_precision < 0 or qty_precision < 0:
+            raise ValueError(f"{symbol}: precisions must not be negative")
+        self.symbol = symbol
+        self.depth = depth
+        self.price_precision = price_precision
+        self.qty_precision = qty_precision
+        self._pspec = f".{price_precision}f"
+        self._qspec = f".{qty_precision}f"
+        self._pmax = _TWO_52 / 10**price_precision
+        self._qmax = _TWO_52 / 10**qty_precision
+        # side maps: key -> (price_text, qty_text, checksum_fragment); keys are float prices, negated
+        # for bids so that both key lists are ascending best-first.
+        self._bids: dict[float, tuple[str, str, str]] = {}
+        self._asks: dict[float, tuple[str, str, str]] = {}
+        self._bid_keys: list[float] = []
+        self._ask_keys: list[float] = []
+        self._ready = False
+        self._ts_text: str | None = None
+        self._received = 0.0
+        self._decimals: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once a snapshot validated and every message since did too."""
+        return self._ready
+
+    def clear(self) -> None:
+        """Forget every level; the book waits for a fresh snapshot."""
+        self._bids.clear()
+        self._asks.clear()
+        self._bid_keys.clear()
+        self._ask_keys.clear()
+        self._ready = False
+        self._ts_text = None
+
+    def checksum(self) -> int:
+        """CRC32 of the book as it stands (Kraken's rule; see the module docstring)."""
+        asks, bids = self._asks, self._bids
+        parts = [asks[k][2] for k in self._ask_keys[:CHECKSUM_LEVELS]]
+        parts += [bids[k][2] for k in self._bid_keys[:CHECKSUM_LEVELS]]
+        return zlib.crc32("".join(parts).encode())
+
+    # -- applying messages ---------------------------------------------------------------------
+
+    def apply(self, message: Any) -> None:
+        """Apply one v2 ``book`` message (raw frame or decoded dict); raise ``ChecksumMismatch`` on disagreement."""
+        received = time.time()
+        if isinstance(message, (bytes, bytearray, memoryview, str)):
+            try:
+                decoded = orjson.loads(message)
+            except orjson.JSONDecodeError as exc:
+                raise UnexpectedPayload(f"{self.symbol}: book frame is not JSON ({exc})") from None
+            try:
+                self._apply_decoded(decoded, received, raw=True)
+            except _Inexact:
+                self._apply_decoded(_exact_decode(message), received, raw=False)
+        else:
+            try:
+                self._apply_decoded(message, received, raw=False)
+            except _Inexact:
+                raise UnexpectedPayload(
+                    f"{self.symbol}: float too large to format exactly at the instrument precision; "
+                    "pass the raw frame or decode numbers as Decimal"
+                ) from None
+
+    def _apply_decoded(self, message: Any, received: float, raw: bool) -> None:
+        try:
+            kind = message["type"]
+            entries = message["data"]
+        except (TypeError, KeyError):
+            raise UnexpectedPayload(f"{self.symbol}: not a book message") from None
+        if kind == "snapshot":
+            snapshot = True
+        elif kind == "update":
+            snapshot = False
+        else:
+            raise UnexpectedPayload(f"{self.symbol}: unknown book message type {kind!r}")
+        if not isinstance(entries, list):
+            raise UnexpectedPayload(f"{self.symbol}: book data is not a list")
+        for entry in entries:
+            try:
+                if entry["symbol"] != self.symbol:
+                    continue  # another book's entry in a multi-symbol message
+                bids = self._parse_side(entry["bids"], raw, True)
+                asks = self._parse_side(entry["asks"], raw, False)
+                expected = entry["checksum"]
+            except _Inexact:
+                raise
+            except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
+                raise UnexpectedPayload(f"{self.symbol}: malformed book entry ({exc!r})") from None
+            if type(expected) is not int:
+                try:
+                    expected = int(expected)
+                except (TypeError, ValueError):
+                    raise UnexpectedPayload(f"{self.symbol}: bad checksum {expected!r}") from None
+            if snapshot:
+                self.clear()
+            elif not self._ready:
+                raise BookIntegrityError(f"{self.symbol}: update before a validated snapshot")
+            self._set_levels(self._bids, self._bid_keys, bids)
+            self._set_levels(self._asks, self._ask_keys, asks)
+            self._truncate()
+            computed = self.checksum()
+            if computed != expected:
+                self.clear()
+                raise ChecksumMismatch(self.symbol, expected, computed)
+            self._ready = True
+            self._received = received
+            self._ts_text = entry.get("timestamp") if type(entry) is dict else None
+
+    def _parse_side(self, levels: Any, raw: bool, bids: bool) -> list[tuple[float, tuple[str, str, str] | None]]:
+        """Each level as (key, (price_text, qty_text, fragment)) or (key, None) for a delete."""
+        out = []
+        pspec, qspec, pmax, qmax = self._pspec, self._qspec, self._pmax, self._qmax
+        for level in levels:
+            price = level["price"]
+            qty = level["qty"]
+            tp = type(price)
+            if tp is float:
+                if price >= pmax:
+                    raise _Inexact
+                ptext = format(price, pspec)
+            elif tp is str:
+                ptext = format(Decimal(price), pspec)
+            elif tp is Decimal or tp is int:
+                ptext = format(price, pspec)
+            else:
+                raise ValueError(f"price {price!r}")
+            tq = type(qty)
+            if tq is float:
+                if qty >= qmax:
+                    raise _Inexact
+                qtext = format(qty, qspec)
+            elif tq is str:
+                qtext = format(Decimal(qty), qspec)
+            elif tq is Decimal or tq is int:
+                qtext = format(qty, qspec)
+            else:
+                raise ValueError(f"qty {qty!r}")
+            key = float(ptext)
+            if not key > 0:
+                raise ValueError(f"price {ptext}")
+            if bids:
+                key = -key
+            if qtext.strip("0.") == "":
+                out.append((key, None))
+            elif qtext[0] == "-":
+                raise ValueError(f"qty {qtext}")
+            else:
+                out.append((key, (ptext, qtext, checksum_fragment(ptext, qtext))))
+        return out
+
+    @staticmethod
+    def _set_levels(
+        side: dict[float, tuple[str, str, str]],
+        keys: list[float],
+        levels: list[tuple[float, tuple[str, str, str] | None]],
+    ) -> None:
+        for key, value in levels:
+            if value is None:
+                if key in side:
+                    del side[key]
+                    del keys[bisect_left(keys, key)]
+            else:
+                if key not in side:
+                    insort(keys, key)
+                side[key] = value
+
+    def _truncate(self) -> None:
+        depth = self.depth
+        for side, keys in ((self._bids, self._bid_keys), (self._asks, self._ask_keys)):
+            if len(keys) > depth:
+                for key in keys[depth:]:
+                    del side[key]
+                del keys[depth:]
+
+    # -- output --------------------------------------------------------------------------------
+
+    def snapshot(self) -> BookSnapshot:
+        """The validated book as an immutable ``BookSnapshot`` with ``Decimal`` levels."""
+        if not self._ready:
+            raise BookIntegrityError(f"{self.symbol}: no validated book yet")
+        cache = self._decimals
+        if len(cache) > 8 * self.depth + 64:
+            cache.clear()
+
+        def levels(side: dict[float, tuple[str, str, str]], keys: list[float]) -> tuple:
+            out = []
+            for key in keys:
+                ptext, qtext, _ = side[key]
+                pair = cache.get((ptext, qtext))
+                if pair is None:
+                    pair = cache[(ptext, qtext)] = (Decimal(ptext), Decimal(qtext))
+                out.append(pair)
+            return tuple(out)
+
+        ts = self._received
+        if self._ts_text:
+            try:
+                ts = datetime.fromisoformat(self._ts_text).timestamp()
+            except (TypeError, ValueError):
+                log.debug("%s: unparsable book timestamp %r", self.symbol, self._ts_text)
+        return BookSnapshot.trusted(
+            EXCHANGE,
+            self.symbol,
+            levels(self._bids, self._bid_keys),
+            levels(self._asks, self._ask_keys),
+            ts,
+            self._received,
+        )
+
+
+def _exact_decode(message: str | bytes | bytearray | memoryview) -> Any:
+    """Decode a frame with every number kept as its exact text (the slow, exact path)."""
+    if isinstance(message, memoryview):
+        message = message.tobytes()
+    return json.loads(message, parse_float=Decimal, parse_int=int)
