@@ -26,10 +26,11 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
+from adapters.ccxt_errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
 from arbscan.errors import AuthError
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
 
-__all__ = ["ExchangeAdapter", "Credentials", "load_credentials", "replace_origin"]
+__all__ = ["ExchangeAdapter", "Credentials", "load_credentials", "replace_origin", "map_ccxt_errors"]
 
 
 @runtime_checkable
