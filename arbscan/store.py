@@ -121,8 +121,119 @@ def _m001_journal(db: Database) -> None:
     )
 
 
+def _m002_execution(db: Database) -> None:
+    """Paper and live execution share these tables; ``mode`` ('paper' | 'live') tells them apart.
+
+    trades: one row per paired trade (both legs and any flattening), written when it opens and
+    updated as it settles. orders: one row per order, written as an intent BEFORE it is sent,
+    updated on every status change. order_events: the state machine's transitions, append-only.
+    fills: keyed by (exchange, trade_id) so a fill reported twice is stored once. balances: the
+    balances of a strategy on each venue after each trade (append-only). halts: the kill switch.
+    """
+    db["trades"].create(
+        {
+            "id": str,  # our paired-trade id
+            "run_id": int,
+            "mode": str,  # 'paper' | 'live'
+            "strategy": str,
+            "symbol": str,
+            "buy_exchange": str,
+            "sell_exchange": str,
+            "opened": float,  # event time the strategy decided
+            "closed": float,  # event time the trade settled (NULL while open)
+            "status": str,  # 'open' | 'filled' | 'partial' | 'missed' | 'imbalanced' | 'flattened' | 'failed' | 'unknown'
+            "planned_amount": str,
+            "buy_limit": str,
+            "sell_limit": str,
+            "expected_profit": str,  # the opportunity's net_profit for the planned amount
+            "buy_filled": str,
+            "sell_filled": str,
+            "buy_cost": str,  # quote spent on the buy leg incl. fee
+            "sell_proceeds": str,  # quote received on the sell leg net of fee
+            "flatten_amount": str,  # base traded by flattening orders (signed: + bought, - sold)
+            "flatten_pnl": str,  # quote result of the flattening orders incl. fees
+            "realised_pnl": str,  # quote PnL of the matched amount plus flattening, after all fees
+            "imbalance": str,  # base left as inventory after the trade (+ long on buy venue, - short)
+            "imbalance_action": str,  # 'none' | 'flattened' | 'kept'
+            "detail": str,
+        },
+        pk="id",
+    )
+    db["trades"].create_index(["run_id", "mode", "strategy"])
+    db["orders"].create(
+        {
+            "client_id": str,
+            "run_id": int,
+            "mode": str,
+            "strategy": str,
+            "trade_id": str,
+            "role": str,  # 'buy' | 'sell' | 'flatten'
+            "exchange": str,
+            "symbol": str,
+            "side": str,  # 'buy' | 'sell'
+            "amount": str,
+            "limit_price": str,
+            "time_in_force": str,
+            "status": str,  # arbscan.model.OrderStatus value
+            "filled": str,
+            "avg_price": str,
+            "fee": str,
+            "exchange_order_id": str,
+            "created": float,
+            "updated": float,
+            "error": str,
+        },
+        pk="client_id",
+    )
+    db["orders"].create_index(["trade_id"])
+    db["orders"].create_index(["status"])
+    db["order_events"].create(
+        {"id": int, "run_id": int, "client_id": str, "ts": float, "from_status": str, "to_status": str, "detail": str},
+        pk="id",
+    )
+    db["order_events"].create_index(["client_id"])
+    db["fills"].create(
+        {
+            "exchange": str,
+            "trade_id": str,  # the venue's trade id (paper: generated)
+            "run_id": int,
+            "mode": str,
+            "client_id": str,
+            "symbol": str,
+            "side": str,
+            "amount": str,
+            "price": str,
+            "fee": str,
+            "fee_asset": str,
+            "ts": float,
+        },
+        pk=("exchange", "trade_id"),
+    )
+    db["fills"].create_index(["client_id"])
+    db["balances"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "mode": str,
+            "strategy": str,
+            "exchange": str,
+            "asset": str,
+            "free": str,
+            "ts": float,
+            "trade_id": str,  # the trade after which this balance holds (NULL: starting balance)
+        },
+        pk="id",
+    )
+    db["balances"].create_index(["run_id", "mode", "strategy"])
+    db["halts"].create(
+        {"id": int, "set_at": float, "reason": str, "run_id": int, "cleared_at": float, "cleared_by": str},
+        pk="id",
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
+    ("execution", _m002_execution),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 
@@ -247,6 +358,12 @@ class Store:
         batch = [dict(r) for r in rows]
         if batch:
             self._put(("insert", table, batch, None))
+
+    def submit_ignore(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Queue rows whose primary key may already be stored (fills reported twice); repeats are ignored."""
+        batch = [dict(r) for r in rows]
+        if batch:
+            self._put(("insert_ignore", table, batch, None))
 
     def upsert(self, table: str, row: Mapping[str, Any], pk: str | tuple[str, ...]) -> None:
         """Queue an insert-or-update of one row keyed by ``pk``; returns at once."""
@@ -378,5 +495,7 @@ class Store:
                 clean = [_row(r) for r in rows]
                 if op == "insert":
                     self.db[table].insert_all(clean, alter=True, batch_size=100)
+                elif op == "insert_ignore":
+                    self.db[table].insert_all(clean, alter=True, ignore=True, batch_size=100)
                 else:
                     self.db[table].upsert_all(clean, pk=pk, alter=True, batch_size=100)
