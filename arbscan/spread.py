@@ -230,12 +230,22 @@ def diagnose(
     book. ``balance``: a trade exists without the caps but not with them. ``depth_or_minimums``:
     the profitable depth rounds to less than a lot, a minimum amount or a minimum cost (or a side is empty).
     """
-    if evaluate(buy, sell, buy_market, sell_market, quote_available, base_available) is not None:
-        return None
+    # The top-of-book answers come first: they are O(1) and cover most routes most of the time.
     asks = buy.asks
     bids = sell.bids
     if not asks or not bids:
         return "depth_or_minimums"
+    if bids[0][0] <= asks[0][0]:
+        return "not_crossed"
+    if bids[0][0] * (_ONE - sell_market.taker_fee) <= asks[0][0] * (_ONE + buy_market.taker_fee):
+        return "fees"
+    if evaluate(buy, sell, buy_market, sell_market, quote_available, base_available) is not None:
+        return None
+    if (quote_available is not None or base_available is not None) and evaluate(
+        buy, sell, buy_market, sell_market
+    ) is not None:
+        return "balance"
+    return "depth_or_minimums"
     if bids[0][0] <= asks[0][0]:
         return "not_crossed"
     if bids[0][0] * (_ONE - sell_market.taker_fee) <= asks[0][0] * (_ONE + buy_market.taker_fee):
