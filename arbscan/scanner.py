@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 Route = tuple[str, str, str]
 """(symbol, buy_exchange, sell_exchange)."""
 
+_BPS = Decimal(10000)
+
 CLOSE_REASONS = ("uncrossed", "stale", "end")
 """Why an episode closed: its route stopped being live, one of its books went stale, the run ended."""
 
@@ -130,7 +132,8 @@ class RouteFunnel:
     ``evaluated`` counts calls of ``spread.evaluate`` (both books fresh); each ends in exactly one of
     ``live``, ``not_crossed``, ``fees``, ``depth_or_minimums``, ``balance`` or ``below_min_bps``.
     ``stale`` counts events that touched the route while one of its books was stale (not evaluated).
-    ``crossed_before_fees`` counts evaluations whose best bid was above the best ask, fees ignored.
+    ``crossed_before_fees`` counts evaluations whose best bid was above the best ask, fees ignored,
+    and ``max_gross_bps`` is the largest such premium in basis points of the ask.
     """
 
     symbol: str
@@ -146,6 +149,7 @@ class RouteFunnel:
     below_min_bps: int = 0
     stale: int = 0
     episodes: int = 0
+    max_gross_bps: Decimal | None = None  # largest 10000 * (best bid - best ask) / best ask seen, fees ignored
 
     def as_row(self) -> dict[str, Any]:
         """The counts as a row of table ``funnel``."""
@@ -163,6 +167,7 @@ class RouteFunnel:
             "below_min_bps": self.below_min_bps,
             "stale": self.stale,
             "episodes": self.episodes,
+            "max_gross_bps": self.max_gross_bps,
         }
 
 
@@ -354,6 +359,10 @@ class Scanner:
         funnel.evaluated += 1
         if buy.asks and sell.bids and sell.bids[0][0] > buy.asks[0][0]:
             funnel.crossed_before_fees += 1
+            ask = buy.asks[0][0]
+            gross = _BPS * (sell.bids[0][0] - ask) / ask
+            if funnel.max_gross_bps is None or gross > funnel.max_gross_bps:
+                funnel.max_gross_bps = gross
         buy_market = self.markets[(buy_ex, symbol)]
         sell_market = self.markets[(sell_ex, symbol)]
         quote_available = self.balances.get(buy_ex, {}).get(buy_market.quote)

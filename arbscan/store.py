@@ -231,9 +231,15 @@ def _m002_execution(db: Database) -> None:
     )
 
 
+def _m003_funnel_premium(db: Database) -> None:
+    """funnel.max_gross_bps: the largest raw premium (best bid over best ask, before fees) seen on the route."""
+    db["funnel"].add_column("max_gross_bps", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
+    ("funnel_premium", _m003_funnel_premium),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 

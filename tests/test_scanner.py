@@ -260,3 +260,11 @@ def test_journal_rows_after_a_run(tmp_path):
     assert funnel[("beta", "alpha")]["not_crossed"] == 4
     stats = {r["exchange"]: r["events"] for r in db["venue_stats"].rows}
     assert stats == {"alpha": 1, "beta": 4}
+
+
+def test_funnel_keeps_the_largest_premium_before_fees():
+    s = scanner()
+    run_main_sequence(s)
+    ab = s.funnels[(SYM, "alpha", "beta")]
+    assert ab.max_gross_bps == D(80)  # (100.8 - 100) / 100
+    assert s.funnels[(SYM, "beta", "alpha")].max_gross_bps is None

@@ -45,17 +45,17 @@ def test_appended_migration_runs_once_on_an_old_journal(tmp_path, monkeypatch):
     Store(tmp_path / "j.db").close()
     calls = []
 
-    def add_halts(db):
+    def add_extra(db):
         calls.append(1)
-        db["halts"].create({"id": int, "reason": str}, pk="id")
+        db["test_extra"].create({"id": int, "reason": str}, pk="id")
 
-    monkeypatch.setattr("arbscan.store.MIGRATIONS", [*MIGRATIONS, ("halts", add_halts)])
+    monkeypatch.setattr("arbscan.store.MIGRATIONS", [*MIGRATIONS, ("test_extra", add_extra)])
     s = Store(tmp_path / "j.db")
     s.close()
     s = Store(tmp_path / "j.db")
     assert calls == [1]
     assert s.db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS) + 1,)
-    assert "halts" in s.db.table_names()
+    assert "test_extra" in s.db.table_names()
     s.close()
 
 
