@@ -70,6 +70,15 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "binanceus": {"fetchMarkets": {"types": ["spot"]}},
 }
 
+_MAX_PLAUSIBLE_FEE = Decimal("0.05")
+
+# Venues where ccxt passes ``timeInForce`` through unchanged and the venue wants its own field.
+# Bitstamp: limit orders are IOC with ``ioc_order=True`` (https://www.bitstamp.net/api/#tag/Orders);
+# an ignored ``timeInForce`` would leave a resting GTC order behind.
+_TIME_IN_FORCE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    "bitstamp": {"IOC": {"ioc_order": True}, "FOK": {"fok_order": True}, "GTC": {}},
+}
+
 _STATUS = {
     "open": OrderStatus.OPEN,
     "closed": OrderStatus.FILLED,
@@ -150,11 +159,18 @@ def market_from_ccxt(
     precision = market.get("precision") or {}
     amount_step = step_from_precision(precision.get("amount"), precision_mode, f"{exchange} {symbol} precision.amount")
     price_step = step_from_precision(precision.get("price"), precision_mode, f"{exchange} {symbol} precision.price")
+    public_fee = to_decimal(market.get("taker"), f"{exchange} {symbol} taker fee")
     fee = taker_fee
     if fee is None and account_fee:
         fee = to_decimal(account_fee.get("taker"), f"{exchange} {symbol} account taker fee")
+        if fee is not None and fee > (2 * public_fee if public_fee else _MAX_PLAUSIBLE_FEE):
+            # ccxt 4.5 passes bitstamp's percent figures ("0.16000" = 0.16 %) through as fractions;
+            # an account fee far above the venue's public base tier is a unit error, not a price
+            log.warning("%s %s: account taker fee %s is implausible; using the public fee %s",
+                        exchange, symbol, fee, public_fee)
+            fee = None
     if fee is None:
-        fee = to_decimal(market.get("taker"), f"{exchange} {symbol} taker fee")
+        fee = public_fee
     if fee is None:
         raise UnexpectedPayload(f"{exchange} {symbol}: the venue publishes no taker fee; set taker_fee in its config")
     if not ZERO <= fee < 1:
@@ -526,7 +542,11 @@ class CcxtAdapter:
         if supported.get("timeInForce") and not supported["timeInForce"].get(tif):
             raise OrderRejected(f"{self.name}: time in force {tif} is not supported")
         # amounts and prices go to ccxt as strings: no binary float between our Decimal and the wire
-        params = {"timeInForce": tif, "clientOrderId": req.client_id}
+        venue_tif = _TIME_IN_FORCE_PARAMS.get(self.name)
+        if venue_tif is not None and tif not in venue_tif:
+            raise OrderRejected(f"{self.name}: time in force {tif} is not supported")
+        tif_params = venue_tif[tif] if venue_tif is not None else {"timeInForce": tif}
+        params = {**tif_params, "clientOrderId": req.client_id}
         try:
             with self._errors(sending_order=True):
                 raw = await self._exchange.create_order(
@@ -570,9 +590,11 @@ class CcxtAdapter:
     async def cancel_order(self, symbol: str, client_id: str) -> OrderUpdate:
         """Cancel our order and return its state after the cancel."""
         self._require_keys("cancel_order")
-        order = await self._find(symbol, client_id)
+        order_id = self._order_ids.get(client_id)
+        if order_id is None:
+            order_id = str((await self._find(symbol, client_id))["id"])
         with self._errors():
-            raw = await self._exchange.cancel_order(str(order["id"]), symbol)
+            raw = await self._exchange.cancel_order(order_id, symbol)
         if not raw or raw.get("status") is None:
             # many venues answer a cancel with the id only: ask for the resulting state
             raw = await self._find(symbol, client_id)
