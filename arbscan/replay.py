@@ -450,7 +450,7 @@ class ReplayWriter:
             line["snapshot"] = False
             line["bids"] = _diff(prev[0], bids, reverse=True)
             line["asks"] = _diff(prev[1], asks, reverse=False)
-        if book.received != book.ts:
+        if book.received != ts:
             line["received"] = book.received
         self._last[key] = (bids, asks)
         self._write(line)
