@@ -361,6 +361,7 @@ class CcxtAdapter:
 
         cls = getattr(ccxt_pro, exchange_id) if exchange_id in ccxt_pro.exchanges else getattr(ccxt_async, exchange_id)
         merged_options = {**_DEFAULT_OPTIONS.get(exchange_id, {}), **dict(options or {})}
+        merged_options.setdefault("maxRetriesOnFailure", 0)  # ccxt's default too; orders force 0 below
         config: dict[str, Any] = {"enableRateLimit": True, "options": merged_options}
         if self._credentials is not None:
             config["apiKey"] = self._credentials.api_key
@@ -546,7 +547,8 @@ class CcxtAdapter:
         if venue_tif is not None and tif not in venue_tif:
             raise OrderRejected(f"{self.name}: time in force {tif} is not supported")
         tif_params = venue_tif[tif] if venue_tif is not None else {"timeInForce": tif}
-        params = {**tif_params, "clientOrderId": req.client_id}
+        # maxRetriesOnFailure=0: ccxt must not resend this request whatever its options say
+        params = {**tif_params, "clientOrderId": req.client_id, "maxRetriesOnFailure": 0}
         try:
             with self._errors(sending_order=True):
                 raw = await self._exchange.create_order(

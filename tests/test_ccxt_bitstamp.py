@@ -10,7 +10,7 @@ import yaml
 
 from adapters.base import Credentials, ExchangeAdapter
 from adapters.ccxt_adapter import CcxtAdapter
-from arbscan.errors import AuthError, OrderNotFound
+from arbscan.errors import AuthError, OrderNotFound, OrderOutcomeUnknown
 from arbscan.model import OrderRequest, OrderStatus, Side
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "test_ccxt_bitstamp"
@@ -146,3 +146,38 @@ async def test_account_fee_balances_and_order_round_trip(keyed):
     assert set(gtc.split("&")) == {"amount=0.5", "price=303.89", "client_order_id=arb-2"}
     # no secret on the wire body and the signature headers were made from our test key only
     assert all("dGVzdC1zZWNyZXQ" not in (b or "") for _, _, b in sent)
+
+
+async def test_5xx_while_sending_is_outcome_unknown_and_never_retried():
+    # even when a user asks ccxt to retry failed requests, an order is sent once
+    adapter = CcxtAdapter("bitstamp", credentials=KEYS, taker_fee=Decimal("0.004"), options={"maxRetriesOnFailure": 3})
+    sent = _spy(adapter)
+    try:
+        with VCR.use_cassette("order_unavailable.yaml"):
+            await adapter.load_markets()
+            with pytest.raises(OrderOutcomeUnknown) as info:
+                await adapter.place_order(
+                    OrderRequest("arb-9", "bitstamp", "ETH/USD", Side.BUY, Decimal("0.1"), Decimal("3800"))
+                )
+    finally:
+        await adapter.close()
+    assert [url for _, url, _ in sent if "/buy/" in url] == ["https://www.bitstamp.net/api/v2/buy/ethusd/"]
+    assert "ExchangeNotAvailable" in str(info.value)
+    assert "test-key" not in str(info.value)
+
+
+async def test_timeout_while_sending_is_outcome_unknown_and_sent_once(keyed):
+    import ccxt
+
+    calls = []
+
+    async def create_order(*args):
+        calls.append(args)
+        raise ccxt.RequestTimeout("bitstamp POST https://www.bitstamp.net/api/v2/buy/ethusd/ request timeout")
+
+    keyed._exchange.create_order = create_order
+    with pytest.raises(OrderOutcomeUnknown):
+        await keyed.place_order(OrderRequest("arb-7", "bitstamp", "ETH/USD", Side.BUY, Decimal("0.1"), Decimal("3800")))
+    assert len(calls) == 1
+    # amounts reach ccxt as decimal text, never as binary floats
+    assert calls[0][3:5] == ("0.1", "3800")

@@ -128,6 +128,20 @@ via ../shared/realdata/cryptofeed.
     )
 
 
+    _write(
+        REPO / "cassettes/test_ccxt_bitstamp/order_unavailable.yaml",
+        """Sources:
+- GET /api/v2/markets/: as markets_and_book.yaml (real cryptofeed BITSTAMP.0 rows, renamed; cryptofeed license).
+- POST /api/v2/buy/ethusd/: not a recording: a bare HTTP 503 (the status a venue's load balancer returns
+  when the order may or may not have reached the matching engine). It is listed once: a retry by ccxt
+  would find no interaction left and fail the test.""",
+        [
+            _interaction("GET", "https://www.bitstamp.net/api/v2/markets/", markets_body),
+            _interaction("POST", "https://www.bitstamp.net/api/v2/buy/ethusd/", "Service Unavailable", status=503),
+        ],
+    )
+
+
 def binance_exchange_info(snapshots: dict[str, dict]) -> str:
     """exchangeInfo in the shape quoted in ccxt binance.py fetch_markets, for the recorded symbols."""
     assets = {"NKNUSDT": ("NKN", "USDT"), "BLZETH": ("BLZ", "ETH"), "LRCBTC": ("LRC", "BTC"), "RUNEEUR": ("RUNE", "EUR")}
