@@ -338,6 +338,10 @@ class _BookRecorder:
         pass
 
 
+DRIVER_OPTIONS: dict[str, Any] = {}
+"""Extra keyword arguments for ``LiveDriver`` (tests shorten ``initial_backoff`` here)."""
+
+
 def _build_adapters(settings: Settings) -> dict[str, Any]:
     from adapters import build_adapter
 
@@ -348,7 +352,7 @@ def _build_adapters(settings: Settings) -> dict[str, Any]:
 
 
 def _say_unreachable(venue: str, message: str, retry_in: float) -> None:
-    print(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.0f} s", file=sys.stderr, flush=True)
+    print(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.3g} s", file=sys.stderr, flush=True)
 
 
 async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
@@ -377,7 +381,7 @@ async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         scanner.listeners.append(_BookRecorder(writer, scanner.markets))
     fee_overrides = {v.exchange: v.taker_fee for v in settings.venues if v.taker_fee is not None}
     driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=fee_overrides,
-                        on_unreachable=_say_unreachable)
+                        on_unreachable=_say_unreachable, **DRIVER_OPTIONS)
     loop = asyncio.get_running_loop()
     stop = driver.stop
     interrupted = False
