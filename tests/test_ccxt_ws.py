@@ -182,3 +182,25 @@ def test_rewrite_reaches_the_urls_ccxt_builds():
     request = ex.sign("order_book/{pair}/", ["public"], "GET", {"pair": "ethusd"})
     assert request["url"] == "http://127.0.0.1:8080/api/v2/order_book/ethusd/"
     asyncio.run(adapter.close())
+
+
+async def test_a_malformed_book_is_logged_and_skipped(caplog):
+    adapter = CcxtAdapter("binance", credentials=None)
+    books = iter([
+        {"bids": [[0.36, 1.0]], "asks": [[0.35, 1.0]], "timestamp": 1},  # crossed: the venue sent nonsense
+        {"bids": [[0.3521, 672.0]], "asks": [[0.3529, 10968.0]], "timestamp": 1633998512568},
+    ])
+
+    async def watch_order_book(symbol, limit=None, params={}):
+        await asyncio.sleep(0)
+        return next(books)
+
+    adapter._exchange.watch_order_book = watch_order_book
+    stream = adapter.watch_books(["NKN/USDT"])
+    try:
+        book = await anext(stream)
+    finally:
+        await stream.aclose()
+        await adapter.close()
+    assert (book.best_bid, book.best_ask, book.ts) == (Decimal("0.3521"), Decimal("0.3529"), 1633998512.568)
+    assert "crossed" in caplog.text
