@@ -381,3 +381,30 @@ async def test_default_urls_and_override_keep_the_path():
     rest = KrakenRestClient("http://127.0.0.1:8080", tier=None, transport=transport)
     await rest.system_status()
     assert seen == ["http://127.0.0.1:8080/0/public/SystemStatus"]
+
+
+async def test_validate_orders_sends_validate_true_and_reports_nothing_placed():
+    with my_vcr.use_cassette("place_order_validate.yaml"):
+        a = adapter(taker_fee=Decimal("0.0026"), validate_orders=True)
+        req = OrderRequest("arb-0009-buy", "kraken", "BTC/USD", Side.BUY, Decimal("0.0001"), Decimal("25000.1"))
+        update = await a.place_order(req)
+    ((form, _),) = sent("/AddOrder")
+    assert form["validate"] == ["true"] and form["pair"] == ["XXBTZUSD"] and form["timeinforce"] == ["IOC"]
+    assert update.status is OrderStatus.CANCELED and update.filled == 0 and update.exchange_order_id is None
+
+
+def test_adapter_implements_the_protocol_with_the_registry_keywords():
+    from adapters.base import ExchangeAdapter
+
+    a = KrakenAdapter(rest_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:2", depth=25,
+                      taker_fee=Decimal("0.002"), credentials=None, validate_orders=True)
+    assert isinstance(a, ExchangeAdapter) and a.name == "kraken"
+    assert a.rest.base_url == "http://127.0.0.1:1" and a.ws.url == "ws://127.0.0.1:2/v2" and a.ws.depth == 25
+    assert a.api_key_permissions() is None  # Kraken cannot tell
+
+
+def test_unsupported_depth_is_a_config_error():
+    from arbscan.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        KrakenAdapter(depth=20, credentials=None)

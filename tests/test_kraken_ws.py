@@ -229,3 +229,41 @@ async def test_unknown_symbols_are_logged_and_the_rest_is_watched(symbols, caplo
         await gen.aclose()
     assert first.bids == REF[350].bids
     assert "NOPE/USD" in caplog.text
+
+
+async def test_backoff_grows_on_failures_and_resets_after_a_good_subscribe():
+    class Flaky(FakeKraken):
+        async def handler(self, ws) -> None:
+            n = self.connections
+            if n < 2:
+                self.connections += 1
+                ws.transport.abort()  # refuse to talk: no subscribe possible
+                return
+            if n == 2:
+                self.connections += 1
+                await ws.send(STATUS)
+                await ws.recv()
+                await ws.send(INSTRUMENT)
+                await ws.recv()
+                await ws.send(ack("subscribe", "book"))
+                ws.transport.abort()  # good subscribe, then a drop
+                return
+            self.connections = 2  # the clean script
+            await FakeKraken.handler(self, ws)
+
+    delays = []
+
+    async def sleep(d):
+        delays.append(d)
+        await asyncio.sleep(0)
+
+    server = Flaky()
+    async with serve(server.handler, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        client = KrakenWsClient(f"ws://127.0.0.1:{port}", heartbeat_timeout_s=1.0, backoff_initial_s=0.5,
+                                backoff_max_s=60.0, rng=lambda: 1.0, sleep=sleep)
+        gen = client.books(["BTC/USD"])
+        first = await asyncio.wait_for(gen.__anext__(), 10)
+        await gen.aclose()
+    assert first.bids == REF[350].bids
+    assert delays == [0.5, 1.0, 0.5]  # two failures double it; the good subscribe resets it

@@ -46,6 +46,9 @@ UNIFIED_ALIASES: dict[str, str] = {
     "XDG": "DOGE",
 }
 
+# AssetPairs "status" values where an IOC limit order can trade (absent in older answers: online).
+_TRADABLE = frozenset({"online", "limit_only"})
+
 _CL_ORD_ID_TEXT = re.compile(r"^[\x21-\x7e]{1,18}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _CL_ORD_NAMESPACE = uuid.UUID("6f1c1f3e-8a38-4d51-9c52-7b1b5e0a4b21")
@@ -98,8 +101,8 @@ def parse_asset_pairs(result: dict[str, Any]) -> tuple[dict[str, PairInfo], dict
     for rest_name, info in result.items():
         try:
             wsname = info.get("wsname")
-            if not wsname or info.get("status", "online") != "online" or rest_name.endswith(".d"):
-                continue  # dark pools (no wsname) and pairs not trading now
+            if not wsname or info.get("status", "online") not in _TRADABLE or rest_name.endswith(".d"):
+                continue  # dark pools (no wsname) and pairs where an IOC limit order cannot trade
             base_alt, quote_alt = wsname.split("/")
             base, quote = _unified(base_alt), _unified(quote_alt)
             assets.setdefault(info["base"], base)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-import zlib
+from zlib import crc32
 from bisect import bisect_left, insort
 from datetime import datetime
 from decimal import Decimal
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 EXCHANGE = "kraken"
 CHECKSUM_LEVELS = 10
 _TWO_52 = float(2**52)
+_now = time.time
 
 
 class _Inexact(Exception):
@@ -122,77 +123,90 @@ class KrakenBook:
         asks, bids = self._asks, self._bids
         parts = [asks[k][2] for k in self._ask_keys[:CHECKSUM_LEVELS]]
         parts += [bids[k][2] for k in self._bid_keys[:CHECKSUM_LEVELS]]
-        return zlib.crc32("".join(parts).encode())
+        return crc32("".join(parts).encode())
 
     # -- applying messages ---------------------------------------------------------------------
 
     def apply(self, message: Any) -> None:
         """Apply one v2 ``book`` message (raw frame or decoded dict); raise ``ChecksumMismatch`` on disagreement."""
-        received = time.time()
-        if isinstance(message, (bytes, bytearray, memoryview, str)):
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
             try:
                 decoded = orjson.loads(message)
             except orjson.JSONDecodeError as exc:
                 raise UnexpectedPayload(f"{self.symbol}: book frame is not JSON ({exc})") from None
             try:
-                self._apply_decoded(decoded, received, raw=True)
+                self._apply_decoded(decoded)
             except _Inexact:
-                self._apply_decoded(_exact_decode(message), received, raw=False)
+                self._apply_decoded(_exact_decode(message))
         else:
             try:
-                self._apply_decoded(message, received, raw=False)
+                self._apply_decoded(message)
             except _Inexact:
                 raise UnexpectedPayload(
                     f"{self.symbol}: float too large to format exactly at the instrument precision; "
                     "pass the raw frame or decode numbers as Decimal"
                 ) from None
 
-    def _apply_decoded(self, message: Any, received: float, raw: bool) -> None:
+    def _apply_decoded(self, message: Any) -> None:
         try:
             kind = message["type"]
             entries = message["data"]
-        except (TypeError, KeyError):
+        except (TypeError, KeyError, IndexError):
             raise UnexpectedPayload(f"{self.symbol}: not a book message") from None
-        if kind == "snapshot":
-            snapshot = True
-        elif kind == "update":
+        if kind == "update":
             snapshot = False
+        elif kind == "snapshot":
+            snapshot = True
         else:
             raise UnexpectedPayload(f"{self.symbol}: unknown book message type {kind!r}")
-        if not isinstance(entries, list):
+        if type(entries) is not list:
             raise UnexpectedPayload(f"{self.symbol}: book data is not a list")
         for entry in entries:
+            # Parse everything before touching the book, so a malformed message changes nothing.
             try:
                 if entry["symbol"] != self.symbol:
                     continue  # another book's entry in a multi-symbol message
-                bids = self._parse_side(entry["bids"], raw, True)
-                asks = self._parse_side(entry["asks"], raw, False)
+                raw_bids = entry["bids"]
+                raw_asks = entry["asks"]
+                bids = self._parse_side(raw_bids, True) if raw_bids else ()
+                asks = self._parse_side(raw_asks, False) if raw_asks else ()
                 expected = entry["checksum"]
+                if type(expected) is not int:
+                    expected = int(expected)
             except _Inexact:
                 raise
             except (TypeError, KeyError, ValueError, ArithmeticError) as exc:
                 raise UnexpectedPayload(f"{self.symbol}: malformed book entry ({exc!r})") from None
-            if type(expected) is not int:
-                try:
-                    expected = int(expected)
-                except (TypeError, ValueError):
-                    raise UnexpectedPayload(f"{self.symbol}: bad checksum {expected!r}") from None
             if snapshot:
                 self.clear()
             elif not self._ready:
                 raise BookIntegrityError(f"{self.symbol}: update before a validated snapshot")
-            self._set_levels(self._bids, self._bid_keys, bids)
-            self._set_levels(self._asks, self._ask_keys, asks)
-            self._truncate()
-            computed = self.checksum()
+            depth = self.depth
+            bid_side, bid_keys = self._bids, self._bid_keys
+            ask_side, ask_keys = self._asks, self._ask_keys
+            if bids:
+                _set_levels(bid_side, bid_keys, bids)
+                if len(bid_keys) > depth:
+                    for key in bid_keys[depth:]:
+                        del bid_side[key]
+                    del bid_keys[depth:]
+            if asks:
+                _set_levels(ask_side, ask_keys, asks)
+                if len(ask_keys) > depth:
+                    for key in ask_keys[depth:]:
+                        del ask_side[key]
+                    del ask_keys[depth:]
+            parts = [ask_side[k][2] for k in ask_keys[:CHECKSUM_LEVELS]]
+            parts += [bid_side[k][2] for k in bid_keys[:CHECKSUM_LEVELS]]
+            computed = crc32("".join(parts).encode())
             if computed != expected:
                 self.clear()
                 raise ChecksumMismatch(self.symbol, expected, computed)
             self._ready = True
-            self._received = received
-            self._ts_text = entry.get("timestamp") if type(entry) is dict else None
+            self._received = _now()
+            self._ts_text = entry.get("timestamp")
 
-    def _parse_side(self, levels: Any, raw: bool, bids: bool) -> list[tuple[float, tuple[str, str, str] | None]]:
+    def _parse_side(self, levels: Any, bids: bool) -> list[tuple[float, tuple[str, str, str] | None]]:
         """Each level as (key, (price_text, qty_text, fragment)) or (key, None) for a delete."""
         out = []
         pspec, qspec, pmax, qmax = self._pspec, self._qspec, self._pmax, self._qmax
@@ -201,15 +215,22 @@ class KrakenBook:
             qty = level["qty"]
             tp = type(price)
             if tp is float:
-                if price >= pmax:
-                    raise _Inexact
+                if not 0.0 < price < pmax:
+                    if price >= pmax:
+                        raise _Inexact
+                    raise ValueError(f"price {price!r}")
                 ptext = format(price, pspec)
-            elif tp is str:
-                ptext = format(Decimal(price), pspec)
-            elif tp is Decimal or tp is int:
-                ptext = format(price, pspec)
+                key = price
             else:
-                raise ValueError(f"price {price!r}")
+                if tp is str:
+                    ptext = format(Decimal(price), pspec)
+                elif tp is Decimal or tp is int:
+                    ptext = format(price, pspec)
+                else:
+                    raise ValueError(f"price {price!r}")
+                key = float(ptext)
+                if not key > 0:
+                    raise ValueError(f"price {ptext}")
             tq = type(qty)
             if tq is float:
                 if qty >= qmax:
@@ -221,42 +242,16 @@ class KrakenBook:
                 qtext = format(qty, qspec)
             else:
                 raise ValueError(f"qty {qty!r}")
-            key = float(ptext)
-            if not key > 0:
-                raise ValueError(f"price {ptext}")
             if bids:
                 key = -key
-            if qtext.strip("0.") == "":
+            qdigits = qtext.replace(".", "").lstrip("0")
+            if not qdigits:
                 out.append((key, None))
-            elif qtext[0] == "-":
+            elif qdigits[0] == "-":
                 raise ValueError(f"qty {qtext}")
             else:
-                out.append((key, (ptext, qtext, checksum_fragment(ptext, qtext))))
+                out.append((key, (ptext, qtext, ptext.replace(".", "").lstrip("0") + qdigits)))
         return out
-
-    @staticmethod
-    def _set_levels(
-        side: dict[float, tuple[str, str, str]],
-        keys: list[float],
-        levels: list[tuple[float, tuple[str, str, str] | None]],
-    ) -> None:
-        for key, value in levels:
-            if value is None:
-                if key in side:
-                    del side[key]
-                    del keys[bisect_left(keys, key)]
-            else:
-                if key not in side:
-                    insort(keys, key)
-                side[key] = value
-
-    def _truncate(self) -> None:
-        depth = self.depth
-        for side, keys in ((self._bids, self._bid_keys), (self._asks, self._ask_keys)):
-            if len(keys) > depth:
-                for key in keys[depth:]:
-                    del side[key]
-                del keys[depth:]
 
     # -- output --------------------------------------------------------------------------------
 
@@ -292,6 +287,22 @@ class KrakenBook:
             ts,
             self._received,
         )
+
+
+def _set_levels(
+    side: dict[float, tuple[str, str, str]],
+    keys: list[float],
+    levels: list[tuple[float, tuple[str, str, str] | None]],
+) -> None:
+    for key, value in levels:
+        if value is None:
+            if key in side:
+                del side[key]
+                del keys[bisect_left(keys, key)]
+        else:
+            if key not in side:
+                insort(keys, key)
+            side[key] = value
 
 
 def _exact_decode(message: str | bytes | bytearray | memoryview) -> Any:

@@ -92,7 +92,6 @@ CATEGORY_FALLBACK: dict[str, type[ArbscanError]] = {
 }
 
 _SPACES_AFTER_COLON = re.compile(r":\s+")
-_NORMALIZED = {key: key for key in KRAKEN_ERRORS}
 _BY_LENGTH = sorted(KRAKEN_ERRORS, key=len, reverse=True)
 _THROTTLED_UNTIL = re.compile(r"Throttled:(\d+(?:\.\d+)?)")
 

@@ -31,12 +31,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from adapters.base import replace_origin
 from adapters.kraken.book import KrakenBook
-from arbscan.errors import BookIntegrityError, ChecksumMismatch, UnexpectedPayload
+from arbscan.errors import BookIntegrityError, ChecksumMismatch, ConfigError, UnexpectedPayload
 from arbscan.model import BookSnapshot
 
 __all__ = [
     "KrakenWsClient",
     "DEFAULT_WS_URL",
+    "BOOK_DEPTHS",
     "DEFAULT_HEARTBEAT_TIMEOUT_S",
     "DEFAULT_BACKOFF_INITIAL_S",
     "DEFAULT_BACKOFF_MAX_S",
@@ -46,6 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_WS_URL = "wss://ws.kraken.com/v2"
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)  # the depths Kraken's v2 book channel accepts
 DEFAULT_HEARTBEAT_TIMEOUT_S = 5.0
 DEFAULT_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 60.0
@@ -77,8 +79,8 @@ class KrakenWsClient:
         rng: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        if depth not in (10, 25, 100, 500, 1000):
-            raise ValueError(f"Kraken book depth must be one of 10, 25, 100, 500, 1000; got {depth}")
+        if depth not in BOOK_DEPTHS:
+            raise ConfigError(f"kraken book depth must be one of {', '.join(map(str, BOOK_DEPTHS))}; got {depth}")
         # An override replaces scheme, host and port and keeps Kraken's path (/v2), per the contract.
         self.url = replace_origin(DEFAULT_WS_URL, ws_url)
         self.depth = depth
@@ -98,6 +100,7 @@ class KrakenWsClient:
         wanted = list(dict.fromkeys(symbols))
         attempt = 0
         while True:
+            session: _Session | None = None
             try:
                 async with connect(
                     self.url,
@@ -113,17 +116,15 @@ class KrakenWsClient:
                     log.info("kraken ws: connected to %s", self.url)
                     session = _Session(self, ws, wanted)
                     async for snap in session.run():
-                        if session.subscribed:
-                            attempt = 0
                         yield snap
-                    if session.subscribed:
-                        attempt = 0
             except _Dead:
                 log.warning("kraken ws: no message for %.1f s; reconnecting", self.heartbeat_timeout_s)
             except ConnectionClosed as exc:
                 log.warning("kraken ws: connection closed (%s); reconnecting", exc)
             except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as exc:
                 log.warning("kraken ws: cannot connect (%s: %s)", exc.__class__.__name__, exc)
+            if session is not None and session.subscribed:
+                attempt = 0  # the last connection got as far as a good book subscribe
             delay = backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s, self._rng)
             attempt += 1
             log.info("kraken ws: reconnect attempt %d in %.2f s", attempt, delay)

@@ -107,6 +107,15 @@ def main() -> None:
         "unchanged. Request body not stored (it holds the nonce); no API-Key/API-Sign headers.",
         [interaction("POST", f"{API}/0/private/AddOrder", (SHARED / "kraken-api-specs" / "addorder_response_example.json").read_text().strip())],
     )
+    write(
+        "place_order_validate.yaml",
+        "Sources: krakenfx/api-specs examples (MIT): assetpairs_example.yaml (YAML to JSON, unchanged) and\n"
+        "addorder_response_example.json (unchanged). Request bodies not stored; no API-Key/API-Sign.",
+        [
+            interaction("GET", f"{API}/0/public/AssetPairs", pairs_official),
+            interaction("POST", f"{API}/0/private/AddOrder", (SHARED / "kraken-api-specs" / "addorder_response_example.json").read_text().strip()),
+        ],
+    )
     placed = ccxt("createOrder", "create order")  # real AddOrder body: LTCUSDT market buy 0.1
     placed_txid = placed["result"]["txid"][0]
     write(
