@@ -79,6 +79,11 @@ _TIME_IN_FORCE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "bitstamp": {"IOC": {"ioc_order": True}, "FOK": {"fok_order": True}, "GTC": {}},
 }
 
+# Venues whose ccxt ``fetch_order`` looks an order up by ``params["clientOrderId"]`` (read in each
+# venue's fetch_order source: binance origClientOrderId, bitstamp client_order_id, coinbaseexchange
+# client_oid). Elsewhere an order we did not place in this process is searched in the venue's lists.
+_FETCH_BY_CLIENT_ID = frozenset({"binance", "binanceus", "bitstamp", "coinbaseexchange"})
+
 _STATUS = {
     "open": OrderStatus.OPEN,
     "closed": OrderStatus.FILLED,
@@ -314,9 +319,6 @@ class PacedThrottler(Throttler):
         self._task_logs.append(self._clock())
 
 
-_UNSET: Any = object()
-
-
 class CcxtAdapter:
     """An ``ExchangeAdapter`` for any ccxt exchange id (see the module docstring for what it adds)."""
 
@@ -327,7 +329,7 @@ class CcxtAdapter:
         ws_url: str | None = None,
         taker_fee: Decimal | None = None,
         poll_interval_ms: int | None = None,
-        credentials: Credentials | None = _UNSET,
+        credentials: Credentials | None = None,
         depth: int = 10,
         *,
         use_websocket: bool = True,
@@ -350,7 +352,8 @@ class CcxtAdapter:
         self.name = exchange_id
         self.depth = depth
         self._taker_fee = taker_fee
-        self._credentials = load_credentials(exchange_id) if credentials is _UNSET else credentials
+        # None means "look in the environment / keyring", as the native Kraken adapter does
+        self._credentials = credentials if credentials is not None else load_credentials(exchange_id)
         self._clock = clock
         self._wallclock = wallclock
         self._sleep = sleep
@@ -564,17 +567,27 @@ class CcxtAdapter:
         return update
 
     async def _find(self, symbol: str, client_id: str) -> Mapping[str, Any]:
-        """The ccxt order for our client id: by the venue id we got back, else by searching the venue's lists."""
+        """The ccxt order for our client id: by the venue id we got back, by client id, else from the venue's lists.
+
+        ``OrderNotFound`` only when the venue was asked everything it can answer; a venue that cannot
+        list its finished orders gives ``OrderOutcomeUnknown`` instead (reconcile by hand, never resend).
+        """
         ex = self._exchange
         order_id = self._order_ids.get(client_id)
         if order_id is not None:
             with self._errors():
                 return await ex.fetch_order(order_id, symbol)
-        for method in ("fetch_open_orders", "fetch_closed_orders", "fetch_canceled_orders"):
-            has = ex.has.get({"fetch_open_orders": "fetchOpenOrders", "fetch_closed_orders": "fetchClosedOrders",
-                              "fetch_canceled_orders": "fetchCanceledOrders"}[method])
-            if not has:
+        if self.name in _FETCH_BY_CLIENT_ID:
+            with self._errors():
+                order = await ex.fetch_order(None, symbol, {"clientOrderId": client_id})
+            if order.get("id"):
+                self._order_ids[client_id] = str(order["id"])
+            return order
+        searched_closed = False
+        for method, has in (("fetch_open_orders", "fetchOpenOrders"), ("fetch_closed_orders", "fetchClosedOrders")):
+            if not ex.has.get(has):
                 continue
+            searched_closed |= method == "fetch_closed_orders"
             with self._errors():
                 orders = await getattr(ex, method)(symbol)
             for order in orders:
@@ -582,6 +595,8 @@ class CcxtAdapter:
                     if order.get("id"):
                         self._order_ids[client_id] = str(order["id"])
                     return order
+        if not searched_closed:
+            raise OrderOutcomeUnknown(f"{self.name}: cannot look up client id {client_id} on {symbol}; check the venue")
         raise OrderNotFound(f"{self.name}: no order with client id {client_id} on {symbol}")
 
     async def fetch_order(self, symbol: str, client_id: str) -> OrderUpdate:

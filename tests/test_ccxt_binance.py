@@ -9,6 +9,13 @@ import vcr
 
 from adapters.ccxt_adapter import CcxtAdapter
 
+
+@pytest.fixture(autouse=True)
+def no_keys_from_the_environment(monkeypatch):
+    """Public adapters here: keys a developer has set in the environment or keyring must not leak in."""
+    monkeypatch.setattr("adapters.ccxt_adapter.load_credentials", lambda exchange: None)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 VCR = vcr.VCR(
     cassette_library_dir=str(ROOT / "cassettes" / "test_ccxt_binance"),

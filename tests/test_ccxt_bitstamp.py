@@ -13,6 +13,13 @@ from adapters.ccxt_adapter import CcxtAdapter
 from arbscan.errors import AuthError, OrderNotFound, OrderOutcomeUnknown
 from arbscan.model import OrderRequest, OrderStatus, Side
 
+
+@pytest.fixture(autouse=True)
+def no_keys_from_the_environment(monkeypatch):
+    """Public adapters here: keys a developer has set in the environment or keyring must not leak in."""
+    monkeypatch.setattr("adapters.ccxt_adapter.load_credentials", lambda exchange: None)
+
+
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "test_ccxt_bitstamp"
 VCR = vcr.VCR(
     cassette_library_dir=str(CASSETTES),
@@ -181,3 +188,32 @@ async def test_timeout_while_sending_is_outcome_unknown_and_sent_once(keyed):
     assert len(calls) == 1
     # amounts reach ccxt as decimal text, never as binary floats
     assert calls[0][3:5] == ("0.1", "3800")
+
+
+async def test_fetch_order_by_client_id_after_a_restart(keyed):
+    # a fresh adapter has no venue id for "arb-1": it asks Bitstamp by client_order_id
+    sent = _spy(keyed)
+    with VCR.use_cassette("order_by_client_id.yaml"):
+        await keyed._exchange.load_markets()  # markets only: no fee call in this cassette
+        update = await keyed.fetch_order("ETH/USDT", "arb-1")
+        with pytest.raises(OrderNotFound):
+            await keyed.fetch_order("ETH/USD", "arb-unknown")
+    assert (update.status, update.filled, update.exchange_order_id) == (OrderStatus.FILLED, Decimal("0.005"), "1429545880227846")
+    bodies = [b for _, url, b in sent if url.endswith("/order_status/")]
+    assert bodies == ["client_order_id=arb-1", "client_order_id=arb-unknown"]
+
+
+async def test_venue_that_cannot_list_finished_orders_gives_outcome_unknown():
+    # bitbank (ccxt): no client-id lookup and no fetchClosedOrders -> we cannot say "not found"
+    adapter = CcxtAdapter("bitbank", credentials=Credentials("bitbank", "k", "s"))
+    adapter._exchange.has = {**adapter._exchange.has, "fetchOpenOrders": True, "fetchClosedOrders": False}
+
+    async def fetch_open_orders(symbol, since=None, limit=None, params={}):
+        return [{"id": "1", "clientOrderId": "someone-else", "status": "open"}]
+
+    adapter._exchange.fetch_open_orders = fetch_open_orders
+    try:
+        with pytest.raises(OrderOutcomeUnknown, match="cannot look up"):
+            await adapter.fetch_order("BTC/JPY", "arb-5")
+    finally:
+        await adapter.close()

@@ -5,9 +5,17 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import yaml
 
 from adapters.ccxt_adapter import CcxtAdapter, PacedThrottler
+
+
+@pytest.fixture(autouse=True)
+def no_keys_from_the_environment(monkeypatch):
+    """Public adapters here: keys a developer has set in the environment or keyring must not leak in."""
+    monkeypatch.setattr("adapters.ccxt_adapter.load_credentials", lambda exchange: None)
+
 
 CASSETTE = Path(__file__).resolve().parents[1] / "cassettes" / "test_ccxt_bitstamp" / "markets_and_book.yaml"
 # the real Bitstamp ETH/USD book (cryptofeed BITSTAMP.http.0.0), as the cassette holds it

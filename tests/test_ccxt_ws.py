@@ -10,6 +10,13 @@ from aiohttp import WSMsgType, web
 
 from adapters.ccxt_adapter import CcxtAdapter, rewrite_urls
 
+
+@pytest.fixture(autouse=True)
+def no_keys_from_the_environment(monkeypatch):
+    """Public adapters here: keys a developer has set in the environment or keyring must not leak in."""
+    monkeypatch.setattr("adapters.ccxt_adapter.load_credentials", lambda exchange: None)
+
+
 DATA = Path(__file__).resolve().parent / "data" / "ccxt"
 EXCHANGE_INFO = (DATA / "binance_exchangeinfo.json").read_text()
 SNAPSHOT = (DATA / "binance_nknusdt_depth_snapshot.json").read_text()

@@ -129,6 +129,16 @@ via ../shared/realdata/cryptofeed.
 
 
     _write(
+        REPO / "cassettes/test_ccxt_bitstamp/order_by_client_id.yaml",
+        """Sources: as orders.yaml (markets: real cryptofeed rows renamed; order_status: ccxt bitstamp.py
+fetch_order example; not found: Bitstamp's documented error shape).""",
+        [
+            _interaction("GET", "https://www.bitstamp.net/api/v2/markets/", markets_body),
+            _interaction("POST", "https://www.bitstamp.net/api/v2/order_status/", json.dumps(filled_status)),
+            _interaction("POST", "https://www.bitstamp.net/api/v2/order_status/", json.dumps(not_found)),
+        ],
+    )
+    _write(
         REPO / "cassettes/test_ccxt_bitstamp/order_unavailable.yaml",
         """Sources:
 - GET /api/v2/markets/: as markets_and_book.yaml (real cryptofeed BITSTAMP.0 rows, renamed; cryptofeed license).
