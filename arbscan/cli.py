@@ -54,10 +54,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived during a synchronous command."""
-
-
 # -- shared helpers ---------------------------------------------------------------------------
 
 
@@ -219,10 +215,6 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise _Terminated()
-
-
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     from arbscan.replay import demo_path, run_replay
     from arbscan.store import Store
@@ -238,23 +230,28 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
     listeners = build_listeners(args, settings, store, "replay")
     progress = None if args.no_progress else _Progress(f"replay {path.name}")
-    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    stop_requested: list[int] = []
+
+    def _request_stop(signum: int, frame: Any) -> None:
+        stop_requested.append(signum)  # the replay loop checks this after every event and ends cleanly
+
+    old_handlers = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     status = "error"
     try:
         result = run_replay(path, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
-                            depth=depth, listeners=listeners, progress=progress)
-        status = "ok"
-    except (KeyboardInterrupt, _Terminated):
-        status = "interrupted"
+                            depth=depth, listeners=listeners, progress=progress,
+                            should_stop=lambda: bool(stop_requested))
+        status = "interrupted" if result.interrupted else "ok"
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
         if progress:
             progress.done()
-        print("arbscan: replay interrupted; the journal keeps everything up to here", file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        if progress and status != "interrupted":
-            progress.done()
         store.close(status)
+    if result.interrupted:
+        print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
+              f"({sc.db}, run {run_id})", file=sys.stderr)
+        return 130
     out = sys.stdout
     scanner = result.scanner
     print(f"replayed {path} ({result.book_events:,} book events, {result.lines:,} lines) in {result.seconds:.2f} s", file=out)

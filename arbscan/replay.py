@@ -498,12 +498,14 @@ def write_replay(path: str | Path, markets: Iterable[Market], books: Iterable[Bo
 
 @dataclass(slots=True)
 class ReplayResult:
-    """What a replay did: lines read, book events fed, the scanner (funnels, counts) and the wall time."""
+    """What a replay did: lines read, book events fed, the scanner (funnels, counts), the wall time,
+    and whether ``should_stop`` ended it early."""
 
     lines: int
     book_events: int
     scanner: Scanner
     seconds: float
+    interrupted: bool = False
 
 
 def run_replay(
@@ -518,13 +520,15 @@ def run_replay(
     progress: Callable[[float, int], None] | None = None,
     progress_every: int = 500,
     stats_every: int = 5000,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ReplayResult:
     """Run the scanner over a replay file on the file's clock (no sleeping).
 
     Balances from ``balance`` lines are added to ``balances``. On a malformed line the scanner is
     closed (open episodes end with reason ``end``, funnel written) and the ``ReplayFileError``
     propagates; everything journaled before it stays. ``progress(fraction, events)`` is called
-    every ``progress_every`` book events.
+    every ``progress_every`` book events. ``should_stop()`` is asked after every event (signal
+    handlers set a flag it reads); when it says yes the replay ends cleanly with ``interrupted``.
     """
     started = time.perf_counter()
     reader = ReplayReader(path)
@@ -532,8 +536,12 @@ def run_replay(
                       balances=balances, listeners=listeners)
     builder = BookBuilder(depth)
     book_events = 0
+    interrupted = False
     try:
         for ev in reader:
+            if should_stop is not None and should_stop():
+                interrupted = True
+                break
             if type(ev) is BookEvent:
                 scanner.on_book_event(builder.apply(ev), ev.ts)
                 book_events += 1
@@ -547,6 +555,6 @@ def run_replay(
                 scanner.set_balance(ev.exchange, ev.asset, ev.free)
     finally:
         scanner.close()
-    if progress is not None:
+    if progress is not None and not interrupted:
         progress(1.0, book_events)
-    return ReplayResult(reader.line, book_events, scanner, time.perf_counter() - started)
+    return ReplayResult(reader.line, book_events, scanner, time.perf_counter() - started, interrupted)
