@@ -35,6 +35,7 @@ __all__ = [
     "quote_cap",
     "size_trade",
     "available",
+    "micros",
 ]
 
 Route = tuple[str, str, str]
@@ -46,6 +47,11 @@ the route, the route cooling down, no trade left after re-evaluating with the st
 and ``max_notional``, or the sized trade below ``min_net_bps`` / ``min_profit``."""
 
 _ONE = Decimal(1)
+
+
+def micros(t: float) -> int:
+    """Event time ``t`` (unix seconds) in whole microseconds, so that ``t + latency`` compares exactly."""
+    return round(t * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +114,9 @@ class StrategyRules:
         self.name = config.name
         self._symbols = frozenset(config.symbols)
         self._venues = frozenset(config.venues)
-        self._cooldown = config.cooldown_ms / 1000.0
+        self._cooldown_us = config.cooldown_ms * 1000
         self._busy: dict[Route, str] = {}  # route -> id of the trade in flight
-        self._cool_until: dict[Route, float] = {}
+        self._cool_until: dict[Route, int] = {}  # microseconds
 
     # -- filters and state -----------------------------------------------------------------
 
@@ -127,7 +133,7 @@ class StrategyRules:
         if route in self._busy:
             return "busy"
         until = self._cool_until.get(route)
-        if until is not None and t < until:
+        if until is not None and micros(t) < until:
             return "cooldown"
         return None
 
@@ -138,8 +144,8 @@ class StrategyRules:
     def closed(self, route: Route, t: float) -> None:
         """The trade on ``route`` settled at ``t``: the route is free again after ``cooldown_ms``."""
         self._busy.pop(route, None)
-        if self._cooldown > 0:
-            self._cool_until[route] = t + self._cooldown
+        if self._cooldown_us > 0:
+            self._cool_until[route] = micros(t) + self._cooldown_us
 
     def busy_routes(self) -> dict[Route, str]:
         """Routes with a trade in flight, and that trade's id."""
