@@ -60,8 +60,11 @@ DEFAULT_POLL_INTERVAL_MS = 1000
 
 # ccxt precision modes (ccxt.base.decimal_to_precision); repeated here so parsing needs no ccxt import
 DECIMAL_PLACES = 2
+"""ccxt precision mode: ``precision`` entries count decimal places."""
 SIGNIFICANT_DIGITS = 3
+"""ccxt precision mode: ``precision`` entries count significant digits (no fixed step)."""
 TICK_SIZE = 4
+"""ccxt precision mode: ``precision`` entries are the step itself."""
 
 # arbscan scans spot markets only; venues whose market list spans other products by default are told
 # to load spot only (binance would otherwise also call its futures exchangeInfo endpoints).

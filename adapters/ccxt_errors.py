@@ -89,6 +89,7 @@ CCXT_ERROR_MAP: dict[str, tuple[type[ArbscanError], type[ArbscanError]]] = {
     "BadResponse": (UnexpectedPayload, _UNKNOWN),
     "NullResponse": (UnexpectedPayload, _UNKNOWN),
 }
+"""ccxt error class name -> (arbscan error in general, arbscan error while sending an order)."""
 
 _MAX_MESSAGE = 300
 
