@@ -781,3 +781,4 @@ def format_summary(s: StrategySummary, strategy: StrategyConfig | None = None) -
     if s.imbalance:
         lines.append(f"  inventory from uneven fills: {s.imbalance.normalize():+f} base (kept, not flattened)")
     return "\n".join(lines)
+from arbscan.live import LiveExecutor  # noqa: E402,F401

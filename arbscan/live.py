@@ -302,7 +302,9 @@ class LiveExecutor:
         if strategy.max_notional is None or strategy.max_notional > cap:
             strategy = replace(strategy, max_notional=cap)
         self.rules = StrategyRules(strategy)
-        self.strategy = strategy.name
+        self.mode = "live"
+        self.strategy = strategy  # the config (arbscan.executor.Executor protocol); its name tags every row
+        self.strategy_name = strategy.name
         self.markets: dict[tuple[str, str], Market] = dict(markets or {})
         self.balances: dict[str, dict[str, Decimal]] = balances if balances is not None else {}
         self.validate_only = validate_only
@@ -384,7 +386,7 @@ class LiveExecutor:
             row = self.journal.trade(tid)
             if row is None:
                 continue
-            trade = PairedTrade(tid, row["strategy"] or self.strategy, _opp_from_row(row), row["opened"] or 0.0)
+            trade = PairedTrade(tid, row["strategy"] or self.strategy_name, _opp_from_row(row), row["opened"] or 0.0)
             for o in self.journal.trade_orders(tid):
                 o = self.tracker.orders.get(o.client_id, o)
                 if o.role == "buy":
@@ -515,16 +517,16 @@ class LiveExecutor:
                 logger.warning("trade refused by risk limits: %s", refused)
                 return None
             route = (opp.symbol, opp.buy_exchange, opp.sell_exchange)
-            trade = PairedTrade(f"live-{uuid.uuid4().hex[:16]}", self.strategy, opp, self.clock())
+            trade = PairedTrade(f"live-{uuid.uuid4().hex[:16]}", self.strategy_name, opp, self.clock())
             self.rules.opened(route, trade.id)
             try:
                 self.journal.write_trade(trade.as_row())
                 trade.buy = self.tracker.intent(
                     OrderRequest(new_client_id(), opp.buy_exchange, opp.symbol, Side.BUY, opp.amount, opp.buy_limit),
-                    trade.id, "buy", self.strategy)
+                    trade.id, "buy", self.strategy_name)
                 trade.sell = self.tracker.intent(
                     OrderRequest(new_client_id(), opp.sell_exchange, opp.symbol, Side.SELL, opp.amount, opp.sell_limit),
-                    trade.id, "sell", self.strategy)
+                    trade.id, "sell", self.strategy_name)
                 # both intents are committed: from here on each leg is sent once, never again
                 await asyncio.gather(self._place(trade.buy), self._place(trade.sell))
                 await self._settle(trade)
