@@ -209,3 +209,15 @@ def test_large_numbers_fall_back_to_exact_decoding():
     book.apply(raw)
     with pytest.raises(UnexpectedPayload):
         book.apply(json.loads(big))
+
+
+def test_large_numbers_in_a_decoded_dict_are_reread_from_the_raw_frame():
+    book = new_book()
+    book.apply(DOC["snapshot_raw"])
+    big = '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":90071992.54740993}],"asks":[],"checksum":0}]}'
+    with pytest.raises(ChecksumMismatch) as info:
+        book.apply(json.loads(big), big)
+    import zlib
+
+    expected_text = DOC["expected_concat"].replace("452835" + "10000000", "452835" + "9007199254740993", 1)
+    assert info.value.computed == zlib.crc32(expected_text.encode())

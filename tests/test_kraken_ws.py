@@ -223,7 +223,7 @@ async def test_unknown_symbols_are_logged_and_the_rest_is_watched(symbols, caplo
     server.connections = 2
     async with serve(server.handler, "127.0.0.1", 0) as srv:
         port = srv.sockets[0].getsockname()[1]
-        client = KrakenWsClient(f"ws://127.0.0.1:{port}", heartbeat_timeout_s=1.0)
+        client = KrakenWsClient(f"ws://127.0.0.1:{port}", heartbeat_timeout_s=1.0, close_timeout_s=0.1)
         gen = client.books(symbols)
         first = await asyncio.wait_for(gen.__anext__(), 10)
         await gen.aclose()
@@ -261,9 +261,65 @@ async def test_backoff_grows_on_failures_and_resets_after_a_good_subscribe():
     async with serve(server.handler, "127.0.0.1", 0) as srv:
         port = srv.sockets[0].getsockname()[1]
         client = KrakenWsClient(f"ws://127.0.0.1:{port}", heartbeat_timeout_s=1.0, backoff_initial_s=0.5,
-                                backoff_max_s=60.0, rng=lambda: 1.0, sleep=sleep)
+                                backoff_max_s=60.0, rng=lambda: 1.0, sleep=sleep, close_timeout_s=0.1)
         gen = client.books(["BTC/USD"])
         first = await asyncio.wait_for(gen.__anext__(), 10)
         await gen.aclose()
     assert first.bids == REF[350].bids
     assert delays == [0.5, 1.0, 0.5]  # two failures double it; the good subscribe resets it
+
+
+def _load_jsonl(name: str):
+    headers, frames = {}, []
+    with open(DATA / name) as fh:
+        for line in fh:
+            obj = json.loads(line)
+            if "frame" in obj:
+                frames.append(obj["frame"])
+            else:
+                headers[obj["symbol"]] = obj
+    return headers, frames
+
+
+async def test_ten_pairs_at_depth_1000_take_their_precision_from_the_instrument_channel():
+    headers, frames = _load_jsonl("book1000_10pairs_2021-04-17.jsonl")
+    instrument = json.dumps({"channel": "instrument", "type": "snapshot", "data": {"assets": [], "pairs": [
+        {"symbol": s, "price_precision": h["price_precision"], "qty_precision": h["qty_precision"], "status": "online"}
+        for s, h in headers.items()]}})
+    subscribed = []
+
+    async def handler(ws):
+        await ws.send(STATUS)
+        await ws.recv()
+        await ws.send(instrument)
+        subscribed.append(json.loads(await ws.recv()))
+        for frame in frames:
+            await ws.send(frame)
+        try:
+            while True:
+                await ws.send('{"channel":"heartbeat"}')
+                await asyncio.sleep(0.1)
+        except ConnectionClosed:
+            pass
+
+    reference = {s: KrakenBook(s, 1000, h["price_precision"], h["qty_precision"]) for s, h in headers.items()}
+    for frame in frames:
+        reference[json.loads(frame)["data"][0]["symbol"]].apply(frame)
+
+    async with serve(handler, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        client = KrakenWsClient(f"ws://127.0.0.1:{port}", depth=1000, heartbeat_timeout_s=2.0)
+        last = {}
+        count = 0
+        gen = client.books(list(headers))
+        async for snap in gen:
+            count += 1
+            last[snap.symbol] = snap
+            if count == len(frames):
+                break
+        await gen.aclose()
+
+    assert subscribed[0]["params"]["depth"] == 1000 and sorted(subscribed[0]["params"]["symbol"]) == sorted(headers)
+    assert client.resubscribes == 0 and count == 4279
+    for symbol, book in reference.items():
+        assert last[symbol].bids == book.snapshot().bids and last[symbol].asks == book.snapshot().asks, symbol

@@ -76,6 +76,8 @@ class KrakenBook:
         "_ts_text",
         "_received",
         "_decimals",
+        "_bids_out",
+        "_asks_out",
     )
 
     def __init__(self, symbol: str, depth: int, price_precision: int, qty_precision: int) -> None:
@@ -101,6 +103,9 @@ class KrakenBook:
         self._ts_text: str | None = None
         self._received = 0.0
         self._decimals: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+        # Decimal levels of each side as last published; None when the side changed since.
+        self._bids_out: tuple | None = None
+        self._asks_out: tuple | None = None
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -117,6 +122,8 @@ class KrakenBook:
         self._ask_keys.clear()
         self._ready = False
         self._ts_text = None
+        self._bids_out = None
+        self._asks_out = None
 
     def checksum(self) -> int:
         """CRC32 of the book as it stands (Kraken's rule; see the module docstring)."""
@@ -127,8 +134,12 @@ class KrakenBook:
 
     # -- applying messages ---------------------------------------------------------------------
 
-    def apply(self, message: Any) -> None:
-        """Apply one v2 ``book`` message (raw frame or decoded dict); raise ``ChecksumMismatch`` on disagreement."""
+    def apply(self, message: Any, raw: str | bytes | None = None) -> None:
+        """Apply one v2 ``book`` message (raw frame or decoded dict); raise ``ChecksumMismatch`` on disagreement.
+
+        ``raw``: the frame a decoded ``message`` came from, if at hand; numbers too large for an exact
+        float are then read again from it instead of being refused.
+        """
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             try:
                 decoded = orjson.loads(message)
@@ -142,6 +153,9 @@ class KrakenBook:
             try:
                 self._apply_decoded(message)
             except _Inexact:
+                if raw is not None:
+                    self._apply_decoded(_exact_decode(raw))
+                    return
                 raise UnexpectedPayload(
                     f"{self.symbol}: float too large to format exactly at the instrument precision; "
                     "pass the raw frame or decode numbers as Decimal"
@@ -185,12 +199,14 @@ class KrakenBook:
             bid_side, bid_keys = self._bids, self._bid_keys
             ask_side, ask_keys = self._asks, self._ask_keys
             if bids:
+                self._bids_out = None
                 _set_levels(bid_side, bid_keys, bids)
                 if len(bid_keys) > depth:
                     for key in bid_keys[depth:]:
                         del bid_side[key]
                     del bid_keys[depth:]
             if asks:
+                self._asks_out = None
                 _set_levels(ask_side, ask_keys, asks)
                 if len(ask_keys) > depth:
                     for key in ask_keys[depth:]:
@@ -273,6 +289,10 @@ class KrakenBook:
                 out.append(pair)
             return tuple(out)
 
+        if self._bids_out is None:
+            self._bids_out = levels(self._bids, self._bid_keys)
+        if self._asks_out is None:
+            self._asks_out = levels(self._asks, self._ask_keys)
         ts = self._received
         if self._ts_text:
             try:
@@ -282,8 +302,8 @@ class KrakenBook:
         return BookSnapshot.trusted(
             EXCHANGE,
             self.symbol,
-            levels(self._bids, self._bid_keys),
-            levels(self._asks, self._ask_keys),
+            self._bids_out,
+            self._asks_out,
             ts,
             self._received,
         )

@@ -176,7 +176,7 @@ class _Session:
                     raise UnexpectedPayload("frame is not a JSON object")
                 channel = message.get("channel")
                 if channel == "book":
-                    for snap in await self._on_book(message):
+                    for snap in await self._on_book(message, frame):
                         yield snap
                 elif channel == "instrument":
                     await self._on_instrument(message)
@@ -223,16 +223,18 @@ class _Session:
             log.warning("kraken ws: %s precision changed; resubscribing", symbol)
             await self._resubscribe(symbol)
 
-    async def _on_book(self, message: dict[str, Any]) -> list[BookSnapshot]:
-        kind = message["type"]
+    async def _on_book(self, message: dict[str, Any], frame: str | bytes) -> list[BookSnapshot]:
+        if message["type"] not in ("snapshot", "update"):
+            raise UnexpectedPayload(f"book message type {message['type']!r}")
         out = []
-        for entry in message["data"]:
-            symbol = entry["symbol"]
+        # Each book takes the whole message and picks its own entries (Kraken sends one symbol per
+        # message in practice); the raw frame lets it re-read numbers too large for an exact float.
+        for symbol in dict.fromkeys(entry["symbol"] for entry in message["data"]):
             book = self.books.get(symbol)
             if book is None:
                 continue
             try:
-                book.apply({"type": kind, "data": [entry]})
+                book.apply(message, frame)
             except ChecksumMismatch as exc:
                 log.warning("kraken ws: %s; dropping the book and resubscribing", exc)
                 book.clear()
