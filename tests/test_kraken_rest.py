@@ -403,8 +403,11 @@ def test_adapter_implements_the_protocol_with_the_registry_keywords():
     assert a.api_key_permissions() is None  # Kraken cannot tell
 
 
-def test_unsupported_depth_is_a_config_error():
+def test_depths_kraken_does_not_stream_round_up():
     from arbscan.errors import ConfigError
 
+    assert KrakenAdapter(depth=20, credentials=None).ws.depth == 25
+    assert KrakenAdapter(depth=5, credentials=None).ws.depth == 10
+    assert KrakenAdapter(depth=5000, credentials=None).ws.depth == 1000
     with pytest.raises(ConfigError):
-        KrakenAdapter(depth=20, credentials=None)
+        KrakenAdapter(depth=0, credentials=None)

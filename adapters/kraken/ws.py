@@ -79,8 +79,14 @@ class KrakenWsClient:
         rng: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
+        if depth < 1:
+            raise ConfigError(f"kraken book depth must be positive, got {depth}")
         if depth not in BOOK_DEPTHS:
-            raise ConfigError(f"kraken book depth must be one of {', '.join(map(str, BOOK_DEPTHS))}; got {depth}")
+            # Kraken only streams these depths, and its checksums only hold for the depth subscribed:
+            # take the next one up (the caller trims), or the deepest Kraken has.
+            rounded = next((d for d in BOOK_DEPTHS if d >= depth), BOOK_DEPTHS[-1])
+            log.info("kraken ws: book depth %d is not one Kraken streams; subscribing %d", depth, rounded)
+            depth = rounded
         # An override replaces scheme, host and port and keeps Kraken's path (/v2), per the contract.
         self.url = replace_origin(DEFAULT_WS_URL, ws_url)
         self.depth = depth
