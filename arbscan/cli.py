@@ -29,7 +29,7 @@ from typing import Any
 
 from arbscan import __version__
 from arbscan.config import Settings, load_settings
-from arbscan.errors import BadInput, ConfigError
+from arbscan.errors import AuthError, BadInput, ConfigError
 
 __all__ = ["main", "Command", "COMMANDS", "build_listeners", "settings_summary"]
 
@@ -488,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _apply_overrides(load_settings(args.config), args)
         return args._command.run(args, settings)
-    except BadInput as exc:
+    except (BadInput, AuthError) as exc:  # the user must fix input or credentials: one line, exit 2
         print(f"arbscan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -185,3 +185,14 @@ def test_record_writes_a_replay_file_that_replays(tmp_path, fake_venues, capsys,
     capsys.readouterr()
     assert cli.main(["replay", str(out), "--db", str(tmp_path / "r.db"), "--max-age-ms", "60000", "--no-progress"]) == 0
     assert Store.open_readonly(tmp_path / "r.db").execute("SELECT count(*) FROM opportunities").fetchone() == (2,)
+
+
+def test_half_set_credentials_are_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KRAKEN_API_KEY", "only-the-key")
+    monkeypatch.delenv("KRAKEN_API_SECRET", raising=False)
+    cfg = tmp_path / "k.toml"
+    cfg.write_text('[[venues]]\nexchange = "kraken"\nrest_url = "http://127.0.0.1:9"\nws_url = "ws://127.0.0.1:9"\n')
+    assert cli.main(["scan", "--config", str(cfg), "--db", str(tmp_path / "j.db")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "KRAKEN_API_KEY and KRAKEN_API_SECRET must be set together" in line
+    assert "only-the-key" not in line
