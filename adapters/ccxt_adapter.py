@@ -544,6 +544,7 @@ class CcxtAdapter:
         self._require_keys("place_order")
         if req.exchange != self.name:
             raise ConfigError(f"order {req.client_id} is for {req.exchange!r}, not {self.name!r}")
+        self._preflight(req)
         tif = req.time_in_force.upper()
         supported = ((self._exchange.features or {}).get("spot") or {}).get("createOrder") or {}
         if supported.get("timeInForce") and not supported["timeInForce"].get(tif):
@@ -568,6 +569,27 @@ class CcxtAdapter:
         if update.exchange_order_id:
             self._order_ids[req.client_id] = update.exchange_order_id
         return update
+
+    def _preflight(self, req: OrderRequest) -> None:
+        """Refuse, before sending, an order the venue would reject or ccxt would silently round.
+
+        ccxt truncates amounts and rounds prices to the market's precision; a rounded-up buy limit would
+        pay more than asked, so an amount or price off the venue's step is refused here instead.
+        """
+        market = self._markets.get(req.symbol)
+        if market is None:
+            return  # markets not loaded through us: ccxt and the venue still check
+        what = f"{self.name} order {req.client_id} {req.symbol}"
+        if req.amount % market.amount_step != 0:
+            raise OrderRejected(f"{what}: amount {req.amount} is not a multiple of the step {market.amount_step}")
+        if req.limit_price % market.price_step != 0:
+            raise OrderRejected(f"{what}: price {req.limit_price} is not a multiple of the tick {market.price_step}")
+        if req.amount < market.min_amount:
+            raise OrderRejected(f"{what}: amount {req.amount} is below the minimum {market.min_amount}")
+        if req.amount * req.limit_price < market.min_cost:
+            raise OrderRejected(
+                f"{what}: notional {req.amount * req.limit_price} is below the minimum {market.min_cost} {market.quote}"
+            )
 
     async def _find(self, symbol: str, client_id: str) -> Mapping[str, Any]:
         """The ccxt order for our client id: by the venue id we got back, by client id, else from the venue's lists.

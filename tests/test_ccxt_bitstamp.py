@@ -10,7 +10,7 @@ import yaml
 
 from adapters.base import Credentials, ExchangeAdapter
 from adapters.ccxt_adapter import CcxtAdapter
-from arbscan.errors import AuthError, OrderNotFound, OrderOutcomeUnknown
+from arbscan.errors import AuthError, OrderNotFound, OrderOutcomeUnknown, OrderRejected
 from arbscan.model import OrderRequest, OrderStatus, Side
 
 
@@ -217,3 +217,27 @@ async def test_venue_that_cannot_list_finished_orders_gives_outcome_unknown():
             await adapter.fetch_order("BTC/JPY", "arb-5")
     finally:
         await adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("amount", "price", "why"),
+    [
+        ("0.001", "3800.00", "below the minimum 20"),  # 3.80 USD < the real "minimum_order": "20.0 USD"
+        ("0.000000001", "3800", "not a multiple of the step"),  # base_decimals 8
+        ("0.01", "3800.005", "not a multiple of the tick"),  # counter_decimals 2: ccxt would round it up
+    ],
+)
+async def test_orders_off_the_venue_rules_are_refused_before_sending(amount, price, why):
+    # a configured fee: no account-fee call, which this cassette does not hold
+    adapter = CcxtAdapter("bitstamp", credentials=KEYS, taker_fee=Decimal("0.004"))
+    sent = _spy(adapter)
+    try:
+        with VCR.use_cassette("markets_and_book.yaml"):
+            await adapter.load_markets()
+        with pytest.raises(OrderRejected, match=why):
+            await adapter.place_order(
+                OrderRequest("arb-8", "bitstamp", "ETH/USD", Side.BUY, Decimal(amount), Decimal(price))
+            )
+    finally:
+        await adapter.close()
+    assert [url for _, url, _ in sent if "/buy/" in url] == []
