@@ -411,3 +411,15 @@ def test_depths_kraken_does_not_stream_round_up():
     assert KrakenAdapter(depth=5000, credentials=None).ws.depth == 1000
     with pytest.raises(ConfigError):
         KrakenAdapter(depth=0, credentials=None)
+
+
+async def test_bad_secret_is_an_auth_error_that_does_not_echo_it():
+    bad = Credentials("kraken", "k", "this is not base64 !!")
+
+    async def transport(method, url, headers, body):  # pragma: no cover - never reached
+        raise AssertionError("sent with a bad secret")
+
+    rest = KrakenRestClient(credentials=bad, tier=None, transport=transport)
+    with pytest.raises(AuthError) as info:
+        await rest.balance_ex()
+    assert "this is not base64" not in str(info.value)

@@ -30,6 +30,7 @@ from arbscan.errors import (
     AuthError,
     BadInput,
     OrderNotFound,
+    OrderRejected,
     UnexpectedPayload,
 )
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderStatus, OrderUpdate, Side
@@ -335,7 +336,10 @@ class KrakenAdapter:
         """Our order by client id: QueryOrders by the txid we know, else OpenOrders/ClosedOrders by ``cl_ord_id``."""
         txid = self._txids.get(client_id)
         if txid is not None:
-            return await self._query(symbol, client_id, txid)
+            try:
+                return await self._query(symbol, client_id, txid)
+            except (OrderNotFound, OrderRejected):
+                log.warning("kraken: QueryOrders does not know %s; searching by client id", txid)
         cl_ord_id = cl_ord_id_for(client_id)
         for call, key in ((self.rest.open_orders, "open"), (self.rest.closed_orders, "closed")):
             result = await call(cl_ord_id=cl_ord_id)

@@ -77,6 +77,10 @@ class NotSent(Exception):
     """The transport could not open a connection: the request certainly never reached the venue."""
 
 
+class _NeverSent(ExchangeUnavailable):
+    """The request provably did not reach Kraken's engine (no connection, or Kraken says unprocessed)."""
+
+
 class CallCounter:
     """Kraken's per-key REST call counter, kept locally so we wait instead of being rate limited."""
 
@@ -224,7 +228,7 @@ class KrakenRestClient:
         try:
             status, text = await self._transport(method, url, headers, body)
         except NotSent as exc:
-            raise ExchangeUnavailable(f"kraken {endpoint}: cannot connect ({exc.__class__.__name__})") from None
+            raise _NeverSent(f"kraken {endpoint}: cannot connect ({exc.__class__.__name__})") from None
         except (asyncio.TimeoutError, OSError) as exc:
             raise ExchangeUnavailable(f"kraken {endpoint}: {exc.__class__.__name__} while waiting for the answer") from None
         except Exception as exc:  # noqa: BLE001 - any transport failure (aiohttp.ClientError, ...) is a network fault
@@ -285,9 +289,13 @@ class KrakenRestClient:
                 await self.counter.acquire(_COST.get(endpoint, 1), self._sleep)
             nonce = nonce_source(creds.api_key).next()
             body = urlencode({"nonce": nonce, **fields})
+            try:
+                signature = sign(path, nonce, body, creds.api_secret)
+            except ValueError:
+                raise AuthError("KRAKEN_API_SECRET is not valid base64") from None
             headers = {
                 "API-Key": creds.api_key,
-                "API-Sign": sign(path, nonce, body, creds.api_secret),
+                "API-Sign": signature,
                 "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
             }
             return await self._send("POST", self.base_url + path, headers, body.encode(), endpoint)
@@ -298,8 +306,8 @@ class KrakenRestClient:
         except RateLimited:
             raise  # Kraken refused it before the engine saw it: nothing was placed
         except ExchangeUnavailable as exc:
-            if "cannot connect" in str(exc) or "Deadline elapsed" in str(exc):
-                raise  # never left this host / Kraken says it was not processed
+            if isinstance(exc, _NeverSent) or "Deadline elapsed" in str(exc):
+                raise  # never left this host / Kraken says it did not process it
             raise OrderOutcomeUnknown(f"{exc}; the order may or may not be on the book: reconcile by client id") from None
         except UnexpectedPayload as exc:
             raise OrderOutcomeUnknown(f"{exc}; reconcile by client id") from None
