@@ -238,8 +238,9 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     old_handlers = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     status = "error"
     try:
+        balances = {v.exchange: dict(v.balances) for v in settings.venues if v.balances}  # the file's lines override
         result = run_replay(path, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
-                            depth=depth, listeners=listeners, progress=progress,
+                            depth=depth, balances=balances, listeners=listeners, progress=progress,
                             should_stop=lambda: bool(stop_requested))
         status = "interrupted" if result.interrupted else "ok"
     finally:

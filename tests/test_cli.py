@@ -196,3 +196,19 @@ def test_half_set_credentials_are_one_line_exit_2(tmp_path, capsys, monkeypatch)
     line = one_error_line(capsys.readouterr().err)
     assert "KRAKEN_API_KEY and KRAKEN_API_SECRET must be set together" in line
     assert "only-the-key" not in line
+
+
+def test_config_balances_cap_replay_sizes(tmp_path, capsys):
+    market = {"type": "market", "symbol": SYM, "taker_fee": "0.001", "amount_step": "0.001", "price_step": "0.01"}
+    book = lambda t, ex, bid, ask: {"type": "book", "ts": t, "exchange": ex, "symbol": SYM, "snapshot": True,  # noqa: E731
+                                    "bids": [[bid, "5"]], "asks": [[ask, "5"]]}
+    path = tmp_path / "r.jsonl"
+    lines = [dict(market, exchange="alpha"), dict(market, exchange="beta"),
+             book(1.0, "alpha", "99", "100"), book(1.1, "beta", "100.8", "101")]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[venues]]\nexchange = "alpha"\nbalances = { USD = 50 }\n\n[[venues]]\nexchange = "beta"\n')
+    db = tmp_path / "j.db"
+    assert cli.main(["replay", str(path), "--config", str(cfg), "--db", str(db), "--no-progress"]) == 0
+    (amount,) = Store.open_readonly(db).execute("SELECT amount FROM opportunities").fetchone()
+    assert D(amount) == D("0.499")  # 50 USD on alpha buys 50 / 100.1 = 0.4995 BTC, rounded down to the step
