@@ -325,7 +325,9 @@ async def test_private_calls_wait_for_the_counter_and_trading_calls_skip_it():
         slept.append(d)
         rest.counter._value -= d * rest.counter.decay_per_s  # let the fake time pass
 
-    rest = KrakenRestClient(credentials=CREDS, tier="pro", transport=transport, sleep=sleep)
+    own_key = Credentials("kraken", "counter-test-key", CREDS.api_secret)
+    rest = KrakenRestClient(credentials=own_key, tier="pro", transport=transport, sleep=sleep)
+    assert KrakenRestClient(credentials=own_key, tier="pro").counter is rest.counter  # one counter per key
     for _ in range(20):
         await rest.balance_ex()
     assert slept == []

@@ -23,7 +23,7 @@ import time
 import weakref
 from collections.abc import Callable
 
-__all__ = ["sign", "NonceSource", "nonce_source", "key_lock"]
+__all__ = ["sign", "NonceSource", "nonce_source", "key_lock", "key_fingerprint"]
 
 
 def sign(urlpath: str, nonce: str, body: str, secret: str) -> str:
@@ -72,9 +72,12 @@ _KEY_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, async
 )
 
 
-def _key_id(api_key: str) -> str:
-    # The registry is keyed by a digest so no module-level structure holds key material.
+def key_fingerprint(api_key: str) -> str:
+    """A digest naming one API key in process-wide registries (which then hold no key material)."""
     return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+_key_id = key_fingerprint
 
 
 def nonce_source(api_key: str) -> NonceSource:

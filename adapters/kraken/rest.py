@@ -1,4 +1,7 @@
-"""Raw Kraken Spot REST client: one method per Kraken endpoint, returning decoded JSON (numbers as Decimal).
+"""Raw Kraken Spot REST client: one method per Kraken endpoint, returning the decoded ``result``.
+
+Kraken sends most numbers as strings, which stay strings here; JSON numbers decode as ``Decimal``,
+never float. The adapter turns both into ``Decimal`` at its edge.
 
 https://docs.kraken.com/api/docs/rest-api/
 
@@ -32,7 +35,7 @@ from urllib.parse import urlencode
 from asyncio_throttle import Throttler
 
 from adapters.base import Credentials, replace_origin
-from adapters.kraken.auth import key_lock, nonce_source, sign
+from adapters.kraken.auth import key_fingerprint, key_lock, nonce_source, sign
 from adapters.kraken.errors import map_error
 from arbscan.errors import (
     ArbscanError,
@@ -116,6 +119,20 @@ class CallCounter:
         self._at = self._clock()
 
 
+_COUNTERS: dict[tuple[str, str], CallCounter] = {}
+
+
+def _counter_for(credentials: Credentials | None, tier: str) -> CallCounter:
+    """Kraken counts calls per API key: every client of one key in this process shares one counter."""
+    if credentials is None:
+        return CallCounter(*TIERS[tier])
+    slot = (key_fingerprint(credentials.api_key), tier)
+    counter = _COUNTERS.get(slot)
+    if counter is None:
+        counter = _COUNTERS[slot] = CallCounter(*TIERS[tier])
+    return counter
+
+
 def aiohttp_transport(timeout_s: float = 10.0) -> tuple[Transport, Callable[[], Awaitable[None]]]:
     """An aiohttp-backed transport and its close function (the session opens lazily)."""
     import aiohttp
@@ -161,7 +178,7 @@ def _num(value: Decimal | int | str) -> str:
 
 
 class KrakenRestClient:
-    """Kraken REST endpoints by their Kraken names; each returns the decoded ``result`` (Decimal numbers)."""
+    """Kraken REST endpoints by their Kraken names; each returns the decoded ``result`` (no floats)."""
 
     def __init__(
         self,
@@ -181,7 +198,7 @@ class KrakenRestClient:
         self._credentials = credentials
         if tier is not None and tier not in TIERS:
             raise ValueError(f"unknown Kraken tier {tier!r} (known: {', '.join(TIERS)})")
-        self.counter = CallCounter(*TIERS[tier]) if tier else None
+        self.counter = _counter_for(credentials, tier) if tier else None
         self._throttler = Throttler(rate_limit=1, period=1.0 / public_calls_per_s)
         if transport is None:
             transport, self._close = aiohttp_transport(timeout_s)
