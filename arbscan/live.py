@@ -466,12 +466,16 @@ class LiveExecutor:
         """The scan ended: no new trades (await :meth:`close` to let one in flight finish)."""
         self.started = False
 
-    async def close(self) -> None:
-        """Wait for the trade in flight (bounded by its deadlines), then close the journal connection."""
+    async def wait_idle(self) -> None:
+        """Wait until start-up and the trade in flight (bounded by their deadlines) are done."""
         if self._starting is not None and not self._starting.done():
             await asyncio.gather(self._starting, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Wait until idle (see :meth:`wait_idle`), then close the journal connection."""
+        await self.wait_idle()
         self.journal.close()
 
     def _halt_cleared(self) -> bool:
@@ -637,7 +641,8 @@ class LiveExecutor:
         buy, sell = trade.buy, trade.sell
         assert buy is not None and sell is not None
         excess = buy.filled - sell.filled
-        if buy.is_final and sell.is_final and excess != 0 and self.config.imbalance_policy != "keep":
+        if buy.is_final and sell.is_final and excess != 0 and self.config.imbalance_policy != "keep" \
+                and not self.validate_only:  # validating: no order may execute, flattening included
             order = self._flatten_order(trade, excess)
             if order is not None:
                 trade.flatten.append(order)

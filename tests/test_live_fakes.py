@@ -60,6 +60,7 @@ class ScriptedVenue:
         self.listed_only: set[str] = set()
         self.lookups = 0
         self.cancels: list[str] = []
+        self.validate_orders = False
 
     async def load_markets(self) -> dict[str, Market]:
         return {"BTC/USD": market(self.name)}
@@ -84,6 +85,8 @@ class ScriptedVenue:
     async def place_order(self, req: OrderRequest) -> OrderUpdate:
         assert req.exchange == self.name and req.time_in_force == "IOC"
         self.sent.append(req)
+        if self.validate_orders:  # as KrakenAdapter(validate_orders=True): checked by the venue, never executed
+            return OrderUpdate(req.client_id, self.name, req.symbol, OrderStatus.CANCELED, D(0), None, D(0))
         outcome = self.script.pop(0) if self.script else "filled"
         if outcome == "filled":
             return self._record(req, OrderStatus.FILLED, req.amount)

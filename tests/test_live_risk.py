@@ -1,0 +1,234 @@
+"""Risk limits, the kill switch, flattening policies, reconciliation paths and start-up checks of LiveExecutor."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from arbscan.config import StrategyConfig
+from arbscan.errors import AuthError, ConfigError, TradingHalted
+from arbscan.live import check_key_permissions, require_credentials, resume
+from arbscan.model import BookSnapshot
+from test_live_fakes import (  # noqa: F401 - store is a fixture
+    ScriptedVenue,
+    assert_journal_consistent,
+    assert_no_duplicate_orders,
+    journal_rows,
+    live_config,
+    opportunity,
+    started_executor,
+    store,
+)
+
+D = Decimal
+
+
+def _venues(buy: list[str] | None = None, sell: list[str] | None = None) -> dict[str, ScriptedVenue]:
+    return {"alpha": ScriptedVenue("alpha", buy), "beta": ScriptedVenue("beta", sell)}
+
+
+# -- flattening ------------------------------------------------------------------------------------
+
+
+async def test_flatten_on_buy_venue_sells_the_excess_within_the_slippage_bound(store):
+    venues = _venues(["filled"], ["partial"])
+    ex = await started_executor(store, venues, config=live_config(max_slippage_bps=D(30)))
+    trade = await ex.execute(opportunity())
+    (f,) = trade.flatten
+    # bought at 100.0; 30 bps below is 99.7 (price step 0.1; a sell limit rounds up, never looser)
+    assert (f.req.exchange, f.req.side.value, f.req.amount, f.req.limit_price) == ("alpha", "sell", D("0.6"), D("99.7"))
+    # by hand: -100.26 (buy incl. fee) + 40.29496 (0.4 sold at 101.0 less 0.26 %) + 59.664468 (0.6 at 99.7 less fee)
+    assert trade.realised_pnl == D("-0.300572")
+    assert trade.status == "flattened" and trade.imbalance == 0
+
+
+async def test_flatten_on_sell_venue_buys_back_the_excess_sold(store):
+    venues = _venues(["rejected"], ["filled"])
+    ex = await started_executor(store, venues, config=live_config(imbalance_policy="flatten_sell_venue"))
+    trade = await ex.execute(opportunity())
+    (f,) = trade.flatten
+    # sold 1.0 at 101.0 on beta; buy it back there at most 30 bps higher: 101.303 floors to 101.3
+    assert (f.req.exchange, f.req.side.value, f.req.amount, f.req.limit_price) == ("beta", "buy", D(1), D("101.3"))
+    assert trade.status == "flattened"
+    assert_journal_consistent(store, venues, trade.id)
+
+
+async def test_keep_policy_reports_the_imbalance_and_sends_nothing_more(store):
+    venues = _venues(["filled"], ["partial"])
+    ex = await started_executor(store, venues, config=live_config(imbalance_policy="keep"))
+    trade = await ex.execute(opportunity())
+    assert trade.flatten == [] and len(venues["alpha"].sent) == 1
+    (row,) = journal_rows(store, "SELECT * FROM trades")
+    assert (row["status"], row["imbalance_action"], D(row["imbalance"])) == ("imbalanced", "kept", D("0.6"))
+    assert not ex.halted
+
+
+async def test_flatten_that_fails_is_kept_reported_and_counted_as_a_failure(store):
+    venues = _venues(["filled", "rejected"], ["rejected"])  # the flatten order is refused too
+    ex = await started_executor(store, venues, config=live_config(max_consecutive_failures=1))
+    trade = await ex.execute(opportunity())
+    assert trade.status == "imbalanced" and trade.imbalance == 1
+    assert ex.halted and "consecutive" in ex.halt_reason
+    assert_journal_consistent(store, venues, trade.id)
+
+
+# -- reconciliation paths --------------------------------------------------------------------------
+
+
+async def test_unknown_found_only_in_the_order_lists(store):
+    venues = _venues(["unknown_listed"], ["filled"])
+    ex = await started_executor(store, venues)
+    trade = await ex.execute(opportunity())
+    assert trade.status == "filled" and trade.buy.status.value == "filled"
+    assert venues["alpha"].lookups >= 1 and len(venues["alpha"].sent) == 1
+
+
+async def test_a_send_that_hangs_times_out_and_is_reconciled_not_resent(store):
+    venues = _venues(["hang_filled"], ["filled"])
+    ex = await started_executor(store, venues)
+    trade = await ex.execute(opportunity())
+    assert trade.status == "filled"
+    events = journal_rows(store, "SELECT to_status, detail FROM order_events WHERE client_id = ? ORDER BY id",
+                          trade.buy.client_id)
+    assert [e["to_status"] for e in events] == ["created", "unknown", "filled"]
+    assert "timeout" in events[1]["detail"]
+    assert len(venues["alpha"].sent) == 1
+
+
+async def test_an_ioc_left_resting_is_cancelled_once(store):
+    venues = _venues(["resting"], ["rejected"])
+    ex = await started_executor(store, venues, config=live_config(order_timeout_s=0.1, reconcile_deadline_s=1.0))
+    trade = await ex.execute(opportunity())
+    assert venues["alpha"].cancels == [trade.buy.client_id]
+    assert trade.buy.status.value == "canceled" and trade.status == "failed"
+
+
+async def test_validate_only_sends_nothing_to_venues_that_cannot_validate(store):
+    venues = _venues(["filled"], ["filled"])
+    venues["alpha"].validate_orders = True  # stands for KrakenAdapter(validate_orders=True)
+    ex = await started_executor(store, venues, validate_only=True)
+    trade = await ex.execute(opportunity())
+    assert len(venues["alpha"].sent) == 1 and venues["beta"].sent == []
+    assert trade.sell.status.value == "rejected" and "--validate-orders" in trade.sell.error
+    assert trade.buy.status.value == "canceled" and trade.status == "missed" and trade.flatten == []
+    assert ex.consecutive_failures == 0
+
+
+# -- risk limits and the kill switch ---------------------------------------------------------------
+
+
+async def test_notional_above_the_limit_is_refused_before_any_order(store):
+    venues = _venues()
+    ex = await started_executor(store, venues, config=live_config(max_notional_per_trade=D(99)))
+    assert await ex.execute(opportunity()) is None  # 1.0 at 100.0 is 100 > 99
+    assert venues["alpha"].sent == [] and journal_rows(store, "SELECT * FROM orders") == []
+
+
+async def test_exposure_counts_kept_inventory_and_the_worst_case_of_the_next_trade(store):
+    venues = _venues(["filled"], ["partial"])
+    ex = await started_executor(store, venues, config=live_config(imbalance_policy="keep", max_exposure={"BTC": D("1.5")}))
+    first = await ex.execute(opportunity())
+    assert first.imbalance == D("0.6")
+    # 0.6 kept + 1.0 worst case = 1.6 > 1.5: refused; 0.9 fits exactly
+    assert await ex.execute(opportunity()) is None
+    assert (await ex.execute(opportunity("0.9"))).status == "filled"
+
+
+async def test_orders_per_minute_per_venue(store):
+    venues = _venues()
+    ex = await started_executor(store, venues, config=live_config(max_orders_per_minute=2))
+    assert (await ex.execute(opportunity())).status == "filled"
+    assert (await ex.execute(opportunity())).status == "filled"
+    assert await ex.execute(opportunity()) is None
+    assert len(venues["alpha"].sent) == 2
+
+
+async def test_consecutive_failures_halt_and_a_success_resets_the_count(store):
+    venues = _venues(["rejected", "filled", "rejected", "rejected"], ["rejected", "filled", "rejected", "rejected"])
+    ex = await started_executor(store, venues, config=live_config(max_consecutive_failures=2))
+    assert (await ex.execute(opportunity())).status == "failed"
+    assert (await ex.execute(opportunity())).status == "filled"
+    assert ex.consecutive_failures == 0
+    await ex.execute(opportunity())
+    assert not ex.halted
+    await ex.execute(opportunity())
+    assert ex.halted
+    with pytest.raises(TradingHalted):
+        await ex.execute(opportunity())
+
+
+async def test_daily_loss_limit_halts_and_persists(store):
+    venues = _venues(["filled"], ["rejected"])
+    ex = await started_executor(store, venues, config=live_config(daily_loss_limit=D("0.5")))
+    trade = await ex.execute(opportunity())
+    # flattened at 99.7: -100.26 + 99.7 * (1 - 0.0026) = -0.81922
+    assert trade.realised_pnl == D("-0.819220")
+    assert ex.halted and "daily realised loss" in ex.halt_reason
+    again = await started_executor(store, _venues(), config=live_config(daily_loss_limit=D("0.5")))
+    assert again.halted  # from the journal
+    resume(str(store.path), by="test")
+    # cleared, but today's realised loss is still over the limit: a new run halts again at once
+    third = await started_executor(store, _venues(), config=live_config(daily_loss_limit=D("0.5")))
+    assert third.halted
+
+
+async def test_auth_error_on_a_leg_halts(store):
+    class NoAuth(ScriptedVenue):
+        async def place_order(self, req):
+            self.sent.append(req)
+            raise AuthError("alpha: EGeneral:Permission denied")
+
+    venues = {"alpha": NoAuth("alpha"), "beta": ScriptedVenue("beta", ["rejected"])}
+    ex = await started_executor(store, venues)
+    trade = await ex.execute(opportunity())
+    assert trade.status == "failed" and ex.halted and "Permission denied" in ex.halt_reason
+
+
+async def test_scanner_events_drive_a_trade_and_are_skipped_while_halted(store):
+    venues = _venues()
+    strategy = StrategyConfig("s1", min_net_bps=D(0))
+    ex = await started_executor(store, venues, strategy=strategy)
+    now = time.time()
+    ask = BookSnapshot("alpha", "BTC/USD", ((D("99.9"), D(5)),), ((D("100.0"), D(1)),), now, now)
+    bid = BookSnapshot("beta", "BTC/USD", ((D("101.0"), D(1)),), ((D("101.1"), D(5)),), now, now)
+    ex.on_book(ask, now)
+    ex.on_book(bid, now)
+    ex.on_opportunity(opportunity(), now)
+    ex.on_opportunity(opportunity(), now)  # one trade at a time: skipped as busy
+    await ex.wait_idle()
+    (trade,) = journal_rows(store, "SELECT * FROM trades")
+    assert trade["status"] == "filled" and trade["strategy"] == "s1"
+    assert ex.skipped.get("busy") == 1
+    ex.halt("test")
+    ex.on_opportunity(opportunity(), now + 10)
+    assert ex.skipped.get("halted") == 1 and len(journal_rows(store, "SELECT * FROM trades")) == 1
+
+
+# -- start-up checks -------------------------------------------------------------------------------
+
+
+def test_live_needs_keys_for_every_venue_and_names_the_variables():
+    env = {"KRAKEN_API_KEY": "k", "KRAKEN_API_SECRET": "s"}
+    require_credentials(["kraken"], env)
+    with pytest.raises(ConfigError) as err:
+        require_credentials(["kraken", "bitstamp", "coinbase"], env)
+    msg = str(err.value)
+    assert "BITSTAMP_API_KEY and BITSTAMP_API_SECRET" in msg and "COINBASE_API_KEY" in msg
+    assert "KRAKEN" not in msg and "\n" not in msg
+
+
+async def test_keys_that_can_withdraw_are_refused_where_the_venue_tells():
+    class Perms(ScriptedVenue):
+        def __init__(self, name, perms):
+            super().__init__(name)
+            self.perms = perms
+
+        async def api_key_permissions(self):
+            return self.perms
+
+    seen = await check_key_permissions({"a": Perms("a", ["trade", "read"]), "b": Perms("b", None), "c": ScriptedVenue("c")})
+    assert seen == {"a": "read, trade", "b": "not reported", "c": "not reported"}
+    with pytest.raises(AuthError, match="withdraw"):
+        await check_key_permissions({"a": Perms("a", ["trade", "enableWithdrawals"])})
