@@ -536,8 +536,9 @@ def _trading_tables(raw: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.Data
     rows: list[dict[str, Any]] = []
     for r in trades.to_dict("records"):
         d = {k: _dec(r.get(k), f"trades.{k}") for k in decs}
-        d.update({k: r.get(k) for k in ("id", "run_id", "mode", "strategy", "symbol", "opened", "closed", "status",
-                                        "imbalance_action", "detail")})
+        d.update({k: None if _isnull(r.get(k)) else r.get(k)
+                  for k in ("id", "run_id", "mode", "strategy", "symbol", "opened", "closed", "status",
+                            "imbalance_action", "detail")})
         rows.append(d)
     trading, imbalances = [], []
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
