@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 from arbscan import spread
@@ -244,6 +245,12 @@ class Scanner:
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
         self.episodes: dict[Route, Episode] = {}  # open ones
+        # Heap of (ts, seq, route, episode): for every open episode, an entry whose ts is at most the
+        # ts of its older book, so step 1 can tell "nothing is stale" without visiting every episode.
+        # A book whose ts goes backwards breaks that bound: ``_expiry_exact`` then forces a full scan.
+        self._expiry: list[tuple[float, int, Route, Episode]] = []
+        self._expiry_seq = 0
+        self._expiry_exact = True
         self.funnels: dict[Route, RouteFunnel] = {}
         self.feeds: dict[tuple[str, str], FeedStats] = {}
         self.events = 0
@@ -280,6 +287,9 @@ class Scanner:
         if self.episodes:
             self.expire(t)
         # 2. apply
+        old = self.books.get(key)
+        if old is not None and book.ts < old.ts:
+            self._expiry_exact = False
         self.books[key] = book
         self._by_symbol.setdefault(book.symbol, {})[book.exchange] = book
         feed = self.feeds.get(key)
@@ -291,21 +301,24 @@ class Scanner:
         # 3. the routes through this venue, both directions
         found: list[Opportunity] = []
         here = book.exchange
-        for other in self._by_symbol[book.symbol]:
+        symbol = book.symbol
+        for other, other_book in self._by_symbol[symbol].items():
             if other == here:
                 continue
-            opp = self._evaluate_route(book.symbol, here, other, t)
+            opp = self._evaluate_route(symbol, here, other, t, book, other_book)
             if opp is not None:
                 found.append(opp)
-            opp = self._evaluate_route(book.symbol, other, here, t)
+            opp = self._evaluate_route(symbol, other, here, t, other_book, book)
             if opp is not None:
                 found.append(opp)
         return found
 
     def expire(self, t: float) -> int:
         """Close every open episode one of whose books is older than ``max_book_age_ms`` at ``t``."""
-        closed = 0
         max_age = self._max_age
+        if self._expiry_exact and not self._any_stale(t):
+            return 0
+        closed = 0
         for route, ep in list(self.episodes.items()):
             symbol, buy_ex, sell_ex = route
             buy = self.books.get((buy_ex, symbol))
@@ -313,7 +326,43 @@ class Scanner:
             if buy is None or sell is None or t - buy.ts > max_age or t - sell.ts > max_age:
                 self._close_episode(route, t, "stale", None)
                 closed += 1
+        self._rebuild_expiry()
         return closed
+
+    def _any_stale(self, t: float) -> bool:
+        """Whether some open episode may have a stale book at ``t``; cost grows with stale-looking entries only."""
+        heap, max_age, episodes, books = self._expiry, self._max_age, self.episodes, self.books
+        while heap and t - heap[0][0] > max_age:
+            _, _, route, ep = heappop(heap)
+            if episodes.get(route) is not ep:
+                continue  # that episode has closed
+            symbol, buy_ex, sell_ex = route
+            buy = books.get((buy_ex, symbol))
+            sell = books.get((sell_ex, symbol))
+            if buy is None or sell is None:
+                return True
+            oldest = buy.ts if buy.ts < sell.ts else sell.ts
+            if t - oldest > max_age:
+                return True
+            self._push_expiry(oldest, route, ep)
+        return False
+
+    def _push_expiry(self, ts: float, route: Route, ep: Episode) -> None:
+        self._expiry_seq += 1
+        heappush(self._expiry, (ts, self._expiry_seq, route, ep))
+
+    def _rebuild_expiry(self) -> None:
+        entries = []
+        for route, ep in self.episodes.items():
+            symbol, buy_ex, sell_ex = route
+            buy = self.books.get((buy_ex, symbol))
+            sell = self.books.get((sell_ex, symbol))
+            oldest = -float("inf") if buy is None or sell is None else min(buy.ts, sell.ts)
+            self._expiry_seq += 1
+            entries.append((oldest, self._expiry_seq, route, ep))
+        heapify(entries)
+        self._expiry = entries
+        self._expiry_exact = True
 
     def close(self, t: float | None = None) -> None:
         """End the run: close open episodes (reason ``end``), write funnel and feed stats, tell listeners."""
@@ -343,13 +392,13 @@ class Scanner:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _evaluate_route(self, symbol: str, buy_ex: str, sell_ex: str, t: float) -> Opportunity | None:
+    def _evaluate_route(
+        self, symbol: str, buy_ex: str, sell_ex: str, t: float, buy: BookSnapshot, sell: BookSnapshot
+    ) -> Opportunity | None:
         route = (symbol, buy_ex, sell_ex)
         funnel = self.funnels.get(route)
         if funnel is None:
             funnel = self.funnels[route] = RouteFunnel(symbol, buy_ex, sell_ex)
-        buy = self.books[(buy_ex, symbol)]
-        sell = self.books[(sell_ex, symbol)]
         max_age = self._max_age
         if t - buy.ts > max_age or t - sell.ts > max_age:
             funnel.stale += 1
@@ -357,10 +406,18 @@ class Scanner:
                 self._close_episode(route, t, "stale", None)
             return None
         funnel.evaluated += 1
-        if buy.asks and sell.bids and sell.bids[0][0] > buy.asks[0][0]:
-            funnel.crossed_before_fees += 1
+        if buy.asks and sell.bids:
+            bid = sell.bids[0][0]
             ask = buy.asks[0][0]
-            gross = _BPS * (sell.bids[0][0] - ask) / ask
+            if bid <= ask:
+                # Most evaluations end here. With fees >= 0, evaluate() would return None and
+                # diagnose() "not_crossed": count it without calling them (the profile's hot spot).
+                funnel.not_crossed += 1
+                if route in self.episodes:
+                    self._close_episode(route, t, "uncrossed", "not_crossed")
+                return None
+            funnel.crossed_before_fees += 1
+            gross = _BPS * (bid - ask) / ask
             if funnel.max_gross_bps is None or gross > funnel.max_gross_bps:
                 funnel.max_gross_bps = gross
         buy_market = self.markets[(buy_ex, symbol)]
@@ -385,7 +442,8 @@ class Scanner:
         self.live_evaluations += 1
         ep = self.episodes.get(route)
         if ep is None:
-            self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t)
+            ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t)
+            self._push_expiry(buy.ts if buy.ts < sell.ts else sell.ts, route, ep)
             funnel.episodes += 1
         else:
             ep.observe(opp, t)
