@@ -46,7 +46,9 @@ def _reference_book(depth: int):
 class Loopback:
     """Binance on 127.0.0.1: REST exchangeInfo and depth, and a WS that answers SUBSCRIBE and replays frames."""
 
-    def __init__(self):
+    def __init__(self, drop_first_after: int | None = None):
+        self.drop_first_after = drop_first_after  # close the first connection after this many frames
+        self.connections = 0
         self.requests: list[str] = []
         self.subscriptions: list[dict] = []
         self.runner = None
@@ -64,6 +66,8 @@ class Loopback:
         self.requests.append("WS " + request.path)
         sock = web.WebSocketResponse()
         await sock.prepare(request)
+        self.connections += 1
+        drop_after = self.drop_first_after if self.connections == 1 else None
         async for msg in sock:
             if msg.type != WSMsgType.TEXT:
                 break
@@ -71,7 +75,10 @@ class Loopback:
             self.subscriptions.append(sub)
             await sock.send_str(json.dumps({"result": None, "id": sub["id"]}))
             await asyncio.sleep(0.05)  # let the client ask for its snapshot, as on the real venue
-            for frame in FRAMES:  # the real frames, byte for byte, a little paced
+            for i, frame in enumerate(FRAMES):  # the real frames, byte for byte, a little paced
+                if drop_after is not None and i == drop_after:
+                    await sock.close()  # the venue drops the link mid-stream
+                    return sock
                 await sock.send_str(frame)
                 await asyncio.sleep(0.005)
         return sock
@@ -211,3 +218,32 @@ async def test_a_malformed_book_is_logged_and_skipped(caplog):
         await adapter.close()
     assert (book.best_bid, book.best_ask, book.ts) == (Decimal("0.3521"), Decimal("0.3529"), 1633998512.568)
     assert "crossed" in caplog.text
+
+
+async def test_dropped_stream_is_retried_with_backoff_and_resumes():
+    last_event_ms = json.loads(FRAMES[-1])["data"]["E"]
+    sleeps = []
+
+    async def quick_sleep(seconds):  # the backoff is recorded, not waited for
+        sleeps.append(seconds)
+        await asyncio.sleep(0.01)
+
+    async with Loopback(drop_first_after=40) as server:
+        adapter = CcxtAdapter("binance", rest_url=f"http://{server.origin}", ws_url=f"ws://{server.origin}",
+                              credentials=None, sleep=quick_sleep)
+        books = []
+        stream = adapter.watch_books(["NKN/USDT"])
+        try:
+            async with asyncio.timeout(30):
+                async for book in stream:
+                    books.append(book)
+                    if book.ts * 1000 >= last_event_ms:
+                        break
+        finally:
+            await stream.aclose()
+            await adapter.close()
+    assert server.connections == 2
+    assert sleeps and sleeps[0] == 1.0  # first retry after the initial backoff
+    assert server.requests.count("/api/v3/depth?symbol=NKNUSDT&limit=1000") == 2  # a fresh snapshot after reconnect
+    bids, asks = _reference_book(10)
+    assert (books[-1].bids, books[-1].asks) == (bids, asks)
