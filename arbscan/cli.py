@@ -118,7 +118,22 @@ def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 def build_listeners(args: argparse.Namespace, settings: Settings, store: Any, mode: str) -> list[Any]:
     """The scanner listeners for this run (executors plug in here); ``mode`` is 'scan' or 'replay'."""
-    return []
+    names = getattr(args, "strategy", None) or []
+    if not names:
+        return []
+    from arbscan.executor import cli_executors  # paper trading: the default executor
+
+    replay_file = None
+    if mode == "replay":
+        from arbscan.replay import demo_path
+
+        replay_file = Path(args.file) if args.file else demo_path()
+    return cli_executors(settings, names, store, replay_file)
+
+
+def _strategy_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="paper-trade this [[strategies]] entry (repeatable; default: scan only, no strategy)")
 
 
 def _configure_logging(verbose: int, log_file: str | None) -> None:
@@ -190,6 +205,7 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=None, metavar="N",
                    help="levels per side handed to the scanner (default: scanner.book_depth; 0 = all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _strategy_arg(p)
 
 
 class _Progress:
@@ -263,6 +279,9 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print("book feeds:", file=out)
     _print_feeds(scanner, out)
     print(f"journal: {sc.db} (run {run_id})", file=out)
+    from arbscan.executor import print_summaries
+
+    print_summaries(listeners, sc.db, run_id, out)
     return 0
 
 
@@ -272,6 +291,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
 def _add_scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
+    _strategy_arg(p)
 
 
 def _add_record(p: argparse.ArgumentParser) -> None:
@@ -372,6 +392,9 @@ async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         listeners = build_listeners(args, settings, store, "scan")
     scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
                       balances=balances, listeners=listeners)
+    for listener in listeners:  # executors read the markets the venues load into the scanner
+        if hasattr(listener, "bind_markets"):
+            listener.bind_markets(scanner.markets)
     if mode == "record":
         from arbscan.replay import ReplayWriter
 
@@ -437,6 +460,9 @@ async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
     if mode == "scan":
         _print_funnel(scanner, sys.stdout)
         print(f"journal: {sc.db}", file=sys.stdout)
+        from arbscan.executor import print_summaries
+
+        print_summaries(listeners, sc.db, store.run_id if store is not None else None, sys.stdout)
     else:
         print(f"recorded {writer.books if writer else 0:,} books to {args.out}", file=sys.stdout)
     return 0  # Ctrl-C is how a scan or a recording is meant to end

@@ -57,6 +57,8 @@ __all__ = [
     "starting_balances",
     "replay_header",
     "build_paper_executors",
+    "cli_executors",
+    "print_summaries",
     "StrategySummary",
     "summarize",
     "format_summary",
@@ -79,7 +81,6 @@ class Executor(Protocol):
     """One strategy's executor, paper or live: a scanner listener that acts on live opportunities."""
 
     mode: str  # 'paper' | 'live'
-    strategy: StrategyConfig
 
     def on_book(self, book: BookSnapshot, t: float) -> None:
         """A book event was applied at ``t`` (before its routes are evaluated)."""
@@ -659,6 +660,41 @@ def build_paper_executors(
         executors.append(PaperExecutor(strategy, markets, store,
                                        starting_balances=starting_balances(strategy, fallback_balances)))
     return executors
+
+
+def cli_executors(
+    settings: Settings,
+    names: Iterable[str],
+    store: Any,
+    replay_file: str | Path | None = None,
+) -> list[PaperExecutor]:
+    """The paper executors ``arbscan replay/scan --strategy NAME`` run (one per name, in order).
+
+    Starting balances: the strategy's own, else the venues' configured balances overlaid with the
+    replay file's ``balance`` lines. Markets: the replay file's; a live scan binds the scanner's
+    (``bind_markets``) once it exists.
+    """
+    fallback: Balances = {v.exchange: dict(v.balances) for v in settings.venues if v.balances}
+    markets: dict[tuple[str, str], Market] = {}
+    if replay_file is not None:
+        markets, file_balances = replay_header(replay_file)
+        for exchange, assets in file_balances.items():
+            fallback.setdefault(exchange, {}).update(assets)
+    return build_paper_executors(settings, names, store, markets, fallback)
+
+
+def print_summaries(listeners: Iterable[Any], db: Any, run_id: int | None, out: Any) -> None:
+    """Print the one-screen summary of every paper or live executor among ``listeners`` (after the store is closed)."""
+    executors = [x for x in listeners if isinstance(getattr(x, "strategy", None), StrategyConfig) and hasattr(x, "mode")]
+    if not executors or run_id is None:
+        return
+    for ex in executors:
+        print(format_summary(summarize(db, run_id, ex.strategy.name, ex.mode), ex.strategy), file=out)
+        skips = getattr(ex, "skips", None)
+        if skips is not None:
+            taken = len(getattr(ex, "trades", ()))
+            why = ", ".join(f"{reason} {n}" for reason, n in sorted(skips.items())) or "none"
+            print(f"  live routes seen {taken + sum(skips.values())}: taken {taken}; skipped: {why}", file=out)
 
 
 # -- reading results back from the journal -----------------------------------------------------
