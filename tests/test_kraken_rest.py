@@ -73,9 +73,20 @@ async def no_sleep(_: float) -> None:
     return None
 
 
+OPENED: list = []
+
+
 def adapter(**kw) -> KrakenAdapter:
     rest = KrakenRestClient(credentials=kw.pop("credentials", CREDS), tier=None, public_calls_per_s=1000, sleep=no_sleep)
+    OPENED.append(rest)
     return KrakenAdapter(rest=rest, credentials=rest._credentials, **kw)
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients():
+    yield
+    while OPENED:
+        await OPENED.pop().close()
 
 
 def test_cassettes_name_their_source_and_hold_no_secrets():
@@ -425,3 +436,14 @@ async def test_bad_secret_is_an_auth_error_that_does_not_echo_it():
     with pytest.raises(AuthError) as info:
         await rest.balance_ex()
     assert "this is not base64" not in str(info.value)
+
+
+async def test_open_and_closed_orders_list_only_ours_with_unified_symbols():
+    with my_vcr.use_cassette("fetch_order_by_client_id.yaml"):
+        a = adapter(taker_fee=Decimal("0.0026"))
+        open_ = await a.open_orders()  # the real open order carries no cl_ord_id: not ours
+        closed = await a.closed_orders("LTC/USDT")
+    assert open_ == []
+    (update,) = closed
+    assert update.client_id == "arb-0001-buy" and update.symbol == "LTC/USDT"
+    assert update.status is OrderStatus.FILLED and update.avg_price == Decimal("71.05741")

@@ -191,7 +191,9 @@ class KrakenAdapter:
         self._pairs: dict[str, PairInfo] = {}
         self._assets: dict[str, str] = {}
         self._by_rest_name: dict[str, str] = {}
-        self._txids: dict[str, str] = {}
+        self._txids: dict[str, str] = {}  # our client id -> Kraken txid
+        self._client_ids: dict[str, str] = {}  # cl_ord_id sent -> our client id
+        self._by_altname: dict[str, str] = {}  # "XBTUSD" (order descriptions) -> "BTC/USD"
 
     def __repr__(self) -> str:
         return f"KrakenAdapter(rest={self.rest.base_url!r}, ws={self.ws.url!r}, keys={'yes' if self._credentials else 'no'})"
@@ -202,6 +204,7 @@ class KrakenAdapter:
         """Every online Kraken spot pair by unified symbol, with the account's taker fee when keys allow."""
         result = await self.rest.asset_pairs()
         pairs, assets = parse_asset_pairs(result)
+        altnames = {name: info.get("altname") for name, info in result.items() if isinstance(info, dict)}
         fees: dict[str, Decimal] = {}
         if self.taker_fee is None and self._credentials is not None:
             fees = await self._account_fees([p.rest_name for p in pairs.values()])
@@ -220,6 +223,7 @@ class KrakenAdapter:
         self._pairs = pairs
         self._assets = assets
         self._by_rest_name = {p.rest_name: s for s, p in pairs.items()}
+        self._by_altname = {alt: sym for sym, alt in ((s, altnames.get(p.rest_name)) for s, p in pairs.items()) if alt}
         return out
 
     async def _account_fees(self, rest_names: list[str]) -> dict[str, Decimal]:
@@ -303,6 +307,7 @@ class KrakenAdapter:
         """An IOC (or ``req.time_in_force``) limit order, sent once; ``OrderOutcomeUnknown`` when the outcome is unknowable."""
         pair = await self._pair(req.symbol)
         cl_ord_id = cl_ord_id_for(req.client_id)
+        self._client_ids[cl_ord_id] = req.client_id
         result = await self.rest.add_order(
             pair.rest_name,
             "buy" if req.side is Side.BUY else "sell",
@@ -348,6 +353,37 @@ class KrakenAdapter:
                     self._txids[client_id] = found_txid
                     return parse_order(client_id, symbol, found_txid, order)
         raise OrderNotFound(f"kraken: no order with client id {client_id!r}")
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
+        """Our open orders (those carrying a ``cl_ord_id``), optionally only ``symbol``'s, for reconciliation."""
+        if not self._pairs:
+            await self.load_markets()
+        result = await self.rest.open_orders()
+        return self._ours(result.get("open") or {}, symbol)
+
+    async def closed_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
+        """Our recently closed orders (Kraken's latest 50), optionally only ``symbol``'s, for reconciliation."""
+        if not self._pairs:
+            await self.load_markets()
+        result = await self.rest.closed_orders()
+        return self._ours(result.get("closed") or {}, symbol)
+
+    def _ours(self, orders: dict[str, Any], symbol: str | None) -> list[OrderUpdate]:
+        out = []
+        for txid, order in orders.items():
+            cl_ord_id = order.get("cl_ord_id")
+            if not cl_ord_id:
+                continue  # placed by someone else (another program, the web UI)
+            pair_alt = (order.get("descr") or {}).get("pair")
+            order_symbol = self._by_altname.get(pair_alt)
+            if order_symbol is None:
+                log.debug("kraken: order %s on unknown pair %r", txid, pair_alt)
+                continue
+            if symbol is not None and order_symbol != symbol:
+                continue
+            client_id = self._client_ids.get(str(cl_ord_id), str(cl_ord_id))
+            out.append(parse_order(client_id, order_symbol, txid, order))
+        return out
 
     async def cancel_order(self, symbol: str, client_id: str) -> OrderUpdate:
         """Cancel our order by client id, then report its state (already-closed orders report as they are)."""
