@@ -643,17 +643,19 @@ class CcxtAdapter:
         return order_update_from_ccxt(self.name, client_id, symbol, raw)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
-        """Our open orders on ``symbol`` (those with a client id), for reconciliation."""
+        """Our open orders on ``symbol`` (those with a client id), for reconciliation; [] if the venue cannot list."""
         return await self._orders("fetch_open_orders", "fetchOpenOrders", symbol)
 
     async def closed_orders(self, symbol: str) -> list[OrderUpdate]:
-        """Our recently closed orders on ``symbol`` (those with a client id), for reconciliation."""
+        """Our recently closed orders on ``symbol`` (those with a client id); [] if the venue cannot list."""
         return await self._orders("fetch_closed_orders", "fetchClosedOrders", symbol)
 
     async def _orders(self, method: str, has: str, symbol: str) -> list[OrderUpdate]:
         self._require_keys(method)
         if not self._exchange.has.get(has):
-            raise ConfigError(f"{self.name}: the venue cannot list orders ({has})")
+            # nothing to add: fetch_order already asked the venue directly, or said it cannot tell
+            log.debug("%s: the venue cannot list orders (%s)", self.name, has)
+            return []
         with self._errors():
             raw = await getattr(self._exchange, method)(symbol)
         out = []

@@ -241,3 +241,18 @@ async def test_orders_off_the_venue_rules_are_refused_before_sending(amount, pri
     finally:
         await adapter.close()
     assert [url for _, url, _ in sent if "/buy/" in url] == []
+
+
+async def test_order_lists_for_reconciliation(keyed):
+    async def fetch_open_orders(symbol, since=None, limit=None, params={}):
+        # ccxt-parsed shape of Bitstamp open orders: ours carry a client id, others do not
+        return [{"id": "1", "clientOrderId": "arb-4", "status": "open", "amount": 1.0, "filled": 0.25,
+                 "average": 303.89, "fees": []},
+                {"id": "2", "clientOrderId": None, "status": "open", "amount": 1.0, "filled": 0.0}]
+
+    keyed._exchange.fetch_open_orders = fetch_open_orders
+    (mine,) = await keyed.open_orders("ETH/USD")
+    assert (mine.client_id, mine.status, mine.filled, mine.exchange_order_id) == (
+        "arb-4", OrderStatus.PARTIALLY_FILLED, Decimal("0.25"), "1")
+    assert not keyed._exchange.has.get("fetchClosedOrders")
+    assert await keyed.closed_orders("ETH/USD") == []  # Bitstamp cannot list them; fetch_order asks by client id
