@@ -245,6 +245,8 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_FLUSH: tuple[str, str, list[dict[str, Any]], Any] = ("flush", "", [], None)
+
 
 def to_db_value(value: Any) -> Any:
     """A Python value as the journal stores it: Decimal -> exact TEXT, Enum -> its value, bool -> int."""
@@ -406,6 +408,7 @@ class Store:
     def flush(self, timeout: float | None = None) -> None:
         """Block until every row accepted so far is committed (or the writer failed)."""
         if self._writer.is_alive():
+            self._queue.put(_FLUSH)  # ends the writer's gathering: commit what is queued now
             if timeout is None:
                 self._queue.join()
             else:
@@ -463,6 +466,7 @@ class Store:
         self._queue.put(item)
 
     def _write_loop(self) -> None:
+        # items: (op, table, rows, pk); _FLUSH commits at once; None stops the thread after a last commit
         stop = False
         while not stop:
             item = self._queue.get()
@@ -470,7 +474,7 @@ class Store:
             deadline = time.monotonic() + self._flush_interval
             rows = 0 if item is None else len(item[2])
             # gather more work for this transaction, up to batch_size rows or flush_interval seconds
-            while item is not None and rows < self._batch_size:
+            while item is not None and item is not _FLUSH and rows < self._batch_size:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -479,10 +483,12 @@ class Store:
                 except queue.Empty:
                     break
                 batch.append(item)
+                if item is _FLUSH:
+                    break
                 if item is not None:
                     rows += len(item[2])
-            work = [b for b in batch if b is not None]
-            stop = len(work) != len(batch)
+            work = [b for b in batch if b is not None and b is not _FLUSH]
+            stop = any(b is None for b in batch)
             if work and self._error is None:
                 try:
                     self._commit(work)

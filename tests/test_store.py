@@ -158,3 +158,12 @@ def test_settings_summary_is_json(store):
 
 def test_migrate_is_idempotent(store):
     assert migrate(store.db) == len(MIGRATIONS)
+
+
+def test_flush_commits_at_once_without_waiting_for_the_batch_interval(tmp_path):
+    s = Store(tmp_path / "j.db", flush_interval=3600.0, batch_size=10**6)
+    s.submit("ticks", {"i": 1})
+    s.flush()  # would hang for an hour if flush waited for the interval
+    assert Store.open_readonly(tmp_path / "j.db").execute("SELECT count(*) FROM ticks").fetchone() == (1,)
+    s.flush()  # nothing queued: returns too
+    s.close()
