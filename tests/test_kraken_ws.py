@@ -323,3 +323,43 @@ async def test_ten_pairs_at_depth_1000_take_their_precision_from_the_instrument_
     assert client.resubscribes == 0 and count == 4279
     for symbol, book in reference.items():
         assert last[symbol].bids == book.snapshot().bids and last[symbol].asks == book.snapshot().asks, symbol
+
+
+async def test_a_resubscribe_that_never_brings_a_snapshot_forces_a_reconnect():
+    class NoResync(FakeKraken):
+        async def handler(self, ws) -> None:
+            if self.connections == 0:
+                self.connections += 1
+                await ws.send(STATUS)
+                await ws.recv()
+                await ws.send(INSTRUMENT)
+                await ws.recv()
+                await ws.send(ack("subscribe", "book"))
+                await ws.send(RAW[0])
+                bad = json.loads(RAW[1])
+                bad["data"][0]["checksum"] ^= 1
+                await ws.send(json.dumps(bad))
+                await ws.recv()  # unsubscribe
+                await ws.recv()  # subscribe: acknowledged, but no snapshot ever comes
+                await ws.send(ack("subscribe", "book"))
+                try:
+                    while True:
+                        await ws.send('{"channel":"heartbeat"}')
+                        await asyncio.sleep(0.05)
+                except ConnectionClosed:
+                    return
+            self.connections = 2
+            await FakeKraken.handler(self, ws)
+
+    server = NoResync()
+    async with serve(server.handler, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        client = KrakenWsClient(f"ws://127.0.0.1:{port}", heartbeat_timeout_s=1.0, resync_timeout_s=0.3,
+                                backoff_initial_s=0.01, close_timeout_s=0.1)
+        gen = client.books(["BTC/USD"])
+        first = await asyncio.wait_for(gen.__anext__(), 10)
+        second = await asyncio.wait_for(gen.__anext__(), 10)
+        await gen.aclose()
+    assert first.bids == REF[0].bids  # the snapshot before the corruption
+    assert second.bids == REF[350].bids  # nothing in between: the next book is the new connection's
+    assert client.connections == 2 and client.resubscribes == 1

@@ -12,9 +12,10 @@ One connection serves every requested symbol:
    subscribed again, and nothing is published for it until a fresh snapshot validates;
 4. a frame we cannot parse is logged and skipped;
 5. no message at all for ``heartbeat_timeout_s`` (5 s; Kraken sends heartbeats every second) means the
-   connection is dead: close it and reconnect with exponential backoff and full jitter from
+   connection is dead: close it and reconnect with exponential backoff (jittered to 50-100 %) from
    ``backoff_initial_s`` (0.5 s) to ``backoff_max_s`` (60 s), reset after a good book subscribe. Every
-   book is cleared on reconnect and waits for the new connection's snapshot.
+   book is cleared on reconnect and waits for the new connection's snapshot. A resubscribed book that
+   has no validated snapshot within ``resync_timeout_s`` (10 s) also forces a reconnect.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_HEARTBEAT_TIMEOUT_S",
     "DEFAULT_BACKOFF_INITIAL_S",
     "DEFAULT_BACKOFF_MAX_S",
+    "DEFAULT_RESYNC_TIMEOUT_S",
     "backoff_delay",
 ]
 
@@ -51,6 +53,7 @@ BOOK_DEPTHS = (10, 25, 100, 500, 1000)  # the depths Kraken's v2 book channel ac
 DEFAULT_HEARTBEAT_TIMEOUT_S = 5.0
 DEFAULT_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 60.0
+DEFAULT_RESYNC_TIMEOUT_S = 10.0  # a resubscribed book must validate a fresh snapshot within this
 
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: Callable[[], float] = random.random) -> float:
@@ -61,6 +64,10 @@ def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: Callable[[]
 
 class _Dead(Exception):
     """The connection went silent past the heartbeat timeout (internal)."""
+
+
+class _Stuck(Exception):
+    """A resubscribed book got no fresh snapshot in time: start over on a new connection (internal)."""
 
 
 class KrakenWsClient:
@@ -76,6 +83,7 @@ class KrakenWsClient:
         backoff_max_s: float = DEFAULT_BACKOFF_MAX_S,
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 1.0,
+        resync_timeout_s: float = DEFAULT_RESYNC_TIMEOUT_S,
         rng: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -95,6 +103,7 @@ class KrakenWsClient:
         self.backoff_max_s = backoff_max_s
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
+        self.resync_timeout_s = resync_timeout_s
         self._rng = rng
         self._sleep = sleep
         self.connections = 0  # connections opened so far (for status and tests)
@@ -125,6 +134,8 @@ class KrakenWsClient:
                         yield snap
             except _Dead:
                 log.warning("kraken ws: no message for %.1f s; reconnecting", self.heartbeat_timeout_s)
+            except _Stuck as exc:
+                log.warning("kraken ws: %s got no fresh snapshot within %.1f s of resubscribing; reconnecting", exc, self.resync_timeout_s)
             except ConnectionClosed as exc:
                 log.warning("kraken ws: connection closed (%s); reconnecting", exc)
             except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as exc:
@@ -152,6 +163,7 @@ class _Session:
         self.books: dict[str, KrakenBook] = {}
         self.subscribed = False
         self._book_subscribe_sent = False
+        self.resyncing: dict[str, float] = {}  # symbol -> loop time of its resubscribe
 
     async def _send(self, message: dict[str, Any]) -> None:
         message["req_id"] = self.client.next_req_id()
@@ -164,6 +176,7 @@ class _Session:
 
     async def _resubscribe(self, symbol: str) -> None:
         self.client.resubscribes += 1
+        self.resyncing[symbol] = asyncio.get_running_loop().time()
         await self._send({"method": "unsubscribe", "params": {"channel": "book", "symbol": [symbol], "depth": self.client.depth}})
         await self._subscribe_books([symbol])
 
@@ -176,6 +189,11 @@ class _Session:
                 frame = await asyncio.wait_for(self.ws.recv(), timeout)
             except asyncio.TimeoutError:
                 raise _Dead from None
+            if self.resyncing:
+                now = asyncio.get_running_loop().time()
+                for symbol, since in self.resyncing.items():
+                    if now - since > self.client.resync_timeout_s:
+                        raise _Stuck(symbol)
             try:
                 message = orjson.loads(frame)
                 if not isinstance(message, dict):
@@ -251,5 +269,6 @@ class _Session:
             except UnexpectedPayload as exc:
                 log.warning("kraken ws: skipping malformed book message: %s", exc)
                 continue
+            self.resyncing.pop(symbol, None)
             out.append(book.snapshot())
         return out
