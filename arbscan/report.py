@@ -676,7 +676,10 @@ def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
         over_time[label] = {"x": xs, "y": counts, "bps": bps, "color": colors[route]}
         top.step(_dt(xs), counts, where="post", color=colors[route], linewidth=2, label=label)
         bottom.plot(_dt(xs), [float(b) if b is not None else math.nan for b in bps], color=colors[route],
-                    linewidth=1.5, marker="o", markersize=4, label=label)
+                    linestyle="none", marker="o", markersize=5, label=label)  # episodes are separate: no line
+    from matplotlib.ticker import MaxNLocator
+
+    top.yaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_ylabel("episodes (cumulative)")
     top.set_title("Opportunities over time per route")
     top.legend(fontsize="small", loc="upper left")
@@ -708,6 +711,7 @@ def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
         edges = np.histogram_bin_edges([d for ds in data for d in ds], bins=40)
     ax.hist(data, bins=edges, stacked=True, color=cols, label=labels)
     ax.set_xlabel("episode duration (s): last_seen - first_seen")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("episodes")
     ax.set_title("Episode durations")
     ax.legend(fontsize="small")
