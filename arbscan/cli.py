@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -521,6 +522,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("arbscan: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: the reader left, nothing is wrong
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
     except Exception as exc:  # noqa: BLE001 - one line for users, the traceback in the log at debug level
         logger.debug("unexpected failure", exc_info=True)
         print(f"arbscan: unexpected error: {type(exc).__name__}: {exc} (run with -vv for details)", file=sys.stderr)

@@ -212,3 +212,20 @@ def test_config_balances_cap_replay_sizes(tmp_path, capsys):
     assert cli.main(["replay", str(path), "--config", str(cfg), "--db", str(db), "--no-progress"]) == 0
     (amount,) = Store.open_readonly(db).execute("SELECT amount FROM opportunities").fetchone()
     assert D(amount) == D("0.499")  # 50 USD on alpha buys 50 / 100.1 = 0.4995 BTC, rounded down to the step
+
+
+def test_status_view_shows_each_venue_with_book_ages_and_counts():
+    from arbscan.scanner import LiveDriver, Scanner, VenueState
+
+    s = Scanner({(ex, SYM): market(ex) for ex in ("alpha", "beta")}, None, max_book_age_ms=60_000)
+    s.on_book_event(BookSnapshot("alpha", SYM, ((D(99), D(1)),), ((D(100), D(1)),), 10.0, 10.0))
+    s.on_book_event(BookSnapshot("beta", SYM, ((D("100.8"), D(1)),), ((D(101), D(1)),), 10.25, 10.25))
+    driver = LiveDriver(s, {}, (SYM,))
+    driver.venues = {"alpha": VenueState("alpha", reachable=True), "beta": VenueState("beta", reachable=False),
+                     "gamma": VenueState("gamma")}
+    driver.now = lambda: 10.5
+    lines = cli._StatusView(driver, enabled=True).render()
+    assert lines[0].split() == ["alpha", "up", "BTC/USD", "500", "ms"]
+    assert lines[1].split() == ["beta", "unreachable", "BTC/USD", "250", "ms"]
+    assert lines[2].split() == ["gamma", "connecting", "no", "books", "yet"]
+    assert lines[3] == "events 2  live evaluations 1  open episodes 1  closed episodes 0"
