@@ -82,6 +82,14 @@ def adapter(**kw) -> KrakenAdapter:
     return KrakenAdapter(rest=rest, credentials=rest._credentials, **kw)
 
 
+async def loaded(**kw) -> KrakenAdapter:
+    """An adapter with Kraken's real 2021 market list loaded (cassette asset_pairs_cryptofeed.yaml)."""
+    a = adapter(**kw)
+    with my_vcr.use_cassette("asset_pairs_cryptofeed.yaml"):
+        await a.load_markets()
+    return a
+
+
 @pytest.fixture(autouse=True)
 async def _close_clients():
     yield
@@ -182,8 +190,8 @@ async def test_add_order_official_example_with_validate_sends_no_order():
 
 
 async def test_place_order_then_reads_the_real_closed_order():
+    a = await loaded(taker_fee=Decimal("0.0026"))  # config override: no TradeVolume call
     with my_vcr.use_cassette("place_order_ltcusdt.yaml"):
-        a = adapter(taker_fee=Decimal("0.0026"))  # config override: no TradeVolume call
         req = OrderRequest("arb-0001-buy", "kraken", "LTC/USDT", Side.BUY, Decimal("0.1"), Decimal("72"))
         update = await a.place_order(req)
     ((add_body, _),) = sent("/AddOrder")
@@ -195,8 +203,8 @@ async def test_place_order_then_reads_the_real_closed_order():
 
 
 async def test_fetch_order_by_client_id_then_not_found():
+    a = await loaded(taker_fee=Decimal("0.0026"))
     with my_vcr.use_cassette("fetch_order_by_client_id.yaml"):
-        a = adapter(taker_fee=Decimal("0.0026"))
         update = await a.fetch_order("LTC/USDT", "arb-0001-buy")
         form = sent("/OpenOrders")[0][0]
         with pytest.raises(OrderNotFound):
@@ -207,8 +215,8 @@ async def test_fetch_order_by_client_id_then_not_found():
 
 
 async def test_cancel_unknown_order_raises_order_not_found():
+    a = await loaded(taker_fee=Decimal("0.0026"))
     with my_vcr.use_cassette("cancel_order_unknown.yaml"):
-        a = adapter(taker_fee=Decimal("0.0026"))
         with pytest.raises(OrderNotFound):
             await a.cancel_order("LTC/USDT", "arb-0003-buy")
 
@@ -439,8 +447,8 @@ async def test_bad_secret_is_an_auth_error_that_does_not_echo_it():
 
 
 async def test_open_and_closed_orders_list_only_ours_with_unified_symbols():
+    a = await loaded(taker_fee=Decimal("0.0026"))
     with my_vcr.use_cassette("fetch_order_by_client_id.yaml"):
-        a = adapter(taker_fee=Decimal("0.0026"))
         open_ = await a.open_orders()  # the real open order carries no cl_ord_id: not ours
         closed = await a.closed_orders("LTC/USDT")
     assert open_ == []

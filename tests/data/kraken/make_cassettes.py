@@ -2,7 +2,8 @@
 
 Run from the repository root with the shared data beside it (``../shared/realdata``):
 ``python tests/data/kraken/make_cassettes.py``. Tests never run this; they read the cassettes it
-wrote under ``cassettes/test_kraken_rest/``. Each cassette starts with a comment naming its sources
+wrote under ``cassettes/test_kraken_rest/``. Order cassettes hold no AssetPairs: the tests load
+markets from ``asset_pairs_cryptofeed.yaml`` first. Each cassette starts with a comment naming its sources
 and saying exactly what was changed. No cassette holds an API-Key or API-Sign header.
 """
 
@@ -120,13 +121,11 @@ def main() -> None:
     placed_txid = placed["result"]["txid"][0]
     write(
         "place_order_ltcusdt.yaml",
-        "Sources: bmoscon/cryptofeed sample_data/KRAKEN.0 (real AssetPairs, attribution, LICENSE.cryptofeed);\n"
-        "ccxt/ccxt response/kraken.json (MIT): createOrder 'create order' (real AddOrder body, LTCUSDT buy\n"
+        "Sources: ccxt/ccxt response/kraken.json (MIT): createOrder 'create order' (real AddOrder body, LTCUSDT buy\n"
         "0.1, unchanged) and fetchOrder 'closed market order' (real QueryOrders body of an LTCUSDT buy of\n"
         f"0.1, filled) with ONE change: its txid key {closed_txid} is replaced by the AddOrder txid\n"
         f"{placed_txid} so the two responses chain. Request bodies not stored; no API-Key/API-Sign.",
         [
-            interaction("GET", f"{API}/0/public/AssetPairs", pairs_real),
             interaction("POST", f"{API}/0/private/AddOrder", placed),
             interaction("POST", f"{API}/0/private/QueryOrders", {"error": [], "result": {placed_txid: closed_record}}),
         ],
@@ -136,14 +135,12 @@ def main() -> None:
     tagged_closed = dict(closed_record, cl_ord_id="arb-0001-buy")
     write(
         "fetch_order_by_client_id.yaml",
-        "Sources: bmoscon/cryptofeed sample_data/KRAKEN.0 (real AssetPairs, attribution, LICENSE.cryptofeed);\n"
-        "ccxt/ccxt response/kraken.json (MIT): fetchOpenOrders 'open take-profit market order' (real\n"
+        "Sources: ccxt/ccxt response/kraken.json (MIT): fetchOpenOrders 'open take-profit market order' (real\n"
         "OpenOrders body, unchanged: an order that is not ours) and fetchOrder 'closed market order' (real\n"
         "order record) wrapped in ClosedOrders' documented envelope {closed: {txid: order}, count: 1} with\n"
         "ONE added field, cl_ord_id: arb-0001-buy (the client id Kraken echoes for orders placed with one).\n"
         "The last two interactions are the not-found case: Kraken's documented empty results.",
         [
-            interaction("GET", f"{API}/0/public/AssetPairs", pairs_real),
             interaction("POST", f"{API}/0/private/OpenOrders", open_orders),
             interaction("POST", f"{API}/0/private/ClosedOrders", {"error": [], "result": {"closed": {closed_txid: tagged_closed}, "count": 1}}),
             interaction("POST", f"{API}/0/private/OpenOrders", {"error": [], "result": {"open": {}}}),
@@ -152,11 +149,10 @@ def main() -> None:
     )
     write(
         "cancel_order_unknown.yaml",
-        "Sources: bmoscon/cryptofeed sample_data/KRAKEN.0 (real AssetPairs, attribution); Kraken's documented\n"
+        "Sources: Kraken's documented\n"
         "error string EOrder:Unknown order for CancelOrder, and the documented empty OpenOrders/ClosedOrders\n"
         "results (hand-written bodies of the documented shape).",
         [
-            interaction("GET", f"{API}/0/public/AssetPairs", pairs_real),
             interaction("POST", f"{API}/0/private/CancelOrder", {"error": ["EOrder:Unknown order"]}),
             interaction("POST", f"{API}/0/private/OpenOrders", {"error": [], "result": {"open": {}}}),
             interaction("POST", f"{API}/0/private/ClosedOrders", {"error": [], "result": {"closed": {}, "count": 0}}),
