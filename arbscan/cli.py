@@ -477,10 +477,27 @@ def _run_record(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_live(args, settings, "record"))
 
 
+# -- report ------------------------------------------------------------------------------------
+
+
+def _add_report(p: argparse.ArgumentParser) -> None:
+    from arbscan.report import add_arguments  # pandas itself is imported only when a report runs
+
+    add_arguments(p, with_db=False)
+
+
+def _run_report(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.report import run
+
+    return run(args, db=settings.scanner.db)
+
+
 COMMANDS: list[Command] = [
     Command("scan", "watch the configured venues and journal every opportunity (dry-run: no orders)", _add_scan, _run_scan),
     Command("replay", "run the scanner over a replay file on its own clock (default: the bundled demo)", _add_replay, _run_replay),
     Command("record", "record live books from the configured venues to a replay file", _add_record, _run_record),
+    Command("report", "reports over the journal: routes, episode durations, funnel, feeds, paper/live trading",
+            _add_report, _run_report),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 
