@@ -498,7 +498,7 @@ class PaperExecutor:
             notes.append(f"sell capped by {sm.base} balance")
         if trade.imbalance:
             notes.append(f"imbalance {trade.imbalance} {bm.base} kept as inventory")
-            logger.warning("strategy %s: %s uneven fill (bought %s, sold %s %s); imbalance %s kept as inventory",
+            logger.info("strategy %s: %s uneven fill (bought %s, sold %s %s); imbalance %s kept as inventory",
                            self.name, trade.id, buy.filled, sell.filled, bm.base, trade.imbalance)
         trade.detail = "; ".join(notes) or None
         self.rules.closed(trade.route, t)
