@@ -51,6 +51,7 @@ from arbscan.errors import (
     AuthError,
     BadInput,
     ConfigError,
+    ExchangeUnavailable,
     InsufficientFunds,
     OrderNotFound,
     OrderRejected,
@@ -77,8 +78,10 @@ TRADE_STATUSES = ("open", "filled", "partial", "missed", "failed", "flattened", 
 """Status of a paired trade in table ``trades`` (live rows)."""
 
 _NOT_SENT = "not sent"  # error prefix of orders refused before leaving (rate, validate-only)
-_REFUSED = (OrderRejected, InsufficientFunds, RateLimited, AuthError, BadInput, OrderNotFound)
-"""Errors from ``place_order`` that mean nothing was executed; every other failure is an unknown outcome."""
+_REFUSED = (OrderRejected, InsufficientFunds, RateLimited, ExchangeUnavailable, AuthError, BadInput, OrderNotFound)
+"""Errors from ``place_order`` that mean nothing was executed (adapters raise ``OrderOutcomeUnknown`` for
+ambiguous sends, so their ``ExchangeUnavailable`` means "never left" or "not processed"); every other
+failure, and our own ``order_timeout_s``, is an unknown outcome."""
 
 
 def _floor(value: Decimal, step: Decimal) -> Decimal:
