@@ -33,6 +33,7 @@ from arbscan.errors import (
     ArbscanError,
     AuthError,
     ConfigError,
+    ExchangeUnavailable,
     OrderNotFound,
     OrderOutcomeUnknown,
     OrderRejected,
@@ -51,6 +52,7 @@ __all__ = [
     "order_update_from_ccxt",
     "rewrite_urls",
     "DEFAULT_POLL_INTERVAL_MS",
+    "VENUE_DOWN_AFTER",
 ]
 
 log = logging.getLogger(__name__)
@@ -322,6 +324,30 @@ class PacedThrottler(Throttler):
         self._task_logs.append(self._clock())
 
 
+VENUE_DOWN_AFTER = 2
+"""Consecutive failures of every symbol after which ``watch_books`` reports the venue down."""
+
+
+class _StreamState:
+    """What the book workers of one ``watch_books`` call share: the queue and failure counts."""
+
+    def __init__(self, symbols: list[str]) -> None:
+        self.active = symbols
+        self.failures = dict.fromkeys(symbols, 0)
+        self.queue: asyncio.Queue[BookSnapshot | BaseException] = asyncio.Queue(maxsize=1000)
+
+    def deliver(self, symbol: str, snapshot: BookSnapshot) -> None:
+        self.failures[symbol] = 0
+        if self.queue.full():  # a slow consumer loses the oldest book, never the newest
+            self.queue.get_nowait()
+        self.queue.put_nowait(snapshot)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(exc)
+
+
 class CcxtAdapter:
     """An ``ExchangeAdapter`` for any ccxt exchange id (see the module docstring for what it adds)."""
 
@@ -440,25 +466,28 @@ class CcxtAdapter:
         return book_from_ccxt(self.name, symbol, raw, depth, self._wallclock())
 
     async def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]:
-        """Books for ``symbols``: ccxt.pro streams where the venue has them, else paced REST polling."""
-        queue: asyncio.Queue[BookSnapshot] = asyncio.Queue(maxsize=1000)
+        """Books for ``symbols``: ccxt.pro streams where the venue has them, else paced REST polling.
+
+        A failing symbol is retried with backoff while the others go on. When every symbol has failed
+        ``VENUE_DOWN_AFTER`` times in a row the venue is down: ``ExchangeUnavailable`` is raised so the
+        caller can report it and retry; when every symbol is refused (``ConfigError``/``AuthError``)
+        that error is raised.
+        """
+        state = _StreamState(list(dict.fromkeys(symbols)))
         if self._ws:
-            tasks = [asyncio.create_task(self._watch_one(s, queue), name=f"{self.name}:{s}") for s in symbols]
+            tasks = [asyncio.create_task(self._watch_one(s, state), name=f"{self.name}:{s}") for s in state.active]
         else:
-            tasks = [asyncio.create_task(self._poll(list(symbols), queue), name=f"{self.name}:poll")]
+            tasks = [asyncio.create_task(self._poll(state), name=f"{self.name}:poll")]
         try:
             while True:
-                yield await queue.get()
+                item = await state.queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    @staticmethod
-    def _offer(queue: asyncio.Queue[BookSnapshot], snapshot: BookSnapshot) -> None:
-        if queue.full():  # a slow consumer loses the oldest book, never the newest
-            queue.get_nowait()
-        queue.put_nowait(snapshot)
 
     def _backoff(self, failures: int, exc: BaseException) -> float:
         delay = min(self._backoff_max_s, self._backoff_initial_s * 2 ** max(failures - 1, 0))
@@ -466,8 +495,22 @@ class CcxtAdapter:
             delay = max(delay, exc.retry_after)
         return delay
 
-    async def _watch_one(self, symbol: str, queue: asyncio.Queue[BookSnapshot]) -> None:
-        failures = 0
+    def _failed(self, state: _StreamState, symbol: str, exc: BaseException) -> float:
+        """Count one failure of ``symbol``; returns its backoff, or raises into the stream when the venue is down."""
+        state.failures[symbol] += 1
+        if all(state.failures[s] >= VENUE_DOWN_AFTER for s in state.active):
+            state.fail(ExchangeUnavailable(f"{self.name}: every book stream is failing ({exc})"))
+        delay = self._backoff(state.failures[symbol], exc)
+        log.warning("%s %s: books failed (%s), retry %d in %.1f s", self.name, symbol, exc, state.failures[symbol], delay)
+        return delay
+
+    def _refused(self, state: _StreamState, symbol: str, exc: ArbscanError) -> None:
+        log.error("%s %s: books stopped: %s", self.name, symbol, exc)
+        state.active.remove(symbol)
+        if not state.active:
+            state.fail(exc)
+
+    async def _watch_one(self, symbol: str, state: _StreamState) -> None:
         while True:
             try:
                 with self._errors():
@@ -479,26 +522,21 @@ class CcxtAdapter:
                 log.warning("%s %s: skipping book: %s", self.name, symbol, exc)
                 continue
             except (ConfigError, AuthError) as exc:
-                log.error("%s %s: stream stopped: %s", self.name, symbol, exc)
+                self._refused(state, symbol, exc)
                 return
             except Exception as exc:  # noqa: BLE001 - one failing symbol must not stop the others
-                failures += 1
-                delay = self._backoff(failures, exc)
-                log.warning("%s %s: stream failed (%s), retry %d in %.1f s", self.name, symbol, exc, failures, delay)
-                await self._sleep(delay)
+                await self._sleep(self._failed(state, symbol, exc))
                 continue
-            failures = 0
-            self._offer(queue, snapshot)
+            state.deliver(symbol, snapshot)
 
-    async def _poll(self, symbols: list[str], queue: asyncio.Queue[BookSnapshot]) -> None:
+    async def _poll(self, state: _StreamState) -> None:
         # one throttler for the venue: one request per interval, symbols taken round-robin
         throttler = PacedThrottler(1, self.poll_interval_s, clock=self._clock, sleep=self._sleep)
-        failures = dict.fromkeys(symbols, 0)
-        not_before = dict.fromkeys(symbols, float("-inf"))
-        while symbols:
-            due = [s for s in symbols if self._clock() >= not_before[s]]
+        not_before = dict.fromkeys(state.active, float("-inf"))
+        while state.active:
+            due = [s for s in state.active if self._clock() >= not_before[s]]
             if not due:
-                await self._sleep(max(min(not_before.values()) - self._clock(), 0.0))
+                await self._sleep(max(min(not_before[s] for s in state.active) - self._clock(), 0.0))
                 continue
             for symbol in due:
                 async with throttler:
@@ -510,17 +548,12 @@ class CcxtAdapter:
                         log.warning("%s %s: skipping book: %s", self.name, symbol, exc)
                         continue
                     except (ConfigError, AuthError) as exc:
-                        log.error("%s %s: polling stopped: %s", self.name, symbol, exc)
-                        symbols.remove(symbol)
+                        self._refused(state, symbol, exc)
                         continue
                     except Exception as exc:  # noqa: BLE001 - one failing symbol must not stop the others
-                        failures[symbol] += 1
-                        delay = self._backoff(failures[symbol], exc)
-                        not_before[symbol] = self._clock() + delay
-                        log.warning("%s %s: poll failed (%s), retry in %.1f s", self.name, symbol, exc, delay)
+                        not_before[symbol] = self._clock() + self._failed(state, symbol, exc)
                         continue
-                failures[symbol] = 0
-                self._offer(queue, snapshot)
+                state.deliver(symbol, snapshot)
 
     # -- account and orders ----------------------------------------------------------------------
 

@@ -136,3 +136,79 @@ async def test_paced_throttler_on_a_fake_clock():
             stamps.append(clock())
     # two per second window: 1000, 1000, 1001, 1001, 1002, 1002
     assert stamps == [1000.0, 1000.0, 1001.0, 1001.0, 1002.0, 1002.0]
+
+
+async def test_every_symbol_failing_reports_the_venue_down():
+    import ccxt
+
+    from arbscan.errors import ExchangeUnavailable
+
+    clock = FakeClock()
+    adapter = _polling_adapter(clock)
+    calls = []
+
+    async def fetch_order_book(symbol, limit=None, params={}):
+        calls.append(symbol)
+        raise ccxt.ExchangeNotAvailable("bitstamp GET https://www.bitstamp.net/api/v2/order_book/ethusd/ 503")
+
+    adapter._exchange.fetch_order_book = fetch_order_book
+    stream = adapter.watch_books(["ETH/USD", "BTC/USD"])
+    try:
+        with pytest.raises(ExchangeUnavailable, match="every book stream is failing"):
+            await anext(stream)
+    finally:
+        await stream.aclose()
+        await adapter.close()
+    assert calls == ["ETH/USD", "BTC/USD", "ETH/USD", "BTC/USD"]  # two failures each, then reported
+
+
+async def test_refused_symbols_stop_alone_and_all_refused_raises():
+    import ccxt
+
+    from arbscan.errors import ConfigError
+
+    clock = FakeClock()
+    adapter = _polling_adapter(clock)
+    calls = []
+
+    async def fetch_order_book(symbol, limit=None, params={}):
+        calls.append(symbol)
+        if symbol == "ETH/USD":
+            return BOOK
+        raise ccxt.BadSymbol(f"bitstamp does not have market symbol {symbol}")
+
+    adapter._exchange.fetch_order_book = fetch_order_book
+    books = await _collect(adapter, ["NOPE/USD", "ETH/USD"], 5)
+    assert [b.symbol for b in books] == ["ETH/USD"] * 5
+    assert calls.count("NOPE/USD") == 1  # refused once, never asked again
+
+    adapter = _polling_adapter(FakeClock())
+    adapter._exchange.fetch_order_book = fetch_order_book
+    stream = adapter.watch_books(["NOPE/USD", "NADA/USD"])
+    try:
+        with pytest.raises(ConfigError, match="BadSymbol"):
+            await anext(stream)
+    finally:
+        await stream.aclose()
+        await adapter.close()
+
+
+async def test_backoff_wait_sleeps_instead_of_spinning():
+    import ccxt
+
+    clock = FakeClock()
+    adapter = _polling_adapter(clock, backoff_initial_s=5.0)
+    state = {"n": 0}
+
+    async def fetch_order_book(symbol, limit=None, params={}):
+        state["n"] += 1
+        if symbol == "GONE/USD":
+            raise ccxt.BadSymbol("bitstamp does not have market symbol GONE/USD")
+        if state["n"] == 2:
+            raise ccxt.RequestTimeout("bitstamp timeout")  # ETH/USD backs off 5 s: nothing else is due
+        return BOOK
+
+    adapter._exchange.fetch_order_book = fetch_order_book
+    books = await _collect(adapter, ["GONE/USD", "ETH/USD"], 2)
+    assert len(books) == 2 and state["n"] == 4
+    assert 5.0 in [round(s, 6) for s in clock.sleeps]  # one sleep for the whole backoff, no busy loop
