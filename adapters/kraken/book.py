@@ -27,7 +27,7 @@ import json
 import logging
 import time
 from zlib import crc32
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -72,12 +72,18 @@ class KrakenBook:
         "_asks",
         "_bid_keys",
         "_ask_keys",
+        "_bid_frags",
+        "_ask_frags",
         "_ready",
         "_ts_text",
         "_received",
         "_decimals",
         "_bids_out",
         "_asks_out",
+        "_ask_bytes",
+        "_bid_bytes",
+        "_ask_crc",
+        "_pcache",
     )
 
     def __init__(self, symbol: str, depth: int, price_precision: int, qty_precision: int) -> None:
@@ -99,6 +105,9 @@ class KrakenBook:
         self._asks: dict[float, tuple[str, str, str]] = {}
         self._bid_keys: list[float] = []
         self._ask_keys: list[float] = []
+        # checksum fragments in key order, parallel to the key lists (no dict lookups to join them)
+        self._bid_frags: list[str] = []
+        self._ask_frags: list[str] = []
         self._ready = False
         self._ts_text: str | None = None
         self._received = 0.0
@@ -106,6 +115,13 @@ class KrakenBook:
         # Decimal levels of each side as last published; None when the side changed since.
         self._bids_out: tuple | None = None
         self._asks_out: tuple | None = None
+        # Checksum text of each side's top 10 (bytes) and the CRC32 of the asks part; the CRC of the
+        # whole text is crc32(bid_bytes, ask_crc), so a message touching one side re-joins only it.
+        self._ask_bytes = b""
+        self._bid_bytes = b""
+        self._ask_crc = 0
+        # float price -> (price text, price fragment): prices recur far more often than they change.
+        self._pcache: dict[float, tuple[str, str]] = {}
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -120,10 +136,15 @@ class KrakenBook:
         self._asks.clear()
         self._bid_keys.clear()
         self._ask_keys.clear()
+        self._bid_frags.clear()
+        self._ask_frags.clear()
         self._ready = False
         self._ts_text = None
         self._bids_out = None
         self._asks_out = None
+        self._ask_bytes = b""
+        self._bid_bytes = b""
+        self._ask_crc = 0
 
     def checksum(self) -> int:
         """CRC32 of the book as it stands (Kraken's rule; see the module docstring)."""
@@ -196,25 +217,30 @@ class KrakenBook:
             elif not self._ready:
                 raise BookIntegrityError(f"{self.symbol}: update before a validated snapshot")
             depth = self.depth
-            bid_side, bid_keys = self._bids, self._bid_keys
-            ask_side, ask_keys = self._asks, self._ask_keys
-            if bids:
-                self._bids_out = None
-                _set_levels(bid_side, bid_keys, bids)
-                if len(bid_keys) > depth:
-                    for key in bid_keys[depth:]:
-                        del bid_side[key]
-                    del bid_keys[depth:]
             if asks:
                 self._asks_out = None
-                _set_levels(ask_side, ask_keys, asks)
+                ask_keys, ask_frags = self._ask_keys, self._ask_frags
+                _set_levels(self._asks, ask_keys, ask_frags, asks)
                 if len(ask_keys) > depth:
+                    ask_side = self._asks
                     for key in ask_keys[depth:]:
                         del ask_side[key]
                     del ask_keys[depth:]
-            parts = [ask_side[k][2] for k in ask_keys[:CHECKSUM_LEVELS]]
-            parts += [bid_side[k][2] for k in bid_keys[:CHECKSUM_LEVELS]]
-            computed = crc32("".join(parts).encode())
+                    del ask_frags[depth:]
+                self._ask_bytes = "".join(ask_frags[:CHECKSUM_LEVELS]).encode()
+                self._ask_crc = crc32(self._ask_bytes)
+            if bids:
+                self._bids_out = None
+                bid_keys, bid_frags = self._bid_keys, self._bid_frags
+                _set_levels(self._bids, bid_keys, bid_frags, bids)
+                if len(bid_keys) > depth:
+                    bid_side = self._bids
+                    for key in bid_keys[depth:]:
+                        del bid_side[key]
+                    del bid_keys[depth:]
+                    del bid_frags[depth:]
+                self._bid_bytes = "".join(bid_frags[:CHECKSUM_LEVELS]).encode()
+            computed = crc32(self._bid_bytes, self._ask_crc)
             if computed != expected:
                 self.clear()
                 raise ChecksumMismatch(self.symbol, expected, computed)
@@ -225,17 +251,23 @@ class KrakenBook:
     def _parse_side(self, levels: Any, bids: bool) -> list[tuple[float, tuple[str, str, str] | None]]:
         """Each level as (key, (price_text, qty_text, fragment)) or (key, None) for a delete."""
         out = []
-        pspec, qspec, pmax, qmax = self._pspec, self._qspec, self._pmax, self._qmax
+        pspec, qspec, pmax, qmax, pcache = self._pspec, self._qspec, self._pmax, self._qmax, self._pcache
         for level in levels:
             price = level["price"]
             qty = level["qty"]
             tp = type(price)
             if tp is float:
-                if not 0.0 < price < pmax:
-                    if price >= pmax:
-                        raise _Inexact
-                    raise ValueError(f"price {price!r}")
-                ptext = format(price, pspec)
+                cached = pcache.get(price)
+                if cached is None:
+                    if not 0.0 < price < pmax:
+                        if price >= pmax:
+                            raise _Inexact
+                        raise ValueError(f"price {price!r}")
+                    ptext = format(price, pspec)
+                    if len(pcache) > 4096:
+                        pcache.clear()
+                    cached = pcache[price] = (ptext, ptext.replace(".", "").lstrip("0"))
+                ptext, pfrag = cached
                 key = price
             else:
                 if tp is str:
@@ -247,6 +279,7 @@ class KrakenBook:
                 key = float(ptext)
                 if not key > 0:
                     raise ValueError(f"price {ptext}")
+                pfrag = ptext.replace(".", "").lstrip("0")
             tq = type(qty)
             if tq is float:
                 if qty >= qmax:
@@ -266,7 +299,7 @@ class KrakenBook:
             elif qdigits[0] == "-":
                 raise ValueError(f"qty {qtext}")
             else:
-                out.append((key, (ptext, qtext, ptext.replace(".", "").lstrip("0") + qdigits)))
+                out.append((key, (ptext, qtext, pfrag + qdigits)))
         return out
 
     # -- output --------------------------------------------------------------------------------
@@ -312,16 +345,23 @@ class KrakenBook:
 def _set_levels(
     side: dict[float, tuple[str, str, str]],
     keys: list[float],
+    frags: list[str],
     levels: list[tuple[float, tuple[str, str, str] | None]],
 ) -> None:
     for key, value in levels:
         if value is None:
             if key in side:
                 del side[key]
-                del keys[bisect_left(keys, key)]
+                i = bisect_left(keys, key)
+                del keys[i]
+                del frags[i]
         else:
-            if key not in side:
-                insort(keys, key)
+            i = bisect_left(keys, key)
+            if key in side:
+                frags[i] = value[2]
+            else:
+                keys.insert(i, key)
+                frags.insert(i, value[2])
             side[key] = value
 
 
