@@ -43,6 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 from arbscan.config import Settings, StrategyConfig
 from arbscan.errors import BadInput
 from arbscan.model import BookSnapshot, Level, Market, Opportunity, OrderStatus, Side
+from arbscan.orders import IllegalTransition, check_transition
 from arbscan.strategy import StrategyRules, micros
 
 __all__ = [
@@ -50,9 +51,6 @@ __all__ = [
     "PaperExecutor",
     "PaperTrade",
     "LegResult",
-    "ORDER_TRANSITIONS",
-    "IllegalTransition",
-    "check_transition",
     "simulate_ioc",
     "starting_balances",
     "replay_header",
@@ -90,36 +88,6 @@ class Executor(Protocol):
 
     def on_close(self, t: float) -> None:
         """The stream ended at ``t``: settle or resolve everything in flight."""
-
-
-S = OrderStatus
-ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.CREATED: frozenset({S.SUBMITTED, S.REJECTED, S.UNKNOWN, S.CANCELED}),
-    S.SUBMITTED: frozenset({S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.UNKNOWN}),
-    S.OPEN: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.UNKNOWN}),
-    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.UNKNOWN}),
-    S.UNKNOWN: frozenset({S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED}),
-    S.FILLED: frozenset(),
-    S.CANCELED: frozenset(),
-    S.REJECTED: frozenset(),
-    S.EXPIRED: frozenset(),
-}
-"""Legal order status moves. A paper IOC ends FILLED, PARTIALLY_FILLED (rest cancelled) or EXPIRED (nothing filled)."""
-del S
-
-
-class IllegalTransition(RuntimeError):
-    """An order status move that is not in ``ORDER_TRANSITIONS`` (a bug, never a venue's fault)."""
-
-
-def check_transition(client_id: str, old: OrderStatus | None, new: OrderStatus) -> None:
-    """Raise ``IllegalTransition`` unless ``old -> new`` is in the table (``None -> CREATED`` starts an order)."""
-    if old is None:
-        if new is not OrderStatus.CREATED:
-            raise IllegalTransition(f"order {client_id}: must start CREATED, not {new.value}")
-        return
-    if new not in ORDER_TRANSITIONS[old]:
-        raise IllegalTransition(f"order {client_id}: {old.value} -> {new.value} is not allowed")
 
 
 # -- fill simulation ---------------------------------------------------------------------------
@@ -438,8 +406,13 @@ class PaperExecutor:
             del self._order_rows[client_id]
 
     def _move(self, client_id: str, new: OrderStatus, t: float, detail: str | None = None) -> None:
+        """One order status move, checked against the live orders' table (``arbscan.orders.TRANSITIONS``)."""
         old = self._order_status.get(client_id)
-        check_transition(client_id, old, new)
+        if old is None:
+            if new is not OrderStatus.CREATED:
+                raise IllegalTransition(f"order {client_id}: must start created, not {new.value}")
+        else:
+            check_transition(old, new)
         if new.is_final or new is OrderStatus.PARTIALLY_FILLED:
             self._order_status.pop(client_id, None)  # a paper IOC is done once it settles
         else:
@@ -685,11 +658,15 @@ def cli_executors(
 
 def print_summaries(listeners: Iterable[Any], db: Any, run_id: int | None, out: Any) -> None:
     """Print the one-screen summary of every paper or live executor among ``listeners`` (after the store is closed)."""
-    executors = [x for x in listeners if isinstance(getattr(x, "strategy", None), StrategyConfig) and hasattr(x, "mode")]
-    if not executors or run_id is None:
+    if run_id is None:
         return
-    for ex in executors:
-        print(format_summary(summarize(db, run_id, ex.strategy.name, ex.mode), ex.strategy), file=out)
+    for ex in listeners:
+        mode, strategy = getattr(ex, "mode", None), getattr(ex, "strategy", None)
+        config = strategy if isinstance(strategy, StrategyConfig) else None
+        name = config.name if config is not None else strategy  # the live executor keeps the name only
+        if not isinstance(mode, str) or not isinstance(name, str):
+            continue
+        print(format_summary(summarize(db, run_id, name, mode), config), file=out)
         skips = getattr(ex, "skips", None)
         if skips is not None:
             taken = len(getattr(ex, "trades", ()))

@@ -29,8 +29,6 @@ import random
 from decimal import Decimal as D
 from pathlib import Path
 
-import pytest
-
 from arbscan.cli import main
 from arbscan.config import StrategyConfig
 from arbscan.executor import PaperExecutor, summarize

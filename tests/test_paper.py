@@ -14,13 +14,11 @@ from arbscan.config import StrategyConfig
 from arbscan.errors import BadInput
 from arbscan.executor import (
     PaperExecutor,
-    IllegalTransition,
-    check_transition,
     simulate_ioc,
     starting_balances,
     summarize,
 )
-from arbscan.model import BookSnapshot, Market, OrderStatus, Side
+from arbscan.model import BookSnapshot, Market, Side
 from arbscan.scanner import Scanner
 from arbscan.store import Store
 
@@ -211,15 +209,6 @@ def test_simulate_ioc_respects_the_limit_and_the_base_balance():
     assert (leg.filled, leg.notional, leg.fee, leg.capped_by) == (D("1.25"), D("126.75"), D("0.2535"), "balance")
     leg = simulate_ioc(bids, Side.SELL, D(2), D(101), D("0.002"), D("0.0001"), D(10))
     assert (leg.filled, leg.fills) == (D("1.5"), ((D(102), D("0.5")), (D(101), D(1))))  # 100 is below the limit
-
-
-def test_order_transition_table():
-    check_transition("x", None, OrderStatus.CREATED)
-    check_transition("x", OrderStatus.SUBMITTED, OrderStatus.EXPIRED)
-    with pytest.raises(IllegalTransition):
-        check_transition("x", OrderStatus.FILLED, OrderStatus.CANCELED)
-    with pytest.raises(IllegalTransition):
-        check_transition("x", None, OrderStatus.SUBMITTED)
 
 
 # -- the journal -------------------------------------------------------------------------------
