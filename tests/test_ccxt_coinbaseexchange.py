@@ -54,3 +54,17 @@ async def test_tick_size_markets_from_real_products():
         assert m.price_step == Decimal(p["quote_increment"]), p["id"]
         assert m.min_cost == Decimal(p["min_market_funds"]), p["id"]
     assert checked >= len(live) - 5
+
+
+async def test_account_fee_from_the_venue_when_keys_are_set():
+    from adapters.base import Credentials
+
+    keys = Credentials("coinbaseexchange", "test-key-not-real", "dGVzdC1zZWNyZXQ=", "test-passphrase")
+    adapter = CcxtAdapter("coinbaseexchange", credentials=keys)
+    try:
+        with VCR.use_cassette("markets_account_fee.yaml"):
+            markets = await adapter.load_markets()
+    finally:
+        await adapter.close()
+    # GET /fees {"taker_fee_rate": "0.0050"} replaces the public 0.006 for every market
+    assert {m.taker_fee for m in markets.values()} == {Decimal("0.005")}

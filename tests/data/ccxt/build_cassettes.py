@@ -237,6 +237,18 @@ def coinbase(real: Path) -> None:
             _interaction("GET", "https://api.exchange.coinbase.com/products", products),
         ],
     )
+    fees = {"maker_fee_rate": "0.0050", "taker_fee_rate": "0.0050", "usd_volume": "43806.92"}
+    _write(
+        REPO / "cassettes/test_ccxt_coinbaseexchange/markets_account_fee.yaml",
+        f"""Sources: as markets.yaml (real /products recorded {ts}, cryptofeed license; /currencies in ccxt's shape),
+plus GET /fees: we hold no recording; the body is the example quoted verbatim in ccxt/async_support/
+coinbaseexchange.py fetch_trading_fees (MIT). Coinbase gives fee rates as fractions.""",
+        [
+            _interaction("GET", "https://api.exchange.coinbase.com/currencies", json.dumps(currencies)),
+            _interaction("GET", "https://api.exchange.coinbase.com/products", products),
+            _interaction("GET", "https://api.exchange.coinbase.com/fees", json.dumps(fees)),
+        ],
+    )
 
 
 if __name__ == "__main__":
