@@ -69,6 +69,7 @@ __all__ = [
     "require_credentials",
     "check_key_permissions",
     "resume",
+    "cli_live_executor",
     "TRADE_STATUSES",
 ]
 
@@ -293,6 +294,7 @@ class LiveExecutor:
         markets: Mapping[tuple[str, str], Market] | None = None,
         balances: dict[str, dict[str, Decimal]] | None = None,
         validate_only: bool = False,
+        check_permissions: bool = False,
         poll_interval_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -311,6 +313,8 @@ class LiveExecutor:
         self.markets: dict[tuple[str, str], Market] = dict(markets or {})
         self.balances: dict[str, dict[str, Decimal]] = balances if balances is not None else {}
         self.validate_only = validate_only
+        self.check_permissions = check_permissions
+        self._scanner_markets: Mapping[tuple[str, str], Market] = {}
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self.monotonic = monotonic
@@ -321,7 +325,7 @@ class LiveExecutor:
         self.consecutive_failures = 0
         self.halt_reason: str | None = None
         self.started = False
-        self.skipped: dict[str, int] = {}
+        self.skips: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._starting: asyncio.Task[Any] | None = None
@@ -345,9 +349,17 @@ class LiveExecutor:
         logger.error("TRADING HALTED: %s (run 'arbscan resume' after checking the venues)", reason)
 
     def _skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.skips[reason] = self.skips.get(reason, 0) + 1
 
     # -- start-up --------------------------------------------------------------------------
+
+    def bind_markets(self, markets: Mapping[tuple[str, str], Market]) -> None:
+        """Use the scanner's markets (with its fee overrides) first; the executor's own loaded ones fill gaps."""
+        self._scanner_markets = markets
+
+    def market(self, exchange: str, symbol: str) -> Market | None:
+        """The market of ``symbol`` on ``exchange``: the scanner's when bound, else the one this executor loaded."""
+        return self._scanner_markets.get((exchange, symbol)) or self.markets.get((exchange, symbol))
 
     async def start(self) -> None:
         """Load halts, markets, balances and today's realised PnL, then reconcile unfinished orders; call before trading."""
@@ -355,6 +367,12 @@ class LiveExecutor:
         if halts:
             self.halt_reason = halts[0]["reason"]
             logger.error("trading is halted since an earlier run: %s (run 'arbscan resume')", self.halt_reason)
+        if self.check_permissions:
+            try:
+                await check_key_permissions(self.adapters)
+            except AuthError as exc:  # refused for this process; fixing the key is the way out, not resume
+                self.halt_reason = str(exc)
+                logger.error("live trading refused: %s", exc)
         for name, adapter in self.adapters.items():
             if not any(ex == name for ex, _ in self.markets):
                 try:
@@ -441,8 +459,8 @@ class LiveExecutor:
             return
         buy = self.books.get((opp.buy_exchange, opp.symbol))
         sell = self.books.get((opp.sell_exchange, opp.symbol))
-        bm = self.markets.get((opp.buy_exchange, opp.symbol))
-        sm = self.markets.get((opp.sell_exchange, opp.symbol))
+        bm = self.market(opp.buy_exchange, opp.symbol)
+        sm = self.market(opp.sell_exchange, opp.symbol)
         if buy is None or sell is None or bm is None or sm is None:
             self._skip("no_market")
             return
@@ -477,8 +495,13 @@ class LiveExecutor:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        """Wait until idle (see :meth:`wait_idle`), then close the journal connection."""
+        """Wait until idle (see :meth:`wait_idle`), then close the trading adapters and the journal connection."""
         await self.wait_idle()
+        for name, adapter in self.adapters.items():
+            try:
+                await adapter.close()
+            except Exception as exc:  # noqa: BLE001 - closing is best effort
+                logger.debug("closing %s: %s", name, exc)
         self.journal.close()
 
     def _halt_cleared(self) -> bool:
@@ -664,7 +687,7 @@ class LiveExecutor:
         slip = self.config.max_slippage_bps / Decimal(10000)
         limit = ref * (1 - slip) if side is Side.SELL else ref * (1 + slip)
         amount = abs(excess)
-        market = self.markets.get((venue, opp.symbol))
+        market = self.market(venue, opp.symbol)
         if market is not None:
             # stay within the slippage bound: a sell limit rounds up, a buy limit down, the amount down
             limit = _ceil(limit, market.price_step) if side is Side.SELL else _floor(limit, market.price_step)
@@ -751,3 +774,32 @@ class LiveExecutor:
     def _check_loss(self) -> None:
         if self.risk.realised_today <= -self.config.daily_loss_limit:
             self.halt(f"daily realised loss {-self.risk.realised_today} reached daily_loss_limit {self.config.daily_loss_limit}")
+
+
+def cli_live_executor(settings: Any, store: Any, strategy_names: Iterable[str] | None = None,
+                      validate_orders: bool = False) -> LiveExecutor:
+    """The one ``LiveExecutor`` that ``arbscan scan --live`` runs: keys checked, trading adapters built.
+
+    The strategy is the first ``--strategy NAME`` (else the first configured); its ``venues`` (all
+    configured ones when empty) must all have API keys, else ``ConfigError`` naming the variables.
+    ``--validate-orders`` (or ``live.validate_orders``) sends Kraken orders with ``validate=true`` and
+    nothing to venues that cannot validate.
+    """
+    from adapters import build_adapter
+
+    names = list(strategy_names or [])
+    strategy = settings.strategy(names[0]) if names else settings.strategies[0]
+    if len(names) > 1:
+        raise ConfigError("--live runs one strategy: name a single --strategy")
+    venues = [v for v in settings.venues if not strategy.venues or v.exchange in strategy.venues]
+    if len(venues) < 2:
+        raise ConfigError(f"strategies: {strategy.name!r} needs at least two configured venues to trade")
+    require_credentials([v.exchange for v in venues])
+    validate = validate_orders or settings.live.validate_orders
+    adapters = {v.exchange: build_adapter(v, settings.scanner.book_depth, validate_orders=validate) for v in venues}
+    if store is None or getattr(store, "path", None) is None:
+        raise ConfigError("--live needs the journal (scanner.db)")
+    journal = LiveJournal.for_store(store)
+    logger.warning("LIVE trading with strategy %r on %s%s", strategy.name, ", ".join(adapters),
+                   " (validate only: Kraken checks each order, nothing executes)" if validate else "")
+    return LiveExecutor(adapters, journal, settings.live, strategy, validate_only=validate, check_permissions=True)

@@ -200,10 +200,10 @@ async def test_scanner_events_drive_a_trade_and_are_skipped_while_halted(store):
     await ex.wait_idle()
     (trade,) = journal_rows(store, "SELECT * FROM trades")
     assert trade["status"] == "filled" and trade["strategy"] == "s1"
-    assert ex.skipped.get("busy") == 1
+    assert ex.skips.get("busy") == 1
     ex.halt("test")
     ex.on_opportunity(opportunity(), now + 10)
-    assert ex.skipped.get("halted") == 1 and len(journal_rows(store, "SELECT * FROM trades")) == 1
+    assert ex.skips.get("halted") == 1 and len(journal_rows(store, "SELECT * FROM trades")) == 1
 
 
 # -- start-up checks -------------------------------------------------------------------------------
