@@ -15,6 +15,8 @@ ccxt_errors = importlib.import_module("ccxt.base.errors")
 
 def _ccxt_error_classes():
     """Every exception class ccxt defines in its error module, found by walking it, not from a list."""
+    importlib.import_module("ccxt.async_support")  # load every part of ccxt that could define a subclass
+    importlib.import_module("ccxt.pro")
     found = {c for _, c in inspect.getmembers(ccxt_errors, inspect.isclass) if issubclass(c, ccxt_errors.BaseError)}
     stack = list(found)
     while stack:  # and every subclass defined anywhere ccxt has loaded
