@@ -27,7 +27,6 @@ from adapters.kraken.rest import KrakenRestClient
 from adapters.kraken.ws import KrakenWsClient
 from arbscan.errors import (
     ArbscanError,
-    AuthError,
     BadInput,
     OrderNotFound,
     OrderRejected,
@@ -229,7 +228,8 @@ class KrakenAdapter:
     async def _account_fees(self, rest_names: list[str]) -> dict[str, Decimal]:
         try:
             result = await self.rest.trade_volume(rest_names)
-        except AuthError as exc:
+        except ArbscanError as exc:
+            # The public base-tier fee is the highest tier: falling back can only hide opportunities.
             log.warning("kraken: cannot read the account fee tier (%s); using the public tier-0 fee", exc)
             return {}
         fees = {}
@@ -251,7 +251,7 @@ class KrakenAdapter:
         """One REST ``Depth`` snapshot of ``symbol``."""
         pair = await self._pair(symbol)
         received = time.time()
-        result = await self.rest.depth(pair.rest_name, depth)
+        result = await self.rest.depth(pair.rest_name, min(depth, 500))  # Kraken serves at most 500
         if not isinstance(result, dict) or len(result) != 1:
             raise UnexpectedPayload(f"kraken Depth: expected one pair, got {list(result)[:3] if isinstance(result, dict) else type(result).__name__}")
         (book,) = result.values()
