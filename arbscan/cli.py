@@ -119,6 +119,12 @@ def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 def build_listeners(args: argparse.Namespace, settings: Settings, store: Any, mode: str) -> list[Any]:
     """The scanner listeners for this run (executors plug in here); ``mode`` is 'scan' or 'replay'."""
+    if getattr(args, "validate_orders", False) and not getattr(args, "live", False):
+        raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
+    if getattr(args, "live", False):  # live or paper is chosen here, once, by building one executor
+        from arbscan.live import cli_live_executor
+
+        return [cli_live_executor(settings, store, getattr(args, "strategy", None), args.validate_orders)]
     names = getattr(args, "strategy", None) or []
     if not names:
         return []
@@ -152,6 +158,9 @@ def _configure_logging(verbose: int, log_file: str | None) -> None:
     root.setLevel(level)
     for noisy in ("websockets", "asyncio", "ccxt", "urllib3", "aiohttp"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # Without -v the user sees one line per unreachable venue (the live driver's), not every retry
+    # the adapters make inside one attempt; -v shows the adapters' warnings too.
+    logging.getLogger("adapters").setLevel(logging.ERROR if verbose <= 0 else level)
 
 
 def _fmt_bps(d: Decimal | None) -> str:
@@ -293,6 +302,10 @@ def _add_scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
     _strategy_arg(p)
+    p.add_argument("--live", action="store_true",
+                   help="place REAL paired orders for the first --strategy (needs API keys for every venue it trades)")
+    p.add_argument("--validate-orders", action="store_true",
+                   help="with --live: Kraken checks every order with validate=true and executes none; other venues get none")
 
 
 def _add_record(p: argparse.ArgumentParser) -> None:
@@ -450,6 +463,9 @@ async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         for t in extra:
             t.cancel()
         await asyncio.gather(*extra, return_exceptions=True)
+        for listener in listeners:  # a live executor lets the trade in flight settle (bounded by its deadlines)
+            if getattr(listener, "mode", None) == "live":
+                await listener.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if writer is not None:
@@ -492,12 +508,36 @@ def _run_report(args: argparse.Namespace, settings: Settings) -> int:
     return run(args, db=settings.scanner.db)
 
 
+# -- resume ------------------------------------------------------------------------------------
+
+
+def _add_resume(p: argparse.ArgumentParser) -> None:
+    pass  # --db (and --config) are the common flags
+
+
+def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from arbscan.live import resume
+
+    cleared = resume(settings.scanner.db, by=f"arbscan resume ({getpass.getuser()})")
+    if not cleared:
+        print(f"no active halt in {settings.scanner.db}; live trading is not halted")
+    for halt in cleared:
+        print(f"cleared halt #{halt['id']}: {halt['reason']}")
+    if cleared:
+        print("the next 'arbscan scan --live' reconciles unfinished orders before trading again")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("scan", "watch the configured venues and journal every opportunity (dry-run: no orders)", _add_scan, _run_scan),
     Command("replay", "run the scanner over a replay file on its own clock (default: the bundled demo)", _add_replay, _run_replay),
     Command("record", "record live books from the configured venues to a replay file", _add_record, _run_record),
     Command("report", "reports over the journal: routes, episode durations, funnel, feeds, paper/live trading",
             _add_report, _run_report),
+    Command("resume", "clear the live-trading kill switch (halts) in the journal after checking the venues",
+            _add_resume, _run_resume),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 
