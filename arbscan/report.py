@@ -126,6 +126,7 @@ _TEXT_TABLES_SKIPPED = ("episodes",)  # too long for a terminal: CSV and HTML on
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
             "#bcbd22", "#17becf")
 _FEE_SHARE_STEP = Decimal("0.0001")
+_BPS_STEP = Decimal("0.01")
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -243,6 +244,11 @@ def _dmedian(values: Sequence[Decimal]) -> Decimal | None:
     with localcontext() as ctx:
         ctx.prec = 120
         return (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def _bps(value: Decimal | None) -> Decimal | None:
+    """Basis points shown to 0.01 bps (half-even): the journal keeps them to 28 digits."""
+    return None if value is None else value.quantize(_BPS_STEP, ROUND_HALF_EVEN)
 
 
 def _quote(symbol: str) -> str:
@@ -462,8 +468,8 @@ def _routes_table(opps: pd.DataFrame, funnel: pd.DataFrame, venue_stats: pd.Data
             "net_profit_total": _dsum(profits),
             "net_profit_median": _dmedian(profits),
             "net_profit_max": max(profits) if profits else None,
-            "net_bps_median": _dmedian(bps),
-            "net_bps_max": max(bps) if bps else None,
+            "net_bps_median": _bps(_dmedian(bps)),
+            "net_bps_max": _bps(max(bps)) if bps else None,
             "gross_profit_total": gross_total,
             "fees_total": fee_total,
             "fee_share": (fee_total / gross_total).quantize(_FEE_SHARE_STEP, ROUND_HALF_EVEN) if gross_total > 0 else None,
@@ -588,12 +594,18 @@ def _balances_table(balances: pd.DataFrame, flt: ReportFilter) -> pd.DataFrame:
         b = b[b["asset"].isin(flt.symbol.split("/", 1))]
     rows = []
     keys = ["run_id", "mode", "strategy", "exchange", "asset"]
-    for key, g in sorted(b.fillna({"mode": "", "strategy": ""}).groupby(keys), key=lambda kv: kv[0]):
+    b = b.fillna({"mode": "", "strategy": ""})
+    # a strategy that journaled starting balances (trade_id NULL) held nothing of an asset it has no
+    # starting row for; without any starting rows the start is unknown
+    with_starts = {k for k, g in b.groupby(keys[:3]) if g["trade_id"].isna().any()}
+    for key, g in sorted(b.groupby(keys), key=lambda kv: kv[0]):
         g = g.sort_values(["ts", "id"])
         starts = g[g["trade_id"].isna()]
-        start_row = (starts if len(starts) else g).iloc[0]
         last = g.iloc[-1]
-        start = _dec(start_row["free"], "balances.free")
+        if len(starts):
+            start = _dec(starts.iloc[0]["free"], "balances.free")
+        else:
+            start = Decimal(0) if tuple(key[:3]) in with_starts else None
         final = _dec(last["free"], "balances.free")
         rows.append({
             "run_id": int(key[0]), "mode": key[1], "strategy": key[2], "exchange": key[3], "asset": key[4],

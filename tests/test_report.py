@@ -43,18 +43,18 @@ def journal(tmp_path_factory):
 # Routes, all runs. BTC/USD kraken->bitstamp has episodes E1, E2, E3 (run 1) and E6 (run 2):
 #   durations 3.5, 0, 9, 1 -> sorted 0, 1, 3.5, 9: median (1 + 3.5)/2 = 2.25; p90 at rank 0.9*3 = 2.7:
 #   3.5 + 0.7*(9 - 3.5) = 7.35; live_s = 13.5. net_profit 1.50 + 0.10 + 2.345 + 0.005 = 3.950,
-#   median (0.10 + 1.50)/2 = 0.80; net_bps median (1.1 + 3.2)/2 = 2.15. fees 0.51 + 0.10 + 1.005 +
+#   median (0.10 + 1.50)/2 = 0.80; net_bps median (1.1 + 3.2)/2 = 2.15 (bps shown to 0.01). fees 0.51 + 0.10 + 1.005 +
 #   0.002 = 1.617; gross = net + fees = 5.567; fee_share 1.617/5.567 = 0.29046.. -> 0.2905.
 #   covered: run 1 books 1000..1100 and 1010..1110 overlap 90 s; run 2 5000..5030 and 5000..5020: 20 s
 #   -> 110 s; live_share 13.5/110 = 0.12272.. -> 0.1227.
 # bitstamp->kraken: E4, E5: durations 1.25, 2.75: median 2.0, p90 1.25 + 0.9*1.5 = 2.6; live 4.0,
-#   share 4/110 = 0.0363.. -> 0.0364; profit 0.2 + 0.4 = 0.6, median 0.3; bps (0.8 + 1.2)/2 = 1.0;
+#   share 4/110 = 0.0363.. -> 0.0364; profit 0.2 + 0.4 = 0.6, median 0.3; bps (0.8 + 1.2)/2 = 1.00;
 #   fees 0.2 + 0.4 = 0.6, gross 1.2, fee_share 0.5.
 # ETH/USD kraken->bitstamp: funnel only; covered 1000..1060 and 1020..1080 -> 40 s.
 ROUTES = [
     {"symbol": "BTC/USD", "buy_exchange": "bitstamp", "sell_exchange": "kraken", "quote": "USD", "episodes": "2",
      "observations": "5", "net_profit_total": "0.6", "net_profit_median": "0.3", "net_profit_max": "0.4",
-     "net_bps_median": "1.0", "net_bps_max": "1.2", "gross_profit_total": "1.2", "fees_total": "0.6",
+     "net_bps_median": "1.00", "net_bps_max": "1.20", "gross_profit_total": "1.2", "fees_total": "0.6",
      "fee_share": "0.5000", "duration_median_s": "2.000", "duration_p90_s": "2.600", "duration_max_s": "2.750",
      "live_s": "4.000", "covered_s": "110.000", "live_share": "0.0364"},
     {"symbol": "BTC/USD", "buy_exchange": "kraken", "sell_exchange": "bitstamp", "quote": "USD", "episodes": "4",
@@ -149,6 +149,9 @@ IMBALANCES = [
 BALANCES = [
     {"run_id": "1", "mode": "paper", "strategy": "s1", "exchange": "bitstamp", "asset": "BTC", "start": "1",
      "final": "0.86", "change": "-0.14", "updates": "2", "as_of": "2019-04-01T00:17:32.000Z"},
+    # no starting row for kraken BTC while the strategy journaled starting balances: it started at 0
+    {"run_id": "1", "mode": "paper", "strategy": "s1", "exchange": "kraken", "asset": "BTC", "start": "0",
+     "final": "0.05", "change": "0.05", "updates": "1", "as_of": "2019-04-01T00:17:41.000Z"},
     {"run_id": "1", "mode": "paper", "strategy": "s1", "exchange": "kraken", "asset": "USD", "start": "10000",
      "final": "9975", "change": "-25", "updates": "3", "as_of": "2019-04-01T00:17:41.000Z"},
 ]
@@ -382,6 +385,19 @@ def test_reads_a_journal_while_a_store_is_still_writing(tmp_path):
         store.close()
     runs = build_report(tmp_path / "live.db", charts=False).tables["runs"]
     assert runs["status"].tolist() == ["ok"]
+
+
+def test_bps_are_shown_to_a_hundredth_half_even(tmp_path):
+    row = {"run_id": 1, "symbol": "BTC/USD", "buy_exchange": "x", "sell_exchange": "y", "first_seen": T0,
+           "last_seen": T0, "observations": 1, "net_profit": "0.5", "buy_fee": "0", "sell_fee": "0"}
+    with Store(tmp_path / "bps.db", flush_interval=0.01) as s:
+        s.submit_many("opportunities", [dict(row, net_bps="32.245"),
+                                        dict(row, net_bps="44.61872292296232445858381020")])
+    r = build_report(tmp_path / "bps.db", charts=False).tables["routes"].iloc[0]
+    # median (32.245 + 44.6187229229623...)/2 = 38.4318614614811... -> 38.43; max 44.6187... -> 44.62
+    assert (r["net_bps_median"], r["net_bps_max"]) == (Decimal("38.43"), Decimal("44.62"))
+    eps = build_report(tmp_path / "bps.db", charts=False).tables["episodes"]
+    assert eps["net_bps"].tolist() == [Decimal("32.245"), Decimal("44.61872292296232445858381020")]  # exact per episode
 
 
 def test_text_report_fits_the_width_by_splitting_columns(journal):
