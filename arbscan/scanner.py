@@ -253,6 +253,9 @@ class Scanner:
         self._expiry_exact = True
         self.funnels: dict[Route, RouteFunnel] = {}
         self.feeds: dict[tuple[str, str], FeedStats] = {}
+        # what changed since the last write_stats: only those rows are written again
+        self._funnels_changed: dict[Route, RouteFunnel] = {}
+        self._feeds_changed: dict[tuple[str, str], FeedStats] = {}
         self.events = 0
         self.live_evaluations = 0
         self.episodes_closed = 0
@@ -296,6 +299,7 @@ class Scanner:
         if feed is None:
             feed = self.feeds[key] = FeedStats(book.exchange, book.symbol, self.max_book_age_ms)
         feed.add(t)
+        self._feeds_changed[key] = feed
         for listener in self.listeners:
             self._call(listener, "on_book", book, t)
         # 3. the routes through this venue, both directions
@@ -378,11 +382,17 @@ class Scanner:
                 self._call(listener, "on_close", when)
 
     def write_stats(self) -> None:
-        """Queue the current funnel counts and feed statistics into the store (no-op without one)."""
+        """Queue the funnel counts and feed statistics that changed since the last call into the store (no-op without one)."""
         if self.store is None:
             return
-        self.store.record_funnel(self.funnels.values(), now=self.clock)
-        self.store.record_venue_stats(self.feeds.values())
+        # Rows that did not change are already stored with these very counts; rewriting every route
+        # made the cost of a stats write grow with the number of symbols (the 1,000-symbol profile).
+        funnels, self._funnels_changed = self._funnels_changed, {}
+        feeds, self._feeds_changed = self._feeds_changed, {}
+        if funnels:
+            self.store.record_funnel(funnels.values(), now=self.clock)
+        if feeds:
+            self.store.record_venue_stats(feeds.values())
 
     # -- views -----------------------------------------------------------------------------
 
@@ -399,6 +409,7 @@ class Scanner:
         funnel = self.funnels.get(route)
         if funnel is None:
             funnel = self.funnels[route] = RouteFunnel(symbol, buy_ex, sell_ex)
+        self._funnels_changed[route] = funnel
         max_age = self._max_age
         if t - buy.ts > max_age or t - sell.ts > max_age:
             funnel.stale += 1
