@@ -146,9 +146,13 @@ async def check_key_permissions(adapters: Mapping[str, Any]) -> dict[str, str]:
 
 def resume(db_path: str, by: str = "cli", clock: Callable[[], float] = time.time) -> list[dict[str, Any]]:
     """Clear every active halt in the journal at ``db_path`` (``arbscan resume``); returns the halts cleared."""
+    from pathlib import Path
+
     from arbscan.store import Store
 
-    store = Store(db_path)  # creates or migrates the file so the halts table exists
+    if not Path(db_path).exists():
+        raise BadInput(f"journal {db_path!r} does not exist (name it with --db)")
+    store = Store(db_path)  # migrates the file so the halts table exists
     try:
         journal = LiveJournal(db_path, None)
         try:
