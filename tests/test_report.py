@@ -388,9 +388,10 @@ def test_reads_a_journal_while_a_store_is_still_writing(tmp_path):
 
 
 def test_bps_are_shown_to_a_hundredth_half_even(tmp_path):
-    row = {"run_id": 1, "symbol": "BTC/USD", "buy_exchange": "x", "sell_exchange": "y", "first_seen": T0,
+    row = {"symbol": "BTC/USD", "buy_exchange": "x", "sell_exchange": "y", "first_seen": T0,
            "last_seen": T0, "observations": 1, "net_profit": "0.5", "buy_fee": "0", "sell_fee": "0"}
     with Store(tmp_path / "bps.db", flush_interval=0.01) as s:
+        s.start_run("replay")
         s.submit_many("opportunities", [dict(row, net_bps="32.245"),
                                         dict(row, net_bps="44.61872292296232445858381020")])
     r = build_report(tmp_path / "bps.db", charts=False).tables["routes"].iloc[0]
