@@ -12,7 +12,8 @@ How a paper trade happens (all on the event clock, replay and live alike):
    SUBMITTED) and is due at ``t + latency_ms``.
 2. ``on_book(book, t)``: first every trade due at or before ``t`` settles against the books as they
    were *before* this event (the executor's copies: the latest books an order arriving at its due
-   time would meet), then the new book replaces the copy.
+   time would meet), then the new book replaces the copy. The fills, the trade's ``closed`` time
+   and the start of the route's cooldown are at the due time: nothing changed between it and ``t``.
 3. Settling: each leg is an IOC limit order for the planned amount at the opportunity's limit
    (``buy_limit`` / ``sell_limit``). It fills what the book offers within the limit, level by level,
    capped by the balance at settle time (the buy leg by the quote incl. fee on the buy venue, the
@@ -426,7 +427,10 @@ class PaperExecutor:
     def _settle_due(self, t: float) -> None:
         now = micros(t)
         while self.pending and self.pending[0].due_us <= now:
-            self._settle(self.pending.popleft(), t)
+            trade = self.pending.popleft()
+            # Nothing happened between the due time and this event (it would have settled the trade),
+            # so the fills happen at the due time: the books then are the executor's current copies.
+            self._settle(trade, trade.due)
 
     def _settle(self, trade: PaperTrade, t: float) -> None:
         opp = trade.opp

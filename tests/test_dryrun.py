@@ -9,13 +9,13 @@ Segment A, t = 100.0: x asks 100 x 0.5, 100.5 x 1; y bids 101 x 1. Both decide a
   buy 0.5 @ 100 + 0.5 @ 100.5 = 100.25, fee 0.10025, cost 100.35025, limit 100.5;
   sell 1 @ 101 = 101, fee 0.202, proceeds 100.798, limit 101; expected profit 0.44775 (44.6 bps).
   t = 100.1: y's 101 bid shrinks to 0.4. fast (due 100.0) settles first on the books before this
-  event: all filled, PnL 0.44775. slow is due at 100.2: the x event at 100.3 settles it on the thin
-  book: buy 1 (100.35025), sell 0.4 @ 101 = 40.4, fee 0.0808, proceeds 40.3192; imbalance +0.6 BTC;
+  event: all filled, PnL 0.44775. slow is due at 100.2: the x event at 100.3 settles it (as of
+  100.2) on the thin book: buy 1 (100.35025), sell 0.4 @ 101 = 40.4, fee 0.0808, proceeds 40.3192; imbalance +0.6 BTC;
   PnL of the matched 0.4 = 40.3192 - 0.4 * 100.35025 = 0.1791.
 Segment B, t = 103.0 (the old books are stale by then): x asks 100 x 1; y bids 100.5 x 1. Both
   decide to buy 1: cost 100.1, proceeds 100.5 * 0.998 = 100.299, profit 0.199 (19.9 bps).
   t = 103.05: x's ask moves to 101; fast settles first on the books before it: filled, PnL 0.199.
-  t = 103.1: y's bid moves to 99.5. slow (due 103.2) settles at 103.5: ask 101 > limit 100 and
+  t = 103.1: y's bid moves to 99.5. slow (due 103.2) is settled by the event at 103.5: ask 101 > limit 100 and
   bid 99.5 < limit 100.5: both IOCs expire, missed.
 Totals: fast 2 filled, PnL 0.64675, capital used 200.45025, fill rate 100 %;
         slow 1 imbalanced + 1 missed, PnL 0.1791, capital used 100.35025, fill rate (1 + 0.4) / 4 = 35 %.
@@ -73,7 +73,7 @@ def test_the_journal_tells_why_slow_missed(tmp_path, capsys):
     j = Store.open_readonly(db)
     rows = j.execute("SELECT opened, closed, status, sell_filled, imbalance_action FROM trades ORDER BY opened").fetchall()
     assert [(r[0], r[1], r[2], D(r[3]), r[4]) for r in rows] == [
-        (100.0, 100.3, "imbalanced", D("0.4"), "kept"), (103.0, 103.5, "missed", D(0), "none")]
+        (100.0, 100.2, "imbalanced", D("0.4"), "kept"), (103.0, 103.2, "missed", D(0), "none")]
     statuses = j.execute("SELECT role, status FROM orders ORDER BY created, role").fetchall()
     assert statuses == [("buy", "filled"), ("sell", "partially_filled"), ("buy", "expired"), ("sell", "expired")]
 
@@ -219,3 +219,17 @@ def test_demo_without_fees_latency_changes_what_happens():
                 best_bid = book.best_bid
     assert best_bid < uneven.opp.sell_limit
     assert slow.balances["bitmex"]["BTC"] - slow.balances["deribit"]["BTC"] + 5 > 0  # inventory kept, nothing negative
+
+
+def test_replay_header_reads_markets_and_the_starting_balances_only(tmp_path):
+    # a balance line after the first book line is a change during the run, not starting capital
+    f = tmp_path / "h.jsonl"
+    lines = (DATA / "two_latencies.jsonl").read_text().splitlines()
+    lines.insert(6, '{"type": "balance", "exchange": "x", "asset": "BTC", "free": "7"}')
+    f.write_text("\n".join(lines) + "\n")
+    from arbscan.executor import replay_header
+
+    markets, balances = replay_header(f)
+    assert sorted(markets) == [("x", "BTC/USD"), ("y", "BTC/USD")]
+    assert markets[("y", "BTC/USD")].taker_fee == D("0.002")
+    assert balances == {"x": {"USD": D(1000)}, "y": {"BTC": D(5)}}

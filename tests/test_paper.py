@@ -55,10 +55,11 @@ CROSS = [book("a", 1.0, bids=[("99", "1")], asks=[("100", "1")]), book("b", 1.05
 
 
 def test_full_fill_moves_both_venues_and_pays_both_fees():
-    # decided at 1.05, due at 1.15; the event at 1.2 (on venue c) settles it against the same books
+    # decided at 1.05, due at 1.15; the event at 1.2 (on venue c) settles it against the same books,
+    # as of the due time (nothing changed in between)
     ex = run(CROSS + [book("c", 1.2, bids=[("1", "1")], asks=[("1000", "1")])])
     (trade,) = ex.trades
-    assert (trade.decided, trade.due, trade.settled) == (1.05, pytest.approx(1.15), 1.2)
+    assert (trade.decided, trade.due, trade.settled) == (1.05, 1.15, 1.15)
     assert trade.status == "filled"
     assert (trade.buy.filled, trade.buy.notional, trade.buy.fee) == (D(1), D(100), D("0.1"))
     assert (trade.sell.filled, trade.sell.notional, trade.sell.fee) == (D(1), D(102), D("0.204"))
@@ -87,7 +88,7 @@ def test_the_same_thinning_after_the_orders_arrived_does_not_matter():
     thin = book("b", 1.1, bids=[("102", "0.4"), ("101.5", "1")], asks=[("103", "1")])
     ex = run(CROSS + [thin], latency_ms=0)
     assert [t.status for t in ex.trades] == ["filled"]
-    assert ex.trades[0].settled == 1.1
+    assert ex.trades[0].settled == 1.05
 
 
 def test_both_legs_thinned_is_a_balanced_partial():
@@ -102,7 +103,7 @@ def test_both_legs_thinned_is_a_balanced_partial():
     assert (trade.buy.filled, trade.sell.filled) == (D("0.3"), D("0.3"))
     # 0.3 * 102 * 0.998 - 0.3 * 100 * 1.001 = 30.5388 - 30.03
     assert trade.realised_pnl == D("0.5088")
-    assert trade.settled == 1.3  # settled by on_close: no event after the due time
+    assert trade.settled == 1.15  # settled by on_close (no event after the due time), as of the due time
 
 
 def test_miss_when_the_cross_vanished_during_latency():
@@ -232,7 +233,7 @@ def test_journal_rows_of_a_partial_trade(store):
     tid = f"paper-{rid}-s-1"
     assert trade[:4] == (tid, "paper", "s", "imbalanced")
     assert [D(x) for x in trade[4:11]] == [D(1), D(1), D("0.4"), D("100.1"), D("40.7184"), D("0.6784"), D("0.6")]
-    assert trade[11:] == ("kept", 1.05, 1.2)
+    assert trade[11:] == ("kept", 1.05, 1.15)
     orders = db.execute("SELECT client_id, side, amount, limit_price, status, filled, avg_price, fee, time_in_force "
                         "FROM orders ORDER BY client_id").fetchall()
     assert [(o[0], o[1], D(o[2]), D(o[3]), o[4], D(o[5]), D(o[6]), D(o[7]), o[8]) for o in orders] == [
