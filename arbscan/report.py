@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pandas is imported on first use, so other commands and `--h
 __all__ = [
     "TABLES",
     "TRADE_STATUSES",
+    "HTML_MAX_ROWS",
     "ReportFilter",
     "Chart",
     "Report",
@@ -122,6 +123,9 @@ _SECONDS_COLS = {"duration_median_s", "duration_p90_s", "duration_max_s", "live_
 _MS_COLS = {"mean_gap_ms", "max_gap_ms"}
 _RATIO_COLS = {"live_share", "events_per_s"}
 _TEXT_TABLES_SKIPPED = ("episodes",)  # too long for a terminal: CSV and HTML only
+
+HTML_MAX_ROWS = 1000
+"""Rows per table in the HTML page (a long scan has many episodes); the CSVs always hold every row."""
 
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
             "#bcbd22", "#17becf")
@@ -963,8 +967,12 @@ def render_html(report: Report) -> str:
             if not len(df):
                 parts.append("<p>(none)</p>")
                 continue
-            parts.append('<div class="wrap">' + _formatted(name, df).to_html(index=False, border=0, escape=True)
+            shown = df.head(HTML_MAX_ROWS)
+            parts.append('<div class="wrap">' + _formatted(name, shown).to_html(index=False, border=0, escape=True)
                          + "</div>")
+            if len(df) > len(shown):
+                parts.append(f'<p class="meta">first {len(shown):,} of {len(df):,} rows; all of them are in '
+                             f"{name}.csv (--csv DIR)</p>")
         parts.append("<p class=\"meta\">durations: last_seen - first_seen in seconds; live_share = live_s / "
                      "covered_s; money in the route's quote currency, exact decimals from the journal.</p>")
     parts.append("</body></html>")

@@ -387,6 +387,37 @@ def test_reads_a_journal_while_a_store_is_still_writing(tmp_path):
     assert runs["status"].tolist() == ["ok"]
 
 
+def test_an_open_write_transaction_neither_blocks_nor_leaks_into_the_report(tmp_path):
+    path = write_journal(tmp_path / "w.db")
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+    writer.execute("BEGIN IMMEDIATE")  # a scanner in the middle of a batch
+    writer.execute("DELETE FROM opportunities")
+    try:
+        report = build_report(path, charts=False)
+        assert len(report.tables["episodes"]) == 6  # the last committed state, not the half-done batch
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_journal_at_schema_version_1_has_no_trading_tables(tmp_path):
+    from sqlite_utils import Database
+
+    from arbscan.store import MIGRATIONS
+
+    db = Database(sqlite3.connect(tmp_path / "v1.db"))
+    MIGRATIONS[0][1](db)  # an older journal: runs, opportunities, funnel, venue_stats only
+    db.execute("PRAGMA user_version = 1")
+    db["runs"].insert({"id": 1, "started": T0, "mode": "replay", "status": "ok"})
+    db["funnel"].insert({"run_id": 1, "symbol": "BTC/USD", "buy_exchange": "x", "sell_exchange": "y",
+                         "evaluated": 3, "not_crossed": 3})
+    db.conn.commit()
+    db.conn.close()
+    report = build_report(tmp_path / "v1.db", charts=False)
+    assert report.tables["funnel"]["evaluated"].tolist() == [3]
+    assert len(report.tables["trading"]) == 0 and len(report.tables["balances"]) == 0
+
+
 def test_bps_are_shown_to_a_hundredth_half_even(tmp_path):
     row = {"symbol": "BTC/USD", "buy_exchange": "x", "sell_exchange": "y", "first_seen": T0,
            "last_seen": T0, "observations": 1, "net_profit": "0.5", "buy_fee": "0", "sell_fee": "0"}

@@ -67,6 +67,14 @@ def test_html_has_every_table(page):
     assert "<td>3.950</td>" in page and "<td>0.2905</td>" in page  # kraken->bitstamp total and fee share
 
 
+def test_long_tables_are_cut_in_the_page_and_say_where_the_rest_is(report, monkeypatch):
+    monkeypatch.setattr("arbscan.report.HTML_MAX_ROWS", 2)
+    page = render_html(report)
+    episodes = page.split('id="table-episodes"')[1].split("<h2")[0]
+    assert episodes.count("<tr") == 3  # header + 2 rows
+    assert "first 2 of 6 rows; all of them are in episodes.csv" in episodes
+
+
 def test_embedded_images_are_valid_non_blank_pngs(report, page):
     pngs = embedded_pngs(page)
     assert pngs == [c.png for c in report.charts]  # the images shown are the charts whose series we check below
