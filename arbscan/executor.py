@@ -204,15 +204,19 @@ class PaperTrade:
 
     @property
     def realised_pnl(self) -> Decimal:
-        """Quote PnL of the matched amount after both fees, at each leg's average price."""
+        """Quote PnL of the matched amount (both legs filled) after both fees; the larger leg counts pro rata."""
         if self.buy is None or self.sell is None:
             return _ZERO
-        matched = min(self.buy.filled, self.sell.filled)
-        if not matched:
+        bought, sold = self.buy.filled, self.sell.filled
+        if not bought or not sold:
             return _ZERO
-        kb = _ONE + self.buy_market.taker_fee
-        ks = _ONE - self.sell_market.taker_fee
-        return matched * (self.sell.notional / self.sell.filled) * ks - matched * (self.buy.notional / self.buy.filled) * kb
+        cost = self.buy.notional + self.buy.fee
+        proceeds = self.sell.notional - self.sell.fee
+        if bought == sold:
+            return proceeds - cost  # exact: the same sums that moved the balances
+        if bought > sold:
+            return proceeds - cost * sold / bought
+        return proceeds * bought / sold - cost
 
 
 class PaperExecutor:
@@ -476,7 +480,7 @@ class PaperExecutor:
         if trade.imbalance:
             notes.append(f"imbalance {trade.imbalance} {bm.base} kept as inventory")
             logger.info("strategy %s: %s uneven fill (bought %s, sold %s %s); imbalance %s kept as inventory",
-                           self.name, trade.id, buy.filled, sell.filled, bm.base, trade.imbalance)
+                        self.name, trade.id, buy.filled, sell.filled, bm.base, trade.imbalance)
         trade.detail = "; ".join(notes) or None
         self.rules.closed(trade.route, t)
         self._journal_settle(trade, t)
