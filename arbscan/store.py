@@ -300,14 +300,19 @@ class Store:
         self.path = Path(path)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
-        self._conn = _connect(self.path)
         self._lock = threading.Lock()
-        self.db = Database(self._conn)
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable commits, crash-safe file
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            migrate(self.db)
+        try:
+            self._conn = _connect(self.path)
+            self.db = Database(self._conn)
+            with self._lock:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable commits, crash-safe file
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                migrate(self.db)
+        except sqlite3.DatabaseError as exc:  # missing directory, no permission, not a database, ...
+            from arbscan.errors import BadInput
+
+            raise BadInput(f"journal {str(self.path)!r} cannot be opened: {exc}") from None
         self.run_id: int | None = None
         self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]], Any] | None] = queue.Queue()
         self._error: BaseException | None = None

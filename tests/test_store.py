@@ -167,3 +167,12 @@ def test_flush_commits_at_once_without_waiting_for_the_batch_interval(tmp_path):
     assert Store.open_readonly(tmp_path / "j.db").execute("SELECT count(*) FROM ticks").fetchone() == (1,)
     s.flush()  # nothing queued: returns too
     s.close()
+
+
+@pytest.mark.parametrize("setup", ["missing_dir", "not_a_database"])
+def test_unusable_journal_path_is_bad_input(tmp_path, setup):
+    path = tmp_path / "nope" / "j.db" if setup == "missing_dir" else tmp_path / "j.db"
+    if setup == "not_a_database":
+        path.write_bytes(b"this is a text file, not SQLite" * 100)
+    with pytest.raises(BadInput, match="cannot be opened"):
+        Store(path)
