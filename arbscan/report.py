@@ -394,6 +394,13 @@ def _selected_runs(raw: dict[str, pd.DataFrame], run_ids: list[int] | None, flt:
             ids |= {int(i) for i in f[col].dropna()}
     if run_ids is not None:
         ids &= set(run_ids)
+    if flt.symbol is not None:  # only the runs that saw the symbol
+        seen: set[int] = set()
+        for frame in ("funnel", "venue_stats", "opportunities", "trades"):
+            f = raw.get(frame)
+            if f is not None and len(f):
+                seen |= {int(i) for i in f["run_id"].dropna()}
+        ids &= seen
     out = set()
     for rid in ids:
         span = spans.get(rid)  # unknown span (no feed stats written yet): kept
@@ -722,9 +729,10 @@ def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
         cols.append(colors[route])
     import numpy as np
 
-    edges = np.histogram_bin_edges([d for ds in data for d in ds], bins="auto")
-    if len(edges) > 41:
-        edges = np.histogram_bin_edges([d for ds in data for d in ds], bins=40)
+    every = [d for ds in data for d in ds]
+    edges = np.histogram_bin_edges(every, bins="auto")
+    if not 6 <= len(edges) <= 41:  # between 5 and 40 bars
+        edges = np.histogram_bin_edges(every, bins=min(40, max(5, len(edges) - 1)))
     ax.hist(data, bins=edges, stacked=True, color=cols, label=labels)
     ax.set_xlabel("episode duration (s): last_seen - first_seen")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))

@@ -305,6 +305,7 @@ def test_symbol_filter(journal):
     assert report.tables["venues"]["symbol"].tolist() == ["ETH/USD", "ETH/USD"]
     assert len(report.tables["trading"]) == 0 and len(report.tables["episodes"]) == 0
     assert report.tables["balances"]["asset"].tolist() == ["USD"]  # the quote of ETH/USD held on kraken
+    assert report.tables["runs"]["run_id"].tolist() == [1]  # run 2 watched BTC/USD only
 
 
 @pytest.mark.parametrize(
