@@ -318,6 +318,9 @@ class PaperExecutor:
             return
         self._start(t)
         self._settle_due(t)
+        if self.pending:
+            logger.info("strategy %s: %d trade(s) still in flight when the stream ended at %.3f: counted as missed",
+                        self.name, len(self.pending), t)
         while self.pending:
             trade = self.pending.popleft()
             self._miss_at_end(trade, t)

@@ -13,6 +13,7 @@ import pytest
 from arbscan.config import StrategyConfig
 from arbscan.errors import BadInput
 from arbscan.executor import (
+    Executor,
     PaperExecutor,
     simulate_ioc,
     starting_balances,
@@ -184,6 +185,11 @@ def test_several_trades_in_flight_cannot_spend_the_same_quote():
     sc.close(2.0)
     assert [(t.route[2], t.opp.amount, t.status) for t in ex.trades] == [("b", D(1), "filled"), ("c", D("0.5"), "filled")]
     assert ex.balances["a"]["USD"] == D(0)
+
+
+def test_paper_executor_is_an_executor():
+    ex = PaperExecutor(StrategyConfig("s"), MARKETS, None, starting_balances={"a": {"USD": D(1)}})
+    assert isinstance(ex, Executor) and ex.mode == "paper"
 
 
 def test_trades_in_flight_at_the_end_are_missed_because_the_stream_ended():
