@@ -144,8 +144,10 @@ def parse_time(text: str, what: str = "time") -> float:
     except ValueError:
         pass
     else:
-        if not math.isfinite(value):
-            raise BadInput(f"{what}: {text!r} is not a finite time")
+        try:
+            datetime.fromtimestamp(value, timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise BadInput(f"{what}: {text!r} is not a time arbscan can represent") from None
         return value
     iso = raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw
     try:
@@ -210,7 +212,10 @@ class Report:
 def _iso(ts: float | None) -> str:
     if ts is None or (isinstance(ts, float) and math.isnan(ts)):
         return ""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):  # a corrupt time in the journal: show the number
+        return repr(ts)
 
 
 def _dec(value: Any, what: str) -> Decimal | None:

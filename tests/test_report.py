@@ -318,7 +318,8 @@ def test_parse_time_reads_iso_and_unix_seconds(text, expected):
 
 
 @pytest.mark.parametrize("argv", [
-    ["--since", "yesterday"], ["--until", "2019-13-01"], ["--since", "nan"],
+    ["--since", "yesterday"], ["--until", "2019-13-01"], ["--since", "nan"], ["--since", "1e400"],
+    ["--until", "1e15"],
     ["--since", "2019-04-02", "--until", "2019-04-01"], ["--run", "99"],
 ])
 def test_bad_arguments_exit_2_with_one_line(journal, capsys, argv):
