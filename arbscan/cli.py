@@ -393,26 +393,34 @@ async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
     sc = settings.scanner
     if not settings.venues:
         raise ConfigError("venues: none configured")
-    adapters = _build_adapters(settings)
     balances = {v.exchange: dict(v.balances) for v in settings.venues if v.balances}
     store = None
     writer = None
     listeners: list[Any] = []
-    if mode == "scan":
-        from arbscan.store import Store
+    try:  # everything that can refuse bad input, before any venue is touched
+        if mode == "scan":
+            from arbscan.store import Store
 
-        store = Store(sc.db)
-        store.start_run("scan", ",".join(adapters), settings_summary(settings))
-        listeners = build_listeners(args, settings, store, "scan")
+            store = Store(sc.db)
+            store.start_run("scan", ",".join(v.exchange for v in settings.venues), settings_summary(settings))
+            listeners = build_listeners(args, settings, store, "scan")
+        if mode == "record":
+            from arbscan.replay import ReplayWriter
+
+            writer = ReplayWriter(args.out)
+        adapters = _build_adapters(settings)
+    except BaseException:
+        if store is not None:
+            store.close("error")
+        if writer is not None:
+            writer.close()
+        raise
     scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
                       balances=balances, listeners=listeners)
     for listener in listeners:  # executors read the markets the venues load into the scanner
         if hasattr(listener, "bind_markets"):
             listener.bind_markets(scanner.markets)
-    if mode == "record":
-        from arbscan.replay import ReplayWriter
-
-        writer = ReplayWriter(args.out)
+    if writer is not None:
         scanner.listeners.append(_BookRecorder(writer, scanner.markets))
     fee_overrides = {v.exchange: v.taker_fee for v in settings.venues if v.taker_fee is not None}
     driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=fee_overrides,
@@ -512,7 +520,8 @@ def _run_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_resume(p: argparse.ArgumentParser) -> None:
-    pass  # --db (and --config) are the common flags
+    p.add_argument("--inventory-handled", action="store_true",
+                   help="the inventory kept from uneven fills was dealt with: stop counting it toward live.max_exposure")
 
 
 def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
@@ -520,7 +529,8 @@ def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
 
     from arbscan.live import resume
 
-    cleared = resume(settings.scanner.db, by=f"arbscan resume ({getpass.getuser()})")
+    cleared = resume(settings.scanner.db, by=f"arbscan resume ({getpass.getuser()})",
+                     inventory_handled=args.inventory_handled)
     if not cleared:
         print(f"no active halt in {settings.scanner.db}; live trading is not halted")
     for halt in cleared:

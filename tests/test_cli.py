@@ -229,3 +229,10 @@ def test_status_view_shows_each_venue_with_book_ages_and_counts():
     assert lines[1].split() == ["beta", "unreachable", "BTC/USD", "250", "ms"]
     assert lines[2].split() == ["gamma", "connecting", "no", "books", "yet"]
     assert lines[3] == "events 2  live evaluations 1  open episodes 1  closed episodes 0"
+
+
+def test_record_to_an_unwritable_place_is_bad_input(tmp_path, fake_venues, capsys):
+    rc = cli.main(["record", "--config", str(write_config(tmp_path)), "--out", str(tmp_path / "no" / "dir.jsonl")])
+    assert rc == 2
+    assert "cannot write" in one_error_line(capsys.readouterr().err)
+    assert not fake_venues  # no venue was contacted
