@@ -129,6 +129,7 @@ async def check_key_permissions(adapters: Mapping[str, Any]) -> dict[str, str]:
         probe = getattr(adapter, "api_key_permissions", None)
         if probe is None:
             out[name] = "not reported"
+            logger.warning("%s cannot report key permissions: make sure the key cannot withdraw", name)
             continue
         perms = probe()
         if inspect.isawaitable(perms):
@@ -144,8 +145,13 @@ async def check_key_permissions(adapters: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def resume(db_path: str, by: str = "cli", clock: Callable[[], float] = time.time) -> list[dict[str, Any]]:
-    """Clear every active halt in the journal at ``db_path`` (``arbscan resume``); returns the halts cleared."""
+def resume(db_path: str, by: str = "cli", clock: Callable[[], float] = time.time,
+           inventory_handled: bool = False) -> list[dict[str, Any]]:
+    """Clear every active halt in the journal at ``db_path`` (``arbscan resume``); returns the halts cleared.
+
+    ``inventory_handled``: the user has dealt with the inventory kept from uneven fills, so it stops
+    counting toward ``live.max_exposure`` (those trades' ``imbalance_action`` becomes 'handled').
+    """
     from pathlib import Path
 
     from arbscan.store import Store
@@ -158,6 +164,8 @@ def resume(db_path: str, by: str = "cli", clock: Callable[[], float] = time.time
         try:
             active = journal.active_halts()
             journal.clear_halts(by, clock())
+            if inventory_handled:
+                journal.mark_inventory_handled(by)
         finally:
             journal.close()
     finally:
@@ -740,14 +748,16 @@ class LiveExecutor:
         trade.closed = self.clock()
         self.journal.write_trade(trade.as_row())
         self._after_trade(trade, failed=bool(unresolved or rejected or (excess != 0 and residual != 0
-                                                                       and self.config.imbalance_policy != "keep")))
+                                                                       and self.config.imbalance_policy != "keep")),
+                          live=flatten)
 
-    def _after_trade(self, trade: PairedTrade, failed: bool) -> None:
+    def _after_trade(self, trade: PairedTrade, failed: bool, live: bool = True) -> None:
         opp = trade.opp
         now = self.clock()
         base, _, quote = opp.symbol.partition("/")
         rows = []
-        for o in trade.orders:  # known balances follow the fills (fees in quote); unknown ones stay unknown
+        # a trade settled at start-up is already in the balances just fetched from the venues
+        for o in trade.orders if live else ():  # known balances follow the fills (fees in quote); unknown ones stay unknown
             venue = self.balances.get(o.req.exchange, {})
             if o.filled:
                 if base in venue:

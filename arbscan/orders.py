@@ -323,6 +323,15 @@ class LiveJournal:
 
     # -- reads -----------------------------------------------------------------------------
 
+    def mark_inventory_handled(self, by: str) -> int:
+        """Kept imbalances no longer count as open exposure (the user flattened or accepted them); returns how many."""
+        cur = self._conn.execute(
+            "UPDATE trades SET imbalance_action = 'handled', detail = COALESCE(detail || ' | ', '') || ? "
+            "WHERE mode = ? AND imbalance_action = 'kept' AND status != 'unknown'",
+            (f"inventory handled ({by})", self.mode),
+        )
+        return cur.rowcount
+
     def unfinished_orders(self) -> list[TrackedOrder]:
         """Orders of this mode not in a final state (intents, sent, open, unknown), oldest first."""
         finals = tuple(s.value for s in FINAL)
@@ -357,10 +366,10 @@ class LiveJournal:
         return sum((Decimal(r[0]) for r in rows), ZERO)
 
     def open_inventory(self) -> dict[tuple[str, str], Decimal]:
-        """(symbol, buy_exchange) -> base left as inventory by trades that kept an imbalance or are unknown."""
+        """(symbol, buy_exchange) -> base left as inventory by trades that kept an imbalance (not yet handled)."""
         rows = self._conn.execute(
             "SELECT symbol, buy_exchange, imbalance FROM trades WHERE mode = ? AND imbalance IS NOT NULL "
-            "AND imbalance != '0' AND status IN ('imbalanced', 'unknown')",
+            "AND imbalance_action = 'kept'",
             (self.mode,),
         ).fetchall()
         out: dict[tuple[str, str], Decimal] = {}

@@ -232,3 +232,16 @@ async def test_keys_that_can_withdraw_are_refused_where_the_venue_tells():
     assert seen == {"a": "read, trade", "b": "not reported", "c": "not reported"}
     with pytest.raises(AuthError, match="withdraw"):
         await check_key_permissions({"a": Perms("a", ["trade", "enableWithdrawals"])})
+
+
+async def test_kept_inventory_stops_counting_once_handled(store):
+    cfg = live_config(imbalance_policy="keep", max_exposure={"BTC": D("1.5")})
+    ex = await started_executor(store, _venues(["filled"], ["partial"]), config=cfg)
+    await ex.execute(opportunity())
+    again = await started_executor(store, _venues(), config=cfg)
+    assert await again.execute(opportunity()) is None  # 0.6 kept (read from the journal) + 1.0 > 1.5
+    resume(str(store.path), by="test", inventory_handled=True)
+    (row,) = journal_rows(store, "SELECT imbalance_action, detail FROM trades WHERE imbalance_action != 'none'")
+    assert row["imbalance_action"] == "handled" and "inventory handled (test)" in row["detail"]
+    third = await started_executor(store, _venues(), config=cfg)
+    assert (await third.execute(opportunity())).status == "filled"

@@ -1,0 +1,137 @@
+"""``arbscan scan --live``, ``--validate-orders`` and ``arbscan resume`` through ``cli.main`` with fake venues (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+import adapters
+from arbscan import cli
+from arbscan.model import BookSnapshot
+from arbscan.orders import LiveJournal
+from arbscan.store import Store
+from test_live_fakes import ScriptedVenue, journal_rows, market
+
+D = Decimal
+
+CONFIG = """
+[scanner]
+symbols = ["BTC/USD"]
+
+[[venues]]
+exchange = "alpha"
+
+[[venues]]
+exchange = "beta"
+
+[[strategies]]
+name = "s1"
+min_net_bps = 0
+cooldown_ms = 600000
+
+[live]
+max_notional_per_trade = 1000
+max_orders_per_minute = 10
+"""
+
+
+class BookVenue:
+    """The scanner's side of a fake venue: one crossed book a few times, then idle."""
+
+    def __init__(self, name: str, bid: str, ask: str) -> None:
+        self.name, self.bid, self.ask = name, bid, ask
+
+    async def load_markets(self):
+        return {"BTC/USD": market(self.name)}
+
+    async def watch_books(self, symbols):
+        loop = asyncio.get_running_loop()
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+            t = loop.time()
+            yield BookSnapshot(self.name, "BTC/USD", ((D(self.bid), D(1)),), ((D(self.ask), D(1)),), t, t)
+        await asyncio.sleep(3600)
+
+    async def fetch_balances(self):
+        return {}
+
+    async def close(self):
+        pass
+
+
+@pytest.fixture
+def venues(monkeypatch, tmp_path):
+    trading = {"alpha": ScriptedVenue("alpha"), "beta": ScriptedVenue("beta")}
+    monkeypatch.setattr(cli, "_build_adapters", lambda settings: {
+        "alpha": BookVenue("alpha", "99.9", "100.0"), "beta": BookVenue("beta", "101.0", "101.1")})
+    monkeypatch.setattr(adapters, "build_adapter", lambda v, depth, validate_orders=False: trading[v.exchange])
+    for name in ("ALPHA", "BETA"):
+        monkeypatch.setenv(f"{name}_API_KEY", "k")
+        monkeypatch.setenv(f"{name}_API_SECRET", "s")
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(CONFIG)
+    return trading, cfg
+
+
+def test_scan_live_places_one_paired_trade_and_journals_it(venues, tmp_path, capsys):
+    trading, cfg = venues
+    db = tmp_path / "live.db"
+    rc = cli.main(["scan", "--live", "--strategy", "s1", "--config", str(cfg), "--db", str(db),
+                   "--duration", "1.0", "--max-age-ms", "60000", "--no-status"])
+    assert rc == 0, capsys.readouterr().err
+    store = Store(db)
+    try:
+        (trade,) = journal_rows(store, "SELECT * FROM trades")
+        assert (trade["mode"], trade["strategy"], trade["status"]) == ("live", "s1", "filled")
+        orders = journal_rows(store, "SELECT exchange, side, status, limit_price FROM orders ORDER BY exchange")
+        assert orders == [
+            {"exchange": "alpha", "side": "buy", "status": "filled", "limit_price": "100.0"},
+            {"exchange": "beta", "side": "sell", "status": "filled", "limit_price": "101.0"},
+        ]
+        # the scanner journaled its episodes as usual
+        assert journal_rows(store, "SELECT count(*) AS n FROM opportunities")[0]["n"] >= 1
+    finally:
+        store.close()
+    assert [len(v.sent) for v in trading.values()] == [1, 1]
+
+
+def test_scan_live_while_halted_journals_opportunities_but_sends_nothing(venues, tmp_path, capsys):
+    trading, cfg = venues
+    db = tmp_path / "halted.db"
+    store = Store(db)
+    LiveJournal(db).set_halt("earlier: unresolved unknown outcome", 1.0)
+    store.close()
+    rc = cli.main(["scan", "--live", "--strategy", "s1", "--config", str(cfg), "--db", str(db),
+                   "--duration", "0.6", "--max-age-ms", "60000", "--no-status"])
+    assert rc == 0
+    assert all(v.sent == [] for v in trading.values())
+    ro = Store.open_readonly(db)
+    assert ro.execute("SELECT count(*) FROM trades").fetchone() == (0,)
+    assert ro.execute("SELECT count(*) FROM opportunities").fetchone()[0] >= 1
+    capsys.readouterr()
+    assert cli.main(["resume", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "cleared halt #1: earlier: unresolved unknown outcome" in out
+    assert ro.execute("SELECT cleared_by FROM halts").fetchone()[0].startswith("arbscan resume")
+
+
+def test_live_without_keys_is_one_line_naming_the_variables(venues, tmp_path, capsys, monkeypatch):
+    _, cfg = venues
+    monkeypatch.delenv("BETA_API_KEY")
+    monkeypatch.delenv("BETA_API_SECRET")
+    assert cli.main(["scan", "--live", "--config", str(cfg), "--db", str(tmp_path / "j.db"), "--no-status"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "BETA_API_KEY and BETA_API_SECRET" in err and "ALPHA" not in err
+
+
+def test_validate_orders_needs_live(venues, tmp_path, capsys):
+    _, cfg = venues
+    assert cli.main(["scan", "--validate-orders", "--config", str(cfg), "--db", str(tmp_path / "j.db")]) == 2
+    assert "--validate-orders needs --live" in capsys.readouterr().err
+
+
+def test_resume_names_a_missing_journal(tmp_path, capsys):
+    assert cli.main(["resume", "--db", str(tmp_path / "nope.db")]) == 2
+    assert "does not exist" in capsys.readouterr().err
