@@ -441,7 +441,8 @@ def _routes_table(opps: pd.DataFrame, funnel: pd.DataFrame, venue_stats: pd.Data
     if len(opps):
         routes |= set(zip(opps["symbol"], opps["buy_exchange"], opps["sell_exchange"]))
     if len(funnel):
-        routes |= set(zip(funnel["symbol"], funnel["buy_exchange"], funnel["sell_exchange"]))
+        f = funnel[funnel["run_id"].isin(list(runs))]
+        routes |= set(zip(f["symbol"], f["buy_exchange"], f["sell_exchange"]))
     feeds: dict[tuple[int, str, str], tuple[float, float]] = {}
     for v in venue_stats.itertuples(index=False) if len(venue_stats) else ():
         if int(v.run_id) in runs and not _isnull(v.first_ts) and not _isnull(v.last_ts):

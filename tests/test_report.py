@@ -288,6 +288,9 @@ def test_time_window_selects_episodes_trades_and_runs(journal):
     assert routes["bitstamp"]["live_share"] == pytest.approx(0.05)
     assert report.tables["runs"]["run_id"].tolist() == [1]
     assert report.tables["funnel"]["evaluated"].tolist() == [100, 100, 30]  # run 1's totals only
+    late = build_report(journal, ReportFilter(since=T0 + 4000), charts=False)  # run 2 only: BTC/USD kraken->bitstamp
+    assert late.tables["routes"]["buy_exchange"].tolist() == ["kraken"]
+    assert late.tables["routes"]["covered_s"].tolist() == [20.0]
     assert sorted(report.tables["imbalances"]["trade_id"]) == ["T2", "T3"]
     assert report.tables["trading"]["trades"].tolist() == [2]  # T2 and T3 (paper); T5 (live) opened at 1081
 
