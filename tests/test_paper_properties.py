@@ -1,6 +1,6 @@
 """Property: over random streams of books, a paper strategy's balances never go negative.
 
-Random venues (fees, steps), random books that cross each other often, random balances (some
+Random venues (fees, steps), two symbols sharing each venue's USD, random books that cross each other often, random balances (some
 venues without one of the assets), latency, max_notional and cooldown. After every event every
 balance is >= 0; at the end each asset's change equals what the fills moved, and every fill is
 within its order's limit.
@@ -18,7 +18,7 @@ from arbscan.executor import PaperExecutor
 from arbscan.model import BookSnapshot, Market
 from arbscan.scanner import Scanner
 
-SYM = "BTC/USD"
+SYMBOLS = ("BTC/USD", "ETH/USD")  # two symbols share each venue's USD
 VENUES = ("a", "b", "c")
 
 levels = st.lists(st.tuples(st.integers(1, 30), st.integers(1, 40)), min_size=1, max_size=4)
@@ -27,6 +27,7 @@ levels = st.lists(st.tuples(st.integers(1, 30), st.integers(1, 40)), min_size=1,
 @st.composite
 def book_event(draw):
     venue = draw(st.sampled_from(VENUES))
+    symbol = draw(st.sampled_from(SYMBOLS))
     top_bid = draw(st.integers(990, 1010))  # tenths of a USD
     gap = draw(st.integers(1, 6))
     bids, asks = [], []
@@ -39,7 +40,7 @@ def book_event(draw):
         asks.append((D(price) / 10, D(amount) / 10))
         price += step
     dt = draw(st.integers(0, 120))  # ms since the previous event
-    return venue, tuple(bids), tuple(asks), dt
+    return venue, symbol, tuple(bids), tuple(asks), dt
 
 
 _amount = st.decimals(min_value=0, max_value=300, places=2)
@@ -58,13 +59,15 @@ balance = st.one_of(st.none(), _amount, _amount, _amount)
     cooldown_ms=st.sampled_from([0, 50]),
 )
 def test_balances_never_go_negative(events, fees, steps, quotes, bases, latency_ms, max_notional, cooldown_ms):
-    markets = {(v, SYM): Market(v, SYM, "BTC", "USD", D(f), D(s), D("0.1")) for v, f, s in zip(VENUES, fees, steps)}
+    markets = {(v, sym): Market(v, sym, sym[:3], "USD", D(f), D(s), D("0.1"))
+               for v, f, s in zip(VENUES, fees, steps) for sym in SYMBOLS}
     start: dict[str, dict[str, D]] = {}
     for v, q, b in zip(VENUES, quotes, bases):
         if q is not None:
             start.setdefault(v, {})["USD"] = q
         if b is not None:
             start.setdefault(v, {})["BTC"] = b / 100  # 0..3 BTC
+            start.setdefault(v, {})["ETH"] = b / 50  # 0..6 ETH
     if not start:
         start = {"a": {"USD": D(100)}}
     strategy = StrategyConfig("p", min_net_bps=D(0), latency_ms=latency_ms, max_notional=max_notional,
@@ -72,9 +75,9 @@ def test_balances_never_go_negative(events, fees, steps, quotes, bases, latency_
     ex = PaperExecutor(strategy, markets, None, starting_balances=start)
     sc = Scanner(markets, listeners=[ex])
     t = 1000.0
-    for venue, bids, asks, dt in events:
+    for venue, symbol, bids, asks, dt in events:
         t += dt / 1000
-        sc.on_book_event(BookSnapshot(venue, SYM, bids, asks, t, t), t)
+        sc.on_book_event(BookSnapshot(venue, symbol, bids, asks, t, t), t)
         for assets in ex.balances.values():
             assert all(v >= 0 for v in assets.values()), ex.balances
         assert all(v >= 0 for v in ex.reserved.values())
@@ -90,12 +93,12 @@ def test_balances_never_go_negative(events, fees, steps, quotes, bases, latency_
     def total(bal, asset):
         return sum((a.get(asset, D(0)) for a in bal.values()), D(0))
 
-    btc = usd = D(0)
+    moved = {"BTC": D(0), "ETH": D(0), "USD": D(0)}
     for tr in ex.trades:
-        btc += tr.buy.filled - tr.sell.filled
-        usd += tr.sell.notional - tr.sell.fee - tr.buy.notional - tr.buy.fee
+        moved[tr.buy_market.base] += tr.buy.filled - tr.sell.filled
+        moved["USD"] += tr.sell.notional - tr.sell.fee - tr.buy.notional - tr.buy.fee
         assert all(p <= tr.opp.buy_limit for p, _ in tr.buy.fills)
         assert all(p >= tr.opp.sell_limit for p, _ in tr.sell.fills)
         assert tr.buy.filled <= tr.opp.amount and tr.sell.filled <= tr.opp.amount
-    assert total(ex.balances, "BTC") - total(start, "BTC") == btc
-    assert total(ex.balances, "USD") - total(start, "USD") == usd
+    for asset, change in moved.items():
+        assert total(ex.balances, asset) - total(start, asset) == change, asset
