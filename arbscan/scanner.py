@@ -29,7 +29,7 @@ from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 from arbscan import spread
-from arbscan.errors import AuthError, BadInput
+from arbscan.errors import AuthError, BadInput, BookIntegrityError, UnexpectedPayload
 from arbscan.model import BookSnapshot, Market, Opportunity
 
 __all__ = [
@@ -597,7 +597,10 @@ class LiveDriver:
                         state.reachable = True
                         state.last_error = None
                     backoff = self.initial_backoff
-                    self.scanner.on_book_event(book)
+                    try:
+                        self.scanner.on_book_event(book)
+                    except Exception:  # a book the core cannot handle is skipped, never the whole feed
+                        logger.exception("%s: book skipped", name)
                     self._last_event_mono = time.monotonic()
                     if self.stop.is_set():
                         return
@@ -609,6 +612,10 @@ class LiveDriver:
                 state.last_error = str(exc)
                 logger.error("%s stopped: %s", name, exc)
                 return
+            except (UnexpectedPayload, BookIntegrityError) as exc:  # the venue is up; its stream needs a restart
+                logger.warning("%s: %s; resubscribing", name, exc)
+                await self._sleep_or_stop(min(backoff, 1.0))
+                backoff = min(backoff * 2, self.max_backoff)
             except Exception as exc:  # noqa: BLE001 - every other failure is retried with backoff
                 state.reachable = False
                 state.failures += 1

@@ -101,3 +101,51 @@ async def test_venue_fee_override_replaces_the_market_fee():
     driver = LiveDriver(s, venues, (SYM,), fee_overrides={"alpha": D("0.0002")})
     await run_for(driver, 0.1)
     assert s.markets[("alpha", SYM)].taker_fee == D("0.0002")
+
+
+class Garbled(Venue):
+    """Yields one good book, then a malformed message error, then (after resubscribing) good books."""
+
+    def __init__(self, name):
+        super().__init__(name, [("100.8", "101")])
+        self.streams = 0
+
+    async def watch_books(self, symbols):
+        self.streams += 1
+        t = time.time()
+        yield BookSnapshot(self.name, SYM, ((D("100.8"), D(1)),), ((D(101), D(1)),), t, t)
+        if self.streams == 1:
+            from arbscan.errors import UnexpectedPayload
+
+            raise UnexpectedPayload("beta: unknown field 'foo'")
+        await asyncio.sleep(3600)
+
+
+async def test_malformed_venue_message_is_logged_and_the_stream_resumed(caplog):
+    s = Scanner({}, None, max_book_age_ms=60_000)
+    reports = []
+    beta = Garbled("beta")
+    driver = LiveDriver(s, {"alpha": Venue("alpha", [("99", "100")]), "beta": beta}, (SYM,), initial_backoff=0.05,
+                        on_unreachable=lambda *a: reports.append(a))
+    await run_for(driver, 0.5)
+    assert beta.streams == 2 and reports == []
+    assert s.feeds[("beta", SYM)].events == 2
+    assert "unknown field 'foo'; resubscribing" in caplog.text
+
+
+async def test_a_book_the_core_rejects_is_skipped_not_the_feed():
+    s = Scanner({}, None, max_book_age_ms=60_000)
+    calls = []
+    real = s.on_book_event
+
+    def flaky(book, t=None):
+        calls.append(book)
+        if len(calls) == 1:
+            raise ValueError("bad book")
+        return real(book, t)
+
+    s.on_book_event = flaky
+    venues = {"alpha": Venue("alpha", [("99", "100"), ("99", "100")])}
+    driver = LiveDriver(s, venues, (SYM,))
+    await run_for(driver, 0.2)
+    assert len(calls) == 2 and s.feeds[("alpha", SYM)].events == 1
