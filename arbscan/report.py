@@ -754,6 +754,34 @@ def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
     return charts
 
 
+_FUNNEL_COLOURS = {"live": "#2ca02c", "not_crossed": "#7f7f7f", "fees": "#d62728", "depth_or_minimums": "#9467bd",
+                   "balance": "#8c564b", "below_min_bps": "#bcbd22", "stale": "#17becf"}
+
+
+def _funnel_chart(funnel: pd.DataFrame) -> list[Chart]:
+    """Per route, what each book event touching it came to: live, each reason not to be, or stale books."""
+    if not len(funnel):
+        return []
+    labels = [_route_label(s, b, x) for s, b, x in zip(funnel["symbol"], funnel["buy_exchange"], funnel["sell_exchange"])]
+    fig = _figure(max(3.0, 1.4 + 0.45 * len(labels)))
+    ax = fig.add_subplot()
+    series: dict[str, dict[str, Any]] = {}
+    left = [0] * len(labels)
+    ys = list(range(len(labels)))[::-1]  # first route at the top
+    for reason, colour in _FUNNEL_COLOURS.items():
+        counts = [int(c) for c in funnel[reason]]
+        series[reason] = {"x": labels, "y": counts, "color": colour}
+        if any(counts):
+            ax.barh(ys, counts, left=left, color=colour, label=reason, height=0.6)
+        left = [a + b for a, b in zip(left, counts)]
+    ax.set_yticks(ys, labels, fontsize="small")
+    ax.set_xlabel("events touching the route")
+    ax.set_title("Route funnel: live after fees, or why not")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return [Chart("funnel", "Route funnel per route", series, _png(fig))]
+
+
 def _pnl_chart(raw_trades: pd.DataFrame) -> list[Chart]:
     if not len(raw_trades):
         return []
@@ -830,7 +858,7 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
         notes.append("no paper or live trades in the selection")
     report = Report(str(path), flt, tables, [], False, notes)
     if charts:
-        report.charts = _route_charts(episodes) + _pnl_chart(raw["trades"])
+        report.charts = _route_charts(episodes) + _funnel_chart(tables["funnel"]) + _pnl_chart(raw["trades"])
     return report
 
 

@@ -58,7 +58,7 @@ def test_html_is_self_contained(page):
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page and "<link" not in page and "@import" not in page
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing to fetch: it opens offline
-    assert page.count("<img ") == 3
+    assert page.count("<img ") == 4
 
 
 def test_html_has_every_table(page):
@@ -78,13 +78,13 @@ def test_long_tables_are_cut_in_the_page_and_say_where_the_rest_is(report, monke
 def test_embedded_images_are_valid_non_blank_pngs(report, page):
     pngs = embedded_pngs(page)
     assert pngs == [c.png for c in report.charts]  # the images shown are the charts whose series we check below
-    assert [c.name for c in report.charts] == ["routes_over_time", "duration_histogram", "cumulative_pnl"]
+    assert [c.name for c in report.charts] == ["routes_over_time", "duration_histogram", "funnel", "cumulative_pnl"]
     for png in pngs:
         img = Image.open(io.BytesIO(png))
         assert img.format == "PNG"
         img.verify()
         img = Image.open(io.BytesIO(png)).convert("RGB")
-        assert img.width >= 800 and img.height >= 400
+        assert img.width >= 800 and img.height >= 300
         colours = img.getcolors(maxcolors=1 << 20)
         assert len(colours) > 50  # text, axes and data: not a blank canvas
         white = max(colours)[0]
@@ -115,8 +115,23 @@ def test_duration_histogram_counts_every_episode(report):
     assert pixels_near(img, BLUE) > 100 and pixels_near(img, ORANGE) > 100  # stacked bars of both routes
 
 
-def test_pnl_chart_is_cumulative_realised_pnl_per_mode(report):
+def test_funnel_chart_stacks_each_route_s_outcomes(report):
     chart = report.charts[2]
+    assert chart.series["live"]["x"] == [BK, KB, "ETH/USD buy kraken sell bitstamp"]
+    # the funnel table's hand-computed counts (test_report.FUNNEL), route by route
+    assert chart.series["live"]["y"] == [5, 17, 0]
+    assert chart.series["not_crossed"]["y"] == [90, 67, 25]
+    assert chart.series["fees"]["y"] == [5, 21, 4]
+    assert chart.series["depth_or_minimums"]["y"] == [0, 3, 1]
+    assert chart.series["stale"]["y"] == [7, 7, 2]
+    img = Image.open(io.BytesIO(chart.png))
+    for reason in ("live", "not_crossed", "fees", "stale"):
+        rgb = tuple(int(chart.series[reason]["color"][i:i + 2], 16) for i in (1, 3, 5))
+        assert pixels_near(img, rgb) > 100, reason
+
+
+def test_pnl_chart_is_cumulative_realised_pnl_per_mode(report):
+    chart = report.charts[3]
     assert set(chart.series) == {"live s1 BTC/USD", "paper s1 BTC/USD"}
     paper = chart.series["paper s1 BTC/USD"]
     assert paper["x"] == [T0 + 1011.5, T0 + 1052, T0 + 1061]  # T4 is still open: no realised PnL
@@ -131,19 +146,19 @@ def test_pnl_chart_is_cumulative_realised_pnl_per_mode(report):
 def test_charts_follow_the_filter(tmp_path):
     path = write_journal(tmp_path / "k.db")
     report = build_report(path, ReportFilter(run=2))
-    assert [c.name for c in report.charts] == ["routes_over_time", "duration_histogram"]  # run 2 has no trades
+    assert [c.name for c in report.charts] == ["routes_over_time", "duration_histogram", "funnel"]  # no trades
     chart = report.charts[0]
     assert list(chart.series) == [KB] and chart.series[KB]["x"] == [T0 + 5005]
     img = Image.open(io.BytesIO(chart.png))
     assert pixels_near(img, BLUE) > 30 and pixels_near(img, ORANGE) == 0  # one route, one colour
 
 
-def test_journal_without_trades_or_episodes_has_no_charts_and_says_so(tmp_path):
+def test_journal_without_trades_or_episodes_has_only_the_funnel_chart_and_says_so(tmp_path):
     path = write_journal(tmp_path / "k.db", tables=("runs", "funnel", "venue_stats"))
     report = build_report(path)
-    assert report.charts == []
+    assert [c.name for c in report.charts] == ["funnel"]
     page = render_html(report)
-    assert "<img" not in page
+    assert page.count("<img") == 1
     assert "no episodes in the selection" in page and "no paper or live trades" in page
 
 
