@@ -485,6 +485,10 @@ class LiveExecutor:
             return
         trade_opp = decision.opportunity
         assert trade_opp is not None
+        trade_opp = self.fit_notional(trade_opp, bm, sm)
+        if trade_opp is None:
+            self._skip("risk")
+            return
         reason = self.risk.refuse(trade_opp, self.monotonic())
         if reason is not None:
             self._skip("risk")
@@ -494,6 +498,25 @@ class LiveExecutor:
         task = asyncio.get_running_loop().create_task(self._trade_task(trade_opp, t), name="live-trade")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def fit_notional(self, opp: Opportunity, buy_market: Market, sell_market: Market) -> Opportunity | None:
+        """``opp`` with its amount cut so the worst case (amount x ``buy_limit``) fits ``max_notional_per_trade``.
+
+        The strategy sizes by the average price it expects; the IOC may fill up to ``buy_limit``. The
+        amount is rounded down to the coarser amount step; the expected figures are scaled with it.
+        None when what is left is below either venue's minimums.
+        """
+        cap = self.config.max_notional_per_trade
+        if opp.amount * opp.buy_limit <= cap:
+            return opp
+        step = max(buy_market.amount_step, sell_market.amount_step)
+        amount = _floor(cap / opp.buy_limit, step)
+        if amount <= 0 or amount < buy_market.min_amount or amount < sell_market.min_amount \
+                or amount * opp.buy_vwap < buy_market.min_cost or amount * opp.sell_vwap < sell_market.min_cost:
+            return None
+        k = amount / opp.amount
+        return replace(opp, amount=amount, buy_cost=opp.buy_cost * k, sell_proceeds=opp.sell_proceeds * k,
+                       net_profit=opp.net_profit * k, buy_fee=opp.buy_fee * k, sell_fee=opp.sell_fee * k)
 
     def on_close(self, t: float) -> None:
         """The scan ended: no new trades (await :meth:`close` to let one in flight finish)."""

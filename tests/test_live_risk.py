@@ -245,3 +245,17 @@ async def test_kept_inventory_stops_counting_once_handled(store):
     assert row["imbalance_action"] == "handled" and "inventory handled (test)" in row["detail"]
     third = await started_executor(store, _venues(), config=cfg)
     assert (await third.execute(opportunity())).status == "filled"
+
+
+async def test_a_trade_is_cut_so_its_worst_case_fits_the_notional_limit(store):
+    ex = await started_executor(store, _venues(), config=live_config(max_notional_per_trade=D(100)))
+    m = ex.market("alpha", "BTC/USD")
+    # the strategy sized 1.0005 BTC by its average price; at the 100.0 limit that could cost 100.05 > 100
+    opp = opportunity("1.0005")
+    cut = ex.fit_notional(opp, m, m)
+    assert cut.amount == D("1.0000") and cut.buy_limit == opp.buy_limit
+    assert cut.net_profit == opp.net_profit * D("1.0000") / D("1.0005")
+    assert ex.fit_notional(opportunity("0.5"), m, m) == opportunity("0.5")
+    tiny = live_config(max_notional_per_trade=D("0.001"))
+    ex2 = await started_executor(store, _venues(), config=tiny)
+    assert ex2.fit_notional(opp, m, m) is None  # below the 0.0001 BTC minimum
