@@ -343,13 +343,14 @@ class LiveExecutor:
         self._starting: asyncio.Task[Any] | None = None
         self._halt_checked = 0.0
         self._busy = False  # a trade is scheduled or in flight (one at a time)
+        self.refused: str | None = None  # keys refused at start-up (e.g. they can withdraw): no trading in this process
 
     # -- state -----------------------------------------------------------------------------
 
     @property
     def halted(self) -> bool:
-        """True while the kill switch is set (in memory or in the journal)."""
-        return self.halt_reason is not None
+        """True while the kill switch is set (in memory or in the journal) or the keys were refused."""
+        return self.halt_reason is not None or self.refused is not None
 
     def halt(self, reason: str) -> None:
         """Set the kill switch: persisted in ``halts``; no new trade until ``arbscan resume``."""
@@ -383,7 +384,7 @@ class LiveExecutor:
             try:
                 await check_key_permissions(self.adapters)
             except AuthError as exc:  # refused for this process; fixing the key is the way out, not resume
-                self.halt_reason = str(exc)
+                self.refused = str(exc)
                 logger.error("live trading refused: %s", exc)
         for name, adapter in self.adapters.items():
             if not any(ex == name for ex, _ in self.markets):
@@ -456,12 +457,22 @@ class LiveExecutor:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return
-            self._starting = loop.create_task(self.start(), name="live-start")
+            self._starting = loop.create_task(self._auto_start(), name="live-start")
+
+    async def _auto_start(self) -> None:
+        try:
+            await self.start()
+        except Exception:  # noqa: BLE001 - never trade after a start-up that did not finish
+            logger.exception("live executor start-up failed; no trading in this run")
+            self.refused = "start-up failed (see the log)"
 
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
         """Decide with the strategy rules and the risk limits; schedule the paired trade when both allow."""
         if not self.started:
             self._skip("starting")
+            return
+        if self.refused is not None:
+            self._skip("refused")
             return
         if self.halted and not self._halt_cleared():
             self._skip("halted")
@@ -550,7 +561,7 @@ class LiveExecutor:
         logger.warning("halt cleared by 'arbscan resume'; reconciling before trading again")
         self.halt_reason = None
         self.started = False
-        self._starting = asyncio.get_running_loop().create_task(self.start(), name="live-restart")
+        self._starting = asyncio.get_running_loop().create_task(self._auto_start(), name="live-restart")
         return False  # trade again once start() has finished
 
     async def _trade_task(self, opp: Opportunity, t: float) -> None:
@@ -575,7 +586,7 @@ class LiveExecutor:
             raise TradingHalted("start-up reconciliation has not run: await LiveExecutor.start() first")
         async with self._lock:
             if self.halted:
-                raise TradingHalted(f"trading is halted: {self.halt_reason}")
+                raise TradingHalted(f"trading is halted: {self.halt_reason or self.refused}")
             refused = self.risk.refuse(opp, self.monotonic())
             if refused is not None:
                 self._skip("risk")
@@ -800,7 +811,8 @@ class LiveExecutor:
             self.risk.day, self.risk.realised_today = _day_start(now), ZERO
         if trade.status != "unknown" and trade.realised_pnl is not None:
             self.risk.realised_today += trade.realised_pnl
-        self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
+        if live:  # failures count for trades this run placed, not for old ones settled at start-up
+            self.consecutive_failures = self.consecutive_failures + 1 if failed else 0
         logger.info("trade %s %s: buy %s sell %s on %s, imbalance %s, pnl %s", trade.id, trade.status,
                     trade.buy.filled if trade.buy else "-", trade.sell.filled if trade.sell else "-",
                     opp.symbol, trade.imbalance, trade.realised_pnl)

@@ -259,3 +259,13 @@ async def test_a_trade_is_cut_so_its_worst_case_fits_the_notional_limit(store):
     tiny = live_config(max_notional_per_trade=D("0.001"))
     ex2 = await started_executor(store, _venues(), config=tiny)
     assert ex2.fit_notional(opp, m, m) is None  # below the 0.0001 BTC minimum
+
+
+async def test_a_key_that_can_withdraw_stops_trading_in_this_run_without_a_halt_row(store):
+    venues = _venues()
+    venues["alpha"].api_key_permissions = lambda: ["query", "trade", "withdraw"]
+    ex = await started_executor(store, venues, check_permissions=True)
+    assert ex.halted and "can withdraw" in ex.refused
+    with pytest.raises(TradingHalted):
+        await ex.execute(opportunity())
+    assert venues["alpha"].sent == [] and journal_rows(store, "SELECT * FROM halts") == []
