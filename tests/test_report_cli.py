@@ -79,3 +79,25 @@ def test_console_script_exits_2_with_one_line_on_a_missing_journal(tmp_path):
 def test_bad_run_argument_is_an_argparse_error(demo_db, capsys):
     assert cli.main(["report", "--db", str(demo_db), "--run", "first"]) == 2
     assert "--run" in capsys.readouterr().err
+
+
+def test_reports_while_a_replay_process_is_writing_the_journal(tmp_path):
+    from arbscan.report import build_report
+
+    db = tmp_path / "busy.db"
+    proc = subprocess.Popen([sys.executable, "-m", "arbscan.cli", "replay", "--db", str(db), "--no-progress"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    reports = 0
+    try:
+        while proc.poll() is None:
+            if db.exists():
+                report = build_report(db, charts=False)  # never raises, never blocks the writer
+                reports += 1
+                assert report.empty or len(report.tables["runs"]) == 1
+    finally:
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert reports > 0, "the replay ended before a report could run"
+    final = build_report(db, charts=False)
+    assert final.tables["runs"]["status"].tolist() == ["ok"]
+    assert final.tables["venues"]["events"].tolist() == [3719, 3770]
