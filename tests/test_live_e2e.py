@@ -28,7 +28,7 @@ from arbscan.live import LiveExecutor
 from arbscan.model import Opportunity
 from arbscan.orders import LiveJournal
 from arbscan.store import Store
-from test_live_fakes import assert_no_duplicate_orders, journal_rows, live_config  # noqa: F401
+from test_live_fakes import journal_rows, live_config
 
 D = Decimal
 DATA = Path(__file__).resolve().parent / "data" / "live"

@@ -157,6 +157,8 @@ async def test_consecutive_failures_halt_and_a_success_resets_the_count(store):
     assert ex.halted
     with pytest.raises(TradingHalted):
         await ex.execute(opportunity())
+    assert_no_duplicate_orders(venues)
+    assert [len(v.sent) for v in venues.values()] == [4, 4]  # 4 trades, one order per leg, nothing resent
 
 
 async def test_daily_loss_limit_halts_and_persists(store):

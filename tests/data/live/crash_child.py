@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import sys
-from decimal import Decimal
 
 from arbscan.model import OrderStatus
 from arbscan.orders import LiveJournal
