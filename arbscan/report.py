@@ -5,7 +5,8 @@ while a scanner is still writing it: WAL, one read transaction for a consistent 
 returns a :class:`Report`: one ``pandas.DataFrame`` per table (columns fixed by :data:`TABLES`)
 and the charts (:class:`Chart`, PNG bytes plus the plotted series). :func:`render_text`,
 :func:`write_csv` and :func:`render_html` turn it into the terminal report, one CSV per table and
-one self-contained HTML page with the charts embedded as base64 PNGs.
+one self-contained HTML page with the charts embedded as base64 PNGs (opportunities and peak net
+bps over time per route, episode durations, the route funnel, cumulative paper/live PnL).
 
 Definitions (also in ``docs/readme-parts/report.md``):
 
@@ -1069,14 +1070,17 @@ def run(args: argparse.Namespace, db: str | Path | None = None) -> int:
     if not Path(path).exists():
         raise BadInput(f"journal {str(path)!r} does not exist (give --db PATH, or run `arbscan replay` first)")
     report = build_report(path, flt, charts=bool(args.html))
-    width = max(80, shutil.get_terminal_size((120, 24)).columns)
-    print(render_text(report, width=width), end="")
+    done = []  # files first: a bad --csv / --html is one error line, not a report followed by one
     if args.csv:
         paths = write_csv(report, args.csv)
-        print(f"wrote {len(paths)} CSV files to {args.csv}")
+        done.append(f"wrote {len(paths)} CSV files to {args.csv}")
     if args.html:
         write_html(report, args.html)
-        print(f"wrote {args.html}")
+        done.append(f"wrote {args.html}")
+    width = max(80, shutil.get_terminal_size((120, 24)).columns)
+    print(render_text(report, width=width), end="")
+    for line in done:
+        print(line)
     return 0
 
 

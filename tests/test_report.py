@@ -345,6 +345,16 @@ def test_a_file_that_is_not_a_journal_is_bad_input(tmp_path):
         build_report(tmp_path)
 
 
+def test_unwritable_outputs_are_one_line_exit_2_and_nothing_else(journal, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["--db", str(journal), "--csv", str(tmp_path / "file")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("arbscan report: error: --csv: ") and err.count("\n") == 1
+    assert main(["--db", str(journal), "--html", str(tmp_path / "no" / "such" / "r.html")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("arbscan report: error: --html: ") and err.count("\n") == 1
+
+
 def test_empty_journal_says_nothing_journaled_yet(tmp_path, capsys):
     Store(tmp_path / "empty.db").close()
     assert main(["--db", str(tmp_path / "empty.db"), "--csv", str(tmp_path / "csv"), "--html",

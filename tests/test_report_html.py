@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -160,6 +161,18 @@ def test_journal_without_trades_or_episodes_has_only_the_funnel_chart_and_says_s
     page = render_html(report)
     assert page.count("<img") == 1
     assert "no episodes in the selection" in page and "no paper or live trades" in page
+
+
+def test_journal_text_is_escaped_in_the_page(tmp_path):
+    path = write_journal(tmp_path / "k.db")
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE trades SET detail = '<script>alert(1)</script>' WHERE id = 'T2'")
+    conn.execute("UPDATE runs SET source = '<img src=x onerror=alert(2)>' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    page = render_html(build_report(path))
+    assert "<script" not in page and "onerror=alert(2)>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 def _chromium() -> str | None:
