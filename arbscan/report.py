@@ -17,6 +17,7 @@ Definitions (also in ``docs/readme-parts/report.md``):
   runs; ``live_share = live_s / covered_s`` where ``live_s`` sums the episodes' durations (clipped
   to the window);
 - money figures are exact ``Decimal`` sums of the journal's TEXT decimals, printed without exponent;
+  route bps figures are rounded half-even to 0.01 bps, ``fee_share`` to 4 decimals;
 - ``p90`` interpolates linearly between closest ranks (pandas' default).
 
 Funnel counts and feed statistics are per-run totals that cannot be split in time: ``--since`` /
