@@ -1,4 +1,4 @@
-"""Every pair of leg outcomes through LiveExecutor with scripted venues: no duplicate order, imbalance handled, journal consistent."""
+"""Every pair of leg outcomes, under each imbalance policy, through LiveExecutor with scripted venues: no duplicate order, imbalance flattened or reported, journal consistent."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from test_live_fakes import (  # noqa: F401 - store is a fixture
     assert_journal_consistent,
     assert_no_duplicate_orders,
     journal_rows,
+    live_config,
     opportunity,
     started_executor,
     store,
@@ -52,26 +53,37 @@ def test_the_table_covers_every_pair():
     assert set(TABLE) == {(b, s) for b in OUTCOMES for s in OUTCOMES}
 
 
+POLICIES = ("flatten_buy_venue", "flatten_sell_venue", "keep")
+
+
+@pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("buy_outcome,sell_outcome", sorted(TABLE))
-async def test_leg_outcome_pair(store, buy_outcome, sell_outcome):
+async def test_leg_outcome_pair(store, buy_outcome, sell_outcome, policy):
     alpha, beta = ScriptedVenue("alpha", [buy_outcome]), ScriptedVenue("beta", [sell_outcome])
     venues = {"alpha": alpha, "beta": beta}
-    ex = await started_executor(store, venues)
+    ex = await started_executor(store, venues, config=live_config(imbalance_policy=policy))
     trade = await ex.execute(opportunity())
     status, flatten = TABLE[(buy_outcome, sell_outcome)]
+    if policy == "keep" and flatten != "-":
+        # the same imbalance, kept and reported: + long after a buy-side excess ("s"), - short otherwise
+        kept = D(flatten[1:]) if flatten[0] == "s" else -D(flatten[1:])
+        assert (trade.status, trade.imbalance_action, trade.imbalance, trade.flatten) == ("imbalanced", "kept", kept, [])
+        assert [len(alpha.sent), len(beta.sent)] == [1, 1] and not ex.halted
+        assert_journal_consistent(store, venues, trade.id)
+        return
+    flat_venue = beta if policy == "flatten_sell_venue" else alpha
 
     assert trade.status == status
     assert_no_duplicate_orders(venues)
     # each leg was sent exactly once, whatever happened to it
-    assert [r.client_id for r in alpha.sent][:1] == [trade.buy.client_id]
-    assert [r.client_id for r in beta.sent] == [trade.sell.client_id]
+    assert alpha.sent[0].client_id == trade.buy.client_id and beta.sent[0].client_id == trade.sell.client_id
     if flatten == "-":
-        assert trade.flatten == [] and len(alpha.sent) == 1
+        assert trade.flatten == [] and [len(alpha.sent), len(beta.sent)] == [1, 1]
     else:
         (f,) = trade.flatten
-        assert len(alpha.sent) == 2 and alpha.sent[1].client_id == f.client_id
+        assert len(alpha.sent) + len(beta.sent) == 3 and flat_venue.sent[1].client_id == f.client_id
         assert (f.req.side.value[0], f.req.amount) == (flatten[0], D(flatten[1:]))
-        assert f.req.exchange == "alpha" and f.status.value == "filled"
+        assert f.req.exchange == flat_venue.name and f.status.value == "filled"
     if status == "unknown":
         assert ex.halted and "unresolved" in ex.halt_reason
         assert journal_rows(store, "SELECT count(*) AS n FROM halts WHERE cleared_at IS NULL")[0]["n"] >= 1

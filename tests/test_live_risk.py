@@ -271,3 +271,13 @@ async def test_a_key_that_can_withdraw_stops_trading_in_this_run_without_a_halt_
     with pytest.raises(TradingHalted):
         await ex.execute(opportunity())
     assert venues["alpha"].sent == [] and journal_rows(store, "SELECT * FROM halts") == []
+
+
+async def test_a_flattening_order_with_an_unknown_outcome_halts_and_is_never_resent(store):
+    venues = _venues(["filled", "unknown_notfound"], ["rejected"])
+    ex = await started_executor(store, venues)
+    trade = await ex.execute(opportunity())
+    (f,) = trade.flatten
+    assert f.status.value == "unknown" and trade.status == "unknown" and ex.halted
+    assert [r.client_id for r in venues["alpha"].sent] == [trade.buy.client_id, f.client_id]
+    assert_journal_consistent(store, venues, trade.id)
