@@ -281,3 +281,22 @@ async def test_a_flattening_order_with_an_unknown_outcome_halts_and_is_never_res
     assert f.status.value == "unknown" and trade.status == "unknown" and ex.halted
     assert [r.client_id for r in venues["alpha"].sent] == [trade.buy.client_id, f.client_id]
     assert_journal_consistent(store, venues, trade.id)
+
+
+async def test_a_venue_contradicting_itself_halts_and_keeps_our_state(store):
+    from arbscan.model import OrderStatus, OrderUpdate
+
+    class Shrinking(ScriptedVenue):
+        async def place_order(self, req):
+            self.sent.append(req)
+            return OrderUpdate(req.client_id, self.name, req.symbol, OrderStatus.PARTIALLY_FILLED, D("0.5"), D(100), D(0))
+
+        async def fetch_order(self, symbol, client_id):  # now says less was filled: impossible
+            return OrderUpdate(client_id, self.name, symbol, OrderStatus.CANCELED, D("0.3"), D(100), D(0))
+
+    venues = {"alpha": Shrinking("alpha"), "beta": ScriptedVenue("beta", ["partial"])}
+    ex = await started_executor(store, venues)
+    trade = await ex.execute(opportunity())
+    assert ex.halted and "shrink" in ex.halt_reason
+    assert trade.buy.filled == D("0.5") and trade.status == "unknown"
+    assert len(venues["alpha"].sent) == 1
