@@ -480,6 +480,9 @@ class LiveExecutor:
         if self._busy:
             self._skip("busy")
             return
+        if opp.buy_exchange not in self.adapters or opp.sell_exchange not in self.adapters:
+            self._skip("venue")  # a route through a venue this executor does not trade
+            return
         buy = self.books.get((opp.buy_exchange, opp.symbol))
         sell = self.books.get((opp.sell_exchange, opp.symbol))
         bm = self.market(opp.buy_exchange, opp.symbol)
