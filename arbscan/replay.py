@@ -270,6 +270,20 @@ class ReplayReader:
             raise self._fail(f"{key!r} must be a list of [price, amount] pairs")
         out = []
         for i, lvl in enumerate(raw):
+            # Fast path for the format's own shape, ["price", "amount"] as strings; anything else (or
+            # anything it would reject) takes the checked path below, which names the problem.
+            if type(lvl) is list and len(lvl) == 2:
+                p, a = lvl
+                if type(p) is str and type(a) is str:
+                    try:
+                        price = Decimal(p)
+                        amount = Decimal(a)
+                    except (InvalidOperation, ValueError):
+                        pass
+                    else:
+                        if price.is_finite() and amount.is_finite() and price > 0 and amount >= 0:
+                            out.append((price, amount))
+                            continue
             if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
                 raise self._fail(f"{key}[{i}] must be a [price, amount] pair, got {lvl!r}")
             price = self._num(lvl[0], f"{key}[{i}] price")
@@ -336,7 +350,7 @@ class _Side:
             prices = self.prices[-1 : -depth - 1 : -1] if depth else self.prices[::-1]
         else:
             prices = self.prices[:depth] if depth else self.prices
-        return tuple((p, amounts[p]) for p in prices)
+        return tuple([(p, amounts[p]) for p in prices])  # a list first: faster than a generator
 
 
 class BookBuilder:
@@ -349,6 +363,7 @@ class BookBuilder:
     def __init__(self, depth: int = 0) -> None:
         self.depth = depth
         self._books: dict[tuple[str, str], tuple[_Side, _Side]] = {}
+        self._tops: dict[tuple[str, str], tuple[tuple[Level, ...], tuple[Level, ...]]] = {}  # last handed out
         self._warned_crossed: set[tuple[str, str]] = set()
 
     def apply(self, ev: BookEvent) -> BookSnapshot:
@@ -365,8 +380,11 @@ class BookBuilder:
             bids.set(price, amount)
         for price, amount in ev.asks:
             asks.set(price, amount)
-        top_bids = bids.top(self.depth)
-        top_asks = asks.top(self.depth)
+        # A delta that leaves a side untouched hands out that side's previous tuple again.
+        prev = None if ev.snapshot else self._tops.get(key)
+        top_bids = prev[0] if prev is not None and not ev.bids else bids.top(self.depth)
+        top_asks = prev[1] if prev is not None and not ev.asks else asks.top(self.depth)
+        self._tops[key] = (top_bids, top_asks)
         if top_bids and top_asks and top_bids[0][0] >= top_asks[0][0] and key not in self._warned_crossed:
             self._warned_crossed.add(key)
             logger.warning("line %d: %s %s book is crossed (bid %s >= ask %s)", ev.line, *key, top_bids[0][0], top_asks[0][0])
