@@ -300,3 +300,14 @@ async def test_a_venue_contradicting_itself_halts_and_keeps_our_state(store):
     assert ex.halted and "shrink" in ex.halt_reason
     assert trade.buy.filled == D("0.5") and trade.status == "unknown"
     assert len(venues["alpha"].sent) == 1
+
+
+async def test_the_order_rate_window_slides_after_a_minute(store):
+    now = [1000.0]
+    venues = _venues()
+    ex = await started_executor(store, venues, config=live_config(max_orders_per_minute=1), monotonic=lambda: now[0])
+    assert (await ex.execute(opportunity())).status == "filled"
+    now[0] += 59.9
+    assert await ex.execute(opportunity()) is None
+    now[0] += 0.2  # the first order is now more than 60 s old
+    assert (await ex.execute(opportunity())).status == "filled"
