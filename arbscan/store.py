@@ -350,10 +350,20 @@ class Store:
         return self.run_id
 
     def end_run(self, status: str = "ok", events: int | None = None) -> None:
-        """Mark this store's run finished with ``status`` ('ok', 'interrupted', 'error') after a flush."""
+        """Mark this store's run finished with ``status`` ('ok', 'interrupted', 'error') after a flush.
+
+        When rows were lost (see ``flush``) the run is marked 'error' and the failure is raised.
+        """
         if self.run_id is None:
             return
-        self.flush()
+        try:
+            self.flush()
+        except RuntimeError:
+            self._mark_run("error", events)
+            raise
+        self._mark_run(status, events)
+
+    def _mark_run(self, status: str, events: int | None) -> None:
         with self._lock:
             self._conn.execute(
                 "UPDATE runs SET ended = ?, status = ?, events = COALESCE(?, events) WHERE id = ?",
@@ -411,7 +421,7 @@ class Store:
     # -- lifecycle -------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every row accepted so far is committed (or the writer failed)."""
+        """Block until every row accepted so far is committed; raises ``RuntimeError`` once if a batch was lost."""
         if self._writer.is_alive():
             self._queue.put(_FLUSH)  # ends the writer's gathering: commit what is queued now
             if timeout is None:
@@ -420,8 +430,9 @@ class Store:
                 deadline = time.monotonic() + timeout
                 while self._queue.unfinished_tasks and time.monotonic() < deadline:
                     time.sleep(0.01)
-        if self._error is not None:
-            raise RuntimeError(f"journal writer failed: {self._error}") from self._error
+        if self._error is not None:  # reported once; later batches are still written
+            error, self._error = self._error, None
+            raise RuntimeError(f"journal writer failed, rows were lost: {error}") from error
 
     def close(self, status: str | None = None) -> None:
         """Flush, close the run (``status`` default 'ok'), stop the writer and close the file; safe twice."""
@@ -494,21 +505,63 @@ class Store:
                     rows += len(item[2])
             work = [b for b in batch if b is not None and b is not _FLUSH]
             stop = any(b is None for b in batch)
-            if work and self._error is None:
-                try:
-                    self._commit(work)
-                except Exception as exc:  # noqa: BLE001 - recorded; flush() raises it to the caller
-                    self._error = exc
-                    logger.error("journal write failed: %s", exc)
+            if work:
+                self._commit_with_retry(work)
             for _ in batch:
                 self._queue.task_done()
 
+    def _commit_with_retry(self, work: list[tuple[str, str, list[dict[str, Any]], Any]]) -> None:
+        # Another connection (a report, the live journal) may hold the write lock past the busy
+        # timeout: keep the batch and try again. Any other failure loses this batch only; it is
+        # logged, and the next flush() or close() raises it to the caller.
+        for attempt in range(5):
+            try:
+                self._commit(work)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    self._fail(exc, work)
+                    return
+                logger.warning("journal busy (%s); retrying the batch", exc)
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+            except Exception as exc:  # noqa: BLE001 - reported through flush()
+                self._fail(exc, work)
+                return
+        self._fail(RuntimeError("journal stayed locked; batch not written"), work)
+
+    def _fail(self, exc: BaseException, work: list[tuple[str, str, list[dict[str, Any]], Any]]) -> None:
+        if self._error is None:
+            self._error = exc
+        tables = sorted({table for _, table, _, _ in work})
+        logger.error("journal write failed (%d rows for %s lost): %s", sum(len(w[2]) for w in work), ", ".join(tables), exc)
+
     def _commit(self, work: list[tuple[str, str, list[dict[str, Any]], Any]]) -> None:
-        groups: dict[tuple[str, str, Any], list[dict[str, Any]]] = {}
-        for op, table, rows, pk in work:  # same table and operation: one statement batch, order kept
-            groups.setdefault((op, table, pk), []).extend(rows)
-        with self._lock, self.db.atomic():  # one transaction per batch
-            for (op, table, pk), rows in groups.items():
+        # Consecutive rows with the same operation, table, key and columns share one statement; the
+        # batch's order is kept. Rows with other columns start a new run: sqlite-utils gives every row
+        # of one upsert_all the union of their columns, which would blank the ones a partial row omits.
+        groups: list[tuple[tuple[str, str, Any], list[dict[str, Any]]]] = []
+        last: tuple[str, str, Any, frozenset[str]] | None = None
+        for op, table, rows, pk in work:
+            for row in rows:
+                key = (op, table, pk, frozenset(row))
+                if key != last:
+                    groups.append(((op, table, pk), []))
+                    last = key
+                groups[-1][1].append(row)
+        with self._lock:
+            # IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a batch
+            # never fails half-way because another connection wrote between its reads and writes
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_groups(groups)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _write_groups(self, groups: list[tuple[tuple[str, str, Any], list[dict[str, Any]]]]) -> None:
+        with self.db.atomic():  # a savepoint inside the batch's transaction
+            for (op, table, pk), rows in groups:
                 clean = [_row(r) for r in rows]
                 if op == "insert":
                     self.db[table].insert_all(clean, alter=True, batch_size=100)
