@@ -606,8 +606,12 @@ class LiveExecutor:
                 trade.sell = self.tracker.intent(
                     OrderRequest(new_client_id(), opp.sell_exchange, opp.symbol, Side.SELL, opp.amount, opp.sell_limit),
                     trade.id, "sell", self.strategy_name)
-                # both intents are committed: from here on each leg is sent once, never again
-                await asyncio.gather(self._place(trade.buy), self._place(trade.sell))
+                # both intents are committed: from here on each leg is sent once, never again. Both legs
+                # run to the end (journaled) even when one fails unexpectedly; that failure is raised after.
+                results = await asyncio.gather(self._place(trade.buy), self._place(trade.sell), return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
                 await self._settle(trade)
             finally:
                 self.rules.closed(route, self.clock())
