@@ -28,8 +28,10 @@ places real orders. For an opportunity the strategy takes (``arbscan.strategy.St
    order: an intent the venue does not know once ``reconcile_deadline_s`` has passed since it was
    written is recorded as never placed (``rejected``); imbalances it finds are reported, not traded.
 
-One paired trade is in flight at a time. Money is ``Decimal`` throughout; fees are taken to be in
-the quote currency (what Kraken and Bitstamp charge on spot by default).
+One paired trade is in flight at a time, and one live process per journal is assumed. Both legs
+always run to their end (journaled) before anything else happens, even when one fails unexpectedly.
+Money is ``Decimal`` throughout; fees are taken to be in the quote currency (what Kraken and
+Bitstamp charge on spot by default).
 """
 
 from __future__ import annotations
@@ -664,7 +666,11 @@ class LiveExecutor:
             lister = getattr(adapter, name, None)
             if lister is None:
                 continue
-            for update in await lister(order.req.symbol):
+            try:
+                listed = await lister(order.req.symbol)
+            except ConfigError:  # the venue cannot list orders: fetch_order's answer stands
+                continue
+            for update in listed:
                 if update.client_id == order.client_id:
                     return update
         raise OrderNotFound(f"{order.req.exchange}: no order with client id {order.client_id}")
