@@ -359,9 +359,10 @@ class LiveJournal:
         return [dict(r) for r in rows]
 
     def realised_since(self, since: float) -> Decimal:
-        """Sum of ``realised_pnl`` of this mode's trades closed at or after ``since`` (exact)."""
+        """Sum of ``realised_pnl`` of this mode's settled trades closed at or after ``since`` (exact; 'unknown' ones excluded)."""
         rows = self._conn.execute(
-            "SELECT realised_pnl FROM trades WHERE mode = ? AND closed >= ? AND realised_pnl IS NOT NULL", (self.mode, since)
+            "SELECT realised_pnl FROM trades WHERE mode = ? AND closed >= ? AND realised_pnl IS NOT NULL "
+            "AND status != 'unknown'", (self.mode, since)
         ).fetchall()
         return sum((Decimal(r[0]) for r in rows), ZERO)
 
