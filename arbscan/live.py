@@ -615,10 +615,27 @@ class LiveExecutor:
                     if isinstance(result, BaseException):
                         raise result
                 await self._settle(trade)
+                if any(o.filled for o in trade.orders):
+                    await self._refresh_balances({o.req.exchange for o in trade.orders})
             finally:
                 self.rules.closed(route, self.clock())
             self.trades.append(trade)
             return trade
+
+    async def _refresh_balances(self, venues: Iterable[str]) -> None:
+        """Replace the fill-derived balance estimates of ``venues`` with what the venues report (best effort)."""
+        for venue in sorted(venues):
+            try:
+                fetched = dict(await asyncio.wait_for(self.adapters[venue].fetch_balances(), self.config.order_timeout_s))
+            except Exception as exc:  # noqa: BLE001 - the estimate from the fills stays in use
+                logger.warning("%s balances not refreshed after the trade (%s)", venue, exc)
+                continue
+            estimate = self.balances.get(venue, {})
+            drift = {a: fetched.get(a, ZERO) - v for a, v in estimate.items() if fetched.get(a, ZERO) != v}
+            if drift:
+                logger.info("%s balances differ from the fills' estimate by %s (fees in other assets, deposits, ...)",
+                            venue, ", ".join(f"{a} {d:+}" for a, d in sorted(drift.items())))
+            self.balances[venue] = fetched
 
     async def _place(self, order: TrackedOrder) -> None:
         """Send one order once and drive it to a final state, reconciling an unknown outcome by client id."""

@@ -61,6 +61,7 @@ class ScriptedVenue:
         self.lookups = 0
         self.cancels: list[str] = []
         self.validate_orders = False
+        self.balances: dict[str, Decimal] = {}  # what fetch_balances reports
 
     async def load_markets(self) -> dict[str, Market]:
         return {"BTC/USD": market(self.name)}
@@ -73,7 +74,7 @@ class ScriptedVenue:
             yield None
 
     async def fetch_balances(self) -> dict[str, Decimal]:
-        return {}
+        return dict(self.balances)
 
     def _record(self, req: OrderRequest, status: OrderStatus, filled: Decimal) -> OrderUpdate:
         avg = req.limit_price if filled else None

@@ -311,3 +311,17 @@ async def test_the_order_rate_window_slides_after_a_minute(store):
     assert await ex.execute(opportunity()) is None
     now[0] += 0.2  # the first order is now more than 60 s old
     assert (await ex.execute(opportunity())).status == "filled"
+
+
+async def test_balances_follow_the_fills_then_the_venue_is_believed(store):
+    venues = _venues()
+    venues["alpha"].balances = {"USD": D(1000), "BTC": D(0)}
+    venues["beta"].balances = {"USD": D(0), "BTC": D(2)}
+    ex = await started_executor(store, venues)
+    venues["alpha"].balances = {"USD": D("899.70"), "BTC": D("1")}  # what the venue says after the trade
+    await ex.execute(opportunity())
+    assert ex.balances["alpha"] == {"USD": D("899.70"), "BTC": D("1")}
+    # the journal keeps the estimate from the fills: 1000 - 100.26 (1 BTC at 100.0 plus 0.26 % fee)
+    rows = journal_rows(store, "SELECT exchange, asset, free FROM balances ORDER BY exchange, asset")
+    assert {(r["exchange"], r["asset"]): D(r["free"]) for r in rows} == {
+        ("alpha", "BTC"): D(1), ("alpha", "USD"): D("899.74"), ("beta", "BTC"): D(1), ("beta", "USD"): D("100.7374")}
