@@ -18,7 +18,8 @@
     ├── BookIntegrityError        drop the book and resubscribe
     │   └── ChecksumMismatch      the venue's CRC32 disagrees with our book
     ├── UnexpectedPayload         the venue sent something we cannot parse; log and skip
-    └── TradingHalted             the kill switch is set; needs ``arbscan resume``
+    ├── TradingHalted             the kill switch is set; needs ``arbscan resume``
+    └── IllegalTransition         an order move its state table forbids: halt trading, keep our state
 
 Messages never contain secrets: callers pass names of things, never key material.
 """
@@ -43,6 +44,7 @@ __all__ = [
     "ChecksumMismatch",
     "UnexpectedPayload",
     "TradingHalted",
+    "IllegalTransition",
 ]
 
 
@@ -122,3 +124,7 @@ class UnexpectedPayload(ArbscanError):
 
 class TradingHalted(ArbscanError):
     """The kill switch is set in the journal; trading resumes only after ``arbscan resume``."""
+
+
+class IllegalTransition(ArbscanError):
+    """An order was asked to make a move its transition table forbids (a bug, or a venue contradicting itself)."""

@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from arbscan.errors import ArbscanError, ConfigError
+from arbscan.errors import ConfigError, IllegalTransition
 from arbscan.model import ZERO, OrderRequest, OrderStatus, OrderUpdate, Side
 
 __all__ = [
@@ -65,10 +65,6 @@ TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     S.EXPIRED: frozenset(),
 }
 """Legal moves: ``TRANSITIONS[old]`` is the set of states an order in ``old`` may move to."""
-
-
-class IllegalTransition(ArbscanError):
-    """An order was asked to make a move its transition table does not allow (a bug or a lying venue)."""
 
 
 def check_transition(old: OrderStatus, new: OrderStatus, old_filled: Decimal = ZERO, new_filled: Decimal = ZERO) -> None:
