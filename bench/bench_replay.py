@@ -21,7 +21,12 @@ spread over all cells):
   (``BookBuilder.apply``, timed separately as "build") and then handed to
   ``Scanner.on_book_event`` with a journal attached: that call is the decision (expire stale
   episodes, apply, evaluate every route through the venue, open/close episodes, queue journal rows).
-  Percentiles are over the delta events (the steady state), in microseconds.
+  Percentiles are over the second half of the delta events (the steady state: every book and
+  route has been seen), in microseconds.
+
+Each cell's file has ``max(--deltas, --deltas-per-book x books)`` deltas (defaults 20,000 and 10),
+so the 1,000-symbol cells are long enough to leave their warm-up; the whole default matrix runs
+in about five minutes on the machine in BENCHMARKS.md.
 
 The process is pinned to one CPU (``--cpu``, default 0; ``--cpu -1`` to leave it free), so the
 journal's writer thread shares that core with the scanner.
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import gc
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,14 +120,16 @@ def run_cell_latency(
     clock = time.perf_counter_ns
     decide: list[int] = []
     build: list[int] = []
+    # percentiles over the second half of the deltas: by then every book and route has been seen
+    steady = len(books) - (len(books) - sum(1 for ev in books if ev.snapshot)) // 2
     gc.collect()
-    for ev in books:
+    for i, ev in enumerate(books):
         t0 = clock()
         book = builder.apply(ev)
         t1 = clock()
         scanner.on_book_event(book, ev.ts)
         t2 = clock()
-        if not ev.snapshot:
+        if i >= steady and not ev.snapshot:
             build.append(t1 - t0)
             decide.append(t2 - t1)
     scanner.close()
@@ -174,17 +182,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description="end-to-end replay -> scanner -> journal benchmark")
     p.add_argument("--venues", type=int, nargs="+", default=list(VENUES))
     p.add_argument("--symbols", type=int, nargs="+", default=list(SYMBOLS))
-    p.add_argument("--deltas", type=int, default=20_000, help="delta events per cell (after one snapshot per book)")
+    p.add_argument("--deltas", type=int, default=20_000, help="delta events per cell at least (after one snapshot per book)")
+    p.add_argument("--deltas-per-book", type=int, default=10, help="and at least this many per book (steady state)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--depth", type=int, default=10, help="levels per side handed to the scanner (arbscan replay's default)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "arbscan-bench")
     p.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1: no pinning")
+    p.add_argument("--switch-interval-ms", type=float, default=None,
+                   help="sys.setswitchinterval for this run (default: leave Python's 5 ms)")
     p.add_argument("--no-demo", action="store_true", help="skip the bundled real recording")
     p.add_argument("--json", type=Path, default=None, help="write results here")
     a = p.parse_args(argv)
 
     pin_cpu(None if a.cpu < 0 else a.cpu)
+    if a.switch_interval_ms is not None:
+        sys.setswitchinterval(a.switch_interval_ms / 1000)
     a.workdir.mkdir(parents=True, exist_ok=True)
     dbdir = Path(tempfile.mkdtemp(prefix="arbscan-bench-db-"))
     cells: dict[str, Path] = {}
@@ -192,8 +205,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cells["real demo (2 venues, 1 symbol)"] = demo_path()
     for v in a.venues:
         for s in a.symbols:
-            cells[f"{v} venues x {s} symbols"] = ensure_file(a.workdir, v, s, a.deltas, a.seed)
-    print("machine:", machine())
+            deltas = max(a.deltas, a.deltas_per_book * v * s)
+            cells[f"{v} venues x {s} symbols"] = ensure_file(a.workdir, v, s, deltas, a.seed)
+    print("machine:", machine(), "switch interval", sys.getswitchinterval())
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cells}
     lats: dict[str, list[dict[str, Any]]] = {name: [] for name in cells}
     try:
@@ -209,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = {name: _summarise(runs[name], lats[name]) for name in cells}
     print()
     print(_table(summary))
-    save_results(a.json, "replay", {"deltas": a.deltas, "depth": a.depth, "repeat": a.repeat, "pinned_cpu": a.cpu,
+    save_results(a.json, "replay", {"deltas": a.deltas, "depth": a.depth, "switch_interval_s": sys.getswitchinterval(), "repeat": a.repeat, "pinned_cpu": a.cpu,
                                     "cells": summary, "raw": {"throughput": runs, "latency": lats}})
     return summary
 

@@ -76,6 +76,9 @@ def generate(
     fee: str = "0.0005",
 ) -> dict[str, int]:
     """Write one synthetic replay file; returns counts of its lines by kind."""
+    if venues < 1 or symbols < 1 or deltas < 0 or depth < 1 or offset_sd < 0 or book_interval_ms <= 0:
+        raise ValueError("venues, symbols and depth must be positive, deltas and offset_sd not negative, "
+                         "book_interval_ms positive")
     rng = random.Random(seed)
     path = Path(path)
     names = [f"v{i:02d}" for i in range(venues)]
@@ -177,8 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--offset-sd", type=float, default=4.0)
     p.add_argument("--book-interval-ms", type=float, default=50.0)
     a = p.parse_args(argv)
-    counts = generate(a.out, a.venues, a.symbols, a.deltas, seed=a.seed, depth=a.depth,
-                      offset_sd=a.offset_sd, book_interval_ms=a.book_interval_ms)
+    try:
+        counts = generate(a.out, a.venues, a.symbols, a.deltas, seed=a.seed, depth=a.depth,
+                          offset_sd=a.offset_sd, book_interval_ms=a.book_interval_ms)
+    except ValueError as exc:
+        p.error(str(exc))
     print(f"{a.out}: {counts}")
 
 

@@ -1,0 +1,63 @@
+"""Tiny runs of the benchmark scripts in bench/ so they do not rot; nothing here measures speed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from arbscan.replay import BookBuilder, BookEvent, MarketEvent, ReplayReader
+
+# bench/ sits beside the packages but is not installed (users do not get it): import it from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import bench_journal, bench_kraken_book, bench_replay, gen_replay  # noqa: E402
+from bench.gen_replay import generate  # noqa: E402
+
+
+def test_generated_file_is_a_valid_replay_with_uncrossed_books(tmp_path):
+    path = tmp_path / "g.jsonl"
+    counts = generate(path, venues=3, symbols=2, deltas=400, seed=7)
+    assert counts == {"market": 6, "snapshot": 6, "delta": 400}
+    builder = BookBuilder(10)
+    kinds = {"market": 0, "book": 0}
+    for ev in ReplayReader(path):  # the reader checks every line, time order, markets before books
+        if type(ev) is MarketEvent:
+            kinds["market"] += 1
+        elif type(ev) is BookEvent:
+            kinds["book"] += 1
+            book = builder.apply(ev)
+            assert len(book.bids) == len(book.asks) == 10
+            assert book.bids[0][0] < book.asks[0][0]
+    assert kinds == {"market": 6, "book": 406}
+
+
+def test_kraken_bench_compares_equal_books_on_all_510_real_frames():
+    res = bench_kraken_book.main(["--rounds", "1", "--loops", "1", "--cpu", "-1"])
+    assert res["frames_checked_equal"] == 510
+    assert res["checksums_validated_per_pass"] == 510
+    assert set(res["frames_per_s"]) == {"ccxt.pro", "arbscan apply", "arbscan apply+snapshot"}
+
+
+def test_replay_bench_runs_one_small_cell(tmp_path):
+    summary = bench_replay.main(["--venues", "3", "--symbols", "2", "--deltas", "300", "--deltas-per-book", "1",
+                                 "--repeat", "1", "--no-demo", "--cpu", "-1", "--workdir", str(tmp_path)])
+    cell = summary["3 venues x 2 symbols"]
+    assert cell["events"] == 306
+    assert cell["evaluations"] > 0
+    assert cell["decide_p50_us"]["n"] == 1
+
+
+def test_journal_bench_writes_rows_with_and_without_a_journal(tmp_path):
+    summary = bench_journal.main(["--venues", "3", "--symbols", "2", "--deltas", "600", "--rounds", "1",
+                                  "--stats-interval", "0.01", "--cpu", "-1", "--workdir", str(tmp_path)])
+    assert summary["journal"]["rows"] > 0
+    assert summary["no journal"]["rows"] == 0
+    assert summary["journal"]["lag_max_ms"]["n"] == 1
+
+
+@pytest.mark.parametrize("argv", [["--venues", "0"], ["--deltas", "-1"]])
+def test_generator_refuses_nonsense(tmp_path, argv):
+    with pytest.raises(SystemExit):
+        gen_replay.main([str(tmp_path / "x.jsonl"), *argv])
