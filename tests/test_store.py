@@ -176,3 +176,26 @@ def test_unusable_journal_path_is_bad_input(tmp_path, setup):
         path.write_bytes(b"this is a text file, not SQLite" * 100)
     with pytest.raises(BadInput, match="cannot be opened"):
         Store(path)
+
+
+def test_a_failed_batch_is_reported_once_and_later_batches_are_still_written(store):
+    store.submit("ticks", {"i": 1})
+    store.flush()
+    store.submit("ticks", {"i": object()})  # sqlite cannot store this: the batch fails
+    with pytest.raises(RuntimeError, match="rows were lost"):
+        store.flush()
+    store.submit("ticks", {"i": 3})
+    store.flush()  # the failure was reported once; writing goes on
+    assert [r[0] for r in store.db.execute("SELECT i FROM ticks ORDER BY i")] == [1, 3]
+
+
+def test_batch_waits_for_another_writer_instead_of_failing(store):
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE IF NOT EXISTS other_notes (x)")
+    store.submit("ticks", {"i": 1})
+    import threading
+
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    store.flush()
+    assert Store.open_readonly(store.path).execute("SELECT count(*) FROM ticks").fetchone() == (1,)
