@@ -270,11 +270,11 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
                             should_stop=lambda: bool(stop_requested))
         status = "interrupted" if result.interrupted else "ok"
     finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
         if progress:
             progress.done()
         store.close(status)
+        for sig, handler in old_handlers.items():  # only now: a signal during the final flush is harmless
+            signal.signal(sig, handler)
     if result.interrupted:
         print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
               f"({sc.db}, run {run_id})", file=sys.stderr)

@@ -560,6 +560,7 @@ def run_replay(
     builder = BookBuilder(depth)
     book_events = 0
     interrupted = False
+    throttle = getattr(store, "backpressure", None)
     stats_due: float | None = None  # file time of the next stats write
     try:
         for ev in reader:
@@ -576,6 +577,8 @@ def run_replay(
                 if ev.ts >= stats_due or (stats_every and book_events % stats_every == 0):
                     scanner.write_stats()
                     stats_due = ev.ts + stats_every_s
+                if throttle is not None and not book_events & 255:
+                    throttle()  # let the journal's writer keep up: a crash loses only the last batch or two
             elif type(ev) is MarketEvent:
                 scanner.add_market(ev.market)
             else:

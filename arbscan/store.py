@@ -317,6 +317,8 @@ class Store:
         self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]], Any] | None] = queue.Queue()
         self._error: BaseException | None = None
         self._closed = False
+        self._pending = 0  # rows accepted but not yet committed (or lost)
+        self._pending_cond = threading.Condition()
         self._writer = threading.Thread(target=self._write_loop, name="arbscan-store", daemon=True)
         self._writer.start()
         atexit.register(self.close)
@@ -479,7 +481,28 @@ class Store:
         if self.run_id is not None:
             for row in item[2]:
                 row.setdefault("run_id", self.run_id)
+        with self._pending_cond:
+            self._pending += len(item[2])
         self._queue.put(item)
+
+    @property
+    def backlog(self) -> int:
+        """Rows accepted but not yet committed."""
+        return self._pending
+
+    def backpressure(self, max_rows: int | None = None) -> None:
+        """Block while more than ``max_rows`` (default two batches) wait to be written.
+
+        For CPU-bound producers such as a replay: the writer thread needs the GIL too, and a
+        producer that never waits can run far ahead of it, so a crash would lose more than the last
+        batch. Never call this from an event loop; live scanning produces far less than a batch.
+        """
+        limit = 2 * self._batch_size if max_rows is None else max_rows
+        if self._pending <= limit:
+            return
+        with self._pending_cond:
+            while self._pending > limit and self._writer.is_alive():
+                self._pending_cond.wait(timeout=0.5)
 
     def _write_loop(self) -> None:
         # items: (op, table, rows, pk); _FLUSH commits at once; None stops the thread after a last commit
@@ -507,6 +530,9 @@ class Store:
             stop = any(b is None for b in batch)
             if work:
                 self._commit_with_retry(work)
+                with self._pending_cond:
+                    self._pending -= sum(len(w[2]) for w in work)
+                    self._pending_cond.notify_all()
             for _ in batch:
                 self._queue.task_done()
 

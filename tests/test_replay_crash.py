@@ -43,7 +43,7 @@ def make_replay(path: Path, events: int) -> Path:
 
 @pytest.fixture(scope="module")
 def big_replay(tmp_path_factory):
-    return make_replay(tmp_path_factory.mktemp("crash") / "big.jsonl", 30_000)
+    return make_replay(tmp_path_factory.mktemp("crash") / "big.jsonl", 80_000)  # about 2 s of replay
 
 
 def start_replay(path: Path, db: Path) -> subprocess.Popen:

@@ -199,3 +199,20 @@ def test_batch_waits_for_another_writer_instead_of_failing(store):
     threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
     store.flush()
     assert Store.open_readonly(store.path).execute("SELECT count(*) FROM ticks").fetchone() == (1,)
+
+
+def test_backpressure_blocks_a_producer_until_the_writer_catches_up(store):
+    import threading
+
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the writer cannot commit while this is held
+    store.submit_many("ticks", ({"i": i} for i in range(100)))
+    assert store.backlog == 100
+    waiter = threading.Thread(target=store.backpressure, args=(10,))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive()  # still waiting: 100 rows pending > 10
+    other.execute("COMMIT")
+    waiter.join(30)
+    assert not waiter.is_alive() and store.backlog == 0
+    store.backpressure()  # nothing pending: returns at once
