@@ -370,6 +370,9 @@ class _BookRecorder:
         pass
 
 
+BALANCE_REFRESH_S = 60.0
+"""How often ``scan`` re-reads the balances of venues whose API keys are set."""
+
 DRIVER_OPTIONS: dict[str, Any] = {}
 """Extra keyword arguments for ``LiveDriver`` (tests shorten ``initial_backoff`` here)."""
 
@@ -444,19 +447,22 @@ async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
             status.draw()
 
     async def _balances_loop() -> None:
+        """Venues with keys and no paper balances: fetch their balances now and every BALANCE_REFRESH_S."""
         from adapters.base import load_credentials
 
-        for v in settings.venues:
-            if v.balances or v.exchange not in adapters:
-                continue
-            try:
-                if load_credentials(v.exchange) is None:
-                    continue
-                fetched = await adapters[v.exchange].fetch_balances()
-                scanner.balances[v.exchange] = dict(fetched)
-                logger.info("%s balances fetched; they cap sizes", v.exchange)
-            except Exception as exc:  # noqa: BLE001 - without balances sizes are simply not capped
-                logger.warning("%s balances not fetched (%s); sizes not capped there", v.exchange, type(exc).__name__)
+        keyed = [v.exchange for v in settings.venues
+                 if not v.balances and v.exchange in adapters and load_credentials(v.exchange) is not None]
+        while keyed:
+            for name in keyed:
+                try:
+                    fetched = await adapters[name].fetch_balances()
+                    first = name not in scanner.balances
+                    scanner.balances[name] = dict(fetched)
+                    if first:
+                        logger.info("%s balances fetched; they cap sizes", name)
+                except Exception as exc:  # noqa: BLE001 - without balances sizes are simply not capped
+                    logger.warning("%s balances not fetched (%s); sizes not capped there", name, type(exc).__name__)
+            await asyncio.sleep(BALANCE_REFRESH_S)
 
     extra = [asyncio.create_task(_status_loop())]
     if mode == "scan":

@@ -130,7 +130,7 @@ class FakeAdapter:
         await asyncio.sleep(3600)
 
     async def fetch_balances(self):
-        return {}
+        return {"BTC": D("0.25"), "USD": D("1000")}
 
     async def close(self):
         self.closed = True
@@ -236,3 +236,15 @@ def test_record_to_an_unwritable_place_is_bad_input(tmp_path, fake_venues, capsy
     assert rc == 2
     assert "cannot write" in one_error_line(capsys.readouterr().err)
     assert not fake_venues  # no venue was contacted
+
+
+def test_scan_caps_sizes_by_fetched_balances_when_keys_are_set(tmp_path, fake_venues, monkeypatch, capsys):
+    monkeypatch.setitem(cli.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setenv("BETA_API_KEY", "k")
+    monkeypatch.setenv("BETA_API_SECRET", "s")
+    db = tmp_path / "scan.db"
+    rc = cli.main(["scan", "--config", str(write_config(tmp_path)), "--db", str(db), "--duration", "1.0",
+                   "--max-age-ms", "60000", "--no-status"])
+    assert rc == 0
+    amounts = [D(a) for (a,) in Store.open_readonly(db).execute("SELECT amount FROM opportunities")]
+    assert amounts and all(a == D("0.25") for a in amounts)  # beta holds 0.25 BTC to sell; alpha has no keys: no cap
