@@ -253,9 +253,12 @@ class Scanner:
         self._expiry_exact = True
         self.funnels: dict[Route, RouteFunnel] = {}
         self.feeds: dict[tuple[str, str], FeedStats] = {}
-        # what changed since the last write_stats: only those rows are written again
-        self._funnels_changed: dict[Route, RouteFunnel] = {}
-        self._feeds_changed: dict[tuple[str, str], FeedStats] = {}
+        # per (exchange, symbol): other exchange -> (route buying here, its funnel, route selling here,
+        # its funnel), so an event walks its routes without building keys or looking funnels up
+        self._routes_via: dict[tuple[str, str], dict[str, tuple[tuple[Route, RouteFunnel], tuple[Route, RouteFunnel]]]] = {}
+        # (exchange, symbol) of the book events since the last write_stats: only their feed and the
+        # funnels of their routes changed, so only those rows are written again
+        self._touched: dict[tuple[str, str], None] = {}
         self.events = 0
         self.live_evaluations = 0
         self.episodes_closed = 0
@@ -299,23 +302,38 @@ class Scanner:
         if feed is None:
             feed = self.feeds[key] = FeedStats(book.exchange, book.symbol, self.max_book_age_ms)
         feed.add(t)
-        self._feeds_changed[key] = feed
+        self._touched[key] = None
         for listener in self.listeners:
             self._call(listener, "on_book", book, t)
         # 3. the routes through this venue, both directions
         found: list[Opportunity] = []
         here = book.exchange
         symbol = book.symbol
+        via = self._routes_via.get(key)
+        if via is None:
+            via = self._routes_via[key] = {}
+        evaluate = self._evaluate_route
         for other, other_book in self._by_symbol[symbol].items():
             if other == here:
                 continue
-            opp = self._evaluate_route(symbol, here, other, t, book, other_book)
+            pair = via.get(other)
+            if pair is None:
+                pair = via[other] = (self._route(symbol, here, other), self._route(symbol, other, here))
+            (out, out_funnel), (back, back_funnel) = pair
+            opp = evaluate(out, out_funnel, t, book, other_book)
             if opp is not None:
                 found.append(opp)
-            opp = self._evaluate_route(symbol, other, here, t, other_book, book)
+            opp = evaluate(back, back_funnel, t, other_book, book)
             if opp is not None:
                 found.append(opp)
         return found
+
+    def _route(self, symbol: str, buy_ex: str, sell_ex: str) -> tuple[Route, RouteFunnel]:
+        route = (symbol, buy_ex, sell_ex)
+        funnel = self.funnels.get(route)
+        if funnel is None:
+            funnel = self.funnels[route] = RouteFunnel(symbol, buy_ex, sell_ex)
+        return route, funnel
 
     def expire(self, t: float) -> int:
         """Close every open episode one of whose books is older than ``max_book_age_ms`` at ``t``."""
@@ -387,12 +405,18 @@ class Scanner:
             return
         # Rows that did not change are already stored with these very counts; rewriting every route
         # made the cost of a stats write grow with the number of symbols (the 1,000-symbol profile).
-        funnels, self._funnels_changed = self._funnels_changed, {}
-        feeds, self._feeds_changed = self._feeds_changed, {}
+        # Every event on a book touches its feed and every route through it, both directions.
+        touched, self._touched = self._touched, {}
+        if not touched:
+            return
+        funnels: dict[Route, RouteFunnel] = {}
+        for key in touched:
+            for (out, out_funnel), (back, back_funnel) in self._routes_via.get(key, {}).values():
+                funnels[out] = out_funnel
+                funnels[back] = back_funnel
         if funnels:
             self.store.record_funnel(funnels.values(), now=self.clock)
-        if feeds:
-            self.store.record_venue_stats(feeds.values())
+        self.store.record_venue_stats([self.feeds[key] for key in touched])
 
     # -- views -----------------------------------------------------------------------------
 
@@ -403,13 +427,8 @@ class Scanner:
     # -- internals -------------------------------------------------------------------------
 
     def _evaluate_route(
-        self, symbol: str, buy_ex: str, sell_ex: str, t: float, buy: BookSnapshot, sell: BookSnapshot
+        self, route: Route, funnel: RouteFunnel, t: float, buy: BookSnapshot, sell: BookSnapshot
     ) -> Opportunity | None:
-        route = (symbol, buy_ex, sell_ex)
-        funnel = self.funnels.get(route)
-        if funnel is None:
-            funnel = self.funnels[route] = RouteFunnel(symbol, buy_ex, sell_ex)
-        self._funnels_changed[route] = funnel
         max_age = self._max_age
         if t - buy.ts > max_age or t - sell.ts > max_age:
             funnel.stale += 1
@@ -431,6 +450,7 @@ class Scanner:
             gross = _BPS * (bid - ask) / ask
             if funnel.max_gross_bps is None or gross > funnel.max_gross_bps:
                 funnel.max_gross_bps = gross
+        symbol, buy_ex, sell_ex = route
         buy_market = self.markets[(buy_ex, symbol)]
         sell_market = self.markets[(sell_ex, symbol)]
         quote_available = self.balances.get(buy_ex, {}).get(buy_market.quote)
