@@ -254,7 +254,11 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
         raise BadInput(f"--depth must be 0 or more, got {depth}")
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
-    listeners = build_listeners(args, settings, store, "replay")
+    try:
+        listeners = build_listeners(args, settings, store, "replay")
+    except BaseException:
+        store.close("error")  # a refused strategy is a failed run, not an empty successful one
+        raise
     progress = None if args.no_progress else _Progress(f"replay {path.name}")
     stop_requested: list[int] = []
 
@@ -263,6 +267,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
     old_handlers = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     status = "error"
+    result = None
     try:
         balances = {v.exchange: dict(v.balances) for v in settings.venues if v.balances}  # the file's lines override
         result = run_replay(path, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
@@ -272,6 +277,8 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if progress:
             progress.done()
+        if result is not None:
+            store.end_run(status, events=result.book_events)
         store.close(status)
         for sig, handler in old_handlers.items():  # only now: a signal during the final flush is harmless
             signal.signal(sig, handler)
@@ -485,6 +492,7 @@ async def _live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         if writer is not None:
             writer.close()
         if store is not None:
+            store.end_run(outcome, events=scanner.events)
             store.close(outcome)
     print(f"{mode} stopped: {scanner.events:,} book events, {scanner.live_evaluations:,} live evaluations, "
           f"{scanner.episodes_closed:,} episodes", file=sys.stdout)
