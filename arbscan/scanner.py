@@ -50,6 +50,9 @@ Route = tuple[str, str, str]
 
 _BPS = Decimal(10000)
 
+_STATS_SLICE_ROWS = 100
+"""Funnel and feed rows the live driver journals per event-loop turn (about 0.3 ms of work)."""
+
 CLOSE_REASONS = ("uncrossed", "stale", "end")
 """Why an episode closed: its route stopped being live, one of its books went stale, the run ended."""
 
@@ -399,24 +402,37 @@ class Scanner:
             if hasattr(listener, "on_close"):
                 self._call(listener, "on_close", when)
 
-    def write_stats(self) -> None:
-        """Queue the funnel counts and feed statistics that changed since the last call into the store (no-op without one)."""
+    def write_stats(self, max_rows: int | None = None) -> bool:
+        """Queue the funnel counts and feed statistics that changed since the last call into the store (no-op without one).
+
+        With ``max_rows``, stop after the books whose rows reach about that many and return True
+        while changed rows remain, so a caller on the event loop can write in slices.
+        """
         if self.store is None:
-            return
+            return False
         # Rows that did not change are already stored with these very counts; rewriting every route
         # made the cost of a stats write grow with the number of symbols (the 1,000-symbol profile).
         # Every event on a book touches its feed and every route through it, both directions.
-        touched, self._touched = self._touched, {}
-        if not touched:
-            return
+        pending = self._touched
         funnels: dict[Route, RouteFunnel] = {}
-        for key in touched:
+        keys: list[tuple[str, str]] = []
+        for key in pending:
             for (out, out_funnel), (back, back_funnel) in self._routes_via.get(key, {}).values():
                 funnels[out] = out_funnel
                 funnels[back] = back_funnel
+            keys.append(key)
+            if max_rows is not None and len(funnels) + len(keys) >= max_rows:
+                break
+        if len(keys) == len(pending):
+            self._touched = {}
+        else:
+            for key in keys:
+                del pending[key]
         if funnels:
             self.store.record_funnel(funnels.values(), now=self.clock)
-        self.store.record_venue_stats([self.feeds[key] for key in touched])
+        if keys:
+            self.store.record_venue_stats([self.feeds[key] for key in keys])
+        return bool(self._touched)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -576,7 +592,15 @@ class LiveDriver:
                 self.scanner.expire(self.now())
             if time.monotonic() - last_stats >= self.stats_interval:
                 last_stats = time.monotonic()
-                self.scanner.write_stats()
+                await self.write_stats()
+
+    async def write_stats(self) -> None:
+        """Journal the changed funnel and feed rows in slices, yielding to the event loop between them.
+
+        One call for thousands of routes held the loop for milliseconds (the journal benchmark).
+        """
+        while self.scanner.write_stats(max_rows=_STATS_SLICE_ROWS):
+            await asyncio.sleep(0)
 
     async def _sleep_or_stop(self, seconds: float) -> None:
         try:
