@@ -114,6 +114,8 @@ def run_cell_latency(
 ) -> dict[str, Any]:
     """Per-event build and decision times (µs) of ``path``'s delta events, with a journal attached."""
     markets, books = events if events is not None else _read_events(path)
+    gc.collect()
+    gc.freeze()  # the pre-read events are not the scanner's garbage: keep the collector off them
     store = _store(dbdir, path.stem + "-latency")
     scanner = Scanner({(m.exchange, m.symbol): m for m in markets}, store)
     builder = BookBuilder(depth)
@@ -134,6 +136,7 @@ def run_cell_latency(
             decide.append(t2 - t1)
     scanner.close()
     store.close()
+    gc.unfreeze()
     decide.sort()
     build.sort()
     n = len(decide)
