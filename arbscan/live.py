@@ -77,8 +77,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TRADE_STATUSES = ("open", "filled", "partial", "missed", "failed", "flattened", "imbalanced", "unknown")
-"""Status of a paired trade in table ``trades`` (live rows)."""
+from arbscan.store import TRADE_STATUSES  # noqa: E402 - re-exported: the status of a paired trade
 
 _NOT_SENT = "not sent"  # error prefix of orders refused before leaving (rate, validate-only)
 _REFUSED = (OrderRejected, InsufficientFunds, RateLimited, ExchangeUnavailable, AuthError, BadInput, OrderNotFound)

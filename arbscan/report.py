@@ -67,8 +67,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
-"""The ``trades.status`` values the trading table counts, one ``status_<value>`` column each."""
+from arbscan.store import TRADE_STATUSES  # noqa: E402 - one status_<value> column each in the trading table
 
 _FUNNEL = ("evaluated", "crossed_before_fees", "live", "not_crossed", "fees", "depth_or_minimums", "balance",
            "below_min_bps", "stale", "episodes")

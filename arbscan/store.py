@@ -31,9 +31,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-__all__ = ["Store", "MIGRATIONS", "FUNNEL_COUNTS", "SCHEMA_VERSION", "to_db_value"]
+__all__ = ["Store", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value"]
 
 logger = logging.getLogger(__name__)
+
+TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
+"""The values of ``trades.status`` (paper and live), in the order reports list them."""
 
 FUNNEL_COUNTS = (
     "evaluated",
