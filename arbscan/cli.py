@@ -272,7 +272,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
         balances = {v.exchange: dict(v.balances) for v in settings.venues if v.balances}  # the file's lines override
         result = run_replay(path, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
                             depth=depth, balances=balances, listeners=listeners, progress=progress,
-                            should_stop=lambda: bool(stop_requested))
+                            should_stop=lambda: bool(stop_requested), fee_overrides=settings.fee_overrides())
         status = "interrupted" if result.interrupted else "ok"
     finally:
         if progress:

@@ -114,6 +114,10 @@ class Settings:
                 return v
         raise ConfigError(f"venues: {exchange!r} is not configured")
 
+    def fee_overrides(self) -> dict[str, Decimal]:
+        """Exchange -> taker fee for every venue whose config sets ``taker_fee``."""
+        return {v.exchange: v.taker_fee for v in self.venues if v.taker_fee is not None}
+
     def strategy(self, name: str) -> StrategyConfig:
         """The strategy called ``name``; ``ConfigError`` naming the known ones otherwise."""
         for s in self.strategies:

@@ -662,6 +662,10 @@ def cli_executors(
     markets: dict[tuple[str, str], Market] = {}
     if replay_file is not None:
         markets, file_balances = replay_header(replay_file)
+        from arbscan.replay import with_fee_overrides
+
+        overrides = settings.fee_overrides()
+        markets = {key: with_fee_overrides(m, overrides) for key, m in markets.items()}
         for exchange, assets in file_balances.items():
             fallback.setdefault(exchange, {}).update(assets)
     return build_paper_executors(settings, names, store, markets, fallback)

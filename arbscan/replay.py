@@ -18,6 +18,7 @@ naming the file and line number.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import gzip
 import io
 import json
@@ -26,7 +27,7 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -526,6 +527,13 @@ class ReplayResult:
     interrupted: bool = False
 
 
+def with_fee_overrides(market: Market, overrides: Mapping[str, Decimal] | None) -> Market:
+    """``market`` with its venue's configured ``taker_fee`` (``[[venues]] taker_fee``) when one is set."""
+    if overrides and market.exchange in overrides:
+        return dataclasses.replace(market, taker_fee=overrides[market.exchange])
+    return market
+
+
 def run_replay(
     path: str | Path,
     store: Any = None,
@@ -540,6 +548,7 @@ def run_replay(
     stats_every: int = 0,
     stats_every_s: float = 5.0,
     should_stop: Callable[[], bool] | None = None,
+    fee_overrides: Mapping[str, Decimal] | None = None,
 ) -> ReplayResult:
     """Run the scanner over a replay file on the file's clock (no sleeping).
 
@@ -550,6 +559,8 @@ def run_replay(
     handlers set a flag it reads); when it says yes the replay ends cleanly with ``interrupted``.
     Funnel and feed statistics are journaled every ``stats_every_s`` seconds of the file's clock
     (as the live driver does every 5 s), and every ``stats_every`` book events when that is not 0.
+    ``fee_overrides`` (exchange -> taker fee) replace the fees of the file's market lines: a
+    recording replayed at your own fee tier.
     A count of events alone made a stats write rewrite nearly every route's row once files had
     many symbols (BENCHMARKS.md, the 1,000-symbol profile).
     """
@@ -580,7 +591,7 @@ def run_replay(
                 if throttle is not None and not book_events & 255:
                     throttle()  # let the journal's writer keep up: a crash loses only the last batch or two
             elif type(ev) is MarketEvent:
-                scanner.add_market(ev.market)
+                scanner.add_market(with_fee_overrides(ev.market, fee_overrides))
             else:
                 scanner.set_balance(ev.exchange, ev.asset, ev.free)
     finally:
