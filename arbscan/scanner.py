@@ -663,7 +663,8 @@ class LiveDriver:
             except Exception as exc:  # noqa: BLE001 - every other failure is retried with backoff
                 state.reachable = False
                 state.failures += 1
-                message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                kind = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))  # public class
+                message = f"{kind}: {exc}" if str(exc) else kind
                 state.last_error = message
                 state.next_retry = time.monotonic() + backoff
                 if self.on_unreachable is not None:
