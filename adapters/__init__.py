@@ -32,6 +32,7 @@ def build_adapter(venue: VenueConfig, depth: int = 10, *, validate_orders: bool 
             depth=depth,
             taker_fee=venue.taker_fee,
             validate_orders=validate_orders,
+            tier=venue.rate_tier or "starter",
         )
     from adapters.ccxt_adapter import CcxtAdapter
 

@@ -33,6 +33,7 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path("arbscan.toml")
 IMBALANCE_POLICIES = ("flatten_buy_venue", "flatten_sell_venue", "keep")
 ADAPTER_KINDS = ("auto", "native", "ccxt")
+KRAKEN_RATE_TIERS = ("starter", "intermediate", "pro")
 
 Balances = dict[str, Decimal]  # asset -> free amount
 
@@ -60,6 +61,7 @@ class VenueConfig:
     ws_url: str | None = None
     poll_interval_ms: int | None = None  # REST polling pace when the venue has no WS books
     balances: Balances = field(default_factory=dict)  # paper balances in dry-run; caps sizes
+    rate_tier: str | None = None  # native Kraken: the account's verification tier for the REST call counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +275,13 @@ def _venue(key: str, raw: Any) -> VenueConfig:
         kw["poll_interval_ms"] = _int(f"{key}.poll_interval_ms", raw["poll_interval_ms"], minimum=10)
     if "balances" in raw:
         kw["balances"] = _balances(f"{key}.balances", raw["balances"])
+    if "rate_tier" in raw:
+        tier = _str(f"{key}.rate_tier", raw["rate_tier"]).lower()
+        if tier not in KRAKEN_RATE_TIERS:
+            raise ConfigError(f"{key}.rate_tier: must be one of {', '.join(KRAKEN_RATE_TIERS)}, got {tier!r}")
+        if kw["exchange"] != "kraken" or kw.get("adapter") == "ccxt":
+            raise ConfigError(f"{key}.rate_tier: only the native Kraken adapter keeps a call counter")
+        kw["rate_tier"] = tier
     return VenueConfig(**kw)
 
 

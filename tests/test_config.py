@@ -17,6 +17,7 @@ db = "journal.db"
 [[venues]]
 exchange = "kraken"
 taker_fee = "0.0016"
+rate_tier = "Intermediate"
 balances = { USD = "10000", btc = 0.5 }
 
 [[venues]]
@@ -57,6 +58,7 @@ def test_default_file_in_the_working_directory(tmp_path, monkeypatch):
     assert s.venue("kraken").taker_fee == D("0.0016")
     assert s.venue("kraken").balances == {"USD": D(10000), "BTC": D("0.5")}
     assert s.venue("bitstamp").rest_url == "http://127.0.0.1:8080"
+    assert s.venue("kraken").rate_tier == "intermediate"
     assert s.strategy("fast").max_notional == D(500)
     assert s.strategy("fast").balances == {"kraken": {"USD": D(1000)}}
     assert s.live.imbalance_policy == "keep"
@@ -97,6 +99,8 @@ def test_not_toml(tmp_path):
         ({"strategies": [{"name": "a", "latency_ms": -1}]}, "strategies[0].latency_ms"),
         ({"strategies": [{"name": "a", "max_notional": 0}]}, "strategies[0].max_notional"),
         ({"live": {"imbalance_policy": "pray"}}, "live.imbalance_policy"),
+        ({"venues": [{"exchange": "kraken", "rate_tier": "gold"}]}, "venues[0].rate_tier"),
+        ({"venues": [{"exchange": "bitstamp", "rate_tier": "pro"}]}, "venues[0].rate_tier"),
         ({"live": {"max_orders_per_minute": 0}}, "live.max_orders_per_minute"),
     ],
 )

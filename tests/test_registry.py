@@ -65,3 +65,15 @@ def test_unknown_ccxt_id_is_a_config_error_naming_it():
 def test_native_only_for_kraken():
     with pytest.raises(ConfigError, match="bitstamp"):
         build_adapter(VenueConfig("bitstamp", adapter="native"))
+
+
+@pytest.mark.parametrize("tier, expected", [(None, (15.0, 0.33)), ("intermediate", (20.0, 0.5)), ("pro", (20.0, 1.0))])
+async def test_kraken_rate_tier_from_config(tier, expected):
+    pytest.importorskip("adapters.kraken.adapter")
+    # Kraken's REST rate-limit guide: starter 15 / -0.33 per s, intermediate 20 / -0.5, pro 20 / -1
+    venue = VenueConfig("kraken", rate_tier=tier, rest_url="http://127.0.0.1:8080")
+    adapter = build_adapter(venue)
+    try:
+        assert (adapter.rest.counter.maximum, adapter.rest.counter.decay_per_s) == expected
+    finally:
+        await adapter.close()
