@@ -112,6 +112,12 @@ def test_sigterm_flushes_and_marks_the_run_interrupted(big_replay, tmp_path):
     _, err = proc.communicate(timeout=30)
     if proc.returncode == 0:
         pytest.skip("replay finished before the signal on this machine")
+    if proc.returncode == -signal.SIGTERM:
+        # The replay finished and restored the default handlers just before the signal landed (a loaded
+        # machine): the run must then be complete, not half-written.
+        status = sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0]
+        assert status == "ok"
+        pytest.skip("replay finished before the signal on this machine")
     assert proc.returncode == 130, err
     assert b"interrupted" in err
     conn = sqlite3.connect(db)
@@ -130,6 +136,12 @@ def test_sigint_behaves_like_sigterm(big_replay, tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     if proc.returncode == 0:
+        pytest.skip("replay finished before the signal on this machine")
+    if proc.returncode == -signal.SIGTERM:
+        # The replay finished and restored the default handlers just before the signal landed (a loaded
+        # machine): the run must then be complete, not half-written.
+        status = sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0]
+        assert status == "ok"
         pytest.skip("replay finished before the signal on this machine")
     assert proc.returncode == 130
     conn = sqlite3.connect(db)
