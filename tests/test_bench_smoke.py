@@ -61,3 +61,11 @@ def test_journal_bench_writes_rows_with_and_without_a_journal(tmp_path):
 def test_generator_refuses_nonsense(tmp_path, argv):
     with pytest.raises(SystemExit):
         gen_replay.main([str(tmp_path / "x.jsonl"), *argv])
+
+
+def test_locality_bench_does_the_same_work_in_both_orders(tmp_path):
+    from bench import bench_locality
+
+    out = bench_locality.main(["--venues", "3", "--symbols", "4", "--cpu", "-1", "--workdir", str(tmp_path)])
+    assert out["file order"]["live"] == out["grouped by symbol"]["live"] > 0
+    assert out["file order"]["episodes"] == out["grouped by symbol"]["episodes"]

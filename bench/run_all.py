@@ -1,0 +1,156 @@
+"""Run every benchmark, save the JSON results, and rewrite the result tables in BENCHMARKS.md.
+
+Usage (from the repository root)::
+
+    python -m bench.run_all                 # all three benchmarks, then the tables (about 10 minutes)
+    python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality
+    python -m bench.run_all --render        # only rewrite BENCHMARKS.md from bench/results/*.json
+
+Tables go between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` markers in BENCHMARKS.md;
+everything else in that file is left as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench.common import fmt_spread
+
+__all__ = ["main", "render"]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "BENCHMARKS.md"
+
+
+def _machine(m: dict[str, Any]) -> str:
+    return (f"Measured {m['utc']} UTC on {m['cpu']}, {m['nproc']} CPUs (process pinned to CPU "
+            f"{m['affinity']}), {m['implementation']} {m['python']}, load average {' '.join(m['loadavg'])} at the start.")
+
+
+def _kraken(doc: dict[str, Any]) -> str:
+    r = doc["results"]
+    lines = [_machine(doc["machine"]), "",
+             f"{r['rounds']} interleaved rounds of {r['loops']} passes over the {r['frames']} frames. "
+             f"Books compared equal after each of {r['frames_checked_equal']} frames; arbscan validated "
+             f"{r['checksums_validated_per_pass']} of {r['frames']} checksums on every pass; ccxt.pro with its "
+             f"own checksum option: {r['ccxt_checksum']}.", "",
+             "| contender | frames/s, median (min-max) | throughput vs ccxt.pro, median (min-max) of per-round ratios |",
+             "|---|---|---|"]
+    for name, s in r["frames_per_s"].items():
+        ratio = r["ratio_vs_ccxt"].get(name)
+        lines.append(f"| {name} | {fmt_spread(s)} | {fmt_spread(ratio, 2) + ' x' if ratio else '1 x'} |")
+    return "\n".join(lines)
+
+
+def _replay(doc: dict[str, Any]) -> str:
+    r = doc["results"]
+    lines = [_machine(doc["machine"]), "",
+             f"{r['repeat']} rounds; depth {r['depth']}; at least {r['deltas']:,} deltas per cell and 10 per book; "
+             f"Python switch interval {r.get('switch_interval_s', 0.005) * 1000:g} ms. "
+             "Events/s: whole file, snapshots included, journal writer running on the same CPU. "
+             "Latencies: second half of the deltas, µs, median (min-max) over rounds.", "",
+             "| cell | book events | live / evaluated routes | episodes | events/s | decide p50 µs | decide p99 µs | decide mean µs | build p50 µs |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, s in r["cells"].items():
+        lines.append(
+            f"| {name} | {s['events']:,} | {s['live']:,} / {s['evaluations']:,} | {s['episodes']:,} | "
+            f"{fmt_spread(s['events_per_s'])} | {fmt_spread(s['decide_p50_us'], 1)} | {fmt_spread(s['decide_p99_us'], 1)} | "
+            f"{fmt_spread(s['decide_mean_us'], 1)} | {fmt_spread(s['build_p50_us'], 1)} |")
+    # the scaling view: median decision p50 per venues (rows) and symbols (columns)
+    grid: dict[int, dict[int, str]] = {}
+    for name, s in r["cells"].items():
+        m = re.match(r"(\d+) venues x (\d+) symbols", name)
+        if m:
+            grid.setdefault(int(m.group(1)), {})[int(m.group(2))] = f"{s['decide_p50_us']['median']:.1f}"
+    if grid:
+        symbols = sorted({k for row in grid.values() for k in row})
+        lines += ["", "Decision p50 (µs) by venues (rows) and symbols (columns):", "",
+                  "| venues | " + " | ".join(f"{k:,} symbols" for k in symbols) + " |",
+                  "|---" * (len(symbols) + 1) + "|"]
+        for v in sorted(grid):
+            lines.append(f"| {v} | " + " | ".join(grid[v].get(k, "") for k in symbols) + " |")
+    return "\n".join(lines)
+
+
+def _journal(doc: dict[str, Any]) -> str:
+    r = doc["results"]
+    args = r["args"]
+    s = r["summary"]
+    lines = [_machine(doc["machine"]), "",
+             f"{args['venues']} venues x {args['symbols']} symbols, {args['deltas']} deltas, offset s.d. {args['offset_sd']} "
+             f"ticks, write_stats every {args['stats_interval']} s, {args['rounds']} rounds; journal rows per run: "
+             f"{s['journal']['rows']:,} ({s['journal']['episodes']:,} episodes, the rest funnel and feed upserts).", "",
+             "| run | events/s | rows/s committed | loop lag max ms | lag p99.9 ms | lag p99 ms | LiveDriver.write_stats max ms |",
+             "|---|---|---|---|---|---|---|"]
+    for kind in ("journal", "no journal"):
+        k = s[kind]
+        lines.append(f"| {kind} | {fmt_spread(k['events_per_s'])} | {fmt_spread(k['rows_per_s'])} | {fmt_spread(k['lag_max_ms'], 2)} | "
+                     f"{fmt_spread(k['lag_p999_ms'], 3)} | {fmt_spread(k['lag_p99_ms'], 3)} | {fmt_spread(k['stats_stall_max_ms'], 2)} |")
+    lines += ["", f"Longest stall with the journal minus the longest without, per round: "
+                  f"{fmt_spread(s['stall_caused_by_writing_ms'], 2)} ms."]
+    return "\n".join(lines)
+
+
+def _locality(doc: dict[str, Any]) -> str:
+    lines = [_machine(doc["machine"]), "",
+             "| cell | order | decide p50 µs | decide mean µs | live evaluations | episodes |", "|---|---|---|---|---|---|"]
+    for cell, orders in doc["results"].items():
+        for order, r in orders.items():
+            lines.append(f"| {cell} | {order} | {r['p50_us']:.1f} | {r['mean_us']:.1f} | {r['live']:,} | {r['episodes']:,} |")
+    return "\n".join(lines)
+
+
+RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality}
+
+
+def render(results: Path = RESULTS, doc: Path = DOC) -> list[str]:
+    """Rewrite each ``results:NAME`` block of ``doc`` from ``results/NAME.json``; returns the names done."""
+    text = doc.read_text()
+    done = []
+    for name, fn in RENDERERS.items():
+        path = results / f"{name}.json"
+        if not path.exists():
+            continue
+        table = fn(json.loads(path.read_text()))
+        pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", re.S)
+        if not pattern.search(text):
+            continue
+        text = pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+        done.append(name)
+    doc.write_text(text)
+    return done
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmarks (or some), save JSON under bench/results/, render BENCHMARKS.md."""
+    p = argparse.ArgumentParser(description="run all benchmarks and update BENCHMARKS.md")
+    p.add_argument("--only", choices=sorted(RENDERERS), action="append")
+    p.add_argument("--render", action="store_true", help="only re-render BENCHMARKS.md from saved results")
+    p.add_argument("--cpu", default="0")
+    a = p.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not a.render:
+        from bench import bench_journal, bench_kraken_book, bench_locality, bench_replay
+        from bench.common import save_results
+
+        todo = a.only or ["kraken", "replay", "journal", "locality"]
+        if "kraken" in todo:
+            bench_kraken_book.main(["--cpu", a.cpu, "--json", str(RESULTS / "kraken.json")])
+        if "replay" in todo:
+            bench_replay.main(["--cpu", a.cpu, "--json", str(RESULTS / "replay.json")])
+        if "journal" in todo:
+            bench_journal.main(["--cpu", a.cpu, "--json", str(RESULTS / "journal.json")])
+        if "locality" in todo:
+            cells = {f"{v} venues x 1000 symbols": bench_locality.main(["--cpu", a.cpu, "--venues", str(v), "--symbols", "1000"])
+                     for v in (5, 20)}
+            save_results(RESULTS / "locality.json", "locality", cells)
+    print("rendered:", ", ".join(render()) or "nothing")
+
+
+if __name__ == "__main__":
+    main()
