@@ -29,7 +29,7 @@ from math import lcm
 
 from arbscan.model import BookSnapshot, Level, Market, Opportunity
 
-__all__ = ["evaluate", "diagnose", "lot_step", "REASONS"]
+__all__ = ["evaluate", "diagnose", "top_of_book_reason", "lot_step", "REASONS"]
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -231,6 +231,25 @@ def diagnose(
     the profitable depth rounds to less than a lot, a minimum amount or a minimum cost (or a side is empty).
     """
     # The top-of-book answers come first: they are O(1) and cover most routes most of the time.
+    reason = top_of_book_reason(buy, sell, buy_market, sell_market)
+    if reason is not None:
+        return reason
+    if evaluate(buy, sell, buy_market, sell_market, quote_available, base_available) is not None:
+        return None
+    if (quote_available is not None or base_available is not None) and evaluate(
+        buy, sell, buy_market, sell_market
+    ) is not None:
+        return "balance"
+    return "depth_or_minimums"
+
+
+def top_of_book_reason(buy: BookSnapshot, sell: BookSnapshot, buy_market: Market, sell_market: Market) -> str | None:
+    """Why ``evaluate`` must find nothing, read from the best levels alone (O(1)), or None when only it can tell.
+
+    ``depth_or_minimums`` for an empty side, ``not_crossed`` when the best bid is not above the best
+    ask, ``fees`` when it is but fees eat the top of book: in each case ``evaluate`` returns None
+    whatever the caps (its own first check is the fee test), so a caller may skip it.
+    """
     asks = buy.asks
     bids = sell.bids
     if not asks or not bids:
@@ -239,19 +258,4 @@ def diagnose(
         return "not_crossed"
     if bids[0][0] * (_ONE - sell_market.taker_fee) <= asks[0][0] * (_ONE + buy_market.taker_fee):
         return "fees"
-    if evaluate(buy, sell, buy_market, sell_market, quote_available, base_available) is not None:
-        return None
-    if (quote_available is not None or base_available is not None) and evaluate(
-        buy, sell, buy_market, sell_market
-    ) is not None:
-        return "balance"
-    return "depth_or_minimums"
-    if bids[0][0] <= asks[0][0]:
-        return "not_crossed"
-    if bids[0][0] * (_ONE - sell_market.taker_fee) <= asks[0][0] * (_ONE + buy_market.taker_fee):
-        return "fees"
-    if (quote_available is not None or base_available is not None) and evaluate(
-        buy, sell, buy_market, sell_market
-    ) is not None:
-        return "balance"
-    return "depth_or_minimums"
+    return None
