@@ -471,9 +471,14 @@ class Scanner:
         sell_market = self.markets[(sell_ex, symbol)]
         quote_available = self.balances.get(buy_ex, {}).get(buy_market.quote)
         base_available = self.balances.get(sell_ex, {}).get(sell_market.base)
-        opp = spread.evaluate(buy, sell, buy_market, sell_market, quote_available, base_available)
+        # Most crossed routes are eaten by fees: the O(1) top-of-book reason spares evaluate + diagnose.
+        reason = spread.top_of_book_reason(buy, sell, buy_market, sell_market)
+        opp = None
+        if reason is None:
+            opp = spread.evaluate(buy, sell, buy_market, sell_market, quote_available, base_available)
         if opp is None:
-            reason = spread.diagnose(buy, sell, buy_market, sell_market, quote_available, base_available)
+            if reason is None:
+                reason = spread.diagnose(buy, sell, buy_market, sell_market, quote_available, base_available)
             if reason is None or not hasattr(funnel, reason):  # cannot happen with a consistent spread module
                 reason = "depth_or_minimums"
             setattr(funnel, reason, getattr(funnel, reason) + 1)
