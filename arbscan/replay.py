@@ -337,13 +337,16 @@ class _Side:
         self.amounts.clear()
         self.prices.clear()
 
-    def set(self, price: Decimal, amount: Decimal) -> None:
-        if amount:
-            if price not in self.amounts:
-                bisect.insort(self.prices, price)
-            self.amounts[price] = amount
-        elif self.amounts.pop(price, None) is not None:
-            del self.prices[bisect.bisect_left(self.prices, price)]
+    def set_many(self, levels: Iterable[Level]) -> None:
+        """Apply (price, amount) levels in order; amount 0 deletes (one call per side: the hot path)."""
+        amounts, prices = self.amounts, self.prices
+        for price, amount in levels:
+            if amount:
+                if price not in amounts:
+                    bisect.insort(prices, price)
+                amounts[price] = amount
+            elif amounts.pop(price, None) is not None:
+                del prices[bisect.bisect_left(prices, price)]
 
     def top(self, depth: int) -> tuple[Level, ...]:
         amounts = self.amounts
@@ -377,10 +380,8 @@ class BookBuilder:
         if ev.snapshot:
             bids.clear()
             asks.clear()
-        for price, amount in ev.bids:
-            bids.set(price, amount)
-        for price, amount in ev.asks:
-            asks.set(price, amount)
+        bids.set_many(ev.bids)
+        asks.set_many(ev.asks)
         # A delta that leaves a side untouched hands out that side's previous tuple again.
         prev = None if ev.snapshot else self._tops.get(key)
         top_bids = prev[0] if prev is not None and not ev.bids else bids.top(self.depth)
