@@ -7,7 +7,8 @@ Usage (from the repository root)::
     python -m bench.run_all --render        # only rewrite BENCHMARKS.md from bench/results/*.json
 
 Tables go between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` markers in BENCHMARKS.md;
-everything else in that file is left as written.
+everything else in that file is left as written. ``bench/results/before_*.json`` (the same benchmarks
+run against the code before the optimisations, see BENCHMARKS.md) feed the before/after table.
 """
 
 from __future__ import annotations
@@ -105,15 +106,48 @@ def _locality(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _before(doc: dict[str, Any]) -> str:
+    """Before/after table: ``before_replay.json`` (older code, same bench) against ``replay.json``."""
+    after_path = RESULTS / "replay.json"
+    if not after_path.exists():
+        return "(no after results yet)"
+    after = json.loads(after_path.read_text())["results"]["cells"]
+    before = doc["results"]["cells"]
+    lines = ["Before: " + _machine(doc["machine"]), "",
+             "| cell | events/s before | events/s after | decide p50 µs before | after | decide p99 µs before | after |",
+             "|---|---|---|---|---|---|---|"]
+    for name, b in before.items():
+        a = after.get(name)
+        if a is None:
+            continue
+        lines.append(f"| {name} | {b['events_per_s']['median']:,.0f} | {a['events_per_s']['median']:,.0f} | "
+                     f"{b['decide_p50_us']['median']:.1f} | {a['decide_p50_us']['median']:.1f} | "
+                     f"{b['decide_p99_us']['median']:.1f} | {a['decide_p99_us']['median']:.1f} |")
+    journal_before = RESULTS / "before_journal.json"
+    journal_after = RESULTS / "journal.json"
+    if journal_before.exists() and journal_after.exists():
+        jb = json.loads(journal_before.read_text())["results"]["summary"]["journal"]
+        ja = json.loads(journal_after.read_text())["results"]["summary"]["journal"]
+        lines += ["", "| journal benchmark, with the journal | before | after |", "|---|---|---|"]
+        for key, label, digits in (("lag_max_ms", "loop lag max ms", 2), ("lag_p999_ms", "loop lag p99.9 ms", 3),
+                                   ("stats_stall_max_ms", "write_stats call max ms", 2), ("rows_per_s", "rows/s", 0),
+                                   ("events_per_s", "events/s", 0)):
+            lines.append(f"| {label} | {fmt_spread(jb[key], digits)} | {fmt_spread(ja[key], digits)} |")
+    return "\n".join(lines)
+
+
 RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality}
+RENDER_ONLY = {"before": ("before_replay", _before)}
 
 
 def render(results: Path = RESULTS, doc: Path = DOC) -> list[str]:
     """Rewrite each ``results:NAME`` block of ``doc`` from ``results/NAME.json``; returns the names done."""
     text = doc.read_text()
     done = []
-    for name, fn in RENDERERS.items():
-        path = results / f"{name}.json"
+    jobs = [(name, name, fn) for name, fn in RENDERERS.items()]
+    jobs += [(name, stem, fn) for name, (stem, fn) in RENDER_ONLY.items()]
+    for name, stem, fn in jobs:
+        path = results / f"{stem}.json"
         if not path.exists():
             continue
         table = fn(json.loads(path.read_text()))
