@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -356,21 +357,24 @@ class Scanner:
 
     def _any_stale(self, t: float) -> bool:
         """Whether some open episode may have a stale book at ``t``; cost grows with stale-looking entries only."""
-        heap, max_age, episodes, books = self._expiry, self._max_age, self.episodes, self.books
+        heap, max_age, episodes = self._expiry, self._max_age, self.episodes
         while heap and t - heap[0][0] > max_age:
             _, _, route, ep = heappop(heap)
             if episodes.get(route) is not ep:
                 continue  # that episode has closed
-            symbol, buy_ex, sell_ex = route
-            buy = books.get((buy_ex, symbol))
-            sell = books.get((sell_ex, symbol))
-            if buy is None or sell is None:
-                return True
-            oldest = buy.ts if buy.ts < sell.ts else sell.ts
+            oldest = self._oldest_book_ts(route)
             if t - oldest > max_age:
                 return True
             self._push_expiry(oldest, route, ep)
         return False
+
+    def _oldest_book_ts(self, route: Route) -> float:
+        symbol, buy_ex, sell_ex = route
+        buy = self.books.get((buy_ex, symbol))
+        sell = self.books.get((sell_ex, symbol))
+        if buy is None or sell is None:
+            return -math.inf  # stale at any time
+        return buy.ts if buy.ts < sell.ts else sell.ts
 
     def _push_expiry(self, ts: float, route: Route, ep: Episode) -> None:
         self._expiry_seq += 1
@@ -379,12 +383,8 @@ class Scanner:
     def _rebuild_expiry(self) -> None:
         entries = []
         for route, ep in self.episodes.items():
-            symbol, buy_ex, sell_ex = route
-            buy = self.books.get((buy_ex, symbol))
-            sell = self.books.get((sell_ex, symbol))
-            oldest = -float("inf") if buy is None or sell is None else min(buy.ts, sell.ts)
             self._expiry_seq += 1
-            entries.append((oldest, self._expiry_seq, route, ep))
+            entries.append((self._oldest_book_ts(route), self._expiry_seq, route, ep))
         heapify(entries)
         self._expiry = entries
         self._expiry_exact = True
