@@ -114,12 +114,15 @@ def _before(doc: dict[str, Any]) -> str:
         return "(no after results yet)"
     after = json.loads(after_path.read_text())["results"]["cells"]
     before = doc["results"]["cells"]
-    lines = ["Before: " + _machine(doc["machine"]), "",
+    note = doc["results"].get("note")
+    lines = ["Before: " + _machine(doc["machine"]) + (f" One round; {note}." if note else ""), "",
              "| cell | events/s before | events/s after | decide p50 µs before | after | decide p99 µs before | after |",
              "|---|---|---|---|---|---|---|"]
-    for name, b in before.items():
-        a = after.get(name)
-        if a is None:
+    for name, a in after.items():
+        b = before.get(name)
+        if b is None:
+            lines.append(f"| {name} | (not measured) | {a['events_per_s']['median']:,.0f} | | "
+                         f"{a['decide_p50_us']['median']:.1f} | | {a['decide_p99_us']['median']:.1f} |")
             continue
         lines.append(f"| {name} | {b['events_per_s']['median']:,.0f} | {a['events_per_s']['median']:,.0f} | "
                      f"{b['decide_p50_us']['median']:.1f} | {a['decide_p50_us']['median']:.1f} | "
