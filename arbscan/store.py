@@ -21,6 +21,7 @@ import logging
 import os
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -301,7 +302,7 @@ def _lower_priority(thread: threading.Thread) -> None:
     still gets every idle moment, and a share of a saturated core.
     """
     tid = getattr(thread, "native_id", None)
-    if tid is None or not hasattr(os, "setpriority"):
+    if tid is None or not sys.platform.startswith("linux"):  # only Linux takes a thread id as PRIO_PROCESS
         return
     try:
         os.setpriority(os.PRIO_PROCESS, tid, 19)
