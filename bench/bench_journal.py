@@ -48,9 +48,11 @@ __all__ = ["main", "run_once"]
 
 
 def _set_writer_policy(store: Store, policy: str) -> None:
-    """Experiment: change the OS scheduling of the journal's writer thread ("default", "nice19", "idle")."""
+    """Experiment: change the OS scheduling of the journal's writer thread ("default" leaves the Store's own)."""
     tid = store._writer.native_id
-    if policy == "nice19":
+    if policy == "nice0":
+        os.setpriority(os.PRIO_PROCESS, tid, 0)
+    elif policy == "nice19":
         os.setpriority(os.PRIO_PROCESS, tid, 19)
     elif policy == "idle":
         os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
@@ -118,7 +120,8 @@ async def run_once(
             await asyncio.sleep(0)
         done.set()
 
-    gc.collect()
+    if gc.isenabled():
+        gc.collect()
     started = clock()
     tasks = [asyncio.create_task(probe()), asyncio.create_task(stats())]
     await feed()
@@ -165,8 +168,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--stats-interval", type=float, default=0.25, help="seconds between write_stats calls")
     p.add_argument("--switch-interval-ms", type=float, default=None,
                    help="sys.setswitchinterval for this run (default: leave Python's 5 ms)")
-    p.add_argument("--writer-policy", choices=("default", "nice19", "idle"), default="default",
+    p.add_argument("--writer-policy", choices=("default", "nice0", "nice19", "idle"), default="default",
                    help="experiment: OS scheduling of the journal's writer thread")
+    p.add_argument("--no-gc", action="store_true",
+                   help="experiment: disable the cyclic garbage collector during the runs (tells its pauses apart)")
     p.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1: no pinning")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "arbscan-bench")
     p.add_argument("--json", type=Path, default=None)
@@ -186,7 +191,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             markets.append(ev.market)
     gc.collect()
     gc.freeze()  # the pre-read events are not the scanner's garbage: keep the collector off them
-    print("machine:", machine(), "switch interval", sys.getswitchinterval())
+    if a.no_gc:
+        gc.disable()
+    print("machine:", machine(), "switch interval", sys.getswitchinterval(), "gc", gc.isenabled())
     dbdir = Path(tempfile.mkdtemp(prefix="arbscan-bench-journal-"))
     runs: dict[str, list[dict[str, Any]]] = {"journal": [], "no journal": []}
     try:
@@ -202,6 +209,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       f"write_stats max {r['stats_stall_max_ms']:.2f} ms", flush=True)
     finally:
         shutil.rmtree(dbdir, ignore_errors=True)
+        gc.unfreeze()
+        gc.enable()
     keys = ("events_per_s", "rows_per_s", "backlog_s", "lag_max_ms", "lag_p999_ms", "lag_p99_ms", "stats_stall_max_ms", "lag_over_1ms")
     summary = {kind: {k: spread([r[k] for r in rs]) for k in keys} | {"rows": rs[0]["rows"], "episodes": rs[0]["episodes"]}
                for kind, rs in runs.items()}
