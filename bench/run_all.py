@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_journal.main(["--cpu", a.cpu, "--json", str(RESULTS / "journal.json")])
             bench_journal.main(["--cpu", a.cpu, "--no-gc", "--json", str(RESULTS / "journal_nogc.json")])
         if "locality" in todo:
-            cells = {f"{v} venues x 1000 symbols": bench_locality.main(["--cpu", a.cpu, "--venues", str(v), "--symbols", "1000"])
-                     for v in (5, 20)}
+            cells = {f"{v} venues x {n} symbols": bench_locality.main(["--cpu", a.cpu, "--venues", str(v), "--symbols", str(n)])
+                     for v, n in ((5, 100), (5, 1000), (20, 1000))}
             save_results(RESULTS / "locality.json", "locality", cells)
         if "profile" in todo:
             import contextlib
