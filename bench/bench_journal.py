@@ -81,7 +81,12 @@ class _CountingStore:
 
 
 async def run_once(
-    markets: list[Any], books: list[BookEvent], db: Path | None, stats_interval: float, writer_policy: str = "default"
+    markets: list[Any],
+    books: list[BookEvent],
+    db: Path | None,
+    stats_interval: float,
+    writer_policy: str = "default",
+    rate: float = 0.0,
 ) -> dict[str, Any]:
     """One pass over ``books`` in an event loop, with a journal at ``db`` (or none); returns lag and row figures."""
     store = None
@@ -100,6 +105,16 @@ async def run_once(
     clock = time.perf_counter
 
     async def probe() -> None:
+        if rate:
+            # The loop must be free to idle between paced events, so this probe sleeps: it asks for a
+            # wake-up every millisecond and records how late it comes (epoll rounds a timeout up to
+            # whole milliseconds, so up to about 1 ms of lateness is the timer's, with or without a journal).
+            loop = asyncio.get_running_loop()
+            while not done.is_set():
+                due = loop.time() + 0.001
+                await asyncio.sleep(0.001)
+                gaps.append(loop.time() - due)
+            return
         last = clock()
         while not done.is_set():
             await asyncio.sleep(0)
@@ -115,9 +130,16 @@ async def run_once(
             stats_stalls.append(clock() - t0)
 
     async def feed() -> None:
-        for ev in books:
-            scanner.on_book_event(builder.apply(ev), ev.ts)
-            await asyncio.sleep(0)
+        if not rate:
+            for ev in books:
+                scanner.on_book_event(builder.apply(ev), ev.ts)
+                await asyncio.sleep(0)
+        else:  # paced like frames off the network: the loop idles between them when it is ahead
+            begin = clock()
+            for i, ev in enumerate(books):
+                scanner.on_book_event(builder.apply(ev), ev.ts)
+                ahead = begin + (i + 1) / rate - clock()
+                await asyncio.sleep(ahead if ahead > 0 else 0)
         done.set()
 
     if gc.isenabled():
@@ -170,6 +192,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="sys.setswitchinterval for this run (default: leave Python's 5 ms)")
     p.add_argument("--writer-policy", choices=("default", "nice0", "nice19", "idle"), default="default",
                    help="experiment: OS scheduling of the journal's writer thread")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="events per second to feed (0: as fast as the loop goes, the loop never idles); with a "
+                        "rate the probe measures how late a 1 ms timer fires instead of spinning")
     p.add_argument("--no-gc", action="store_true",
                    help="experiment: disable the cyclic garbage collector during the runs (tells its pauses apart)")
     p.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1: no pinning")
@@ -201,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             order = ["journal", "no journal"] if rnd % 2 == 0 else ["no journal", "journal"]
             for kind in order:
                 db = dbdir / f"r{rnd}.db" if kind == "journal" else None
-                r = asyncio.run(run_once(markets, books, db, a.stats_interval, a.writer_policy))
+                r = asyncio.run(run_once(markets, books, db, a.stats_interval, a.writer_policy, a.rate))
                 runs[kind].append(r)
                 print(f"round {rnd + 1} {kind}: {r['events_per_s']:,.0f} events/s, {r['rows']:,} rows "
                       f"({r['rows_per_s']:,.0f}/s, backlog {r['backlog_s']:.2f} s), loop lag max {r['lag_max_ms']:.2f} ms p99.9 "
