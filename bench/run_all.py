@@ -29,8 +29,9 @@ DOC = ROOT / "BENCHMARKS.md"
 
 
 def _machine(m: dict[str, Any]) -> str:
-    return (f"Measured {m['utc']} UTC on {m['cpu']}, {m['nproc']} CPUs (process pinned to CPU "
-            f"{m['affinity']}), {m['implementation']} {m['python']}, load average {' '.join(m['loadavg'])} at the start.")
+    return (f"Run finished {m['utc']} UTC on {m['cpu']}, {m['nproc']} CPUs (process pinned to CPU "
+            f"{m['affinity']}), {m['implementation']} {m['python']}; load average then {' '.join(m['loadavg'])} "
+            "(this benchmark's own process is about 1 of it).")
 
 
 def _kraken(doc: dict[str, Any]) -> str:
