@@ -348,6 +348,34 @@ class _StreamState:
         self.queue.put_nowait(exc)
 
 
+def _binance_permissions(raw: dict[str, Any]) -> list[str]:
+    # https://developers.binance.com/docs/wallet/account/api-key-permission
+    # {"enableReading": true, "enableSpotAndMarginTrading": true, "enableWithdrawals": false, ...}
+    out = []
+    for key, value in raw.items():
+        if value is True and (key.startswith("enable") or key.startswith("permits")):
+            out.append("withdraw (enableWithdrawals)" if key == "enableWithdrawals" else key)
+    return sorted(out)
+
+
+def _coinbase_permissions(raw: dict[str, Any]) -> list[str]:
+    # https://docs.cdp.coinbase.com/advanced-trade/reference/retailbrokerageapi_getapikeypermissions
+    # {"can_view": true, "can_trade": true, "can_transfer": false, "portfolio_uuid": "...", ...}
+    # can_transfer lets the key send funds off Coinbase: a withdrawal.
+    out = []
+    for key in ("can_view", "can_trade", "can_transfer"):
+        if raw.get(key) is True:
+            out.append("withdraw (can_transfer)" if key == "can_transfer" else key)
+    return out
+
+
+KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
+    "binance": ("sapiGetAccountApiRestrictions", _binance_permissions),
+    "coinbase": ("v3PrivateGetBrokerageKeyPermissions", _coinbase_permissions),
+}
+"""Venues whose API reports what a key may do: ccxt's implicit method and how to read its answer."""
+
+
 class CcxtAdapter:
     """An ``ExchangeAdapter`` for any ccxt exchange id (see the module docstring for what it adds)."""
 
@@ -674,6 +702,23 @@ class CcxtAdapter:
             # many venues answer a cancel with the id only: ask for the resulting state
             raw = await self._find(symbol, client_id)
         return order_update_from_ccxt(self.name, client_id, symbol, raw)
+
+    async def api_key_permissions(self) -> list[str] | None:
+        """What the key may do, where the venue reports it (see ``KEY_PERMISSION_PROBES``); None when it cannot.
+
+        Names are the venue's own, except that a permission to move funds off the venue is named
+        ``withdraw (<venue field>)`` so the live executor refuses it.
+        """
+        probe = KEY_PERMISSION_PROBES.get(self.name)
+        if probe is None:
+            return None
+        self._require_keys("api_key_permissions")
+        method, read = probe
+        with self._errors():
+            raw = await getattr(self._exchange, method)()
+        if not isinstance(raw, dict):
+            raise UnexpectedPayload(f"{self.name} key permissions: expected an object, got {type(raw).__name__}")
+        return read(raw)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our open orders on ``symbol`` (those with a client id), for reconciliation; [] if the venue cannot list."""
