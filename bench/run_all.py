@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python -m bench.run_all                 # all three benchmarks, then the tables (about 10 minutes)
+    python -m bench.run_all                 # every benchmark, then the tables (about 10 minutes)
     python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality, profile
     python -m bench.run_all --render        # only rewrite BENCHMARKS.md from bench/results/*.json
 
