@@ -104,20 +104,25 @@ def test_sigkill_at_random_moments_leaves_a_sound_journal(big_replay, tmp_path):
     assert any(rows > 0 for _, rows, _ in killed)  # and some had journaled episodes already
 
 
+def skip_if_finished_first(proc, db):
+    """Skip when the replay completed before the signal landed (a loaded machine).
+
+    Then the run is 'ok' in the journal, and the process exited 0, or was ended by the default
+    handler restored after the final flush; it must not be half-written either way.
+    """
+    status = sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0]
+    if status == "ok":
+        assert proc.returncode in (0, 130, -signal.SIGINT, -signal.SIGTERM), proc.returncode
+        pytest.skip("replay finished before the signal on this machine")
+
+
 def test_sigterm_flushes_and_marks_the_run_interrupted(big_replay, tmp_path):
     db = tmp_path / "term.db"
     proc = start_replay(big_replay, db)
     wait_for_episodes(db, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
-    if proc.returncode == 0:
-        pytest.skip("replay finished before the signal on this machine")
-    if proc.returncode == -signal.SIGTERM:
-        # The replay finished and restored the default handlers just before the signal landed (a loaded
-        # machine): the run must then be complete, not half-written.
-        status = sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0]
-        assert status == "ok"
-        pytest.skip("replay finished before the signal on this machine")
+    skip_if_finished_first(proc, db)
     assert proc.returncode == 130, err
     assert b"interrupted" in err
     conn = sqlite3.connect(db)
@@ -135,14 +140,7 @@ def test_sigint_behaves_like_sigterm(big_replay, tmp_path):
     wait_for_episodes(db, proc)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
-    if proc.returncode == 0:
-        pytest.skip("replay finished before the signal on this machine")
-    if proc.returncode == -signal.SIGTERM:
-        # The replay finished and restored the default handlers just before the signal landed (a loaded
-        # machine): the run must then be complete, not half-written.
-        status = sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0]
-        assert status == "ok"
-        pytest.skip("replay finished before the signal on this machine")
+    skip_if_finished_first(proc, db)
     assert proc.returncode == 130
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status FROM runs").fetchone() == ("interrupted",)
