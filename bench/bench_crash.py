@@ -32,8 +32,11 @@ COLUMNS = ("symbol", "buy_exchange", "sell_exchange", "first_seen", "last_seen",
            "amount", "net_profit", "net_bps", "close_reason")
 
 
-def make_replay(path: Path, events: int) -> None:
-    """alpha asks 100; beta and gamma bid 100.8 and 99.5 in turns: an episode closes every few events."""
+def make_replay(path: Path, events: int) -> Path:
+    """alpha asks 100; beta and gamma bid 100.8 and 99.5 in turns: an episode closes every few events.
+
+    Also the input of ``tests/test_replay_crash.py``, so the test and this benchmark kill the same replay.
+    """
     market = {"type": "market", "symbol": "BTC/USD", "taker_fee": "0.001", "amount_step": "0.001", "price_step": "0.01"}
     with open(path, "w", encoding="utf-8") as fh:
         for ex in ("alpha", "beta", "gamma"):
@@ -45,6 +48,7 @@ def make_replay(path: Path, events: int) -> None:
             bid, ask = ("99", "100") if ex == "alpha" else ("100.8" if (i // 3) % 2 else "99.5", "101")
             fh.write(json.dumps({"type": "book", "ts": round(t, 2), "exchange": ex, "symbol": "BTC/USD", "snapshot": True,
                                  "bids": [[bid, "1"], ["98", "2"]], "asks": [[ask, "1"], ["102", "2"]]}) + "\n")
+    return path
 
 
 def trial(path: Path, db: Path, delay: float) -> dict:

@@ -7,7 +7,6 @@ file alone: ``ARBSCAN_CRASH_TRIALS=500 pytest tests/test_replay_crash.py``.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -21,24 +20,10 @@ from pathlib import Path
 import pytest
 
 TRIALS = int(os.environ.get("ARBSCAN_CRASH_TRIALS", "20"))
-EPISODE_COLUMNS = ("symbol", "buy_exchange", "sell_exchange", "first_seen", "last_seen", "observations",
-                   "amount", "net_profit", "net_bps", "close_reason")
-
-
-def make_replay(path: Path, events: int) -> Path:
-    """alpha asks 100; beta and gamma bid 100.8 and 99.5 in turns, so an episode closes every few events."""
-    market = {"type": "market", "symbol": "BTC/USD", "taker_fee": "0.001", "amount_step": "0.001", "price_step": "0.01"}
-    with open(path, "w", encoding="utf-8") as fh:
-        for ex in ("alpha", "beta", "gamma"):
-            fh.write(json.dumps(dict(market, exchange=ex)) + "\n")
-        t = 1000.0
-        for i in range(events):
-            t += 0.01
-            ex = ("alpha", "beta", "gamma")[i % 3]
-            bid, ask = ("99", "100") if ex == "alpha" else ("100.8" if (i // 3) % 2 else "99.5", "101")
-            fh.write(json.dumps({"type": "book", "ts": round(t, 2), "exchange": ex, "symbol": "BTC/USD", "snapshot": True,
-                                 "bids": [[bid, "1"], ["98", "2"]], "asks": [[ask, "1"], ["102", "2"]]}) + "\n")
-    return path
+# bench/ sits beside the packages but is not installed: import the shared replay generator from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.bench_crash import COLUMNS as EPISODE_COLUMNS  # noqa: E402
+from bench.bench_crash import make_replay  # noqa: E402
 
 
 @pytest.fixture(scope="module")
