@@ -1,0 +1,230 @@
+"""Golden journals: the execution rows of a paper replay and of live trading against scripted venues.
+
+Both journals were captured (``python tests/test_golden_journal.py --write``) from the code as it was
+before paper and live execution were merged into one lifecycle, and are kept in
+``tests/data/golden/``. The tests rebuild them with today's code and compare every row of
+``trades``, ``orders``, ``order_events``, ``fills``, ``balances``, ``opportunities``, ``funnel``,
+``venue_stats`` and ``halts``: exact numbers by value (``0E-8`` equals ``0``), ids mapped to their
+order of appearance, wall-clock columns left out. See ``tests/data/golden/README.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+import sqlite3
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data" / "golden"
+sys.path.insert(0, str(HERE))
+
+TABLES = ("trades", "orders", "order_events", "fills", "balances", "opportunities", "funnel", "venue_stats", "halts")
+
+WALL_CLOCK = {
+    # columns that hold the time of the process, not the event clock: different on every run
+    "live": {"opened", "closed", "created", "updated", "ts", "set_at", "cleared_at", "cleared_by"},
+    "paper": set(),
+}
+ALWAYS_DROPPED = {"id", "run_id"}  # autoincrement ids and the run they belong to
+DROPPED = {"funnel": {"updated"}}  # when the last statistics write happened
+
+
+def _canon(value: Any) -> Any:
+    """Exact numbers by value in one spelling (``0E-8`` -> ``0``, ``1.50`` -> ``1.5``); other values as they are."""
+    if isinstance(value, str):
+        try:
+            d = Decimal(value)
+        except InvalidOperation:
+            return value
+        if d.is_finite():
+            return format(d.normalize(), "f")
+    return value
+
+
+_ID_IN_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|live-[0-9a-f]{16}")
+
+
+class _Ids:
+    """Random ids (live trade and client ids) replaced by their order of first appearance."""
+
+    def __init__(self, conn: sqlite3.Connection, mode: str) -> None:
+        self.map: dict[str, str] = {}
+        if mode != "live":
+            return
+        for n, (tid,) in enumerate(conn.execute("SELECT id FROM trades ORDER BY rowid"), 1):
+            self.map[tid] = f"T{n}"
+        counts: dict[str, int] = {}
+        for cid, tid, role in conn.execute("SELECT client_id, trade_id, role FROM orders ORDER BY rowid"):
+            t = self.map.get(tid, tid)
+            key = f"{t}/{role}"
+            counts[key] = counts.get(key, 0) + 1
+            self.map[cid] = f"{key}{counts[key]}"
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or not self.map:
+            return value
+        if value in self.map:
+            return self.map[value]
+        head, sep, tail = value.partition(":")  # fills.trade_id is "<client id>:<cumulative amount>"
+        if sep and head in self.map:
+            return f"{self.map[head]}:{_canon(tail)}"
+        return _ID_IN_TEXT.sub(lambda m: self.map.get(m.group(0), m.group(0)), value)  # ids named in messages
+
+
+def dump(db: Path, mode: str) -> dict[str, list[dict[str, Any]]]:
+    """The journal's rows, normalised as the module docstring says, in a stable order."""
+    conn = sqlite3.connect(str(db))
+    conn.row_factory = sqlite3.Row
+    ids = _Ids(conn, mode)
+    drop_wall = WALL_CLOCK[mode]
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for table in TABLES:
+            rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            dropped = ALWAYS_DROPPED | DROPPED.get(table, set()) | drop_wall
+            clean = []
+            for r in rows:
+                row = {k: _canon(ids(r[k])) for k in r.keys() if k not in dropped}
+                if table == "trades" and mode == "live":
+                    row["id"] = ids(r["id"])
+                clean.append(row)
+            if table == "order_events":  # one list per order, in order; orders by id
+                per: dict[str, list[dict[str, Any]]] = {}
+                for row in clean:
+                    per.setdefault(row["client_id"], []).append(row)
+                clean = [e for cid in sorted(per) for e in per[cid]]
+            else:
+                clean.sort(key=lambda row: json.dumps(row, sort_keys=True, default=str))
+            out[table] = clean
+    finally:
+        conn.close()
+    return out
+
+
+# -- the paper journal: a generated three-venue replay, three strategies ---------------------------------
+
+
+def paper_journal(tmp: Path) -> Path:
+    """``arbscan replay`` of the golden file with the golden config's three strategies."""
+    from arbscan.cli import main
+
+    db = tmp / "paper.db"
+    code = main(["replay", str(DATA / "three_venues.jsonl.gz"), "--config", str(DATA / "paper.toml"), "--db", str(db),
+                 "--no-progress", "--strategy", "fast", "--strategy", "slow", "--strategy", "picky"])
+    assert code == 0
+    return db
+
+
+# -- the live journal: every leg-outcome pair under every policy, crashes, the kill switch ---------------
+
+
+async def _live_scenarios(db: Path) -> None:
+    from test_live_fakes import OUTCOMES, Crash, ScriptedVenue, live_config, opportunity, started_executor
+
+    from arbscan.errors import TradingHalted
+    from arbscan.orders import LiveJournal
+    from arbscan.store import Store
+
+    store = Store(db)
+    store.start_run("scan")
+
+    def venues(buy: list[str], sell: list[str], state: tuple[dict, dict] | None = None) -> dict[str, ScriptedVenue]:
+        a = ScriptedVenue("alpha", buy, state=state[0] if state else None)
+        b = ScriptedVenue("beta", sell, state=state[1] if state else None)
+        a.balances = {"USD": Decimal("1000"), "BTC": Decimal("1")}
+        b.balances = {"USD": Decimal("1000"), "BTC": Decimal("1")}
+        return {"alpha": a, "beta": b}
+
+    def clear_halts() -> None:
+        j = LiveJournal(db)
+        try:
+            j.clear_halts("golden", 0.0)
+        finally:
+            j.close()
+
+    async def run(vs: dict[str, ScriptedVenue], opps: list[Any], **config: Any) -> None:
+        ex = await started_executor(store, vs, config=live_config(**config))
+        try:
+            for opp in opps:
+                try:
+                    await ex.execute(opp)
+                except TradingHalted:
+                    pass
+        finally:
+            await ex.close()
+
+    try:
+        for policy in ("flatten_buy_venue", "flatten_sell_venue", "keep"):
+            for b in OUTCOMES:
+                for s in OUTCOMES:
+                    await run(venues([b], [s]), [opportunity()], imbalance_policy=policy)
+                    clear_halts()
+        # crashes between intent and send, and after the send; the next process reconciles at start-up
+        for script in (["crash_before"], ["crash_after"]):
+            vs = venues(script, ["filled"])
+            try:
+                await run(vs, [opportunity("0.5")])
+            except Crash:
+                pass
+            await run(venues([], [], state=(vs["alpha"].orders, vs["beta"].orders)), [])
+            clear_halts()
+        # the kill switch: consecutive failures, then the daily loss limit
+        await run(venues(["rejected"] * 3, ["rejected"] * 3), [opportunity()] * 4, max_consecutive_failures=2)
+        clear_halts()
+        await run(venues(["partial"], ["filled"]), [opportunity(), opportunity()], imbalance_policy="keep",
+                  daily_loss_limit=Decimal("0.5"))
+        clear_halts()
+    finally:
+        store.close()
+
+
+def live_journal(tmp: Path) -> Path:
+    """The live scenarios above, in one journal."""
+    db = tmp / "live.db"
+    asyncio.run(_live_scenarios(db))
+    return db
+
+
+# -- the tests -----------------------------------------------------------------------------------------
+
+
+def _golden(name: str) -> dict[str, list[dict[str, Any]]]:
+    with gzip.open(DATA / f"{name}.json.gz", "rt", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _assert_same(got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str, Any]]]) -> None:
+    for table in TABLES:
+        assert len(got[table]) == len(want[table]), f"{table}: {len(got[table])} rows, golden {len(want[table])}"
+        for i, (g, w) in enumerate(zip(got[table], want[table])):
+            assert g == w, f"{table} row {i} differs:\n got {g}\nwant {w}"
+
+
+def test_paper_journal_matches_the_golden_rows(tmp_path):
+    _assert_same(dump(paper_journal(tmp_path), "paper"), _golden("paper"))
+
+
+@pytest.mark.timeout(600)
+def test_live_journal_matches_the_golden_rows(tmp_path):
+    _assert_same(dump(live_journal(tmp_path), "live"), _golden("live"))
+
+
+if __name__ == "__main__":  # python tests/test_golden_journal.py --write: capture the golden rows anew
+    import tempfile
+
+    if sys.argv[1:] != ["--write"]:
+        raise SystemExit("usage: python tests/test_golden_journal.py --write")
+    with tempfile.TemporaryDirectory() as d:
+        for name, build in (("paper", paper_journal), ("live", live_journal)):
+            rows = dump(build(Path(d)), name)
+            with gzip.open(DATA / f"{name}.json.gz", "wt", encoding="utf-8") as fh:
+                fh.write(json.dumps(rows, indent=0, sort_keys=True) + "\n")
+            print(name, {t: len(v) for t, v in rows.items()})
