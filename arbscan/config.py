@@ -11,12 +11,14 @@ Secrets never live here: API keys come from ``<EXCHANGE>_API_KEY`` / ``<EXCHANGE
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from arbscan.errors import ConfigError
+from arbscan.model import Market
 
 __all__ = [
     "Settings",
@@ -28,6 +30,7 @@ __all__ = [
     "parse_settings",
     "DEFAULT_CONFIG_PATH",
     "IMBALANCE_POLICIES",
+    "with_fee_override",
 ]
 
 DEFAULT_CONFIG_PATH = Path("arbscan.toml")
@@ -338,6 +341,20 @@ def _live(raw: dict[str, Any]) -> LiveConfig:
     return LiveConfig(**kw)
 
 
+def _array_of_tables(key: str, raw: Any, parse: Any, unique: str) -> tuple[Any, ...]:
+    """``[[key]]`` tables parsed one by one; the field ``unique`` may not repeat."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{key}: must be an array of tables ([[{key}]])")
+    items = tuple(parse(f"{key}[{i}]", t) for i, t in enumerate(raw))
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        value = getattr(item, unique)
+        if value in seen:
+            raise ConfigError(f"{key}[{i}].{unique}: {value!r} is listed twice")
+        seen.add(value)
+    return items
+
+
 def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
     """Build ``Settings`` from a decoded TOML document, checking every key."""
     _check_keys("", raw, {"scanner", "venues", "strategies", "live"})
@@ -345,25 +362,9 @@ def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
     if "scanner" in raw:
         kw["scanner"] = _scanner(_table("scanner", raw["scanner"]))
     if "venues" in raw:
-        if not isinstance(raw["venues"], list):
-            raise ConfigError("venues: must be an array of tables ([[venues]])")
-        venues = tuple(_venue(f"venues[{i}]", v) for i, v in enumerate(raw["venues"]))
-        seen: set[str] = set()
-        for i, v in enumerate(venues):
-            if v.exchange in seen:
-                raise ConfigError(f"venues[{i}].exchange: {v.exchange!r} is listed twice")
-            seen.add(v.exchange)
-        kw["venues"] = venues
+        kw["venues"] = _array_of_tables("venues", raw["venues"], _venue, "exchange")
     if "strategies" in raw:
-        if not isinstance(raw["strategies"], list):
-            raise ConfigError("strategies: must be an array of tables ([[strategies]])")
-        strategies = tuple(_strategy(f"strategies[{i}]", s) for i, s in enumerate(raw["strategies"]))
-        names: set[str] = set()
-        for i, s in enumerate(strategies):
-            if s.name in names:
-                raise ConfigError(f"strategies[{i}].name: {s.name!r} is listed twice")
-            names.add(s.name)
-        kw["strategies"] = strategies
+        kw["strategies"] = _array_of_tables("strategies", raw["strategies"], _strategy, "name")
     if "live" in raw:
         kw["live"] = _live(_table("live", raw["live"]))
     return Settings(**kw)
@@ -390,3 +391,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
     return parse_settings(raw, source=str(p))
+
+
+def with_fee_override(market: Market, overrides: Mapping[str, Decimal] | None) -> Market:
+    """``market`` with its venue's configured ``taker_fee`` (``[[venues]] taker_fee``) when one is set."""
+    if overrides and market.exchange in overrides:
+        return replace(market, taker_fee=overrides[market.exchange])
+    return market

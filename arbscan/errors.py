@@ -18,6 +18,7 @@
     ├── BookIntegrityError        drop the book and resubscribe
     │   └── ChecksumMismatch      the venue's CRC32 disagrees with our book
     ├── UnexpectedPayload         the venue sent something we cannot parse; log and skip
+    ├── NotSupported              the venue cannot do this (list orders, ...): fall back or go without
     ├── TradingHalted             the kill switch is set; needs ``arbscan resume``
     └── IllegalTransition         an order move its state table forbids: halt trading, keep our state
 
@@ -43,6 +44,7 @@ __all__ = [
     "BookIntegrityError",
     "ChecksumMismatch",
     "UnexpectedPayload",
+    "NotSupported",
     "TradingHalted",
     "IllegalTransition",
 ]
@@ -120,6 +122,10 @@ class ChecksumMismatch(BookIntegrityError):
 
 class UnexpectedPayload(ArbscanError):
     """A venue message we cannot parse; log it and skip it."""
+
+
+class NotSupported(ArbscanError):
+    """The venue (or its adapter) cannot do what was asked; the caller falls back or goes without."""
 
 
 class TradingHalted(ArbscanError):

@@ -20,12 +20,28 @@ __all__ = [
     "OrderUpdate",
     "Fill",
     "ZERO",
+    "FINAL_STATUSES",
+    "Route",
+    "Amounts",
+    "Balances",
 ]
 
 ZERO = Decimal(0)
 
 Level = tuple[Decimal, Decimal]
 """One price level: (price, amount)."""
+
+Route = tuple[str, str, str]
+"""One route: (symbol, buy_exchange, sell_exchange)."""
+
+Amounts = dict[str, Decimal]
+"""Free amount per asset on one venue: ``{"USD": Decimal("1000"), "BTC": Decimal("0.5")}``."""
+
+Balances = dict[str, Amounts]
+"""Free amounts per venue and asset: exchange -> asset -> amount. A venue that is absent is unknown
+(sizes are not capped there); what an absent asset of a listed venue means is up to whoever holds the
+balances: the simulated venue of paper trading holds exactly what it lists (absent is 0), a real venue's
+balances are known only where fetched or configured (absent is unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +180,7 @@ class Side(Enum):
 
 
 class OrderStatus(Enum):
-    """Lifecycle state of one order; legal moves live in the executor's transition table."""
+    """Lifecycle state of one order; legal moves live in ``arbscan.orders.TRANSITIONS``."""
 
     CREATED = "created"
     SUBMITTED = "submitted"
@@ -179,10 +195,11 @@ class OrderStatus(Enum):
     @property
     def is_final(self) -> bool:
         """True when no further fill can happen."""
-        return self in _FINAL_STATUSES
+        return self in FINAL_STATUSES
 
 
-_FINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+FINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+"""The one set of final order states: no fill can follow and no move is legal."""
 
 
 @dataclass(frozen=True, slots=True)

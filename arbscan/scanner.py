@@ -14,24 +14,24 @@ time (``book.ts``), exactly as ARCHITECTURE.md's "Scanner semantics" says. For a
 
 Every route also keeps a funnel of counts (see :class:`RouteFunnel`) so users see why routes were
 not live, and every book keeps feed statistics (:class:`FeedStats`). Replay drives the core
-directly; :class:`LiveDriver` drives it from live adapters and runs step 1 on a timer.
+directly (``arbscan.replay``); ``arbscan.feeds.LiveDriver`` drives it from live adapters and runs
+step 1 on a timer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 from arbscan import spread
-from arbscan.errors import AuthError, BadInput, BookIntegrityError, UnexpectedPayload
-from arbscan.model import BookSnapshot, Market, Opportunity
+from arbscan.errors import BadInput
+from arbscan.model import Balances, BookSnapshot, Market, Opportunity, Route
+from arbscan.records import CLOSE_REASONS, Episode, FeedStats, RouteFunnel
 
 __all__ = [
     "Scanner",
@@ -39,37 +39,13 @@ __all__ = [
     "Episode",
     "RouteFunnel",
     "FeedStats",
-    "LiveDriver",
     "Route",
     "CLOSE_REASONS",
 ]
 
 logger = logging.getLogger(__name__)
 
-Route = tuple[str, str, str]
-"""(symbol, buy_exchange, sell_exchange)."""
-
 _BPS = Decimal(10000)
-
-_STATS_SLICE_ROWS = 100
-"""Funnel and feed rows the live driver journals per event-loop turn (about 0.3 ms of work)."""
-
-CLOSE_REASONS = ("uncrossed", "stale", "end")
-"""Why an episode closed: its route stopped being live, one of its books went stale, the run ended."""
-
-_OPP_FIELDS = (
-    "amount",
-    "buy_vwap",
-    "sell_vwap",
-    "buy_limit",
-    "sell_limit",
-    "buy_cost",
-    "sell_proceeds",
-    "buy_fee",
-    "sell_fee",
-    "net_profit",
-    "net_bps",
-)
 
 
 class ScannerListener(Protocol):
@@ -80,140 +56,6 @@ class ScannerListener(Protocol):
 
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
         """Called for every live evaluation."""
-
-
-@dataclass(slots=True)
-class Episode:
-    """One stretch of consecutive live evaluations of one route, with its figures at the peak net profit."""
-
-    symbol: str
-    buy_exchange: str
-    sell_exchange: str
-    first_seen: float
-    last_seen: float
-    peak: Opportunity
-    peak_ts: float
-    observations: int = 1
-    closed_at: float | None = None
-    close_reason: str | None = None
-    close_detail: str | None = None
-
-    @property
-    def route(self) -> Route:
-        """(symbol, buy_exchange, sell_exchange)."""
-        return (self.symbol, self.buy_exchange, self.sell_exchange)
-
-    def observe(self, opp: Opportunity, t: float) -> None:
-        """Count one more live evaluation; keep the figures of the most profitable one."""
-        self.observations += 1
-        self.last_seen = t
-        if opp.net_profit > self.peak.net_profit:
-            self.peak = opp
-            self.peak_ts = t
-
-    def as_row(self) -> dict[str, Any]:
-        """The episode as a row of table ``opportunities`` (Decimals stay Decimal; the store writes TEXT)."""
-        row: dict[str, Any] = {
-            "symbol": self.symbol,
-            "buy_exchange": self.buy_exchange,
-            "sell_exchange": self.sell_exchange,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "observations": self.observations,
-            "peak_ts": self.peak_ts,
-        }
-        for name in _OPP_FIELDS:
-            row[name] = getattr(self.peak, name)
-        row["closed_at"] = self.closed_at
-        row["close_reason"] = self.close_reason
-        row["close_detail"] = self.close_detail
-        return row
-
-
-@dataclass(slots=True)
-class RouteFunnel:
-    """Counts for one route: why it was or was not live.
-
-    ``evaluated`` counts calls of ``spread.evaluate`` (both books fresh); each ends in exactly one of
-    ``live``, ``not_crossed``, ``fees``, ``depth_or_minimums``, ``balance`` or ``below_min_bps``.
-    ``stale`` counts events that touched the route while one of its books was stale (not evaluated).
-    ``crossed_before_fees`` counts evaluations whose best bid was above the best ask, fees ignored,
-    and ``max_gross_bps`` is the largest such premium in basis points of the ask.
-    """
-
-    symbol: str
-    buy_exchange: str
-    sell_exchange: str
-    evaluated: int = 0
-    crossed_before_fees: int = 0
-    live: int = 0
-    not_crossed: int = 0
-    fees: int = 0
-    depth_or_minimums: int = 0
-    balance: int = 0
-    below_min_bps: int = 0
-    stale: int = 0
-    episodes: int = 0
-    max_gross_bps: Decimal | None = None  # largest 10000 * (best bid - best ask) / best ask seen, fees ignored
-
-    def as_row(self) -> dict[str, Any]:
-        """The counts as a row of table ``funnel``."""
-        return {
-            "symbol": self.symbol,
-            "buy_exchange": self.buy_exchange,
-            "sell_exchange": self.sell_exchange,
-            "evaluated": self.evaluated,
-            "crossed_before_fees": self.crossed_before_fees,
-            "live": self.live,
-            "not_crossed": self.not_crossed,
-            "fees": self.fees,
-            "depth_or_minimums": self.depth_or_minimums,
-            "balance": self.balance,
-            "below_min_bps": self.below_min_bps,
-            "stale": self.stale,
-            "episodes": self.episodes,
-            "max_gross_bps": self.max_gross_bps,
-        }
-
-
-@dataclass(slots=True)
-class FeedStats:
-    """Book events of one (venue, symbol) and the gaps between them (the report's feed-quality view)."""
-
-    exchange: str
-    symbol: str
-    max_book_age_ms: int
-    events: int = 0
-    first_ts: float | None = None
-    last_ts: float | None = None
-    max_gap_ms: float = 0.0
-    gaps_over_max_age: int = 0
-
-    def add(self, t: float) -> None:
-        """Count one event at ``t``."""
-        if self.last_ts is not None:
-            gap_ms = (t - self.last_ts) * 1000.0
-            if gap_ms > self.max_gap_ms:
-                self.max_gap_ms = gap_ms
-            if gap_ms > self.max_book_age_ms:
-                self.gaps_over_max_age += 1
-        else:
-            self.first_ts = t
-        self.last_ts = t
-        self.events += 1
-
-    def as_row(self) -> dict[str, Any]:
-        """The statistics as a row of table ``venue_stats``."""
-        return {
-            "exchange": self.exchange,
-            "symbol": self.symbol,
-            "events": self.events,
-            "first_ts": self.first_ts,
-            "last_ts": self.last_ts,
-            "max_gap_ms": self.max_gap_ms,
-            "gaps_over_max_age": self.gaps_over_max_age,
-            "max_book_age_ms": self.max_book_age_ms,
-        }
 
 
 class Scanner:
@@ -232,7 +74,7 @@ class Scanner:
         *,
         min_net_bps: Decimal = Decimal(0),
         max_book_age_ms: int = 2000,
-        balances: dict[str, dict[str, Decimal]] | None = None,
+        balances: Balances | None = None,
         listeners: Iterable[Any] = (),
     ) -> None:
         if not isinstance(min_net_bps, Decimal):
@@ -244,17 +86,12 @@ class Scanner:
         self.min_net_bps = min_net_bps
         self.max_book_age_ms = max_book_age_ms
         self._max_age = max_book_age_ms / 1000.0
-        self.balances: dict[str, dict[str, Decimal]] = balances if balances is not None else {}
+        self.balances: Balances = balances if balances is not None else {}
         self.listeners: list[Any] = list(listeners)
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
         self.episodes: dict[Route, Episode] = {}  # open ones
-        # Heap of (ts, seq, route, episode): for every open episode, an entry whose ts is at most the
-        # ts of its older book, so step 1 can tell "nothing is stale" without visiting every episode.
-        # A book whose ts goes backwards breaks that bound: ``_expiry_exact`` then forces a full scan.
-        self._expiry: list[tuple[float, int, Route, Episode]] = []
-        self._expiry_seq = 0
-        self._expiry_exact = True
+        self._expiry = _Expiry(self._max_age, self.episodes, self.books)
         self.funnels: dict[Route, RouteFunnel] = {}
         self.feeds: dict[tuple[str, str], FeedStats] = {}
         # per (exchange, symbol): other exchange -> (route buying here, its funnel, route selling here,
@@ -299,7 +136,7 @@ class Scanner:
         # 2. apply
         old = self.books.get(key)
         if old is not None and book.ts < old.ts:
-            self._expiry_exact = False
+            self._expiry.exact = False
         self.books[key] = book
         self._by_symbol.setdefault(book.symbol, {})[book.exchange] = book
         feed = self.feeds.get(key)
@@ -342,7 +179,8 @@ class Scanner:
     def expire(self, t: float) -> int:
         """Close every open episode one of whose books is older than ``max_book_age_ms`` at ``t``."""
         max_age = self._max_age
-        if self._expiry_exact and not self._any_stale(t):
+        expiry = self._expiry
+        if expiry.exact and not expiry.any_stale(t):
             return 0
         closed = 0
         for route, ep in list(self.episodes.items()):
@@ -352,42 +190,8 @@ class Scanner:
             if buy is None or sell is None or t - buy.ts > max_age or t - sell.ts > max_age:
                 self._close_episode(route, t, "stale", None)
                 closed += 1
-        self._rebuild_expiry()
+        expiry.rebuild()
         return closed
-
-    def _any_stale(self, t: float) -> bool:
-        """Whether some open episode may have a stale book at ``t``; cost grows with stale-looking entries only."""
-        heap, max_age, episodes = self._expiry, self._max_age, self.episodes
-        while heap and t - heap[0][0] > max_age:
-            _, _, route, ep = heappop(heap)
-            if episodes.get(route) is not ep:
-                continue  # that episode has closed
-            oldest = self._oldest_book_ts(route)
-            if t - oldest > max_age:
-                return True
-            self._push_expiry(oldest, route, ep)
-        return False
-
-    def _oldest_book_ts(self, route: Route) -> float:
-        symbol, buy_ex, sell_ex = route
-        buy = self.books.get((buy_ex, symbol))
-        sell = self.books.get((sell_ex, symbol))
-        if buy is None or sell is None:
-            return -math.inf  # stale at any time
-        return buy.ts if buy.ts < sell.ts else sell.ts
-
-    def _push_expiry(self, ts: float, route: Route, ep: Episode) -> None:
-        self._expiry_seq += 1
-        heappush(self._expiry, (ts, self._expiry_seq, route, ep))
-
-    def _rebuild_expiry(self) -> None:
-        entries = []
-        for route, ep in self.episodes.items():
-            self._expiry_seq += 1
-            entries.append((self._oldest_book_ts(route), self._expiry_seq, route, ep))
-        heapify(entries)
-        self._expiry = entries
-        self._expiry_exact = True
 
     def close(self, t: float | None = None) -> None:
         """End the run: close open episodes (reason ``end``), write funnel and feed stats, tell listeners."""
@@ -410,9 +214,8 @@ class Scanner:
         """
         if self.store is None:
             return False
-        # Rows that did not change are already stored with these very counts; rewriting every route
-        # made the cost of a stats write grow with the number of symbols (the 1,000-symbol profile).
-        # Every event on a book touches its feed and every route through it, both directions.
+        # Rows that did not change are already stored with these very counts. Every event on a book
+        # touches its feed and every route through it, both directions.
         pending = self._touched
         funnels: dict[Route, RouteFunnel] = {}
         keys: list[tuple[str, str]] = []
@@ -456,8 +259,8 @@ class Scanner:
             bid = sell.bids[0][0]
             ask = buy.asks[0][0]
             if bid <= ask:
-                # Most evaluations end here. With fees >= 0, evaluate() would return None and
-                # diagnose() "not_crossed": count it without calling them (the profile's hot spot).
+                # With fees >= 0, evaluate() would return None and diagnose() "not_crossed":
+                # count it without calling them.
                 funnel.not_crossed += 1
                 if route in self.episodes:
                     self._close_episode(route, t, "uncrossed", "not_crossed")
@@ -495,7 +298,7 @@ class Scanner:
         ep = self.episodes.get(route)
         if ep is None:
             ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t)
-            self._push_expiry(buy.ts if buy.ts < sell.ts else sell.ts, route, ep)
+            self._expiry.push(buy.ts if buy.ts < sell.ts else sell.ts, route, ep)
             funnel.episodes += 1
         else:
             ep.observe(opp, t)
@@ -524,157 +327,57 @@ class Scanner:
             logger.exception("listener %s.%s failed", type(listener).__name__, method)
 
 
-# -- live --------------------------------------------------------------------------------------
+class _Expiry:
+    """Step 1 made cheap: tells whether some open episode may have a stale book without visiting them all.
 
-
-@dataclass(slots=True)
-class VenueState:
-    """What the live driver knows about one venue, for the status view."""
-
-    name: str
-    reachable: bool | None = None  # None: not tried yet
-    last_error: str | None = None
-    failures: int = 0
-    markets: int = 0
-    next_retry: float | None = None  # monotonic time of the next attempt
-
-
-@dataclass
-class LiveDriver:
-    """Drives a :class:`Scanner` from live adapters until ``stop`` is set.
-
-    Per venue: load markets, then consume ``watch_books``; any failure (network down, venue error,
-    stream ended) is reported once per failure in one line and retried with exponential backoff,
-    never crashing the other venues. Step 1 of the scanner runs on a timer on the event clock
-    (the last event time plus the local time elapsed since). ``AuthError`` and ``BadInput`` stop
-    only that venue.
+    A heap of (ts, seq, route, episode) holds, for every open episode, an entry whose ts is at most the
+    ts of its older book. A book whose ts goes backwards breaks that bound: ``exact`` is then False and
+    the scanner checks every episode once, then rebuilds the heap.
     """
 
-    scanner: Scanner
-    adapters: Mapping[str, Any]
-    symbols: tuple[str, ...]
-    depth: int = 10
-    fee_overrides: Mapping[str, Decimal] = field(default_factory=dict)
-    expire_interval: float = 0.25
-    stats_interval: float = 5.0
-    initial_backoff: float = 1.0
-    max_backoff: float = 30.0
-    on_unreachable: Callable[[str, str, float], None] | None = None  # (venue, message, retry_in_s)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    venues: dict[str, VenueState] = field(default_factory=dict)
-    _last_event_mono: float | None = None
+    __slots__ = ("max_age", "episodes", "books", "heap", "seq", "exact")
 
-    def now(self) -> float:
-        """The scanner's event clock advanced by the local time elapsed since the last event."""
-        if self.scanner.clock is None or self._last_event_mono is None:
-            return time.time()
-        return self.scanner.clock + (time.monotonic() - self._last_event_mono)
+    def __init__(self, max_age: float, episodes: dict[Route, Episode], books: dict[tuple[str, str], BookSnapshot]) -> None:
+        self.max_age = max_age
+        self.episodes = episodes
+        self.books = books
+        self.heap: list[tuple[float, int, Route, Episode]] = []
+        self.seq = 0
+        self.exact = True
 
-    async def run(self) -> None:
-        """Run every venue and the timers until ``stop`` is set; then close the scanner."""
-        tasks = [asyncio.create_task(self._venue(name, a), name=f"venue-{name}") for name, a in self.adapters.items()]
-        tasks.append(asyncio.create_task(self._timers(), name="scanner-timers"))
-        try:
-            await self.stop.wait()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(*(self._close_adapter(n, a) for n, a in self.adapters.items()))
-            self.scanner.close(self.now() if self.scanner.clock is not None else None)
+    def any_stale(self, t: float) -> bool:
+        """Whether some open episode may have a stale book at ``t``; cost grows with stale-looking entries only."""
+        heap, max_age, episodes = self.heap, self.max_age, self.episodes
+        while heap and t - heap[0][0] > max_age:
+            _, _, route, ep = heappop(heap)
+            if episodes.get(route) is not ep:
+                continue  # that episode has closed
+            oldest = self.oldest_book_ts(route)
+            if t - oldest > max_age:
+                return True
+            self.push(oldest, route, ep)
+        return False
 
-    async def _close_adapter(self, name: str, adapter: Any) -> None:
-        try:
-            await asyncio.wait_for(adapter.close(), timeout=2.0)
-        except Exception as exc:  # noqa: BLE001 - closing is best effort
-            logger.debug("closing %s: %s", name, exc)
+    def oldest_book_ts(self, route: Route) -> float:
+        """The ts of the older of the route's two books (-inf when one is missing: stale at any time)."""
+        symbol, buy_ex, sell_ex = route
+        buy = self.books.get((buy_ex, symbol))
+        sell = self.books.get((sell_ex, symbol))
+        if buy is None or sell is None:
+            return -math.inf
+        return buy.ts if buy.ts < sell.ts else sell.ts
 
-    async def _timers(self) -> None:
-        last_stats = time.monotonic()
-        while True:
-            await asyncio.sleep(self.expire_interval)
-            if self.scanner.episodes:
-                self.scanner.expire(self.now())
-            if time.monotonic() - last_stats >= self.stats_interval:
-                last_stats = time.monotonic()
-                await self.write_stats()
+    def push(self, ts: float, route: Route, ep: Episode) -> None:
+        """Watch a newly opened episode whose older book has time ``ts``."""
+        self.seq += 1
+        heappush(self.heap, (ts, self.seq, route, ep))
 
-    async def write_stats(self) -> None:
-        """Journal the changed funnel and feed rows in slices, yielding to the event loop between them.
-
-        One call for thousands of routes held the loop for milliseconds (the journal benchmark).
-        """
-        while self.scanner.write_stats(max_rows=_STATS_SLICE_ROWS):
-            await asyncio.sleep(0)
-
-    async def _sleep_or_stop(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
-            pass
-
-    async def _venue(self, name: str, adapter: Any) -> None:
-        state = self.venues.setdefault(name, VenueState(name))
-        backoff = self.initial_backoff
-        loaded = False
-        while not self.stop.is_set():
-            try:
-                if not loaded:
-                    markets = await adapter.load_markets()
-                    wanted = [s for s in self.symbols if s in markets]
-                    missing = [s for s in self.symbols if s not in markets]
-                    if missing:
-                        logger.warning("%s does not list %s; not scanned there", name, ", ".join(missing))
-                    for sym in wanted:
-                        market = markets[sym]
-                        fee = self.fee_overrides.get(name)
-                        if fee is not None:
-                            from dataclasses import replace
-
-                            market = replace(market, taker_fee=fee)
-                        self.scanner.add_market(market)
-                    state.markets = len(wanted)
-                    loaded = True
-                    if not wanted:
-                        logger.warning("%s: none of the scanned symbols is listed; venue idle", name)
-                        return
-                    symbols = wanted
-                async for book in adapter.watch_books(symbols):
-                    if not state.reachable:
-                        if state.failures:
-                            logger.warning("%s reachable again", name)
-                        state.reachable = True
-                        state.last_error = None
-                    backoff = self.initial_backoff
-                    try:
-                        self.scanner.on_book_event(book)
-                    except Exception:  # a book the core cannot handle is skipped, never the whole feed
-                        logger.exception("%s: book skipped", name)
-                    self._last_event_mono = time.monotonic()
-                    if self.stop.is_set():
-                        return
-                raise ConnectionError("book stream ended")
-            except asyncio.CancelledError:
-                raise
-            except (AuthError, BadInput) as exc:
-                state.reachable = False
-                state.last_error = str(exc)
-                logger.error("%s stopped: %s", name, exc)
-                return
-            except (UnexpectedPayload, BookIntegrityError) as exc:  # the venue is up; its stream needs a restart
-                logger.warning("%s: %s; resubscribing", name, exc)
-                await self._sleep_or_stop(min(backoff, 1.0))
-                backoff = min(backoff * 2, self.max_backoff)
-            except Exception as exc:  # noqa: BLE001 - every other failure is retried with backoff
-                state.reachable = False
-                state.failures += 1
-                kind = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))  # public class
-                message = f"{kind}: {exc}" if str(exc) else kind
-                state.last_error = message
-                state.next_retry = time.monotonic() + backoff
-                if self.on_unreachable is not None:
-                    self.on_unreachable(name, message, backoff)
-                else:
-                    logger.warning("%s unreachable (%s); retrying in %.0f s", name, message, backoff)
-                await self._sleep_or_stop(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+    def rebuild(self) -> None:
+        """One exact entry per open episode again."""
+        entries = []
+        for route, ep in self.episodes.items():
+            self.seq += 1
+            entries.append((self.oldest_book_ts(route), self.seq, route, ep))
+        heapify(entries)
+        self.heap = entries
+        self.exact = True

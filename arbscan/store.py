@@ -1,4 +1,4 @@
-"""The SQLite journal: sqlite-utils over one WAL database, versioned migrations, batched writes.
+"""The journal's batched writer: sqlite-utils over one WAL database, rows committed in batches on a thread.
 
 Writes never run on the caller's thread: ``submit`` / ``submit_many`` / ``upsert`` put rows on a
 queue and return at once; a writer thread commits them in batches (one transaction per batch), so
@@ -8,9 +8,7 @@ waits until everything accepted is committed; ``close()`` flushes, closes the ru
 Exact values (``Decimal``) are stored as TEXT, times as REAL unix seconds, enums by value. Every
 row carries the ``run_id`` of the ``runs`` row this process opened with :meth:`Store.start_run`.
 
-Schema changes go in :data:`MIGRATIONS`, an ordered list of ``(name, function)`` pairs: append a
-new pair at the end (never edit or reorder one that has shipped); version = position + 1, kept in
-``PRAGMA user_version``.
+The schema (migrations, statuses, how a value is stored) is ``arbscan.journal``'s.
 """
 
 from __future__ import annotations
@@ -24,246 +22,19 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
-from enum import Enum
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-__all__ = ["Store", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value"]
+from arbscan.journal import FUNNEL_COUNTS, MIGRATIONS, SCHEMA_VERSION, TRADE_STATUSES, migrate, to_db_value
+
+__all__ = ["Store", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value", "migrate"]
 
 logger = logging.getLogger(__name__)
 
-TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
-"""The values of ``trades.status`` (paper and live), in the order reports list them."""
-
-FUNNEL_COUNTS = (
-    "evaluated",
-    "crossed_before_fees",
-    "live",
-    "not_crossed",
-    "fees",
-    "depth_or_minimums",
-    "balance",
-    "below_min_bps",
-    "stale",
-    "episodes",
-)
-"""The integer counters of one route in table ``funnel`` (see ``arbscan.scanner.RouteFunnel``)."""
-
-
-def _m001_journal(db: Database) -> None:
-    """runs, opportunities (one row per episode), funnel (per route), venue_stats (per book feed)."""
-    db["runs"].create(
-        {
-            "id": int,
-            "started": float,
-            "ended": float,
-            "mode": str,  # 'scan' | 'replay' | 'record' | ...
-            "source": str,  # replay file, or the venues scanned
-            "settings": str,  # JSON summary of the settings used; never secrets
-            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error'
-            "events": int,
-        },
-        pk="id",
-    )
-    db["opportunities"].create(
-        {
-            "id": int,
-            "run_id": int,
-            "symbol": str,
-            "buy_exchange": str,
-            "sell_exchange": str,
-            "first_seen": float,  # time of the first live evaluation
-            "last_seen": float,  # time of the last live evaluation
-            "observations": int,  # live evaluations in the episode
-            "peak_ts": float,  # time of the evaluation with the peak net_profit
-            # the figures at the episode's peak net_profit, exact decimals as TEXT
-            "amount": str,
-            "buy_vwap": str,
-            "sell_vwap": str,
-            "buy_limit": str,
-            "sell_limit": str,
-            "buy_cost": str,
-            "sell_proceeds": str,
-            "buy_fee": str,
-            "sell_fee": str,
-            "net_profit": str,
-            "net_bps": str,
-            "closed_at": float,  # event time at which the episode closed
-            "close_reason": str,  # 'uncrossed' | 'stale' | 'end'
-            "close_detail": str,  # funnel reason of the closing evaluation ('fees', 'below_min_bps', ...)
-        },
-        pk="id",
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-    db["opportunities"].create_index(["run_id"])
-    db["opportunities"].create_index(["symbol", "buy_exchange", "sell_exchange"])
-    funnel_cols: dict[str, Any] = {"run_id": int, "symbol": str, "buy_exchange": str, "sell_exchange": str}
-    funnel_cols.update({name: int for name in FUNNEL_COUNTS})
-    funnel_cols["updated"] = float
-    db["funnel"].create(
-        funnel_cols,
-        pk=("run_id", "symbol", "buy_exchange", "sell_exchange"),
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-    db["venue_stats"].create(
-        {
-            "run_id": int,
-            "exchange": str,
-            "symbol": str,
-            "events": int,  # book events seen
-            "first_ts": float,
-            "last_ts": float,
-            "max_gap_ms": float,  # longest time between two consecutive events of this book
-            "gaps_over_max_age": int,  # gaps longer than max_book_age_ms (the book went stale)
-            "max_book_age_ms": int,
-        },
-        pk=("run_id", "exchange", "symbol"),
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-
-
-def _m002_execution(db: Database) -> None:
-    """Paper and live execution share these tables; ``mode`` ('paper' | 'live') tells them apart.
-
-    trades: one row per paired trade (both legs and any flattening), written when it opens and
-    updated as it settles. orders: one row per order, written as an intent BEFORE it is sent,
-    updated on every status change. order_events: the state machine's transitions, append-only.
-    fills: keyed by (exchange, trade_id) so a fill reported twice is stored once. balances: the
-    balances of a strategy on each venue after each trade (append-only). halts: the kill switch.
-    """
-    db["trades"].create(
-        {
-            "id": str,  # our paired-trade id
-            "run_id": int,
-            "mode": str,  # 'paper' | 'live'
-            "strategy": str,
-            "symbol": str,
-            "buy_exchange": str,
-            "sell_exchange": str,
-            "opened": float,  # event time the strategy decided
-            "closed": float,  # event time the trade settled (NULL while open)
-            "status": str,  # 'open' | 'filled' | 'partial' | 'missed' | 'imbalanced' | 'flattened' | 'failed' | 'unknown'
-            "planned_amount": str,
-            "buy_limit": str,
-            "sell_limit": str,
-            "expected_profit": str,  # the opportunity's net_profit for the planned amount
-            "buy_filled": str,
-            "sell_filled": str,
-            "buy_cost": str,  # quote spent on the buy leg incl. fee
-            "sell_proceeds": str,  # quote received on the sell leg net of fee
-            "flatten_amount": str,  # base traded by flattening orders (signed: + bought, - sold)
-            "flatten_pnl": str,  # quote result of the flattening orders incl. fees
-            "realised_pnl": str,  # quote PnL of the matched amount plus flattening, after all fees
-            "imbalance": str,  # base left as inventory after the trade (+ long on buy venue, - short)
-            "imbalance_action": str,  # 'none' | 'flattened' | 'kept'
-            "detail": str,
-        },
-        pk="id",
-    )
-    db["trades"].create_index(["run_id", "mode", "strategy"])
-    db["orders"].create(
-        {
-            "client_id": str,
-            "run_id": int,
-            "mode": str,
-            "strategy": str,
-            "trade_id": str,
-            "role": str,  # 'buy' | 'sell' | 'flatten'
-            "exchange": str,
-            "symbol": str,
-            "side": str,  # 'buy' | 'sell'
-            "amount": str,
-            "limit_price": str,
-            "time_in_force": str,
-            "status": str,  # arbscan.model.OrderStatus value
-            "filled": str,
-            "avg_price": str,
-            "fee": str,
-            "exchange_order_id": str,
-            "created": float,
-            "updated": float,
-            "error": str,
-        },
-        pk="client_id",
-    )
-    db["orders"].create_index(["trade_id"])
-    db["orders"].create_index(["status"])
-    db["order_events"].create(
-        {"id": int, "run_id": int, "client_id": str, "ts": float, "from_status": str, "to_status": str, "detail": str},
-        pk="id",
-    )
-    db["order_events"].create_index(["client_id"])
-    db["fills"].create(
-        {
-            "exchange": str,
-            "trade_id": str,  # the venue's trade id (paper: generated)
-            "run_id": int,
-            "mode": str,
-            "client_id": str,
-            "symbol": str,
-            "side": str,
-            "amount": str,
-            "price": str,
-            "fee": str,
-            "fee_asset": str,
-            "ts": float,
-        },
-        pk=("exchange", "trade_id"),
-    )
-    db["fills"].create_index(["client_id"])
-    db["balances"].create(
-        {
-            "id": int,
-            "run_id": int,
-            "mode": str,
-            "strategy": str,
-            "exchange": str,
-            "asset": str,
-            "free": str,
-            "ts": float,
-            "trade_id": str,  # the trade after which this balance holds (NULL: starting balance)
-        },
-        pk="id",
-    )
-    db["balances"].create_index(["run_id", "mode", "strategy"])
-    db["halts"].create(
-        {"id": int, "set_at": float, "reason": str, "run_id": int, "cleared_at": float, "cleared_by": str},
-        pk="id",
-    )
-
-
-def _m003_funnel_premium(db: Database) -> None:
-    """funnel.max_gross_bps: the largest raw premium (best bid over best ask, before fees) seen on the route."""
-    db["funnel"].add_column("max_gross_bps", str)
-
-
-MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
-    ("journal", _m001_journal),
-    ("execution", _m002_execution),
-    ("funnel_premium", _m003_funnel_premium),
-]
-"""Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
 _FLUSH: tuple[str, str, list[dict[str, Any]], Any] = ("flush", "", [], None)
-
-
-def to_db_value(value: Any) -> Any:
-    """A Python value as the journal stores it: Decimal -> exact TEXT, Enum -> its value, bool -> int."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str, sort_keys=True)
-    return value
 
 
 def _row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -279,27 +50,11 @@ def _connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def migrate(db: Database) -> int:
-    """Apply every migration newer than the database's ``user_version``; returns the new version."""
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise RuntimeError(f"journal schema version {version} is newer than this arbscan ({len(MIGRATIONS)})")
-    for index in range(version, len(MIGRATIONS)):
-        name, fn = MIGRATIONS[index]
-        with db.atomic():  # one transaction per migration, version bump included
-            fn(db)
-            db.conn.execute(f"PRAGMA user_version = {index + 1}")
-        logger.info("journal migrated to version %d (%s)", index + 1, name)
-    return len(MIGRATIONS)
-
-
 def _lower_priority(thread: threading.Thread) -> None:
     """Give the writer thread the lowest CPU priority (Linux: per-thread nice 19), best effort.
 
-    On a busy core the OS otherwise lets the writer's SQLite work (which runs without the GIL)
-    hold the CPU for a whole scheduler slice while the event loop waits: loop stalls of ~4 ms at
-    the 99.9th percentile in BENCHMARKS.md's journal benchmark, ~0.3 ms at nice 19. The writer
-    still gets every idle moment, and a share of a saturated core.
+    The writer's SQLite work runs without the GIL; at nice 19 the OS gives the core to the event loop
+    first, and the writer every idle moment and a share of a saturated core.
     """
     tid = getattr(thread, "native_id", None)
     if tid is None or not sys.platform.startswith("linux"):  # only Linux takes a thread id as PRIO_PROCESS
@@ -337,7 +92,7 @@ class Store:
             raise BadInput(f"journal {str(self.path)!r} cannot be opened: {exc}") from None
         self.run_id: int | None = None
         self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]], Any] | None] = queue.Queue()
-        self._error: BaseException | None = None
+        self._committer = BatchCommitter(self._conn, self.db, self._lock)
         self._closed = False
         self._pending = 0  # rows accepted but not yet committed (or lost)
         self._pending_cond = threading.Condition()
@@ -455,8 +210,8 @@ class Store:
                 deadline = time.monotonic() + timeout
                 while self._queue.unfinished_tasks and time.monotonic() < deadline:
                     time.sleep(0.01)
-        if self._error is not None:  # reported once; later batches are still written
-            error, self._error = self._error, None
+        if self._committer.error is not None:  # reported once; later batches are still written
+            error, self._committer.error = self._committer.error, None
             raise RuntimeError(f"journal writer failed, rows were lost: {error}") from error
 
     def close(self, status: str | None = None) -> None:
@@ -552,17 +307,34 @@ class Store:
             work = [b for b in batch if b is not None and b is not _FLUSH]
             stop = any(b is None for b in batch)
             if work:
-                self._commit_with_retry(work)
+                self._committer.commit(work)
                 with self._pending_cond:
                     self._pending -= sum(len(w[2]) for w in work)
                     self._pending_cond.notify_all()
             for _ in batch:
                 self._queue.task_done()
 
-    def _commit_with_retry(self, work: list[tuple[str, str, list[dict[str, Any]], Any]]) -> None:
-        # Another connection (a report, the live journal) may hold the write lock past the busy
-        # timeout: keep the batch and try again. Any other failure loses this batch only; it is
-        # logged, and the next flush() or close() raises it to the caller.
+
+Work = list[tuple[str, str, list[dict[str, Any]], Any]]
+"""A batch: (operation, table, rows, primary key) items, in order; operation insert | insert_ignore | upsert."""
+
+
+class BatchCommitter:
+    """Commits batches of rows to one journal connection, one transaction per batch.
+
+    Another connection (a report, the live journal) may hold the write lock past the busy timeout:
+    the batch is kept and tried again. Any other failure loses that batch only; it is logged and kept
+    in ``error`` for the owner to raise.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, db: Database, lock: threading.Lock) -> None:
+        self.conn = conn
+        self.db = db
+        self.lock = lock
+        self.error: BaseException | None = None
+
+    def commit(self, work: Work) -> None:
+        """Write ``work`` in one transaction, retrying while the journal is locked."""
         for attempt in range(5):
             try:
                 self._commit(work)
@@ -573,18 +345,18 @@ class Store:
                     return
                 logger.warning("journal busy (%s); retrying the batch", exc)
                 time.sleep(min(0.1 * 2**attempt, 2.0))
-            except Exception as exc:  # noqa: BLE001 - reported through flush()
+            except Exception as exc:  # noqa: BLE001 - reported through the owner's flush()
                 self._fail(exc, work)
                 return
         self._fail(RuntimeError("journal stayed locked; batch not written"), work)
 
-    def _fail(self, exc: BaseException, work: list[tuple[str, str, list[dict[str, Any]], Any]]) -> None:
-        if self._error is None:
-            self._error = exc
+    def _fail(self, exc: BaseException, work: Work) -> None:
+        if self.error is None:
+            self.error = exc
         tables = sorted({table for _, table, _, _ in work})
         logger.error("journal write failed (%d rows for %s lost): %s", sum(len(w[2]) for w in work), ", ".join(tables), exc)
 
-    def _commit(self, work: list[tuple[str, str, list[dict[str, Any]], Any]]) -> None:
+    def _commit(self, work: Work) -> None:
         # Consecutive rows with the same operation, table, key and columns share one statement; the
         # batch's order is kept. Rows with other columns start a new run: sqlite-utils gives every row
         # of one upsert_all the union of their columns, which would blank the ones a partial row omits.
@@ -597,24 +369,21 @@ class Store:
                     groups.append(((op, table, pk), []))
                     last = key
                 groups[-1][1].append(row)
-        with self._lock:
+        with self.lock:
             # IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a batch
             # never fails half-way because another connection wrote between its reads and writes
-            self._conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                self._write_groups(groups)
+                with self.db.atomic():  # a savepoint inside the batch's transaction
+                    for (op, table, pk), rows in groups:
+                        clean = [_row(r) for r in rows]
+                        if op == "insert":
+                            self.db[table].insert_all(clean, alter=True, batch_size=100)
+                        elif op == "insert_ignore":
+                            self.db[table].insert_all(clean, alter=True, ignore=True, batch_size=100)
+                        else:
+                            self.db[table].upsert_all(clean, pk=pk, alter=True, batch_size=100)
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self.conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
-
-    def _write_groups(self, groups: list[tuple[tuple[str, str, Any], list[dict[str, Any]]]]) -> None:
-        with self.db.atomic():  # a savepoint inside the batch's transaction
-            for (op, table, pk), rows in groups:
-                clean = [_row(r) for r in rows]
-                if op == "insert":
-                    self.db[table].insert_all(clean, alter=True, batch_size=100)
-                elif op == "insert_ignore":
-                    self.db[table].insert_all(clean, alter=True, ignore=True, batch_size=100)
-                else:
-                    self.db[table].upsert_all(clean, pk=pk, alter=True, batch_size=100)
+            self.conn.execute("COMMIT")

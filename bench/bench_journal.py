@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from arbscan.replay import BookBuilder, BookEvent, MarketEvent, ReplayReader
-from arbscan.scanner import LiveDriver, Scanner
+from arbscan.feeds import LiveDriver
+from arbscan.scanner import Scanner
 from arbscan.store import Store
 from bench.common import fmt_spread, machine, percentile, pin_cpu, save_results, spread
 from bench.gen_replay import generate

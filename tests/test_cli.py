@@ -7,11 +7,13 @@ import asyncio
 import json
 from decimal import Decimal as D
 
+import conftest
 import pytest
 
-from arbscan import cli
-from arbscan.model import BookSnapshot, Market
+from arbscan import app, cli
+from arbscan.model import BookSnapshot
 from arbscan.replay import iter_books, read_replay
+from arbscan.status import StatusView
 from arbscan.store import Store
 
 SYM = "BTC/USD"
@@ -103,7 +105,7 @@ def test_help_lists_every_command(capsys):
 
 
 def market(exchange):
-    return Market(exchange, SYM, "BTC", "USD", D("0.001"), D("0.001"), D("0.01"))
+    return conftest.market(exchange, SYM, "0.001", amount_step="0.001", price_step="0.01")
 
 
 class FakeAdapter:
@@ -145,7 +147,7 @@ def fake_venues(monkeypatch):
         made["beta"] = FakeAdapter("beta", [("100.8", "101"), ("100.8", "101"), ("99", "101"), ("100.8", "101")], fail_first=1)
         return dict(made)
 
-    monkeypatch.setattr(cli, "_build_adapters", build)
+    monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: build(settings))
     return made
 
 
@@ -156,7 +158,7 @@ def write_config(tmp_path):
 
 
 def test_scan_journals_episodes_from_live_venues_and_retries_a_failing_one(tmp_path, fake_venues, capsys, monkeypatch):
-    monkeypatch.setitem(cli.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
     db = tmp_path / "scan.db"
     rc = cli.main(["scan", "--config", str(write_config(tmp_path)), "--db", str(db), "--duration", "1.5",
                    "--max-age-ms", "60000", "--no-status"])
@@ -172,7 +174,7 @@ def test_scan_journals_episodes_from_live_venues_and_retries_a_failing_one(tmp_p
 
 
 def test_record_writes_a_replay_file_that_replays(tmp_path, fake_venues, capsys, monkeypatch):
-    monkeypatch.setitem(cli.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
     out = tmp_path / "rec.jsonl.gz"
     rc = cli.main(["record", "--config", str(write_config(tmp_path)), "--out", str(out), "--duration", "1.0", "--no-status"])
     assert rc == 0
@@ -215,7 +217,8 @@ def test_config_balances_cap_replay_sizes(tmp_path, capsys):
 
 
 def test_status_view_shows_each_venue_with_book_ages_and_counts():
-    from arbscan.scanner import LiveDriver, Scanner, VenueState
+    from arbscan.feeds import LiveDriver, VenueState
+    from arbscan.scanner import Scanner
 
     s = Scanner({(ex, SYM): market(ex) for ex in ("alpha", "beta")}, None, max_book_age_ms=60_000)
     s.on_book_event(BookSnapshot("alpha", SYM, ((D(99), D(1)),), ((D(100), D(1)),), 10.0, 10.0))
@@ -224,7 +227,7 @@ def test_status_view_shows_each_venue_with_book_ages_and_counts():
     driver.venues = {"alpha": VenueState("alpha", reachable=True), "beta": VenueState("beta", reachable=False),
                      "gamma": VenueState("gamma")}
     driver.now = lambda: 10.5
-    lines = cli._StatusView(driver, enabled=True).render()
+    lines = StatusView(driver, enabled=True).render()
     assert lines[0].split() == ["alpha", "up", "BTC/USD", "500", "ms"]
     assert lines[1].split() == ["beta", "unreachable", "BTC/USD", "250", "ms"]
     assert lines[2].split() == ["gamma", "connecting", "no", "books", "yet"]
@@ -239,7 +242,7 @@ def test_record_to_an_unwritable_place_is_bad_input(tmp_path, fake_venues, capsy
 
 
 def test_scan_caps_sizes_by_fetched_balances_when_keys_are_set(tmp_path, fake_venues, monkeypatch, capsys):
-    monkeypatch.setitem(cli.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
     monkeypatch.setenv("BETA_API_KEY", "k")
     monkeypatch.setenv("BETA_API_SECRET", "s")
     db = tmp_path / "scan.db"

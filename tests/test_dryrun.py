@@ -28,13 +28,16 @@ import json
 import random
 from decimal import Decimal as D
 from pathlib import Path
+from types import SimpleNamespace
 
 from arbscan.cli import main
 from arbscan.config import StrategyConfig
-from arbscan.executor import PaperExecutor, summarize
+from arbscan.executor import Executor
+from arbscan.paper import paper_executor
 from arbscan.replay import BookBuilder, BookEvent, MarketEvent, demo_path, read_replay
 from arbscan.scanner import Scanner
 from arbscan.store import Store
+from arbscan.summary import summarize
 
 DATA = Path(__file__).parent / "data" / "dryrun"
 
@@ -164,10 +167,10 @@ def test_generated_stream_latency_decides_which_crosses_fill(tmp_path, capsys):
 DEMO_BALANCES = {"bitmex": {"USD": D(20000)}, "deribit": {"BTC": D(5)}}
 
 
-def run_demo(fee: D | None, *strategies: StrategyConfig) -> tuple[Scanner, list[PaperExecutor]]:
+def run_demo(fee: D | None, *strategies: StrategyConfig) -> tuple[Scanner, list[Executor]]:
     """The demo through a scanner at depth 10 (the default), taker fees replaced by ``fee`` when given."""
     sc = Scanner({})
-    executors = [PaperExecutor(s, sc.markets, None, starting_balances=DEMO_BALANCES) for s in strategies]
+    executors = [paper_executor(s, sc.markets, None, starting_balances=DEMO_BALANCES) for s in strategies]
     sc.listeners.extend(executors)
     builder = BookBuilder(10)
     for ev in read_replay(demo_path()):
@@ -187,7 +190,7 @@ def test_demo_at_real_fees_neither_strategy_trades():
     # the demo's premium peaks at 6.7 bps; two 0.075 % taker fees need 15.01 bps (arbscan/data/SOURCE.md)
     sc, (fast, slow) = run_demo(None, FAST, SLOW)
     assert sc.live_evaluations == 0
-    assert fast.trades == [] and slow.trades == []
+    assert not fast.trades and not slow.trades
 
 
 def test_demo_without_fees_latency_changes_what_happens():
@@ -196,13 +199,14 @@ def test_demo_without_fees_latency_changes_what_happens():
     # trade filled as decided. slow (500 ms) can have one trade in flight, so its trades are spread
     # over the minute and meet larger premiums later, but one of them finds deribit's bid gone
     # below its sell limit when it arrives: the sell leg expires and the BTC bought stays as inventory.
-    sc, (fast, slow) = run_demo(D(0), FAST, SLOW)
+    sc, (fast_ex, slow_ex) = run_demo(D(0), FAST, SLOW)
+    fast, slow = SimpleNamespace(trades=list(fast_ex.trades)), SimpleNamespace(trades=list(slow_ex.trades))
     assert len(fast.trades) == len(slow.trades) == 20  # 20000 USD / 1000 per trade, then out of USD on bitmex
     assert all(t.status == "filled" and t.realised_pnl == t.opp.net_profit for t in fast.trades)
-    assert fast.trades[-1].decided - fast.trades[0].decided < 1.0
-    gaps = [b.decided - a.decided for a, b in zip(slow.trades, slow.trades[1:])]
+    assert fast.trades[-1].opened - fast.trades[0].opened < 1.0
+    gaps = [b.opened - a.opened for a, b in zip(slow.trades, slow.trades[1:])]
     assert min(gaps) >= 0.5
-    assert slow.trades[-1].decided - slow.trades[0].decided > 10
+    assert slow.trades[-1].opened - slow.trades[0].opened > 10
     pnl = lambda ex: sum((t.realised_pnl for t in ex.trades), D(0))  # noqa: E731
     assert pnl(slow) > pnl(fast)
     assert max(t.opp.net_bps for t in slow.trades) > 2 * max(t.opp.net_bps for t in fast.trades)
@@ -212,24 +216,22 @@ def test_demo_without_fees_latency_changes_what_happens():
     builder, best_bid = BookBuilder(0), None
     for ev in read_replay(demo_path()):
         if isinstance(ev, BookEvent):
-            if ev.ts >= uneven.settled:
+            if ev.ts >= uneven.closed:
                 break
             book = builder.apply(ev)
             if ev.exchange == "deribit":
                 best_bid = book.best_bid
     assert best_bid < uneven.opp.sell_limit
-    assert slow.balances["bitmex"]["BTC"] - slow.balances["deribit"]["BTC"] + 5 > 0  # inventory kept, nothing negative
+    held = slow_ex.venue.balances
+    assert held["bitmex"]["BTC"] - held["deribit"]["BTC"] + 5 > 0  # inventory kept, nothing negative
 
 
-def test_replay_header_reads_markets_and_the_starting_balances_only(tmp_path):
+def test_replay_header_reads_the_starting_balances_only(tmp_path):
     # a balance line after the first book line is a change during the run, not starting capital
     f = tmp_path / "h.jsonl"
     lines = (DATA / "two_latencies.jsonl").read_text().splitlines()
     lines.insert(6, '{"type": "balance", "exchange": "x", "asset": "BTC", "free": "7"}')
     f.write_text("\n".join(lines) + "\n")
-    from arbscan.executor import replay_header
+    from arbscan.replay import replay_header
 
-    markets, balances = replay_header(f)
-    assert sorted(markets) == [("x", "BTC/USD"), ("y", "BTC/USD")]
-    assert markets[("y", "BTC/USD")].taker_fee == D("0.002")
-    assert balances == {"x": {"USD": D(1000)}, "y": {"BTC": D(5)}}
+    assert replay_header(f) == {"x": {"USD": D(1000)}, "y": {"BTC": D(5)}}

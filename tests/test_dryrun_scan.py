@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal as D
 
-from arbscan import cli
-from arbscan.executor import summarize
+from arbscan import app, cli
 from arbscan.model import BookSnapshot, Market
 from arbscan.store import Store
+from arbscan.summary import summarize
 
 SYM = "BTC/USD"
 
@@ -62,7 +62,7 @@ BTC = 1
 
 def test_scan_paper_trades_a_strategy_and_prints_its_summary(tmp_path, monkeypatch, capsys):
     # alpha asks 100, beta bids 100.8, both 0.1 %: 1 BTC earns 100.8 * 0.999 - 100 * 1.001 = 0.5992
-    monkeypatch.setattr(cli, "_build_adapters", lambda settings: {"alpha": Venue("alpha", "99", "100"),
+    monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: {"alpha": Venue("alpha", "99", "100"),
                                                                    "beta": Venue("beta", "100.8", "101")})
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)

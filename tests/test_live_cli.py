@@ -6,13 +6,12 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from test_live_fakes import ScriptedVenue, journal_rows
 
-import adapters
-from arbscan import cli
+from arbscan import app, cli
+from arbscan.execution_journal import DurableJournal
 from arbscan.model import BookSnapshot
-from arbscan.orders import LiveJournal
 from arbscan.store import Store
-from test_live_fakes import ScriptedVenue, journal_rows, market
 
 D = Decimal
 
@@ -37,14 +36,12 @@ max_orders_per_minute = 10
 """
 
 
-class BookVenue:
-    """The scanner's side of a fake venue: one crossed book a few times, then idle."""
+class BookVenue(ScriptedVenue):
+    """A fake venue that streams one crossed book a few times, then idles, and takes orders as scripted."""
 
     def __init__(self, name: str, bid: str, ask: str) -> None:
-        self.name, self.bid, self.ask = name, bid, ask
-
-    async def load_markets(self):
-        return {"BTC/USD": market(self.name)}
+        super().__init__(name)
+        self.bid, self.ask = bid, ask
 
     async def watch_books(self, symbols):
         loop = asyncio.get_running_loop()
@@ -54,19 +51,12 @@ class BookVenue:
             yield BookSnapshot(self.name, "BTC/USD", ((D(self.bid), D(1)),), ((D(self.ask), D(1)),), t, t)
         await asyncio.sleep(3600)
 
-    async def fetch_balances(self):
-        return {}
-
-    async def close(self):
-        pass
 
 
 @pytest.fixture
 def venues(monkeypatch, tmp_path):
-    trading = {"alpha": ScriptedVenue("alpha"), "beta": ScriptedVenue("beta")}
-    monkeypatch.setattr(cli, "_build_adapters", lambda settings: {
-        "alpha": BookVenue("alpha", "99.9", "100.0"), "beta": BookVenue("beta", "101.0", "101.1")})
-    monkeypatch.setattr(adapters, "build_adapter", lambda v, depth, validate_orders=False: trading[v.exchange])
+    trading = {"alpha": BookVenue("alpha", "99.9", "100.0"), "beta": BookVenue("beta", "101.0", "101.1")}
+    monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: dict(trading))
     for name in ("ALPHA", "BETA"):
         monkeypatch.setenv(f"{name}_API_KEY", "k")
         monkeypatch.setenv(f"{name}_API_SECRET", "s")
@@ -101,7 +91,7 @@ def test_scan_live_while_halted_journals_opportunities_but_sends_nothing(venues,
     trading, cfg = venues
     db = tmp_path / "halted.db"
     store = Store(db)
-    LiveJournal(db).set_halt("earlier: unresolved unknown outcome", 1.0)
+    DurableJournal(db).set_halt("earlier: unresolved unknown outcome", 1.0)
     store.close()
     rc = cli.main(["scan", "--live", "--strategy", "s1", "--config", str(cfg), "--db", str(db),
                    "--duration", "0.6", "--max-age-ms", "60000", "--no-status"])

@@ -16,19 +16,17 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import pytest
 import vcr
 import yaml
 from aiohttp import web
+from test_live_fakes import journal_rows, live_config
 
 from adapters.base import Credentials
 from adapters.ccxt_adapter import CcxtAdapter
 from adapters.kraken.adapter import KrakenAdapter
-from arbscan.live import LiveExecutor
+from arbscan.execution_journal import DurableJournal
+from arbscan.live import live_executor
 from arbscan.model import Opportunity
-from arbscan.orders import LiveJournal
-from arbscan.store import Store
-from test_live_fakes import journal_rows, live_config
 
 D = Decimal
 DATA = Path(__file__).resolve().parent / "data" / "live"
@@ -116,14 +114,6 @@ def _opportunity() -> Opportunity:
                        D(10000) * (proceeds - cost) / cost, 1.0)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "journal.db")
-    s.start_run("scan")
-    yield s
-    s.close()
-
-
 async def test_paired_trade_kraken_answer_lost_bitstamp_filled(store):
     fake = FakeKraken("lose_answer")
     runner, url = await _serve(fake)
@@ -139,7 +129,7 @@ async def test_paired_trade_kraken_answer_lost_bitstamp_filled(store):
     bitstamp._exchange.fetch = spy
     try:
         with VCR.use_cassette("bitstamp_sell.yaml") as cassette:
-            ex = LiveExecutor({"kraken": kraken, "bitstamp": bitstamp}, LiveJournal.for_store(store),
+            ex = live_executor({"kraken": kraken, "bitstamp": bitstamp}, DurableJournal.for_store(store),
                               live_config(reconcile_deadline_s=5.0, order_timeout_s=5.0),
                               balances={"kraken": {}, "bitstamp": {}}, poll_interval_s=0.05)
             await ex.start()
@@ -172,7 +162,7 @@ async def test_paired_trade_kraken_answer_lost_bitstamp_filled(store):
     # by hand: 29.50 - 0.118 (Bitstamp fee) - 29.40 - 0.07644 (Kraken fee 0.26 %) = -0.09444
     (row,) = journal_rows(store, "SELECT * FROM trades")
     assert D(row["realised_pnl"]) == D("-0.09444")
-    assert not ex.halted
+    assert not ex.kill.halted
 
 
 async def test_validate_orders_reaches_kraken_and_sends_nothing_else(store):
@@ -182,7 +172,7 @@ async def test_validate_orders_reaches_kraken_and_sends_nothing_else(store):
     bitstamp = CcxtAdapter("bitstamp", credentials=BITSTAMP_KEYS)
     try:
         with VCR.use_cassette("bitstamp_sell.yaml", allow_playback_repeats=True):
-            ex = LiveExecutor({"kraken": kraken, "bitstamp": bitstamp}, LiveJournal.for_store(store), live_config(),
+            ex = live_executor({"kraken": kraken, "bitstamp": bitstamp}, DurableJournal.for_store(store), live_config(),
                               balances={"kraken": {}, "bitstamp": {}}, validate_only=True, poll_interval_s=0.05)
             await ex.start()
             trade = await ex.execute(_opportunity())

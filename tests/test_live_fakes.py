@@ -13,9 +13,18 @@ import pytest
 from adapters.base import ExchangeAdapter
 from arbscan.config import LiveConfig
 from arbscan.errors import InsufficientFunds, OrderNotFound, OrderOutcomeUnknown
-from arbscan.live import LiveExecutor
-from arbscan.model import Market, Opportunity, OrderRequest, OrderStatus, OrderUpdate, Side
-from arbscan.orders import TRANSITIONS, LiveJournal
+from arbscan.execution_journal import DurableJournal
+from arbscan.executor import Executor
+from arbscan.live import live_executor
+from arbscan.model import (
+    Market,
+    Opportunity,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+)
+from arbscan.orders import TRANSITIONS
 from arbscan.store import Store
 
 D = Decimal
@@ -134,6 +143,9 @@ class ScriptedVenue:
                                                  o.avg_price, o.fee, o.exchange_order_id)
         return self.orders[client_id]
 
+    def api_key_permissions(self) -> None:
+        return None  # cannot tell, as Kraken
+
     async def close(self) -> None:
         pass
 
@@ -146,10 +158,11 @@ def live_config(**kw) -> LiveConfig:
     return LiveConfig(**base)
 
 
-async def started_executor(store: Store, venues: dict[str, ScriptedVenue], **kw) -> LiveExecutor:
-    """A LiveExecutor on ``store``'s file with scripted venues, start-up reconciliation done."""
+async def started_executor(store: Store, venues: dict[str, ScriptedVenue], **kw) -> Executor:
+    """A live executor on ``store``'s file with scripted venues, start-up reconciliation done."""
     cfg = kw.pop("config", None) or live_config()
-    ex = LiveExecutor(venues, LiveJournal.for_store(store), cfg, poll_interval_s=0.01, **kw)
+    strategy = kw.pop("strategy", None)
+    ex = live_executor(venues, DurableJournal.for_store(store), cfg, strategy, poll_interval_s=0.01, **kw)
     await ex.start()
     return ex
 
@@ -198,14 +211,6 @@ def assert_no_duplicate_orders(venues: dict[str, ScriptedVenue]) -> None:
     """No client id was ever sent twice, on any venue."""
     ids = [r.client_id for v in venues.values() for r in v.sent]
     assert len(ids) == len(set(ids))
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "journal.db")
-    s.start_run("scan")
-    yield s
-    s.close()
 
 
 def test_scripted_venue_is_an_exchange_adapter():

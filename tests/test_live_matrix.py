@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
-from test_live_fakes import (  # noqa: F401 - store is a fixture
+from test_live_fakes import (
     OUTCOMES,
     ScriptedVenue,
     assert_journal_consistent,
@@ -15,7 +14,6 @@ from test_live_fakes import (  # noqa: F401 - store is a fixture
     live_config,
     opportunity,
     started_executor,
-    store,
 )
 
 D = Decimal
@@ -68,7 +66,7 @@ async def test_leg_outcome_pair(store, buy_outcome, sell_outcome, policy):
         # the same imbalance, kept and reported: + long after a buy-side excess ("s"), - short otherwise
         kept = D(flatten[1:]) if flatten[0] == "s" else -D(flatten[1:])
         assert (trade.status, trade.imbalance_action, trade.imbalance, trade.flatten) == ("imbalanced", "kept", kept, [])
-        assert [len(alpha.sent), len(beta.sent)] == [1, 1] and not ex.halted
+        assert [len(alpha.sent), len(beta.sent)] == [1, 1] and not ex.kill.halted
         assert_journal_consistent(store, venues, trade.id)
         return
     flat_venue = beta if policy == "flatten_sell_venue" else alpha
@@ -85,10 +83,10 @@ async def test_leg_outcome_pair(store, buy_outcome, sell_outcome, policy):
         assert (f.req.side.value[0], f.req.amount) == (flatten[0], D(flatten[1:]))
         assert f.req.exchange == flat_venue.name and f.status.value == "filled"
     if status == "unknown":
-        assert ex.halted and "unresolved" in ex.halt_reason
+        assert ex.kill.halted and "unresolved" in ex.kill.reason
         assert journal_rows(store, "SELECT count(*) AS n FROM halts WHERE cleared_at IS NULL")[0]["n"] >= 1
     else:
-        assert not ex.halted
+        assert not ex.kill.halted
         assert trade.imbalance == 0  # flattened, or never imbalanced
     assert_journal_consistent(store, venues, trade.id)
     await ex.close()

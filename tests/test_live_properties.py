@@ -8,9 +8,6 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from arbscan.errors import TradingHalted
-from arbscan.store import Store
 from test_live_fakes import (
     Crash,
     ScriptedVenue,
@@ -20,6 +17,9 @@ from test_live_fakes import (
     opportunity,
     started_executor,
 )
+
+from arbscan.errors import TradingHalted
+from arbscan.store import Store
 
 OUTCOME = st.sampled_from(["filled", "partial", "rejected", "unknown_filled", "unknown_notfound", "unknown_listed",
                            "hang_filled", "resting", "crash_before", "crash_after"])
@@ -55,7 +55,7 @@ async def _run(trades, policy) -> None:
                     ex = await started_executor(store, venues, config=cfg)
                     assert all(v.sent == [] for v in venues.values())  # start-up sends nothing
                 except TradingHalted:
-                    assert ex.halted
+                    assert ex.kill.halted
             ids = [r.client_id for v in every for r in v.sent]
             assert len(ids) == len(set(ids)), "a client id was sent twice"
             for row in journal_rows(store, "SELECT id, status FROM trades"):
@@ -63,7 +63,7 @@ async def _run(trades, policy) -> None:
                     assert_journal_consistent(store, {n: ScriptedVenue(n, state=state[n]) for n in state}, row["id"])
             unfinished = journal_rows(store, "SELECT status FROM orders WHERE status IN ('created', 'submitted', 'open', 'partially_filled', 'unknown')")
             if unfinished:
-                assert ex.halted or any(o["status"] == "created" for o in unfinished)
+                assert ex.kill.halted or any(o["status"] == "created" for o in unfinished)
         finally:
             store.close()
 

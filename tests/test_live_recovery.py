@@ -10,18 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-from arbscan.errors import TradingHalted
-from arbscan.model import OrderStatus, OrderUpdate
-from test_live_fakes import (  # noqa: F401 - store is a fixture
+from test_live_fakes import (
     Crash,
     ScriptedVenue,
     assert_journal_consistent,
     journal_rows,
     opportunity,
     started_executor,
-    store,
 )
+
+from arbscan.errors import TradingHalted
+from arbscan.model import OrderStatus, OrderUpdate
 
 D = Decimal
 HERE = Path(__file__).resolve().parent
@@ -52,7 +51,7 @@ async def test_crash_between_intent_and_send(store):
     assert {r["status"] for r in rows} == {"rejected"} and all("never placed" in r["error"] for r in rows)
     (trade,) = journal_rows(store, "SELECT * FROM trades")
     assert trade["status"] == "failed" and D(trade["imbalance"]) == 0
-    assert not ex2.halted
+    assert not ex2.kill.halted
     assert_journal_consistent(store, again, trade["id"])
 
 
@@ -91,16 +90,16 @@ async def test_crash_after_both_sends_settles_as_filled(store):
 
 
 async def test_restart_after_unresolved_unknown_stays_halted_until_resume(store, tmp_path):
-    from arbscan.live import resume
+    from arbscan.risk import resume
 
     venues = {"alpha": ScriptedVenue("alpha", ["filled"]), "beta": ScriptedVenue("beta", ["unknown_notfound"])}
     ex = await started_executor(store, venues)
     trade = await ex.execute(opportunity())
-    assert trade.status == "unknown" and ex.halted
+    assert trade.status == "unknown" and ex.kill.halted
     # a new process: the halt is in the journal; reconciliation resolves the sell as never placed
     again = _restart(venues)
     ex2 = await started_executor(store, again)
-    assert ex2.halted
+    assert ex2.kill.halted
     with pytest.raises(TradingHalted):
         await ex2.execute(opportunity())
     (row,) = journal_rows(store, "SELECT * FROM trades")
@@ -109,7 +108,7 @@ async def test_restart_after_unresolved_unknown_stays_halted_until_resume(store,
     cleared = resume(str(store.path), by="test")
     assert cleared and "unresolved" in cleared[0]["reason"]
     ex3 = await started_executor(store, _restart(venues))
-    assert not ex3.halted
+    assert not ex3.kill.halted
     assert (await ex3.execute(opportunity())).status == "filled"
 
 
@@ -149,4 +148,4 @@ async def test_sigkill_between_send_and_answer(store, tmp_path):
     statuses = {o["role"]: o["status"] for o in journal_rows(store, "SELECT role, status FROM orders")}
     assert statuses == {"buy": "filled", "sell": "rejected"}
     assert_journal_consistent(store, again, trade["id"])
-    assert not ex.halted
+    assert not ex.kill.halted

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from arbscan.errors import ConfigError
+from arbscan.execution_journal import DurableJournal
 from arbscan.model import OrderRequest, OrderStatus, OrderUpdate, Side
-from arbscan.orders import IllegalTransition, LiveJournal, OrderTracker, check_transition
+from arbscan.orders import IllegalTransition, OrderTracker, check_transition
 from arbscan.store import Store
 
 D = Decimal
@@ -64,7 +65,7 @@ def test_a_fill_never_shrinks():
 def journal(tmp_path):
     store = Store(tmp_path / "j.db")
     store.start_run("scan")
-    j = LiveJournal.for_store(store)
+    j = DurableJournal.for_store(store)
     yield j
     j.close()
     store.close()
@@ -138,10 +139,10 @@ def test_unfinished_orders_come_back_exactly(journal):
 
 def test_journal_needs_a_migrated_file(tmp_path):
     with pytest.raises(ConfigError):
-        LiveJournal(":memory:")
+        DurableJournal(":memory:")
     sqlite3.connect(str(tmp_path / "empty.db")).close()
     with pytest.raises(ConfigError, match="execution tables"):
-        LiveJournal(tmp_path / "empty.db")
+        DurableJournal(tmp_path / "empty.db")
 
 
 def test_halts_persist_until_cleared(journal):

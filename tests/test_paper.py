@@ -9,40 +9,32 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from conftest import book, market
 
+from arbscan.app import starting_balances
 from arbscan.config import StrategyConfig
 from arbscan.errors import BadInput
-from arbscan.executor import (
-    Executor,
-    PaperExecutor,
-    simulate_ioc,
-    starting_balances,
-    summarize,
-)
-from arbscan.model import BookSnapshot, Market, Side
+from arbscan.executor import Executor
+from arbscan.model import Side
+from arbscan.paper import paper_executor, simulate_ioc
 from arbscan.scanner import Scanner
-from arbscan.store import Store
+from arbscan.summary import summarize
 
 SYM = "BTC/USD"
 
 
 def mk(exchange, fee):
-    return Market(exchange, SYM, "BTC", "USD", D(fee), D("0.0001"), D("0.1"))
+    return market(exchange, SYM, fee)
 
 
 MARKETS = {("a", SYM): mk("a", "0.001"), ("b", SYM): mk("b", "0.002"), ("c", SYM): mk("c", "0")}
-
-
-def book(exchange, t, bids=(), asks=()):
-    lv = lambda side: tuple((D(p), D(a)) for p, a in side)  # noqa: E731
-    return BookSnapshot(exchange, SYM, lv(bids), lv(asks), t, t)
 
 
 def run(events, *, latency_ms=100, balances=None, store=None, close_at=None, **kw):
     """Feed ``events`` (books) through a scanner with one paper executor; returns the executor."""
     strategy = StrategyConfig("s", min_net_bps=D(0), latency_ms=latency_ms, **kw)
     balances = balances or {"a": {"USD": D(1000)}, "b": {"BTC": D(2)}}
-    ex = PaperExecutor(strategy, MARKETS, store, starting_balances=balances)
+    ex = paper_executor(strategy, MARKETS, store, starting_balances=balances)
     sc = Scanner(MARKETS, listeners=[ex])
     for b in events:
         sc.on_book_event(b)
@@ -60,13 +52,14 @@ def test_full_fill_moves_both_venues_and_pays_both_fees():
     # as of the due time (nothing changed in between)
     ex = run(CROSS + [book("c", 1.2, bids=[("1", "1")], asks=[("1000", "1")])])
     (trade,) = ex.trades
-    assert (trade.decided, trade.due, trade.settled) == (1.05, 1.15, 1.15)
+    assert (trade.opened, trade.closed) == (1.05, 1.15)
+    assert trade.detail is None
     assert trade.status == "filled"
     assert (trade.buy.filled, trade.buy.notional, trade.buy.fee) == (D(1), D(100), D("0.1"))
     assert (trade.sell.filled, trade.sell.notional, trade.sell.fee) == (D(1), D(102), D("0.204"))
     assert trade.realised_pnl == D("1.696")
     # a: USD 1000 - 100.1, BTC +1; b: BTC 2 - 1, USD +101.796
-    assert ex.balances == {"a": {"USD": D("899.9"), "BTC": D(1)}, "b": {"BTC": D(1), "USD": D("101.796")}}
+    assert ex.venue.balances == {"a": {"USD": D("899.9"), "BTC": D(1)}, "b": {"BTC": D(1), "USD": D("101.796")}}
     assert ex.reserved == {}
 
 
@@ -81,7 +74,7 @@ def test_partial_fill_when_the_sell_book_thinned_during_latency():
     assert trade.imbalance == D("0.6")
     # matched 0.4: 0.4 * 102 * 0.998 - 0.4 * 100 * 1.001 = 40.7184 - 40.04
     assert trade.realised_pnl == D("0.6784")
-    assert ex.balances == {"a": {"USD": D("899.9"), "BTC": D(1)}, "b": {"BTC": D("1.6"), "USD": D("40.7184")}}
+    assert ex.venue.balances == {"a": {"USD": D("899.9"), "BTC": D(1)}, "b": {"BTC": D("1.6"), "USD": D("40.7184")}}
 
 
 def test_the_same_thinning_after_the_orders_arrived_does_not_matter():
@@ -89,7 +82,7 @@ def test_the_same_thinning_after_the_orders_arrived_does_not_matter():
     thin = book("b", 1.1, bids=[("102", "0.4"), ("101.5", "1")], asks=[("103", "1")])
     ex = run(CROSS + [thin], latency_ms=0)
     assert [t.status for t in ex.trades] == ["filled"]
-    assert ex.trades[0].settled == 1.05
+    assert ex.trades[0].closed == 1.05
 
 
 def test_both_legs_thinned_is_a_balanced_partial():
@@ -104,7 +97,7 @@ def test_both_legs_thinned_is_a_balanced_partial():
     assert (trade.buy.filled, trade.sell.filled) == (D("0.3"), D("0.3"))
     # 0.3 * 102 * 0.998 - 0.3 * 100 * 1.001 = 30.5388 - 30.03
     assert trade.realised_pnl == D("0.5088")
-    assert trade.settled == 1.15  # settled by on_close (no event after the due time), as of the due time
+    assert trade.closed == 1.15  # settled by on_close (no event after the due time), as of the due time
 
 
 def test_miss_when_the_cross_vanished_during_latency():
@@ -115,7 +108,7 @@ def test_miss_when_the_cross_vanished_during_latency():
     (trade,) = ex.trades
     assert trade.status == "missed"
     assert (trade.buy.filled, trade.sell.filled) == (D(0), D(0))
-    assert ex.balances == {"a": {"USD": D(1000)}, "b": {"BTC": D(2)}}
+    assert ex.venue.balances == {"a": {"USD": D(1000)}, "b": {"BTC": D(2)}}
     assert trade.detail is None  # a plain miss, not "stream ended"
 
 
@@ -124,13 +117,13 @@ def test_quote_balance_caps_the_planned_size():
     ex = run(CROSS, balances={"a": {"USD": D("50.05")}, "b": {"BTC": D(2)}}, close_at=2.0)
     (trade,) = ex.trades
     assert (trade.opp.amount, trade.status, trade.realised_pnl) == (D("0.5"), "filled", D("0.848"))
-    assert ex.balances["a"] == {"USD": D(0), "BTC": D("0.5")}
+    assert ex.venue.balances["a"] == {"USD": D(0), "BTC": D("0.5")}
 
 
 def test_base_balance_caps_the_planned_size():
     ex = run(CROSS, balances={"a": {"USD": D(1000)}, "b": {"BTC": D("0.25")}}, close_at=2.0)
     assert ex.trades[0].opp.amount == D("0.25")
-    assert ex.balances["b"] == {"BTC": D(0), "USD": D("25.4490")}  # 0.25 * 102 * 0.998
+    assert ex.venue.balances["b"] == {"BTC": D(0), "USD": D("25.4490")}  # 0.25 * 102 * 0.998
 
 
 def test_quote_balance_caps_the_buy_leg_at_settle_time():
@@ -140,7 +133,7 @@ def test_quote_balance_caps_the_buy_leg_at_settle_time():
     # 100.495, 0.005 USD left; the sell leg sells 1 -> imbalance -0.005 BTC, no balance negative.
     markets = {("c", SYM): mk("c", "0"), ("d", SYM): mk("d", "0")}
     strategy = StrategyConfig("s", min_net_bps=D(0), latency_ms=100)
-    ex = PaperExecutor(strategy, markets, None, starting_balances={"c": {"USD": D("100.5")}, "d": {"BTC": D(1)}})
+    ex = paper_executor(strategy, markets, None, starting_balances={"c": {"USD": D("100.5")}, "d": {"BTC": D(1)}})
     sc = Scanner(markets, listeners=[ex])
     sc.on_book_event(book("c", 1.0, bids=[("90", "1")], asks=[("100", "0.5"), ("101", "0.5")]))
     sc.on_book_event(book("d", 1.0, bids=[("105", "1")], asks=[("106", "1")]))
@@ -148,9 +141,10 @@ def test_quote_balance_caps_the_buy_leg_at_settle_time():
     sc.close(2.0)
     (trade,) = ex.trades
     assert (trade.opp.amount, trade.opp.buy_cost, trade.opp.buy_limit) == (D(1), D("100.5"), D(101))
-    assert (trade.buy.filled, trade.buy.notional, trade.buy.capped_by) == (D("0.9950"), D("100.495"), "balance")
+    assert (trade.buy.filled, trade.buy.notional) == (D("0.9950"), D("100.495"))
+    assert "capped by balance" in trade.buy.error and trade.detail.startswith("buy capped by USD balance")
     assert trade.imbalance == D("-0.005")
-    assert ex.balances == {"c": {"USD": D("0.005"), "BTC": D("0.9950")}, "d": {"BTC": D(0), "USD": D(105)}}
+    assert ex.venue.balances == {"c": {"USD": D("0.005"), "BTC": D("0.9950")}, "d": {"BTC": D(0), "USD": D(105)}}
 
 
 def test_one_trade_per_route_until_settled_then_cooldown():
@@ -164,9 +158,9 @@ def test_one_trade_per_route_until_settled_then_cooldown():
         t = round(1.05 + 0.01 * i, 2)
         events += [book("a", t, bids=[("99", "1")], asks=[("100", "1")]), book("b", t, bids=[("102", "1")], asks=[("103", "1")])]
     ex = run(events, balances={"a": {"USD": D(10000)}, "b": {"BTC": D(20)}}, cooldown_ms=300)
-    assert [t.decided for t in ex.trades] == [1.05, 1.45]
+    assert [t.opened for t in ex.trades] == [1.05, 1.45]
     # trade 2 is due at 1.55, after the last event (1.54): it ends 'missed' because the stream ended
-    assert [(t.status, t.settled) for t in ex.trades] == [("filled", 1.15), ("missed", 1.54)]
+    assert [(t.status, t.closed) for t in ex.trades] == [("filled", 1.15), ("missed", 1.54)]
     assert ex.trades[1].detail.startswith("stream_ended")
     assert (ex.skips["busy"], ex.skips["cooldown"]) == (37, 60)
 
@@ -177,18 +171,18 @@ def test_several_trades_in_flight_cannot_spend_the_same_quote():
     markets = dict(MARKETS)
     strategy = StrategyConfig("s", min_net_bps=D(0), latency_ms=100)
     bal = {"a": {"USD": D("150.15")}, "b": {"BTC": D(5)}, "c": {"BTC": D(5)}}
-    ex = PaperExecutor(strategy, markets, None, starting_balances=bal)
+    ex = paper_executor(strategy, markets, None, starting_balances=bal)
     sc = Scanner(markets, listeners=[ex])
     sc.on_book_event(book("a", 1.0, bids=[("99", "1")], asks=[("100", "5")]))
     sc.on_book_event(book("b", 1.01, bids=[("102", "1")], asks=[("103", "1")]))
     sc.on_book_event(book("c", 1.02, bids=[("102", "5")], asks=[("103", "1")]))
     sc.close(2.0)
     assert [(t.route[2], t.opp.amount, t.status) for t in ex.trades] == [("b", D(1), "filled"), ("c", D("0.5"), "filled")]
-    assert ex.balances["a"]["USD"] == D(0)
+    assert ex.venue.balances["a"]["USD"] == D(0)
 
 
 def test_paper_executor_is_an_executor():
-    ex = PaperExecutor(StrategyConfig("s"), MARKETS, None, starting_balances={"a": {"USD": D(1)}})
+    ex = paper_executor(StrategyConfig("s"), MARKETS, None, starting_balances={"a": {"USD": D(1)}})
     assert isinstance(ex, Executor) and ex.mode == "paper"
 
 
@@ -196,14 +190,14 @@ def test_trades_in_flight_at_the_end_are_missed_because_the_stream_ended():
     ex = run(CROSS, latency_ms=5000, close_at=1.5)
     (trade,) = ex.trades
     assert trade.status == "missed" and trade.detail.startswith("stream_ended")
-    assert ex.balances == {"a": {"USD": D(1000)}, "b": {"BTC": D(2)}}
+    assert ex.venue.balances == {"a": {"USD": D(1000)}, "b": {"BTC": D(2)}}
 
 
 def test_no_starting_balances_is_bad_input_naming_the_strategy():
     with pytest.raises(BadInput, match="'lazy'"):
         starting_balances(StrategyConfig("lazy"), {})
     with pytest.raises(BadInput, match="'lazy'"):
-        PaperExecutor(StrategyConfig("lazy"), MARKETS, None, starting_balances={})
+        paper_executor(StrategyConfig("lazy"), MARKETS, None, starting_balances={})
     own = StrategyConfig("own", balances={"a": {"USD": D(5)}})
     assert starting_balances(own, {"b": {"BTC": D(1)}}) == {"a": {"USD": D(5)}}
     assert starting_balances(StrategyConfig("f"), {"b": {"BTC": D(1)}}) == {"b": {"BTC": D(1)}}
@@ -219,14 +213,6 @@ def test_simulate_ioc_respects_the_limit_and_the_base_balance():
 
 
 # -- the journal -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "j.db", flush_interval=0.01)
-    s.start_run("replay", "test")
-    yield s
-    s.close()
 
 
 def test_journal_rows_of_a_partial_trade(store):

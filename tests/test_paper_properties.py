@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from arbscan.config import StrategyConfig
-from arbscan.executor import PaperExecutor
 from arbscan.model import BookSnapshot, Market
+from arbscan.paper import paper_executor
 from arbscan.scanner import Scanner
 
 SYMBOLS = ("BTC/USD", "ETH/USD")  # two symbols share each venue's USD
@@ -72,22 +72,22 @@ def test_balances_never_go_negative(events, fees, steps, quotes, bases, latency_
         start = {"a": {"USD": D(100)}}
     strategy = StrategyConfig("p", min_net_bps=D(0), latency_ms=latency_ms, max_notional=max_notional,
                               cooldown_ms=cooldown_ms)
-    ex = PaperExecutor(strategy, markets, None, starting_balances=start)
+    ex = paper_executor(strategy, markets, None, starting_balances=start)
     sc = Scanner(markets, listeners=[ex])
     t = 1000.0
     for venue, symbol, bids, asks, dt in events:
         t += dt / 1000
         sc.on_book_event(BookSnapshot(venue, symbol, bids, asks, t, t), t)
-        for assets in ex.balances.values():
-            assert all(v >= 0 for v in assets.values()), ex.balances
+        for assets in ex.venue.balances.values():
+            assert all(v >= 0 for v in assets.values()), ex.venue.balances
         assert all(v >= 0 for v in ex.reserved.values())
     sc.close(t + 0.05)
     event("trades" if ex.trades else "no trade")
     if any(tr.status in ("partial", "imbalanced") for tr in ex.trades):
         event("a partial or uneven fill")
-    for assets in ex.balances.values():
-        assert all(v >= 0 for v in assets.values()), ex.balances
-    assert not ex.pending and not ex.reserved
+    for assets in ex.venue.balances.values():
+        assert all(v >= 0 for v in assets.values()), ex.venue.balances
+    assert not len(ex.venue.scheduler) and not ex.reserved
 
     # every change is explained by the fills, and every fill is within its limit
     def total(bal, asset):
@@ -95,10 +95,10 @@ def test_balances_never_go_negative(events, fees, steps, quotes, bases, latency_
 
     moved = {"BTC": D(0), "ETH": D(0), "USD": D(0)}
     for tr in ex.trades:
-        moved[tr.buy_market.base] += tr.buy.filled - tr.sell.filled
-        moved["USD"] += tr.sell.notional - tr.sell.fee - tr.buy.notional - tr.buy.fee
-        assert all(p <= tr.opp.buy_limit for p, _ in tr.buy.fills)
-        assert all(p >= tr.opp.sell_limit for p, _ in tr.sell.fills)
+        moved[tr.base] += tr.buy.filled - tr.sell.filled
+        moved["USD"] += tr.sell.quote_flow + tr.buy.quote_flow
+        assert all(f.price <= tr.opp.buy_limit for f in tr.buy.fills)
+        assert all(f.price >= tr.opp.sell_limit for f in tr.sell.fills)
         assert tr.buy.filled <= tr.opp.amount and tr.sell.filled <= tr.opp.amount
     for asset, change in moved.items():
-        assert total(ex.balances, asset) - total(start, asset) == change, asset
+        assert total(ex.venue.balances, asset) - total(start, asset) == change, asset

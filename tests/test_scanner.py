@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import conftest
 import pytest
 
-from arbscan.model import BookSnapshot, Market
 from arbscan.scanner import Scanner
 from arbscan.store import Store
 
@@ -24,12 +24,12 @@ SYM = "BTC/USD"
 
 
 def market(exchange, symbol=SYM, fee="0.001", min_amount="0"):
-    base, quote = symbol.split("/")
-    return Market(exchange, symbol, base, quote, D(fee), D("0.001"), D("0.01"), D(min_amount))
+    return conftest.market(exchange, symbol, fee, amount_step="0.001", price_step="0.01", min_amount=min_amount)
 
 
 def book(exchange, t, bid, ask, symbol=SYM, amount="1"):
-    return BookSnapshot(exchange, symbol, ((D(bid), D(amount)),), ((D(ask), D(amount)),), t, t)
+    """One level a side."""
+    return conftest.book(exchange, t, [(bid, amount)], [(ask, amount)], symbol)
 
 
 def scanner(store=None, **kw):

@@ -7,8 +7,9 @@ import time
 from decimal import Decimal as D
 
 from arbscan.errors import AuthError
+from arbscan.feeds import LiveDriver
 from arbscan.model import BookSnapshot, Market
-from arbscan.scanner import LiveDriver, Scanner
+from arbscan.scanner import Scanner
 
 SYM = "BTC/USD"
 
@@ -45,6 +46,7 @@ async def run_for(driver, seconds):
     await asyncio.sleep(seconds)
     driver.stop.set()
     await asyncio.wait_for(task, 5)
+    await driver.close_adapters()
 
 
 async def test_timer_closes_episodes_whose_books_went_silent():
@@ -92,6 +94,7 @@ async def test_stop_is_prompt_even_while_waiting_to_retry():
     started = time.monotonic()
     driver.stop.set()
     await asyncio.wait_for(task, 5)
+    await driver.close_adapters()
     assert time.monotonic() - started < 1
 
 

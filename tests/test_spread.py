@@ -3,18 +3,13 @@
 from decimal import Decimal as D
 
 import pytest
+from conftest import book, market
 
-from arbscan.model import BookSnapshot, Market
 from arbscan.spread import diagnose, evaluate, lot_step
 
 
 def mk(exchange, fee="0", step="0.0001", min_amount="0", min_cost="0"):
-    return Market(exchange, "BTC/USD", "BTC", "USD", D(fee), D(step), D("0.1"), D(min_amount), D(min_cost))
-
-
-def book(exchange, bids=(), asks=(), ts=1.0):
-    lv = lambda side: tuple((D(p), D(a)) for p, a in side)  # noqa: E731
-    return BookSnapshot(exchange, "BTC/USD", lv(bids), lv(asks), ts, ts)
+    return market(exchange, fee=fee, amount_step=step, min_amount=min_amount, min_cost=min_cost)
 
 
 def test_no_cross():
@@ -41,7 +36,7 @@ def test_cross_eaten_by_fees():
 
 
 def test_zero_fees_single_level():
-    buy, sell = book("a", asks=[("100", "1")], ts=5.0), book("b", bids=[("101", "2")], ts=7.0)
+    buy, sell = book("a", 5.0, asks=[("100", "1")]), book("b", 7.0, bids=[("101", "2")])
     opp = evaluate(buy, sell, mk("a"), mk("b"))
     assert (opp.amount, opp.buy_cost, opp.sell_proceeds, opp.net_profit) == (D(1), D(100), D(101), D(1))
     assert opp.net_bps == D(100)  # 10000 * 1 / 100

@@ -49,7 +49,7 @@ def test_appended_migration_runs_once_on_an_old_journal(tmp_path, monkeypatch):
         calls.append(1)
         db["test_extra"].create({"id": int, "reason": str}, pk="id")
 
-    monkeypatch.setattr("arbscan.store.MIGRATIONS", [*MIGRATIONS, ("test_extra", add_extra)])
+    monkeypatch.setattr("arbscan.journal.MIGRATIONS", [*MIGRATIONS, ("test_extra", add_extra)])
     s = Store(tmp_path / "j.db")
     s.close()
     s = Store(tmp_path / "j.db")

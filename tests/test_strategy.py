@@ -2,19 +2,14 @@
 
 from decimal import Decimal as D
 
+from conftest import book, market
+
 from arbscan.config import StrategyConfig
-from arbscan.model import BookSnapshot, Market
 from arbscan.strategy import StrategyRules, available, quote_cap
 
 
 def mk(exchange, fee="0", symbol="BTC/USD"):
-    base, quote = symbol.split("/")
-    return Market(exchange, symbol, base, quote, D(fee), D("0.0001"), D("0.1"))
-
-
-def book(exchange, bids=(), asks=(), symbol="BTC/USD", ts=1.0):
-    lv = lambda side: tuple((D(p), D(a)) for p, a in side)  # noqa: E731
-    return BookSnapshot(exchange, symbol, lv(bids), lv(asks), ts, ts)
+    return market(exchange, symbol, fee)
 
 
 BUY = book("a", asks=[("100", "10")])

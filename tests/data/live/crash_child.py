@@ -10,11 +10,12 @@ import os
 import signal
 import sys
 
-from arbscan.model import OrderStatus
-from arbscan.orders import LiveJournal
-from arbscan.store import Store
-from arbscan.live import LiveExecutor
 from test_live_fakes import ScriptedVenue, live_config, opportunity
+
+from arbscan.execution_journal import DurableJournal
+from arbscan.live import live_executor
+from arbscan.model import OrderStatus
+from arbscan.store import Store
 
 journal_path, state_file = sys.argv[1], sys.argv[2]
 
@@ -52,7 +53,7 @@ VENUES = {"alpha": KilledAfterSend("alpha"), "beta": SlowToSend("beta")}
 async def main():
     store = Store(journal_path)
     store.start_run("scan")
-    ex = LiveExecutor(VENUES, LiveJournal.for_store(store), live_config(), poll_interval_s=0.01)
+    ex = live_executor(VENUES, DurableJournal.for_store(store), live_config(), poll_interval_s=0.01)
     await ex.start()
     await ex.execute(opportunity())
 

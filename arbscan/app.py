@@ -1,0 +1,292 @@
+"""Builds and runs arbscan once per command: one adapter per venue, the store, the executors, the listeners.
+
+This is the one place where parts are put together: ``cli.py`` parses arguments and calls
+:func:`run_replay_command` or :func:`run_live_command`. Every venue gets one adapter, shared by the
+feed driver and a live executor; a venue's configured ``taker_fee`` is applied in one place
+(``arbscan.config.with_fee_override``, by whoever loads the markets: the feed driver, the replay,
+a live executor's start-up); paper or live is chosen here, once, by building one executor per strategy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arbscan import __version__
+from arbscan.config import Settings, StrategyConfig
+from arbscan.errors import BadInput, ConfigError
+from arbscan.executor import Executor
+from arbscan.model import Balances, Market
+from arbscan.recording import BookRecorder, ReplayWriter
+from arbscan.scanner import Scanner
+
+__all__ = [
+    "build_adapters",
+    "starting_balances",
+    "paper_executors",
+    "live_executor_for",
+    "settings_summary",
+    "run_replay_command",
+    "run_live_command",
+    "DRIVER_OPTIONS",
+]
+
+logger = logging.getLogger(__name__)
+
+DRIVER_OPTIONS: dict[str, Any] = {}
+"""Extra keyword arguments for ``arbscan.feeds.LiveDriver`` (tests shorten ``initial_backoff`` here)."""
+
+
+def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """What a ``runs`` row records about the settings: names and numbers only, never secrets."""
+    sc = settings.scanner
+    out: dict[str, Any] = {
+        "config": settings.source,
+        "symbols": list(sc.symbols),
+        "min_net_bps": str(sc.min_net_bps),
+        "max_book_age_ms": sc.max_book_age_ms,
+        "book_depth": sc.book_depth,
+        "venues": [v.exchange for v in settings.venues],
+        "version": __version__,
+    }
+    out.update(extra)
+    return out
+
+
+def build_adapters(settings: Settings, *, validate_orders: bool = False) -> dict[str, Any]:
+    """One adapter per configured venue (``validate_orders``: Kraken orders are sent validate-only)."""
+    from adapters import build_adapter
+
+    return {v.exchange: build_adapter(v, settings.scanner.book_depth, validate_orders=validate_orders)
+            for v in settings.venues}
+
+
+def _venue_balances(settings: Settings) -> Balances:
+    return {v.exchange: dict(v.balances) for v in settings.venues if v.balances}
+
+
+def starting_balances(strategy: StrategyConfig, fallback: Mapping[str, Mapping[str, Any]] | None) -> Balances:
+    """The strategy's own ``balances`` when set, else ``fallback`` (the venues' balances, a replay's lines).
+
+    ``BadInput`` naming the strategy when neither has any: paper trading without capital is meaningless.
+    """
+    if strategy.balances:
+        return {ex: dict(b) for ex, b in strategy.balances.items()}
+    if fallback and any(fallback.values()):
+        return {ex: dict(b) for ex, b in fallback.items() if b}
+    raise BadInput(f"strategy {strategy.name!r}: no starting balances; set strategies.balances in the config "
+                   "(or give the replay file balance lines)")
+
+
+def paper_executors(settings: Settings, names: Iterable[str], store: Any, markets: Mapping[tuple[str, str], Market],
+                    fallback: Mapping[str, Mapping[str, Any]] | None) -> list[Executor]:
+    """One paper executor per strategy name, in order (``ConfigError`` for an unknown name)."""
+    from arbscan.paper import paper_executor
+
+    out = []
+    for name in dict.fromkeys(names):
+        strategy = settings.strategy(name)
+        out.append(paper_executor(strategy, markets, store, starting_balances=starting_balances(strategy, fallback)))
+    return out
+
+
+def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adapters: Mapping[str, Any],
+                      markets: dict[tuple[str, str], Market], validate_orders: bool) -> Executor:
+    """The one live executor of ``scan --live``: the first ``--strategy`` (else the first configured).
+
+    Its venues (the strategy's, all configured ones when empty) must all have API keys, else
+    ``ConfigError`` naming the variables to set.
+    """
+    from arbscan.execution_journal import DurableJournal
+    from arbscan.live import live_executor, require_credentials
+
+    strategy = settings.strategy(names[0]) if names else settings.strategies[0]
+    if len(names) > 1:
+        raise ConfigError("--live runs one strategy: name a single --strategy")
+    venues = [v.exchange for v in settings.venues if not strategy.venues or v.exchange in strategy.venues]
+    if len(venues) < 2:
+        raise ConfigError(f"strategies: {strategy.name!r} needs at least two configured venues to trade")
+    require_credentials(venues)
+    if store is None or getattr(store, "path", None) is None:
+        raise ConfigError("--live needs the journal (scanner.db)")
+    logger.warning("LIVE trading with strategy %r on %s%s", strategy.name, ", ".join(venues),
+                   " (validate only: Kraken checks each order, nothing executes)" if validate_orders else "")
+    return live_executor({v: adapters[v] for v in venues}, DurableJournal.for_store(store), settings.live, strategy,
+                         markets=markets, validate_only=validate_orders, check_permissions=True,
+                         fee_overrides=settings.fee_overrides())
+
+
+# -- replay --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ReplayRun:
+    """What ``arbscan replay`` did: the replay's result, its run id and the executors that traded."""
+
+    result: Any
+    run_id: int
+    executors: list[Executor]
+
+
+def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
+                       progress: Any = None) -> ReplayRun:
+    """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly."""
+    from arbscan.replay import replay_header, run_replay
+    from arbscan.store import Store
+
+    if not path.exists():
+        raise BadInput(f"replay file {str(path)!r} does not exist")
+    if depth < 0:
+        raise BadInput(f"--depth must be 0 or more, got {depth}")
+    sc = settings.scanner
+    store = Store(sc.db)
+    run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
+    balances = _venue_balances(settings)  # the file's balance lines override these
+    scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances)
+    try:
+        executors: list[Executor] = []
+        if strategies:
+            fallback = _venue_balances(settings)
+            for exchange, assets in replay_header(path).items():
+                fallback.setdefault(exchange, {}).update(assets)
+            executors = paper_executors(settings, strategies, store, scanner.markets, fallback)
+    except BaseException:
+        store.close("error")  # a refused strategy is a failed run, not an empty successful one
+        raise
+    scanner.listeners.extend(executors)
+    stop_requested: list[int] = []
+
+    def _request_stop(signum: int, frame: Any) -> None:
+        stop_requested.append(signum)  # the replay loop checks this after every event and ends cleanly
+
+    old_handlers = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    status = "error"
+    result = None
+    try:
+        result = run_replay(path, store, scanner=scanner, depth=depth, progress=progress,
+                            should_stop=lambda: bool(stop_requested), fee_overrides=settings.fee_overrides())
+        status = "interrupted" if result.interrupted else "ok"
+    finally:
+        if progress:
+            progress.done()
+        if result is not None:
+            store.end_run(status, events=result.book_events)
+        store.close(status)
+        for sig, handler in old_handlers.items():  # only now: a signal during the final flush is harmless
+            signal.signal(sig, handler)
+    return ReplayRun(result, run_id, executors)
+
+
+# -- scan and record -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LiveRun:
+    """What ``arbscan scan`` / ``record`` did."""
+
+    scanner: Scanner
+    run_id: int | None
+    executors: list[Executor] = field(default_factory=list)
+    books_recorded: int = 0
+
+
+def _keyed_venues(settings: Settings, adapters: Mapping[str, Any]) -> tuple[str, ...]:
+    """Venues with API keys and no configured balances: their own balances are read and cap sizes."""
+    from adapters.base import load_credentials
+
+    return tuple(v.exchange for v in settings.venues
+                 if not v.balances and v.exchange in adapters and load_credentials(v.exchange) is not None)
+
+
+async def run_live_command(settings: Settings, mode: str, *, duration: float | None, strategies: Sequence[str],
+                           live: bool, validate_orders: bool, out_path: str | None, status_view: Callable[[Any], Any],
+                           on_unreachable: Callable[[str, str, float], None]) -> LiveRun:
+    """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped."""
+    from arbscan.feeds import LiveDriver
+
+    sc = settings.scanner
+    if not settings.venues:
+        raise ConfigError("venues: none configured")
+    if validate_orders and not live:
+        raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
+    store = writer = None
+    executors: list[Executor] = []
+    scanner = Scanner({}, None, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
+                      balances=_venue_balances(settings))
+    try:  # everything that can refuse bad input, before any venue is touched
+        validate = live and (validate_orders or settings.live.validate_orders)
+        if mode == "scan":
+            from arbscan.store import Store
+
+            store = scanner.store = Store(sc.db)
+            store.start_run("scan", ",".join(v.exchange for v in settings.venues), settings_summary(settings))
+        else:
+            writer = ReplayWriter(out_path)
+        adapters = build_adapters(settings, validate_orders=validate)
+        if live:
+            executors = [live_executor_for(settings, strategies, store, adapters, scanner.markets, validate)]
+        elif strategies and store is not None:
+            executors = paper_executors(settings, strategies, store, scanner.markets, _venue_balances(settings))
+    except BaseException:
+        if store is not None:
+            store.close("error")
+        if writer is not None:
+            writer.close()
+        raise
+    scanner.listeners.extend(executors)
+    if writer is not None:
+        scanner.listeners.append(BookRecorder(writer, scanner.markets))
+    driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=settings.fee_overrides(),
+                        on_unreachable=on_unreachable, balance_venues=_keyed_venues(settings, adapters) if store else (),
+                        **DRIVER_OPTIONS)
+    loop = asyncio.get_running_loop()
+    interrupted = False
+
+    def _on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        driver.stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _on_signal)
+    view = status_view(driver)
+
+    async def _status_loop() -> None:
+        while True:
+            await asyncio.sleep(sc.status_interval_ms / 1000)
+            view.draw()
+
+    status_task = asyncio.create_task(_status_loop())
+    if duration:
+        loop.call_later(duration, driver.stop.set)
+    outcome = "error"
+    try:
+        await driver.run()
+        outcome = "interrupted" if interrupted else "ok"
+    finally:
+        status_task.cancel()
+        await asyncio.gather(status_task, return_exceptions=True)
+        for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)
+            await ex.close()
+        await driver.close_adapters()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if writer is not None:
+            writer.close()
+        if store is not None:
+            store.end_run(outcome, events=scanner.events)
+            store.close(outcome)
+    return LiveRun(scanner, store.run_id if store is not None else None, executors,
+                   writer.books if writer is not None else 0)
+
+
+def say_unreachable(venue: str, message: str, retry_in: float) -> None:
+    """The one line per failed attempt to reach a venue, on stderr."""
+    print(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.3g} s", file=sys.stderr, flush=True)
+

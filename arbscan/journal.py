@@ -1,0 +1,292 @@
+"""The journal's schema: migrations, the column lists of the execution tables, statuses, values as stored.
+
+One SQLite file holds everything arbscan journals. Schema changes go in :data:`MIGRATIONS`, an
+ordered list of ``(name, function)`` pairs: append a new pair at the end (never edit or reorder one
+that has shipped); version = position + 1, kept in ``PRAGMA user_version``, so a journal written by an
+older arbscan opens and is brought up to date. Exact values (``Decimal``) are stored as TEXT by
+:func:`to_db_value`, times as REAL unix seconds, enums by value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlite_utils import Database
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "FUNNEL_COUNTS",
+    "TRADE_STATUSES",
+    "ORDER_COLUMNS",
+    "TRADE_COLUMNS",
+    "FILL_COLUMNS",
+    "to_db_value",
+    "migrate",
+]
+
+logger = logging.getLogger(__name__)
+
+TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
+"""The values of ``trades.status`` (paper and live), in the order reports list them."""
+
+FUNNEL_COUNTS = (
+    "evaluated",
+    "crossed_before_fees",
+    "live",
+    "not_crossed",
+    "fees",
+    "depth_or_minimums",
+    "balance",
+    "below_min_bps",
+    "stale",
+    "episodes",
+)
+"""The integer counters of one route in table ``funnel`` (see ``arbscan.scanner.RouteFunnel``)."""
+
+
+def _m001_journal(db: Database) -> None:
+    """runs, opportunities (one row per episode), funnel (per route), venue_stats (per book feed)."""
+    db["runs"].create(
+        {
+            "id": int,
+            "started": float,
+            "ended": float,
+            "mode": str,  # 'scan' | 'replay' | 'record' | ...
+            "source": str,  # replay file, or the venues scanned
+            "settings": str,  # JSON summary of the settings used; never secrets
+            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error'
+            "events": int,
+        },
+        pk="id",
+    )
+    db["opportunities"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "symbol": str,
+            "buy_exchange": str,
+            "sell_exchange": str,
+            "first_seen": float,  # time of the first live evaluation
+            "last_seen": float,  # time of the last live evaluation
+            "observations": int,  # live evaluations in the episode
+            "peak_ts": float,  # time of the evaluation with the peak net_profit
+            # the figures at the episode's peak net_profit, exact decimals as TEXT
+            "amount": str,
+            "buy_vwap": str,
+            "sell_vwap": str,
+            "buy_limit": str,
+            "sell_limit": str,
+            "buy_cost": str,
+            "sell_proceeds": str,
+            "buy_fee": str,
+            "sell_fee": str,
+            "net_profit": str,
+            "net_bps": str,
+            "closed_at": float,  # event time at which the episode closed
+            "close_reason": str,  # 'uncrossed' | 'stale' | 'end'
+            "close_detail": str,  # funnel reason of the closing evaluation ('fees', 'below_min_bps', ...)
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["opportunities"].create_index(["run_id"])
+    db["opportunities"].create_index(["symbol", "buy_exchange", "sell_exchange"])
+    funnel_cols: dict[str, Any] = {"run_id": int, "symbol": str, "buy_exchange": str, "sell_exchange": str}
+    funnel_cols.update({name: int for name in FUNNEL_COUNTS})
+    funnel_cols["updated"] = float
+    db["funnel"].create(
+        funnel_cols,
+        pk=("run_id", "symbol", "buy_exchange", "sell_exchange"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["venue_stats"].create(
+        {
+            "run_id": int,
+            "exchange": str,
+            "symbol": str,
+            "events": int,  # book events seen
+            "first_ts": float,
+            "last_ts": float,
+            "max_gap_ms": float,  # longest time between two consecutive events of this book
+            "gaps_over_max_age": int,  # gaps longer than max_book_age_ms (the book went stale)
+            "max_book_age_ms": int,
+        },
+        pk=("run_id", "exchange", "symbol"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
+def _m002_execution(db: Database) -> None:
+    """Paper and live execution share these tables; ``mode`` ('paper' | 'live') tells them apart.
+
+    trades: one row per paired trade (both legs and any flattening), written when it opens and
+    updated as it settles. orders: one row per order, written as an intent BEFORE it is sent,
+    updated on every status change. order_events: the state machine's transitions, append-only.
+    fills: keyed by (exchange, trade_id) so a fill reported twice is stored once. balances: the
+    balances of a strategy on each venue after each trade (append-only). halts: the kill switch.
+    """
+    db["trades"].create(
+        {
+            "id": str,  # our paired-trade id
+            "run_id": int,
+            "mode": str,  # 'paper' | 'live'
+            "strategy": str,
+            "symbol": str,
+            "buy_exchange": str,
+            "sell_exchange": str,
+            "opened": float,  # event time the strategy decided
+            "closed": float,  # event time the trade settled (NULL while open)
+            "status": str,  # 'open' | 'filled' | 'partial' | 'missed' | 'imbalanced' | 'flattened' | 'failed' | 'unknown'
+            "planned_amount": str,
+            "buy_limit": str,
+            "sell_limit": str,
+            "expected_profit": str,  # the opportunity's net_profit for the planned amount
+            "buy_filled": str,
+            "sell_filled": str,
+            "buy_cost": str,  # quote spent on the buy leg incl. fee
+            "sell_proceeds": str,  # quote received on the sell leg net of fee
+            "flatten_amount": str,  # base traded by flattening orders (signed: + bought, - sold)
+            "flatten_pnl": str,  # quote result of the flattening orders incl. fees
+            "realised_pnl": str,  # quote PnL of the matched amount plus flattening, after all fees
+            "imbalance": str,  # base left as inventory after the trade (+ long on buy venue, - short)
+            "imbalance_action": str,  # 'none' | 'flattened' | 'kept'
+            "detail": str,
+        },
+        pk="id",
+    )
+    db["trades"].create_index(["run_id", "mode", "strategy"])
+    db["orders"].create(
+        {
+            "client_id": str,
+            "run_id": int,
+            "mode": str,
+            "strategy": str,
+            "trade_id": str,
+            "role": str,  # 'buy' | 'sell' | 'flatten'
+            "exchange": str,
+            "symbol": str,
+            "side": str,  # 'buy' | 'sell'
+            "amount": str,
+            "limit_price": str,
+            "time_in_force": str,
+            "status": str,  # arbscan.model.OrderStatus value
+            "filled": str,
+            "avg_price": str,
+            "fee": str,
+            "exchange_order_id": str,
+            "created": float,
+            "updated": float,
+            "error": str,
+        },
+        pk="client_id",
+    )
+    db["orders"].create_index(["trade_id"])
+    db["orders"].create_index(["status"])
+    db["order_events"].create(
+        {"id": int, "run_id": int, "client_id": str, "ts": float, "from_status": str, "to_status": str, "detail": str},
+        pk="id",
+    )
+    db["order_events"].create_index(["client_id"])
+    db["fills"].create(
+        {
+            "exchange": str,
+            "trade_id": str,  # the venue's trade id (paper: generated)
+            "run_id": int,
+            "mode": str,
+            "client_id": str,
+            "symbol": str,
+            "side": str,
+            "amount": str,
+            "price": str,
+            "fee": str,
+            "fee_asset": str,
+            "ts": float,
+        },
+        pk=("exchange", "trade_id"),
+    )
+    db["fills"].create_index(["client_id"])
+    db["balances"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "mode": str,
+            "strategy": str,
+            "exchange": str,
+            "asset": str,
+            "free": str,
+            "ts": float,
+            "trade_id": str,  # the trade after which this balance holds (NULL: starting balance)
+        },
+        pk="id",
+    )
+    db["balances"].create_index(["run_id", "mode", "strategy"])
+    db["halts"].create(
+        {"id": int, "set_at": float, "reason": str, "run_id": int, "cleared_at": float, "cleared_by": str},
+        pk="id",
+    )
+
+
+def _m003_funnel_premium(db: Database) -> None:
+    """funnel.max_gross_bps: the largest raw premium (best bid over best ask, before fees) seen on the route."""
+    db["funnel"].add_column("max_gross_bps", str)
+
+
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+    ("journal", _m001_journal),
+    ("execution", _m002_execution),
+    ("funnel_premium", _m003_funnel_premium),
+]
+"""Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+ORDER_COLUMNS = (
+    "client_id", "run_id", "mode", "strategy", "trade_id", "role", "exchange", "symbol", "side", "amount",
+    "limit_price", "time_in_force", "status", "filled", "avg_price", "fee", "exchange_order_id", "created",
+    "updated", "error",
+)
+"""The columns of table ``orders``."""
+
+TRADE_COLUMNS = (
+    "id", "run_id", "mode", "strategy", "symbol", "buy_exchange", "sell_exchange", "opened", "closed", "status",
+    "planned_amount", "buy_limit", "sell_limit", "expected_profit", "buy_filled", "sell_filled", "buy_cost",
+    "sell_proceeds", "flatten_amount", "flatten_pnl", "realised_pnl", "imbalance", "imbalance_action", "detail",
+)
+"""The columns of table ``trades``."""
+
+FILL_COLUMNS = ("exchange", "trade_id", "run_id", "mode", "client_id", "symbol", "side", "amount", "price", "fee",
+                "fee_asset", "ts")
+"""The columns of table ``fills``."""
+
+
+def to_db_value(value: Any) -> Any:
+    """A Python value as the journal stores it: Decimal -> exact TEXT, Enum -> its value, bool -> int."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str, sort_keys=True)
+    return value
+
+
+def migrate(db: Database) -> int:
+    """Apply every migration newer than the database's ``user_version``; returns the new version."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"journal schema version {version} is newer than this arbscan ({len(MIGRATIONS)})")
+    for index in range(version, len(MIGRATIONS)):
+        name, fn = MIGRATIONS[index]
+        with db.atomic():  # one transaction per migration, version bump included
+            fn(db)
+            db.conn.execute(f"PRAGMA user_version = {index + 1}")
+        logger.info("journal migrated to version %d (%s)", index + 1, name)
+    return len(MIGRATIONS)

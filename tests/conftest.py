@@ -1,0 +1,44 @@
+"""Shared test builders: markets and books written as short strings, and a journal (store) per test.
+
+Plain functions (``from conftest import book, market``) for the builders, a fixture for the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+import pytest
+
+from arbscan.model import BookSnapshot, Market
+from arbscan.store import Store
+
+D = Decimal
+SYM = "BTC/USD"
+
+
+def market(exchange: str, symbol: str = SYM, fee: str = "0", *, amount_step: str = "0.0001", price_step: str = "0.1",
+           min_amount: str = "0", min_cost: str = "0") -> Market:
+    """A market of ``symbol`` on ``exchange``, numbers as strings (defaults: no fee, steps 0.0001 and 0.1)."""
+    base, quote = symbol.split("/")
+    return Market(exchange, symbol, base, quote, D(fee), D(amount_step), D(price_step), D(min_amount), D(min_cost))
+
+
+def levels(side: Iterable[tuple[str, str]]) -> tuple[tuple[Decimal, Decimal], ...]:
+    """(price, amount) string pairs as a book side."""
+    return tuple((D(p), D(a)) for p, a in side)
+
+
+def book(exchange: str, t: float = 1.0, bids: Iterable[tuple[str, str]] = (), asks: Iterable[tuple[str, str]] = (),
+         symbol: str = SYM) -> BookSnapshot:
+    """A book at time ``t`` (venue and receive time) from (price, amount) string pairs, best first."""
+    return BookSnapshot(exchange, symbol, levels(bids), levels(asks), t, t)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A journal on a temporary file with one open run (mode 'scan'), closed after the test."""
+    s = Store(tmp_path / "journal.db", flush_interval=0.01)
+    s.start_run("scan", "test")
+    yield s
+    s.close()
