@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from adapters.ccxt_errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
+from adapters.ccxt.errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
 from arbscan.errors import AuthError
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
 

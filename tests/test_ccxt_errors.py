@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from adapters.base import map_ccxt_errors
-from adapters.ccxt_errors import CCXT_ERROR_MAP, translate_ccxt_error
+from adapters.ccxt.errors import CCXT_ERROR_MAP, translate_ccxt_error
 from arbscan import errors as ae
 
 ccxt_errors = importlib.import_module("ccxt.base.errors")
