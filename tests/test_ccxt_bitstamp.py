@@ -10,7 +10,7 @@ import yaml
 
 from adapters.base import Credentials, ExchangeAdapter
 from adapters.ccxt_adapter import CcxtAdapter
-from arbscan.errors import AuthError, OrderNotFound, OrderOutcomeUnknown, OrderRejected
+from arbscan.errors import AuthError, NotSupported, OrderNotFound, OrderOutcomeUnknown, OrderRejected
 from arbscan.model import OrderRequest, OrderStatus, Side
 
 
@@ -255,4 +255,5 @@ async def test_order_lists_for_reconciliation(keyed):
     assert (mine.client_id, mine.status, mine.filled, mine.exchange_order_id) == (
         "arb-4", OrderStatus.PARTIALLY_FILLED, Decimal("0.25"), "1")
     assert not keyed._exchange.has.get("fetchClosedOrders")
-    assert await keyed.closed_orders("ETH/USD") == []  # Bitstamp cannot list them; fetch_order asks by client id
+    with pytest.raises(NotSupported, match="bitstamp cannot list closed orders"):
+        await keyed.closed_orders("ETH/USD")  # Bitstamp cannot list them; fetch_order asks by client id

@@ -21,16 +21,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import Credentials, load_credentials, replace_origin
+from adapters.base import AdapterDefaults, Credentials, load_credentials, replace_origin
 from adapters.ccxt.errors import map_ccxt_errors
 from adapters.ccxt.parse import (
     binance_permissions,
     book_from_ccxt,
     check_order,
     coinbase_permissions,
-    market_from_ccxt,
     order_update_from_ccxt,
     our_orders,
+    spot_markets,
     to_decimal,
 )
 from adapters.ccxt.streams import BookStreams
@@ -38,6 +38,7 @@ from arbscan.errors import (
     ArbscanError,
     AuthError,
     ConfigError,
+    NotSupported,
     OrderNotFound,
     OrderOutcomeUnknown,
     OrderRejected,
@@ -70,6 +71,9 @@ _TIME_IN_FORCE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
 # venue's fetch_order source: binance origClientOrderId, bitstamp client_order_id, coinbaseexchange
 # client_oid). Elsewhere an order we did not place in this process is searched in the venue's lists.
 _FETCH_BY_CLIENT_ID = frozenset({"binance", "binanceus", "bitstamp", "coinbaseexchange"})
+
+# order list kind -> (ccxt method, its ``has`` flag)
+_ORDER_LISTS = {"open": ("fetch_open_orders", "fetchOpenOrders"), "closed": ("fetch_closed_orders", "fetchClosedOrders")}
 
 
 def rewrite_urls(urls: Any, rest_url: str | None, ws_url: str | None) -> Any:
@@ -137,8 +141,12 @@ KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]
 """Venues whose API reports what a key may do: ccxt's implicit method and how to read its answer."""
 
 
-class CcxtAdapter:
-    """An ``ExchangeAdapter`` for any ccxt exchange id (see the module docstring for what it adds)."""
+class CcxtAdapter(AdapterDefaults):
+    """An ``ExchangeAdapter`` for any ccxt exchange id (see the module docstring for what it adds).
+
+    Of the optional members it has ``api_key_permissions`` where the venue reports them, and
+    ``open_orders`` / ``closed_orders`` where ccxt can list them; ``validate_orders`` stays False.
+    """
 
     def __init__(
         self,
@@ -223,17 +231,8 @@ class CcxtAdapter:
                     account_fees = await self._exchange.fetch_trading_fees()
             except ArbscanError as exc:
                 log.warning("%s: account fees unavailable, using public fees: %s", self.name, exc)
-        markets: dict[str, Market] = {}
-        mode = self._exchange.precisionMode
-        for symbol, m in raw.items():
-            if not m.get("spot") or m.get("active") is False:
-                continue
-            try:
-                markets[symbol] = market_from_ccxt(self.name, m, mode, self._taker_fee, account_fees.get(symbol))
-            except UnexpectedPayload as exc:
-                log.warning("%s: skipping market %s: %s", self.name, symbol, exc)
-        self._markets = markets
-        return dict(markets)
+        self._markets = spot_markets(self.name, raw, self._exchange.precisionMode, self._taker_fee, account_fees)
+        return dict(self._markets)
 
     async def fetch_book(self, symbol: str, depth: int = 50) -> BookSnapshot:
         """One REST order book snapshot, ``depth`` levels a side."""
@@ -321,12 +320,12 @@ class CcxtAdapter:
                 self._order_ids[client_id] = str(order["id"])
             return order
         searched_closed = False
-        for method, has in (("fetch_open_orders", "fetchOpenOrders"), ("fetch_closed_orders", "fetchClosedOrders")):
-            if not ex.has.get(has):
+        for kind in ("open", "closed"):
+            try:
+                orders = await self._listed(kind, symbol)
+            except NotSupported:
                 continue
-            searched_closed |= method == "fetch_closed_orders"
-            with self._errors():
-                orders = await getattr(ex, method)(symbol)
+            searched_closed |= kind == "closed"
             for order in orders:
                 if order.get("clientOrderId") == client_id:
                     if order.get("id"):
@@ -372,22 +371,22 @@ class CcxtAdapter:
         return read(raw)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
-        """Our open orders on ``symbol`` (those with a client id), for reconciliation; [] if the venue cannot list."""
-        return await self._orders("fetch_open_orders", "fetchOpenOrders", symbol)
+        """Our open orders on ``symbol`` (those with a client id); ``NotSupported`` when the venue cannot list them."""
+        self._require_keys("open_orders")
+        return our_orders(self.name, symbol, await self._listed("open", symbol))
 
     async def closed_orders(self, symbol: str) -> list[OrderUpdate]:
-        """Our recently closed orders on ``symbol`` (those with a client id); [] if the venue cannot list."""
-        return await self._orders("fetch_closed_orders", "fetchClosedOrders", symbol)
+        """Our recently closed orders on ``symbol`` (those with a client id); ``NotSupported`` when it cannot list them."""
+        self._require_keys("closed_orders")
+        return our_orders(self.name, symbol, await self._listed("closed", symbol))
 
-    async def _orders(self, method: str, has: str, symbol: str) -> list[OrderUpdate]:
-        self._require_keys(method)
+    async def _listed(self, kind: str, symbol: str) -> list[Mapping[str, Any]]:
+        """The venue's ``kind`` ("open" or "closed") orders on ``symbol`` as ccxt dicts."""
+        method, has = _ORDER_LISTS[kind]
         if not self._exchange.has.get(has):
-            # nothing to add: fetch_order already asked the venue directly, or said it cannot tell
-            log.debug("%s: the venue cannot list orders (%s)", self.name, has)
-            return []
+            raise NotSupported(f"{self.name} cannot list {kind} orders")
         with self._errors():
-            raw = await getattr(self._exchange, method)(symbol)
-        return our_orders(self.name, symbol, raw)
+            return await getattr(self._exchange, method)(symbol)
 
     async def close(self) -> None:
         """Close ccxt's HTTP session and sockets; safe to call twice."""

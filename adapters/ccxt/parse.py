@@ -24,6 +24,7 @@ __all__ = [
     "to_decimal",
     "step_from_precision",
     "market_from_ccxt",
+    "spot_markets",
     "book_from_ccxt",
     "order_update_from_ccxt",
     "our_orders",
@@ -148,6 +149,25 @@ def market_from_ccxt(
         min_amount=_limit(market, "amount"),
         min_cost=_limit(market, "cost"),
     )
+
+
+def spot_markets(
+    exchange: str,
+    markets: Mapping[str, Mapping[str, Any]],
+    precision_mode: int,
+    taker_fee: Decimal | None = None,
+    account_fees: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Market]:
+    """The active spot markets of ccxt's ``load_markets`` answer; one that cannot be read is logged and left out."""
+    out: dict[str, Market] = {}
+    for symbol, m in markets.items():
+        if not m.get("spot") or m.get("active") is False:
+            continue
+        try:
+            out[symbol] = market_from_ccxt(exchange, m, precision_mode, taker_fee, (account_fees or {}).get(symbol))
+        except UnexpectedPayload as exc:
+            log.warning("%s: skipping market %s: %s", exchange, symbol, exc)
+    return out
 
 
 def _levels(raw: Any, depth: int, what: str, descending: bool) -> tuple[tuple[Decimal, Decimal], ...]:
