@@ -169,7 +169,8 @@ async def test_5xx_while_sending_is_outcome_unknown_and_never_retried():
     finally:
         await adapter.close()
     assert [url for _, url, _ in sent if "/buy/" in url] == ["https://www.bitstamp.net/api/v2/buy/ethusd/"]
-    assert "ExchangeNotAvailable" in str(info.value)
+    # the cause in plain words, without ccxt's class name or the request line (issue 13, item 8)
+    assert str(info.value) == "HTTP 503 Service Unavailable from https://www.bitstamp.net/api/v2/buy/ethusd/: Error Service Unavailable"
     assert "test-key" not in str(info.value)
 
 

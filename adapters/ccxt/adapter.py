@@ -34,6 +34,7 @@ from adapters.ccxt.parse import (
     to_decimal,
 )
 from adapters.ccxt.streams import BookStreams
+from adapters.network import describe_failure
 from arbscan.errors import (
     ArbscanError,
     AuthError,
@@ -134,6 +135,14 @@ def _new_exchange(
     return exchange
 
 
+def _ws_open_timeout_s(exchange: Any) -> float:
+    """How long ccxt.pro waits for a WebSocket to open: ``connectionTimeout`` (ms) from its settings or default."""
+    from ccxt.async_support.base.ws.client import Client
+
+    settings = {**(getattr(exchange, "streaming", None) or {}), **((exchange.options or {}).get("ws") or {})}
+    return float(settings.get("connectionTimeout", Client.connectionTimeout)) / 1000.0
+
+
 KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "binance": ("sapiGetAccountApiRestrictions", binance_permissions),
     "coinbase": ("v3PrivateGetBrokerageKeyPermissions", coinbase_permissions),
@@ -205,8 +214,14 @@ class CcxtAdapter(AdapterDefaults):
         return () if c is None else tuple(s for s in (c.api_key, c.api_secret, c.password) if s)
 
     def _errors(self, *, sending_order: bool = False):
-        retry_after = max(1.0, float(self._exchange.rateLimit or 0) / 1000.0)
-        return map_ccxt_errors(sending_order=sending_order, secrets=self._secrets(), retry_after=retry_after)
+        ex = self._exchange
+        return map_ccxt_errors(
+            sending_order=sending_order,
+            secrets=self._secrets(),
+            retry_after=max(1.0, float(ex.rateLimit or 0) / 1000.0),
+            timeout_s=ex.timeout / 1000.0,
+            ws_timeout_s=_ws_open_timeout_s(ex),
+        )
 
     def _require_keys(self, what: str) -> None:
         if self._credentials is None:
@@ -296,7 +311,8 @@ class CcxtAdapter(AdapterDefaults):
         except ArbscanError:
             raise
         except (asyncio.TimeoutError, OSError) as exc:  # transport failures ccxt did not wrap
-            raise OrderOutcomeUnknown(f"{self.name} order {req.client_id}: {type(exc).__name__}") from None
+            cause = describe_failure(exc, timeout_s=self._exchange.timeout / 1000.0) or type(exc).__name__
+            raise OrderOutcomeUnknown(f"{self.name} order {req.client_id}: {cause}") from None
         update = order_update_from_ccxt(self.name, req.client_id, req.symbol, raw)
         if update.exchange_order_id:
             self._order_ids[req.client_id] = update.exchange_order_id

@@ -3,7 +3,8 @@
 Both ways share one queue, one failure count per symbol and one failure classifier
 (:func:`classify_failure`): a malformed book is skipped, a symbol the venue refuses stops alone, anything
 else backs the symbol off (doubling from ``backoff_initial_s`` to ``backoff_max_s``), and when every
-symbol has failed ``VENUE_DOWN_AFTER`` times in a row the venue is reported down to the consumer.
+symbol has failed ``VENUE_DOWN_AFTER`` times in a row the venue is reported down to the consumer: the
+last failure is raised, an ``ExchangeUnavailable`` or ``RateLimited`` whose message names the cause.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from typing import Any
 
 from asyncio_throttle import Throttler
 
-from arbscan.errors import AuthError, ConfigError, ExchangeUnavailable, RateLimited, UnexpectedPayload
+from adapters.network import describe_failure
+from arbscan.errors import (
+    ArbscanError,
+    AuthError,
+    ConfigError,
+    ExchangeUnavailable,
+    RateLimited,
+    TemporaryError,
+    UnexpectedPayload,
+)
 from arbscan.model import BookSnapshot
 
 __all__ = ["BookStreams", "Failure", "PacedThrottler", "VENUE_DOWN_AFTER", "classify_failure"]
@@ -73,13 +83,20 @@ class Failure(enum.Enum):
     RETRY = "retry"  # anything else (network, venue down, rate limit): back off, then try again
 
 
-def classify_failure(exc: BaseException) -> Failure:
-    """The one classification of a failed book fetch, for watched and polled books alike."""
+def classify_failure(exc: BaseException) -> tuple[Failure, ArbscanError]:
+    """The one classification of a failed book fetch, watched or polled, and the error to report for it.
+
+    A failure to retry is reported as a ``TemporaryError``: translated ones as they are, anything else
+    (a bare ``OSError`` or timeout from below ccxt, a bad checksum, a bug in a handler) as
+    ``ExchangeUnavailable`` naming its cause.
+    """
     if isinstance(exc, UnexpectedPayload):
-        return Failure.SKIP
+        return Failure.SKIP, exc
     if isinstance(exc, (ConfigError, AuthError)):
-        return Failure.REFUSED
-    return Failure.RETRY
+        return Failure.REFUSED, exc
+    if isinstance(exc, TemporaryError):
+        return Failure.RETRY, exc
+    return Failure.RETRY, ExchangeUnavailable(describe_failure(exc) or f"{type(exc).__name__}: {exc}")
 
 
 class BookStreams:
@@ -138,21 +155,22 @@ class BookStreams:
 
     def _failed(self, symbol: str, exc: BaseException) -> float | None:
         """React to one failure of ``symbol``: seconds before its next try (0: at once), or None when it stops."""
-        kind = classify_failure(exc)
+        kind, error = classify_failure(exc)
         if kind is Failure.SKIP:
-            log.warning("%s %s: skipping book: %s", self.name, symbol, exc)
+            log.warning("%s %s: skipping book: %s", self.name, symbol, error)
             return 0.0
         if kind is Failure.REFUSED:
-            log.error("%s %s: books stopped: %s", self.name, symbol, exc)
+            log.error("%s %s: books stopped: %s", self.name, symbol, error)
             self.active.remove(symbol)
             if not self.active:
-                self._put(exc)
+                self._put(error)
             return None
         self.failures[symbol] += 1
         if all(self.failures[s] >= VENUE_DOWN_AFTER for s in self.active):
-            self._put(ExchangeUnavailable(f"{self.name}: every book stream is failing ({exc})"))
-        delay = self._backoff(self.failures[symbol], exc)
-        log.warning("%s %s: books failed (%s), retry %d in %.1f s", self.name, symbol, exc, self.failures[symbol], delay)
+            # the venue is down: report the cause itself (the consumer names the venue), no prefix of ours
+            self._put(error)
+        delay = self._backoff(self.failures[symbol], error)
+        log.warning("%s %s: books failed (%s), retry %d in %.1f s", self.name, symbol, error, self.failures[symbol], delay)
         return delay
 
     async def _watch(self, symbol: str, get: BookGetter) -> None:
