@@ -45,13 +45,18 @@ def public_url(url: str) -> str:
 
 
 def http_status(status: int, url: str, body: str = "") -> str:
-    """``HTTP 503 Service Unavailable from <url>``, with a short excerpt of a non-HTML ``body``."""
+    """``HTTP 503 Service Unavailable from <url>``, with a short excerpt of a non-HTML ``body``.
+
+    A ``body`` that starts with the status's reason phrase (as in "503 Service Unavailable <body>") loses it.
+    """
     try:
-        phrase = f" {http.HTTPStatus(status).phrase}"
+        phrase = http.HTTPStatus(status).phrase
     except ValueError:
         phrase = ""
-    message = f"HTTP {status}{phrase} from {public_url(url)}"
+    message = f"HTTP {status} {phrase} from {public_url(url)}" if phrase else f"HTTP {status} from {public_url(url)}"
     body = " ".join(body.split())
+    if phrase and body.startswith(phrase):
+        body = body[len(phrase):].lstrip()
     if body and not body.startswith("<"):
         message += f": {body[:_MAX_BODY]}" + ("..." if len(body) > _MAX_BODY else "")
     return message

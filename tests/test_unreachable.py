@@ -208,3 +208,13 @@ async def test_kraken_websocket_url_that_is_not_one_is_a_config_error():
     finally:
         await stream.aclose()
         await adapter.close()
+
+
+def test_urls_in_messages_keep_host_and_path_only():
+    from adapters.network import http_status, public_url
+
+    assert public_url("https://user:pw@api.kraken.com:443/0/private/Balance?nonce=1&sig=abc#x") == (
+        "https://api.kraken.com:443/0/private/Balance")
+    assert http_status(599, "http://127.0.0.1:9/x?k=v") == "HTTP 599 from http://127.0.0.1:9/x"
+    long_answer = "Service Unavailable " + "y" * 200
+    assert http_status(503, "https://h/p", long_answer) == f"HTTP 503 Service Unavailable from https://h/p: {'y' * 120}..."

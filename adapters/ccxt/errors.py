@@ -17,7 +17,6 @@ This module does not import ccxt, so ``adapters.base`` can re-export it cheaply.
 
 from __future__ import annotations
 
-import http
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -132,12 +131,7 @@ def describe_ccxt_failure(
     text = str(exc)
     answer = _HTTP_ANSWER.match(text)
     if answer:
-        url, status, rest = answer.group(1), int(answer.group(2)), answer.group(3) or ""
-        try:
-            phrase = http.HTTPStatus(status).phrase
-        except ValueError:
-            phrase = ""
-        return http_status(status, url, rest[len(phrase):] if phrase and rest.startswith(phrase) else rest)
+        return http_status(int(answer.group(2)), answer.group(1), answer.group(3) or "")
     if text == _WS_OPEN_TIMEOUT:
         return "timed out" + (f" after {ws_timeout_s:g} s" if ws_timeout_s else "") + " opening the WebSocket"
     found = _URL.search(text)
