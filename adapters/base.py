@@ -1,18 +1,30 @@
 """The one protocol every venue adapter implements, and the helpers all adapters share.
 
-=====================  ========  ==============================================================
-member                 required  notes
-=====================  ========  ==============================================================
-``name``               yes       ccxt id of the venue: "kraken", "bitstamp", ...
-``load_markets``       yes       ``Market`` per unified symbol, with real steps, minimums, fee
-``fetch_book``         yes       one REST snapshot
-``watch_books``        yes       WebSocket where the venue has it, else paced REST polling
-``fetch_balances``     keys      free amount per asset; raises ``AuthError`` without keys
-``place_order``        keys      IOC limit order; never retried automatically
-``fetch_order``        keys      by our client id
-``cancel_order``       keys      by our client id
-``close``              yes       releases sessions and sockets; safe to call twice
-=====================  ========  ==============================================================
+=========================  ========  ==================================================================
+member                     required  notes; for an optional member, what "the venue cannot" looks like
+=========================  ========  ==================================================================
+``name``                   yes       ccxt id of the venue: "kraken", "bitstamp", ...
+``load_markets``           yes       ``Market`` per unified symbol, with real steps, minimums, fee
+``fetch_book``             yes       one REST snapshot
+``watch_books``            yes       WebSocket where the venue has it, else paced REST polling
+``fetch_balances``         keys      free amount per asset; raises ``AuthError`` without keys
+``place_order``            keys      IOC limit order; never retried automatically
+``fetch_order``            keys      by our client id
+``cancel_order``           keys      by our client id
+``close``                  yes       releases sessions and sockets; safe to call twice
+``api_key_permissions()``  optional  async; the key's permission names (a right to move funds off the
+                                     venue contains "withdraw"); cannot: returns None
+``open_orders(symbol)``    optional  async; our open orders (those with our client ids) as
+                                     ``OrderUpdate``; cannot: raises ``NotSupported``
+``closed_orders(symbol)``  optional  async; our recently finished orders, likewise; cannot: raises
+                                     ``NotSupported``
+``validate_orders``        optional  True when orders are sent validate-only: the venue checks them and
+                                     places nothing (Kraken's ``validate=true``); cannot: False
+=========================  ========  ==================================================================
+
+``ExchangeAdapter`` holds the required members (``isinstance`` checks them); :class:`AdapterDefaults`
+holds the optional ones with their "cannot" answers. Both real adapters inherit ``AdapterDefaults`` and
+override what their venue can do, so callers use the optional members directly, without ``getattr``.
 
 Adapters take and return ``arbscan.model`` types only; nothing above ``adapters/`` sees venue JSON.
 """
@@ -26,11 +38,18 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from adapters.ccxt_errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
-from arbscan.errors import AuthError
+from adapters.ccxt.errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
+from arbscan.errors import AuthError, NotSupported
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
 
-__all__ = ["ExchangeAdapter", "Credentials", "load_credentials", "replace_origin", "map_ccxt_errors"]
+__all__ = [
+    "ExchangeAdapter",
+    "AdapterDefaults",
+    "Credentials",
+    "load_credentials",
+    "replace_origin",
+    "map_ccxt_errors",
+]
 
 
 @runtime_checkable
@@ -54,6 +73,27 @@ class ExchangeAdapter(Protocol):
     async def cancel_order(self, symbol: str, client_id: str) -> OrderUpdate: ...
 
     async def close(self) -> None: ...
+
+
+class AdapterDefaults:
+    """The optional members of an adapter, each answering "the venue cannot"; adapters override what they can."""
+
+    name: str
+
+    validate_orders: bool = False
+    """True when orders are sent validate-only (checked by the venue, never placed)."""
+
+    async def api_key_permissions(self) -> list[str] | None:
+        """The key's permission names where the venue reports them; None: the venue cannot tell."""
+        return None
+
+    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
+        """Our open orders on ``symbol``; raises ``NotSupported`` when the venue cannot list them."""
+        raise NotSupported(f"{self.name} cannot list open orders")
+
+    async def closed_orders(self, symbol: str) -> list[OrderUpdate]:
+        """Our recently finished orders on ``symbol``; raises ``NotSupported`` when the venue cannot list them."""
+        raise NotSupported(f"{self.name} cannot list closed orders")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from adapters.ccxt_adapter import CcxtAdapter
 @pytest.fixture(autouse=True)
 def no_keys_from_the_environment(monkeypatch):
     """Public adapters here: keys a developer has set in the environment or keyring must not leak in."""
-    monkeypatch.setattr("adapters.ccxt_adapter.load_credentials", lambda exchange: None)
+    monkeypatch.setattr("adapters.ccxt.adapter.load_credentials", lambda exchange: None)
 
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "test_ccxt_coinbaseexchange"

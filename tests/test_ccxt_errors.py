@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from adapters.base import map_ccxt_errors
-from adapters.ccxt_errors import CCXT_ERROR_MAP, translate_ccxt_error
+from adapters.ccxt.errors import CCXT_ERROR_MAP, translate_ccxt_error
 from arbscan import errors as ae
 
 ccxt_errors = importlib.import_module("ccxt.base.errors")
@@ -111,3 +111,62 @@ def test_a_new_unlisted_ccxt_class_is_detected():
     finally:
         del new
         gc.collect()
+
+
+# -- messages: a network cause reads as the cause alone (issue 13, item 8) -------------------------
+
+
+def test_an_http_error_status_reads_as_status_and_url_without_the_query():
+    # ccxt's handle_http_status_code text: "<id> <METHOD> <url> <status> <reason> <body>"
+    exc = ccxt_errors.ExchangeNotAvailable(
+        "binance GET https://api.binance.com/api/v3/account?timestamp=1&signature=5ec12e7 503 Service Unavailable "
+        "<html><body>maintenance</body></html>"
+    )
+    err = translate_ccxt_error(exc)
+    assert type(err) is ae.ExchangeUnavailable
+    assert str(err) == "HTTP 503 Service Unavailable from https://api.binance.com/api/v3/account"
+
+
+def test_an_http_error_status_keeps_a_short_venue_answer_but_no_secret():
+    exc = ccxt_errors.ExchangeNotAvailable(
+        'binance GET https://api.binance.com/api/v3/account 403 Forbidden {"code":-2015,"msg":"Invalid API-key '
+        'MYKEY123, IP, or permissions for action."}'
+    )
+    err = translate_ccxt_error(exc, secrets=("MYKEY123",))
+    assert str(err) == ('HTTP 403 Forbidden from https://api.binance.com/api/v3/account: {"code":-2015,"msg":"Invalid '
+                        'API-key ***, IP, or permissions for action."}')
+
+
+def test_http_429_is_rate_limited_with_its_status():
+    exc = ccxt_errors.RateLimitExceeded("bitstamp GET https://www.bitstamp.net/api/v2/order_book/ethusd/ 429 Too Many Requests ")
+    err = translate_ccxt_error(exc, retry_after=3.0)
+    assert type(err) is ae.RateLimited and err.retry_after == 3.0
+    assert str(err) == "HTTP 429 Too Many Requests from https://www.bitstamp.net/api/v2/order_book/ethusd/"
+
+
+def test_a_cause_in_the_chain_is_named_and_the_request_line_dropped():
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+        except OSError as inner:
+            raise ccxt_errors.ExchangeNotAvailable("bitstamp POST https://127.0.0.1:9/api/v2/balance/?key=MYKEY123") from inner
+    except ccxt_errors.BaseError as exc:
+        err = translate_ccxt_error(exc, sending_order=True, timeout_s=10.0)
+    assert type(err) is ae.OrderOutcomeUnknown  # while sending, what ccxt calls unavailable stays unknown
+    assert str(err) == "connection refused by 127.0.0.1:9"
+
+
+def test_a_request_timeout_says_how_long_and_where():
+    try:
+        try:
+            raise TimeoutError()
+        except TimeoutError as inner:
+            raise ccxt_errors.RequestTimeout("kraken GET https://api.kraken.com/0/public/Depth?pair=XXBTZUSD") from inner
+    except ccxt_errors.BaseError as exc:
+        err = translate_ccxt_error(exc, timeout_s=10.0)
+    assert (type(err), str(err)) == (ae.ExchangeUnavailable, "timed out after 10 s waiting for api.kraken.com")
+
+
+def test_an_error_without_a_network_cause_keeps_ccxts_class_name():
+    err = translate_ccxt_error(ccxt_errors.OnMaintenance("bitstamp is on maintenance until 12:00"))
+    assert str(err) == "OnMaintenance: bitstamp is on maintenance until 12:00"

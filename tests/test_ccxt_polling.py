@@ -14,7 +14,7 @@ from adapters.ccxt_adapter import CcxtAdapter, PacedThrottler
 @pytest.fixture(autouse=True)
 def no_keys_from_the_environment(monkeypatch):
     """Public adapters here: keys a developer has set in the environment or keyring must not leak in."""
-    monkeypatch.setattr("adapters.ccxt_adapter.load_credentials", lambda exchange: None)
+    monkeypatch.setattr("adapters.ccxt.adapter.load_credentials", lambda exchange: None)
 
 
 CASSETTE = Path(__file__).resolve().parents[1] / "cassettes" / "test_ccxt_bitstamp" / "markets_and_book.yaml"
@@ -154,12 +154,14 @@ async def test_every_symbol_failing_reports_the_venue_down():
     adapter._exchange.fetch_order_book = fetch_order_book
     stream = adapter.watch_books(["ETH/USD", "BTC/USD"])
     try:
-        with pytest.raises(ExchangeUnavailable, match="every book stream is failing"):
+        with pytest.raises(ExchangeUnavailable) as info:
             await anext(stream)
     finally:
         await stream.aclose()
         await adapter.close()
     assert calls == ["ETH/USD", "BTC/USD", "ETH/USD", "BTC/USD"]  # two failures each, then reported
+    # reported with its cause alone: the driver prints the venue and the class around it
+    assert str(info.value) == "HTTP 503 Service Unavailable from https://www.bitstamp.net/api/v2/order_book/ethusd/"
 
 
 async def test_refused_symbols_stop_alone_and_all_refused_raises():
@@ -212,3 +214,42 @@ async def test_backoff_wait_sleeps_instead_of_spinning():
     books = await _collect(adapter, ["GONE/USD", "ETH/USD"], 2)
     assert len(books) == 2 and state["n"] == 4
     assert 5.0 in [round(s, 6) for s in clock.sleeps]  # one sleep for the whole backoff, no busy loop
+
+
+def test_one_failure_classifier_for_watched_and_polled_books():
+    from adapters.ccxt.streams import Failure, classify_failure
+    from arbscan import errors as ae
+
+    payload, refused, auth = ae.UnexpectedPayload("crossed"), ae.ConfigError("BadSymbol: x"), ae.AuthError("keys")
+    limited, down, odd = ae.RateLimited("HTTP 429", retry_after=5), ae.ExchangeUnavailable("down"), ae.BookIntegrityError("crc")
+    assert classify_failure(payload) == (Failure.SKIP, payload)
+    assert classify_failure(refused) == (Failure.REFUSED, refused)
+    assert classify_failure(auth) == (Failure.REFUSED, auth)
+    assert classify_failure(limited) == (Failure.RETRY, limited)
+    assert classify_failure(down) == (Failure.RETRY, down)
+    kind, error = classify_failure(odd)  # retried, and reported as the venue being unavailable
+    assert (kind, type(error), str(error)) == (Failure.RETRY, ae.ExchangeUnavailable, "BookIntegrityError: crc")
+    # what ccxt did not wrap is reported as unreachable, with its cause in words
+    kind, error = classify_failure(ConnectionResetError(104, "Connection reset by peer"))
+    assert (kind, type(error), str(error)) == (Failure.RETRY, ae.ExchangeUnavailable, "connection reset by the venue")
+    kind, error = classify_failure(KeyError("bids"))
+    assert (kind, type(error), str(error)) == (Failure.RETRY, ae.ExchangeUnavailable, "KeyError: 'bids'")
+
+
+async def test_a_venue_down_by_an_untranslated_timeout_is_reported_with_the_cause():
+    from arbscan.errors import ExchangeUnavailable
+
+    adapter = _polling_adapter(FakeClock())
+
+    async def fetch_order_book(symbol, limit=None, params={}):
+        raise TimeoutError()  # below ccxt: it never saw this one
+
+    adapter._exchange.fetch_order_book = fetch_order_book
+    stream = adapter.watch_books(["ETH/USD"])
+    try:
+        with pytest.raises(ExchangeUnavailable) as info:
+            await anext(stream)
+    finally:
+        await stream.aclose()
+        await adapter.close()
+    assert str(info.value) == "timed out waiting for the venue"

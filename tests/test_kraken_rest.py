@@ -414,14 +414,14 @@ async def test_validate_orders_sends_validate_true_and_reports_nothing_placed():
     assert update.status is OrderStatus.CANCELED and update.filled == 0 and update.exchange_order_id is None
 
 
-def test_adapter_implements_the_protocol_with_the_registry_keywords():
+async def test_adapter_implements_the_protocol_with_the_registry_keywords():
     from adapters.base import ExchangeAdapter
 
     a = KrakenAdapter(rest_url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:2", depth=25,
                       taker_fee=Decimal("0.002"), credentials=None, validate_orders=True)
     assert isinstance(a, ExchangeAdapter) and a.name == "kraken"
     assert a.rest.base_url == "http://127.0.0.1:1" and a.ws.url == "ws://127.0.0.1:2/v2" and a.ws.depth == 25
-    assert a.api_key_permissions() is None  # Kraken cannot tell
+    assert await a.api_key_permissions() is None  # Kraken cannot tell
 
 
 def test_depths_kraken_does_not_stream_round_up():

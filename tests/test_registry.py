@@ -1,14 +1,15 @@
 """build_adapter: native Kraken by default, ccxt when asked and for every other venue."""
 
+import inspect
 from decimal import Decimal
 
 import pytest
 
 from adapters import build_adapter
-from adapters.base import ExchangeAdapter
+from adapters.base import AdapterDefaults, ExchangeAdapter
 from adapters.ccxt_adapter import CcxtAdapter
 from arbscan.config import VenueConfig, parse_settings
-from arbscan.errors import ConfigError
+from arbscan.errors import ConfigError, NotSupported
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +78,62 @@ async def test_kraken_rate_tier_from_config(tier, expected):
         assert (adapter.rest.counter.maximum, adapter.rest.counter.decay_per_s) == expected
     finally:
         await adapter.close()
+
+
+# -- the optional members: declared in adapters.base, answered by both real adapters -----------------
+
+OPTIONAL = sorted(n for n in vars(AdapterDefaults) if not n.startswith("_"))
+
+
+def test_the_optional_members_are_the_ones_the_protocol_table_declares():
+    import adapters.base as base
+
+    assert OPTIONAL == ["api_key_permissions", "closed_orders", "open_orders", "validate_orders"]
+    for name in OPTIONAL:
+        (row,) = [ln for ln in base.__doc__.splitlines() if ln.startswith(f"``{name}")]
+        assert " optional " in row, row
+
+
+async def test_what_an_adapter_that_cannot_answers():
+    class Bare(AdapterDefaults):
+        name = "bare"
+
+    bare = Bare()
+    assert bare.validate_orders is False
+    assert await bare.api_key_permissions() is None
+    for lister in (bare.open_orders, bare.closed_orders):
+        with pytest.raises(NotSupported, match="bare cannot list") as info:
+            await lister("BTC/USD")
+        assert isinstance(info.value, ConfigError)  # what callers catch for "the venue cannot list"
+
+
+@pytest.mark.parametrize("exchange", ["kraken", "bitstamp", "coinbaseexchange"])
+async def test_both_adapters_satisfy_the_protocol_with_its_optional_members(exchange):
+    adapter = build_adapter(VenueConfig(exchange, rest_url="http://127.0.0.1:9", ws_url="ws://127.0.0.1:9"))
+    try:
+        assert isinstance(adapter, ExchangeAdapter) and isinstance(adapter, AdapterDefaults)
+        for name in OPTIONAL:
+            default, member = getattr(AdapterDefaults, name), getattr(adapter, name)
+            if callable(default):
+                assert inspect.iscoroutinefunction(member), name
+                assert list(inspect.signature(member).parameters)[:1] == list(inspect.signature(default).parameters)[1:2]
+            else:
+                assert type(member) is type(default), name
+        assert adapter.validate_orders is False
+        assert await adapter.api_key_permissions() is None  # none of these reports a public key's permissions
+    finally:
+        await adapter.close()
+
+
+async def test_the_ccxt_adapter_lists_orders_only_where_ccxt_can():
+    from adapters.base import Credentials
+
+    keys = Credentials("bitstamp", "k", "s")
+    bitstamp, binance = CcxtAdapter("bitstamp", credentials=keys), CcxtAdapter("binance", credentials=keys)
+    try:
+        with pytest.raises(NotSupported, match="bitstamp cannot list closed orders"):
+            await bitstamp.closed_orders("ETH/USD")
+        assert binance._exchange.has["fetchClosedOrders"]  # binance can: its lists are asked (not here: no network)
+    finally:
+        await bitstamp.close()
+        await binance.close()

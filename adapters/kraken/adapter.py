@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import Credentials, load_credentials
+from adapters.base import AdapterDefaults, Credentials, load_credentials
 from adapters.kraken.rest import KrakenRestClient
 from adapters.kraken.ws import KrakenWsClient
 from arbscan.errors import (
@@ -160,8 +160,13 @@ def parse_order(client_id: str, symbol: str, txid: str, order: dict[str, Any]) -
     )
 
 
-class KrakenAdapter:
-    """Kraken through its own REST and WebSocket v2 APIs: validated books, signed private calls."""
+class KrakenAdapter(AdapterDefaults):
+    """Kraken through its own REST and WebSocket v2 APIs: validated books, signed private calls.
+
+    Of the optional members it has ``open_orders``, ``closed_orders`` and ``validate_orders``.
+    ``api_key_permissions()`` keeps the default None: Kraken has no endpoint that lists a key's
+    permissions, and a forbidden call answers ``EGeneral:Permission denied`` (``AuthError``).
+    """
 
     name = NAME
 
@@ -296,10 +301,6 @@ class KrakenAdapter:
                 free = _dec(info, "balance")
             out[name] = out.get(name, Decimal(0)) + free
         return out
-
-    def api_key_permissions(self) -> None:
-        """Kraken has no endpoint that lists a key's permissions; a forbidden call answers ``EGeneral:Permission denied`` (AuthError)."""
-        return None
 
     # -- orders --------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ https://docs.kraken.com/api/docs/rest-api/
 * ``EAPI:Rate limit exceeded``, ``EService:Throttled``, 5xx and network errors are retried with
   exponential backoff and jitter, except ``AddOrder``: it is never retried, and an outcome we cannot
   know (timeout, reset, 5xx, an unreadable answer) raises ``OrderOutcomeUnknown``.
-* Every Kraken error string goes through ``adapters.kraken.errors.map_error`` (one table).
+* Every Kraken error string goes through ``adapters.kraken.errors.map_error`` (one table); a transport
+  failure or HTTP error status reads as its cause alone, in ``adapters.network``'s words
+  (``DNS lookup failed for api.kraken.com``, ``HTTP 503 Service Unavailable from https://...``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from asyncio_throttle import Throttler
 from adapters.base import Credentials, replace_origin
 from adapters.kraken.auth import key_fingerprint, key_lock, nonce_source, sign
 from adapters.kraken.errors import map_error
+from adapters.network import describe_failure, http_status, public_url
 from arbscan.errors import (
     ArbscanError,
     AuthError,
@@ -200,6 +203,7 @@ class KrakenRestClient:
             raise ValueError(f"unknown Kraken tier {tier!r} (known: {', '.join(TIERS)})")
         self.counter = _counter_for(credentials, tier) if tier else None
         self._throttler = Throttler(rate_limit=1, period=1.0 / public_calls_per_s)
+        self.timeout_s = timeout_s
         if transport is None:
             transport, self._close = aiohttp_transport(timeout_s)
         else:
@@ -244,18 +248,18 @@ class KrakenRestClient:
     async def _send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, endpoint: str) -> Any:
         try:
             status, text = await self._transport(method, url, headers, body)
-        except NotSent as exc:
-            raise _NeverSent(f"kraken {endpoint}: cannot connect ({exc.__class__.__name__})") from None
-        except (asyncio.TimeoutError, OSError) as exc:
-            raise ExchangeUnavailable(f"kraken {endpoint}: {exc.__class__.__name__} while waiting for the answer") from None
         except Exception as exc:  # noqa: BLE001 - any transport failure (aiohttp.ClientError, ...) is a network fault
-            raise ExchangeUnavailable(f"kraken {endpoint}: {exc.__class__.__name__}") from None
+            # the cause alone (DNS, refused, TLS, timeout, ...): the caller names Kraken and the endpoint
+            cause = describe_failure(exc, url=url, timeout_s=self.timeout_s)
+            if isinstance(exc, NotSent):
+                raise _NeverSent(cause or f"cannot connect to {public_url(url)}") from None
+            raise ExchangeUnavailable(cause or f"{exc.__class__.__name__} from {public_url(url)}") from None
         if status == 429:
-            raise RateLimited(f"kraken {endpoint}: HTTP 429", retry_after=2.0)
+            raise RateLimited(http_status(status, url), retry_after=2.0)
         if status >= 500:
-            raise ExchangeUnavailable(f"kraken {endpoint}: HTTP {status}")
+            raise ExchangeUnavailable(http_status(status, url))
         if status in (401, 403):
-            raise AuthError(f"kraken {endpoint}: HTTP {status}")
+            raise AuthError(http_status(status, url))
         payload = _decode(text, endpoint)
         return self._result(payload, endpoint)
 
@@ -270,7 +274,8 @@ class KrakenRestClient:
                 if attempt >= self.max_retries:
                     raise
                 delay = self._backoff(attempt, exc)
-                log.warning("kraken %s: %s; retrying in %.2f s", endpoint, exc, delay)
+                # map_error's messages already start "kraken <endpoint>: "; say it once
+                log.warning("kraken %s: %s; retrying in %.2f s", endpoint, str(exc).removeprefix(f"kraken {endpoint}: "), delay)
                 attempt += 1
                 await self._sleep(delay)
 

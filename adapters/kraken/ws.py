@@ -15,7 +15,11 @@ One connection serves every requested symbol:
    connection is dead: close it and reconnect with exponential backoff (jittered to 50-100 %) from
    ``backoff_initial_s`` (0.5 s) to ``backoff_max_s`` (60 s), reset after a good book subscribe. Every
    book is cleared on reconnect and waits for the new connection's snapshot. A resubscribed book that
-   has no validated snapshot within ``resync_timeout_s`` (10 s) also forces a reconnect.
+   has no validated snapshot within ``resync_timeout_s`` (10 s) also forces a reconnect;
+6. when ``unreachable_after`` (2) connection attempts in a row fail before the WebSocket opens (DNS,
+   refused, TLS, timeout, an HTTP status instead of the upgrade), Kraken is unreachable:
+   ``ExchangeUnavailable`` is raised naming the cause (``DNS lookup failed for ws.kraken.com``) and the
+   caller retries. A ``ws_url`` that is not a WebSocket URL raises ``ConfigError`` at once.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from adapters.base import replace_origin
 from adapters.kraken.book import KrakenBook
-from arbscan.errors import BookIntegrityError, ChecksumMismatch, ConfigError, UnexpectedPayload
+from adapters.network import describe_failure
+from arbscan.errors import BookIntegrityError, ChecksumMismatch, ConfigError, ExchangeUnavailable, UnexpectedPayload
 from arbscan.model import BookSnapshot
 
 __all__ = [
@@ -43,6 +48,7 @@ __all__ = [
     "DEFAULT_BACKOFF_INITIAL_S",
     "DEFAULT_BACKOFF_MAX_S",
     "DEFAULT_RESYNC_TIMEOUT_S",
+    "DEFAULT_UNREACHABLE_AFTER",
     "backoff_delay",
 ]
 
@@ -54,6 +60,7 @@ DEFAULT_HEARTBEAT_TIMEOUT_S = 5.0
 DEFAULT_BACKOFF_INITIAL_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 60.0
 DEFAULT_RESYNC_TIMEOUT_S = 10.0  # a resubscribed book must validate a fresh snapshot within this
+DEFAULT_UNREACHABLE_AFTER = 2  # failed connection attempts in a row after which books() raises
 
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: Callable[[], float] = random.random) -> float:
@@ -84,6 +91,7 @@ class KrakenWsClient:
         open_timeout_s: float = 10.0,
         close_timeout_s: float = 1.0,
         resync_timeout_s: float = DEFAULT_RESYNC_TIMEOUT_S,
+        unreachable_after: int = DEFAULT_UNREACHABLE_AFTER,
         rng: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -104,6 +112,7 @@ class KrakenWsClient:
         self.open_timeout_s = open_timeout_s
         self.close_timeout_s = close_timeout_s
         self.resync_timeout_s = resync_timeout_s
+        self.unreachable_after = unreachable_after
         self._rng = rng
         self._sleep = sleep
         self.connections = 0  # connections opened so far (for status and tests)
@@ -114,6 +123,7 @@ class KrakenWsClient:
         """Yield a ``BookSnapshot`` after every validated book message of any of ``symbols``, forever."""
         wanted = list(dict.fromkeys(symbols))
         attempt = 0
+        failed_opens = 0  # connection attempts in a row that failed before the WebSocket opened
         while True:
             session: _Session | None = None
             try:
@@ -138,8 +148,17 @@ class KrakenWsClient:
                 log.warning("kraken ws: %s got no fresh snapshot within %.1f s of resubscribing; reconnecting", exc, self.resync_timeout_s)
             except ConnectionClosed as exc:
                 log.warning("kraken ws: connection closed (%s); reconnecting", exc)
-            except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as exc:
-                log.warning("kraken ws: cannot connect (%s: %s)", exc.__class__.__name__, exc)
+            except InvalidURI:
+                raise ConfigError(f"kraken ws_url: {self.url!r} is not a WebSocket URL") from None
+            except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+                cause = describe_failure(exc, url=self.url, timeout_s=self.open_timeout_s) or f"{exc.__class__.__name__}: {exc}"
+                if session is None:
+                    failed_opens += 1
+                    if failed_opens >= self.unreachable_after:
+                        raise ExchangeUnavailable(cause) from None
+                log.warning("kraken ws: cannot connect (%s)", cause)
+            if session is not None:
+                failed_opens = 0
             if session is not None and session.subscribed:
                 attempt = 0  # the last connection got as far as a good book subscribe
             delay = backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s, self._rng)

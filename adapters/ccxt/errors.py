@@ -8,15 +8,21 @@ Each entry gives two targets: what the error means in general, and what it means
 being *sent*. While sending, anything that leaves the order's fate open (timeouts, resets, 5xx,
 unparseable answers, a duplicate client id) becomes ``OrderOutcomeUnknown``: never resend, reconcile.
 
+Messages: a failure with a network cause (DNS, refused, TLS, timeout, an HTTP error status) reads as that
+cause alone, in ``adapters.network``'s words (``DNS lookup failed for www.bitstamp.net``); any other reads
+``<ccxt class>: <ccxt message>``. Secrets are scrubbed, and the text is one line of at most 300 characters.
+
 This module does not import ccxt, so ``adapters.base`` can re-export it cheaply.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from adapters.network import describe_failure, http_status
 from arbscan.errors import (
     ArbscanError,
     AuthError,
@@ -31,7 +37,7 @@ from arbscan.errors import (
     UnexpectedPayload,
 )
 
-__all__ = ["CCXT_ERROR_MAP", "map_ccxt_errors", "translate_ccxt_error"]
+__all__ = ["CCXT_ERROR_MAP", "describe_ccxt_failure", "map_ccxt_errors", "translate_ccxt_error"]
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +114,40 @@ def _clean(message: str, secrets: Iterable[str]) -> str:
     return message
 
 
+# ccxt's handle_http_status_code: "<id> <METHOD> <url> <status> <reason> <body>"
+_HTTP_ANSWER = re.compile(r"^\S+ [A-Z]+ (https?://\S+) (\d{3})(?: (.*))?$", re.DOTALL)
+_URL = re.compile(r"(?:https?|wss?)://[^\s'\"]+")
+# ccxt.pro's text when opening a WebSocket takes longer than its connectionTimeout (no URL, no cause)
+_WS_OPEN_TIMEOUT = "Connection timeout"
+
+
+def describe_ccxt_failure(
+    exc: BaseException, *, timeout_s: float | None = None, ws_timeout_s: float | None = None
+) -> str | None:
+    """The network cause of a ccxt failure in plain words, or None when it has none.
+
+    ``timeout_s`` is the REST timeout (ccxt's ``timeout``), ``ws_timeout_s`` the WebSocket opening one.
+    """
+    text = str(exc)
+    answer = _HTTP_ANSWER.match(text)
+    if answer:
+        return http_status(int(answer.group(2)), answer.group(1), answer.group(3) or "")
+    if text == _WS_OPEN_TIMEOUT:
+        return "timed out" + (f" after {ws_timeout_s:g} s" if ws_timeout_s else "") + " opening the WebSocket"
+    found = _URL.search(text)
+    return describe_failure(exc, url=found.group(0) if found else None, timeout_s=timeout_s)
+
+
 def translate_ccxt_error(
-    exc: BaseException, *, sending_order: bool = False, secrets: Iterable[str] = (), retry_after: float = 1.0
+    exc: BaseException,
+    *,
+    sending_order: bool = False,
+    secrets: Iterable[str] = (),
+    retry_after: float = 1.0,
+    timeout_s: float | None = None,
+    ws_timeout_s: float | None = None,
 ) -> ArbscanError:
-    """The arbscan error for one ccxt exception (by the nearest mapped class in its MRO)."""
+    """The arbscan error for one ccxt exception (by the nearest mapped class in its MRO), its cause in words."""
     target: type[ArbscanError] | None = None
     for cls in type(exc).__mro__:
         entry = CCXT_ERROR_MAP.get(cls.__name__)
@@ -120,7 +156,8 @@ def translate_ccxt_error(
             break
     if target is None:  # not a ccxt class at all: unknowable, treat like ccxt's root
         target = _UNKNOWN if sending_order else ExchangeUnavailable
-    message = _clean(f"{type(exc).__name__}: {exc}", tuple(secrets))
+    cause = describe_ccxt_failure(exc, timeout_s=timeout_s, ws_timeout_s=ws_timeout_s)
+    message = _clean(cause or f"{type(exc).__name__}: {exc}", tuple(secrets))
     if target is RateLimited:
         return RateLimited(message, retry_after=retry_after)
     return target(message)
@@ -128,13 +165,19 @@ def translate_ccxt_error(
 
 @contextmanager
 def map_ccxt_errors(
-    *, sending_order: bool = False, secrets: Iterable[str] = (), retry_after: float = 1.0
+    *,
+    sending_order: bool = False,
+    secrets: Iterable[str] = (),
+    retry_after: float = 1.0,
+    timeout_s: float | None = None,
+    ws_timeout_s: float | None = None,
 ) -> Iterator[None]:
     """Translate any ccxt exception raised inside the block into the arbscan error tree.
 
     ``sending_order=True`` marks the block that sends a new order: transport failures there become
     ``OrderOutcomeUnknown``. ``secrets`` are scrubbed from the message; the ccxt exception is not
-    chained (its text may carry request details), only its class name and cleaned message survive.
+    chained (its text may carry request details), only its cause or class name and cleaned message
+    survive. ``timeout_s`` / ``ws_timeout_s`` (REST / WebSocket opening) go into "timed out" messages.
     """
     try:
         yield
@@ -144,7 +187,8 @@ def map_ccxt_errors(
         if not _is_ccxt_error(exc):
             raise
         translated = translate_ccxt_error(
-            exc, sending_order=sending_order, secrets=tuple(secrets), retry_after=retry_after
+            exc, sending_order=sending_order, secrets=tuple(secrets), retry_after=retry_after,
+            timeout_s=timeout_s, ws_timeout_s=ws_timeout_s,
         )
         log.debug("ccxt %s -> %s", type(exc).__name__, type(translated).__name__)
         raise translated from None
