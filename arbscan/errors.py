@@ -5,7 +5,6 @@
     ArbscanError
     ├── BadInput                  fix the input; the CLI prints one line and exits 2
     │   ├── ConfigError           a setting is unknown, mistyped or impossible (names the key)
-    │   │   └── NotSupported      the venue cannot do this (list orders, ...); the message names what
     │   └── ReplayFileError       a replay file line is malformed (names the line number)
     ├── TemporaryError            retry with backoff
     │   ├── RateLimited           wait at least ``retry_after`` seconds first
@@ -45,7 +44,6 @@ __all__ = [
     "BookIntegrityError",
     "ChecksumMismatch",
     "UnexpectedPayload",
-    "NotSupported",
     "TradingHalted",
     "IllegalTransition",
     "NotSupported",
@@ -136,7 +134,3 @@ class TradingHalted(ArbscanError):
 
 class IllegalTransition(ArbscanError):
     """An order was asked to make a move its transition table forbids (a bug, or a venue contradicting itself)."""
-
-
-class NotSupported(ConfigError):
-    """The venue, through its adapter, cannot do what was asked (e.g. list its closed orders); the message names it."""

@@ -16,7 +16,6 @@ the live parts into an ``arbscan.executor.Executor``.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 import uuid
@@ -199,14 +198,12 @@ class LiveVenue:
 async def check_key_permissions(adapters: Mapping[str, Any]) -> dict[str, str]:
     """Refuse (``AuthError``) a key that can withdraw, where the venue reports permissions; returns what was learnt.
 
-    ``api_key_permissions()`` (sync or async) returns None when the venue cannot tell (Kraken has no
-    such endpoint), else permission names; any name containing "withdraw" is refused.
+    ``api_key_permissions()`` returns None when the venue cannot tell (Kraken has no such endpoint),
+    else permission names; any name containing "withdraw" is refused.
     """
     out: dict[str, str] = {}
     for name, adapter in adapters.items():
-        perms = adapter.api_key_permissions()
-        if inspect.isawaitable(perms):
-            perms = await perms
+        perms = await adapter.api_key_permissions()
         if perms is None:
             out[name] = "not reported"
             logger.warning("%s cannot report key permissions: make sure the key cannot withdraw", name)

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from arbscan.config import LiveConfig
-from arbscan.errors import ArbscanError, ConfigError, NotSupported, OrderNotFound
+from arbscan.errors import ArbscanError, NotSupported, OrderNotFound
 from arbscan.execution_journal import DurableJournal
 from arbscan.model import Opportunity, OrderStatus, OrderUpdate
 from arbscan.orders import OrderTracker, TrackedOrder
@@ -90,7 +90,7 @@ class Reconciler:
         for listing in (adapter.open_orders, adapter.closed_orders):
             try:
                 listed = await listing(order.req.symbol)
-            except (NotSupported, ConfigError):  # the venue cannot list orders: fetch_order's answer stands
+            except NotSupported:  # the venue cannot list orders: fetch_order's answer stands
                 continue
             for update in listed:
                 if update.client_id == order.client_id:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.base import ExchangeAdapter
+from adapters.base import AdapterDefaults, ExchangeAdapter
 from arbscan.config import LiveConfig
 from arbscan.errors import InsufficientFunds, OrderNotFound, OrderOutcomeUnknown
 from arbscan.execution_journal import DurableJournal
@@ -51,7 +51,7 @@ def opportunity(amount: str = "1", buy: str = "alpha", sell: str = "beta") -> Op
                        buy_cost, proceeds, proceeds - buy_cost, D(10000) * (proceeds - buy_cost) / buy_cost, 1.0)
 
 
-class ScriptedVenue:
+class ScriptedVenue(AdapterDefaults):
     """A venue whose answers to ``place_order`` follow ``script`` (one outcome per order, then 'filled').
 
     Outcomes: filled, partial (IOC fills 0.4 then the rest is cancelled), rejected, unknown_filled
@@ -142,9 +142,6 @@ class ScriptedVenue:
             self.orders[client_id] = OrderUpdate(o.client_id, o.exchange, o.symbol, OrderStatus.CANCELED, o.filled,
                                                  o.avg_price, o.fee, o.exchange_order_id)
         return self.orders[client_id]
-
-    def api_key_permissions(self) -> None:
-        return None  # cannot tell, as Kraken
 
     async def close(self) -> None:
         pass

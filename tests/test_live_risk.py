@@ -265,7 +265,10 @@ async def test_a_trade_is_cut_so_its_worst_case_fits_the_notional_limit(store):
 
 async def test_a_key_that_can_withdraw_stops_trading_in_this_run_without_a_halt_row(store):
     venues = _venues()
-    venues["alpha"].api_key_permissions = lambda: ["query", "trade", "withdraw"]
+    async def can_withdraw():
+        return ["query", "trade", "withdraw"]
+
+    venues["alpha"].api_key_permissions = can_withdraw
     ex = await started_executor(store, venues, check_permissions=True)
     assert ex.kill.halted and "can withdraw" in ex.kill.refused
     with pytest.raises(TradingHalted):
