@@ -119,7 +119,7 @@ def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adap
                    " (validate only: Kraken checks each order, nothing executes)" if validate_orders else "")
     return live_executor({v: adapters[v] for v in venues}, DurableJournal.for_store(store), settings.live, strategy,
                          markets=markets, validate_only=validate_orders, check_permissions=True,
-                         fee_overrides=settings.fee_overrides())
+                         fee_overrides=settings.fee_overrides(), symbols=strategy.symbols or settings.scanner.symbols)
 
 
 # -- replay --------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 from arbscan.config import LiveConfig, StrategyConfig, with_fee_override
 from arbscan.errors import AuthError, BadInput, ConfigError, ExchangeUnavailable, InsufficientFunds, OrderNotFound, \
     OrderRejected, RateLimited
-from arbscan.execution_journal import DurableJournal
+from arbscan.execution_journal import DurableJournal, balance_row
 from arbscan.executor import Executor
 from arbscan.model import Balances, BookSnapshot, Market, OrderStatus
 from arbscan.orders import OrderTracker, TrackedOrder, new_client_id
@@ -237,8 +237,9 @@ class LiveStartup:
 
     def __init__(self, venue: LiveVenue, reconciler: Reconciler, journal: DurableJournal, markets: dict[tuple[str, str], Market],
                  *, fee_overrides: Mapping[str, Decimal] | None = None, check_permissions: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 symbols: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
+        self.symbols = tuple(symbols)
         self.reconciler = reconciler
         self.journal = journal
         self.markets = markets
@@ -246,6 +247,23 @@ class LiveStartup:
         self.check_permissions = check_permissions
         self.clock = clock
         self._task: asyncio.Task[Any] | None = None
+
+    def _journal_starting_balances(self, strategy: str, now: float) -> None:
+        """The run's starting balances: each trading venue's holdings of the traded assets, as the venue reports them.
+
+        A venue that reported its balances holds 0 of an asset it did not list; a venue whose balances
+        could not be read journals nothing, so its start stays unknown (never 0).
+        """
+        symbols = self.symbols or tuple(sorted({sym for ex, sym in self.markets if ex in self.venue.adapters}))
+        assets = sorted({a for sym in symbols for a in sym.split("/")})
+        rows = []
+        for exchange in sorted(self.venue.adapters):
+            held = self.venue.balances.get(exchange)
+            if held is None:
+                logger.warning("%s: starting balances unknown (not fetched); the summary shows them as unknown", exchange)
+                continue
+            rows += [balance_row(strategy, exchange, a, held.get(a, Decimal(0)), now, None) for a in assets]
+        self.journal.write_balances(rows)
 
     def begin(self, executor: Executor, t: float) -> None:
         """Schedule :meth:`start` once (needs a running event loop)."""
@@ -298,6 +316,7 @@ class LiveStartup:
                     logger.warning("%s balances not fetched (%s)", name, exc)
         await self.reconciler.unfinished(self.journal, executor.lifecycle, executor.name)
         now = self.clock()
+        self._journal_starting_balances(executor.name, now)
         executor.risk.start_day(now, self.journal.realised_since(day_start(now)), self.journal.open_inventory())
         reason = executor.risk.loss_reason()
         if reason is not None:
@@ -308,12 +327,14 @@ class LiveStartup:
 def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: LiveConfig,
                   strategy: StrategyConfig | None = None, *, markets: dict[tuple[str, str], Market] | None = None,
                   balances: Balances | None = None, validate_only: bool = False, check_permissions: bool = False,
-                  fee_overrides: Mapping[str, Decimal] | None = None, poll_interval_s: float = 0.5,
-                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> Executor:
+                  fee_overrides: Mapping[str, Decimal] | None = None, symbols: Iterable[str] = (),
+                  poll_interval_s: float = 0.5, clock: Callable[[], float] = time.time,
+                  monotonic: Callable[[], float] = time.monotonic) -> Executor:
     """An executor that trades ``strategy`` for real on ``adapters`` (one trade in flight at a time).
 
     ``max_notional`` is capped by ``live.max_notional_per_trade``. ``markets`` (the scanner's, shared)
     is read first; a venue with none is loaded at start-up. ``balances`` are the venues' as known.
+    ``symbols``: whose assets' starting balances are journaled (default: every market loaded).
     """
     strategy = strategy or StrategyConfig("default")
     cap = config.max_notional_per_trade
@@ -330,7 +351,7 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
                           policy=config.imbalance_policy, max_slippage_bps=config.max_slippage_bps, halted=kill.why)
     startup = LiveStartup(venue, reconciler, journal, markets, fee_overrides=fee_overrides,
-                          check_permissions=check_permissions, clock=clock)
+                          check_permissions=check_permissions, symbols=symbols, clock=clock)
     return Executor(strategy=strategy, mode="live", lifecycle=lifecycle, risk=risk, kill=kill, runner=TaskRunner(),
                     startup=startup, markets=markets, clock=WallClock(clock), max_in_flight=1, trades=venue.trades,
                     monotonic=monotonic)

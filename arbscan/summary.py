@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -37,42 +38,97 @@ def print_summaries(executors: Iterable[Executor], db: Any, run_id: int | None, 
 
 @dataclass(slots=True)
 class StrategySummary:
-    """A strategy's results in one run, read from the journal."""
+    """A strategy's results in one run, read from the journal; amounts are kept per asset, never added across.
+
+    Base amounts (ordered, bought, sold, inventory) are per base asset; quote amounts (PnL, capital)
+    per quote asset. ``start`` holds the journaled starting balances: a venue with none journaled has
+    an unknown start, never 0; a venue with some holds 0 of an asset it did not list.
+    """
 
     strategy: str
     run_id: int
     mode: str
-    trades: int = 0
-    filled: int = 0
-    partial: int = 0
-    imbalanced: int = 0
-    missed: int = 0
-    missed_stream_end: int = 0  # of ``missed``: still in flight when the stream ended
-    planned: Decimal = _ZERO  # base, both legs counted once
-    buy_filled: Decimal = _ZERO
-    sell_filled: Decimal = _ZERO
-    expected_profit: Decimal = _ZERO
-    realised_pnl: Decimal = _ZERO  # matched amounts, after all fees
-    capital_used: Decimal = _ZERO  # quote spent on buy legs incl. fees (turnover)
-    max_trade_cost: Decimal = _ZERO  # largest single buy leg incl. fee
-    imbalance: Decimal = _ZERO  # sum of trades' imbalances (base)
+    statuses: Counter[str] = field(default_factory=Counter)  # trades by final status
+    missed_stream_end: int = 0  # of 'missed': still in flight when the stream ended
+    planned: dict[str, Decimal] = field(default_factory=dict)  # base asset -> base ordered, both legs counted once
+    bought: dict[str, Decimal] = field(default_factory=dict)
+    sold: dict[str, Decimal] = field(default_factory=dict)
+    inventory: dict[str, Decimal] = field(default_factory=dict)  # base asset -> sum of trades' imbalances
+    expected: dict[str, Decimal] = field(default_factory=dict)  # quote asset -> expected profit at decision
+    realised: dict[str, Decimal] = field(default_factory=dict)  # quote asset -> realised PnL after all fees
+    capital: dict[str, Decimal] = field(default_factory=dict)  # quote asset -> spent on buy legs incl. fees
+    largest: dict[str, Decimal] = field(default_factory=dict)  # quote asset -> largest buy leg incl. fee
     start: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (exchange, asset) -> amount
     final: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    traded: set[tuple[str, str]] = field(default_factory=set)  # (exchange, asset) the trades moved
+
+    @property
+    def trades(self) -> int:
+        """Trades in the run."""
+        return sum(self.statuses.values())
+
+    @property
+    def filled(self) -> int:
+        """Trades with both legs filled as planned."""
+        return self.statuses["filled"]
+
+    @property
+    def partial(self) -> int:
+        """Trades with both legs equal but short."""
+        return self.statuses["partial"]
+
+    @property
+    def imbalanced(self) -> int:
+        """Trades that left inventory."""
+        return self.statuses["imbalanced"]
+
+    @property
+    def missed(self) -> int:
+        """Trades where nothing filled."""
+        return self.statuses["missed"]
+
+    def fill_rate_of(self, base: str) -> Decimal | None:
+        """Base filled over base ordered for one base asset, both legs (None when nothing was ordered)."""
+        planned = self.planned.get(base, _ZERO)
+        if not planned:
+            return None
+        return (self.bought.get(base, _ZERO) + self.sold.get(base, _ZERO)) / (2 * planned)
 
     @property
     def fill_rate(self) -> Decimal | None:
-        """Base filled over base ordered, both legs (None without trades)."""
-        if not self.planned:
-            return None
-        return (self.buy_filled + self.sell_filled) / (2 * self.planned)
+        """The fill rate when the strategy traded one base asset (None otherwise: rates are per asset)."""
+        return self.fill_rate_of(next(iter(self.planned))) if len(self.planned) == 1 else None
 
-    def drift(self) -> dict[str, Decimal]:
-        """Final minus starting amount per asset, summed over venues: base drift is inventory, quote drift is cash PnL."""
-        out: dict[str, Decimal] = {}
+    @property
+    def realised_pnl(self) -> Decimal | None:
+        """Realised PnL when the strategy traded against one quote asset (None otherwise)."""
+        return next(iter(self.realised.values())) if len(self.realised) == 1 else None
+
+    @property
+    def capital_used(self) -> Decimal | None:
+        """Quote spent on buy legs incl. fees when there is one quote asset (None otherwise)."""
+        return next(iter(self.capital.values())) if len(self.capital) == 1 else None
+
+    def start_of(self, exchange: str, asset: str) -> Decimal | None:
+        """The starting amount, or None when it is unknown (nothing journaled for that venue at the start)."""
+        if (exchange, asset) in self.start:
+            return self.start[(exchange, asset)]
+        if self.mode == "paper":  # the simulated venue holds exactly what the strategy listed: nothing else
+            return _ZERO
+        return _ZERO if any(ex == exchange for ex, _ in self.start) else None
+
+    def drift(self) -> dict[str, Decimal | None]:
+        """Final minus starting amount per asset over all venues (None where a start is unknown)."""
+        out: dict[str, Decimal | None] = {asset: None for ex, asset in self.traded if self.start_of(ex, asset) is None}
         for (ex, asset), amount in self.final.items():
-            out[asset] = out.get(asset, _ZERO) + amount
+            begin = self.start_of(ex, asset)
+            if begin is None or (asset in out and out[asset] is None):
+                out[asset] = None
+                continue
+            out[asset] = out.get(asset, _ZERO) + amount - begin
         for (ex, asset), amount in self.start.items():
-            out[asset] = out.get(asset, _ZERO) - amount
+            if (ex, asset) not in self.final and out.get(asset, _ZERO) is not None:
+                out[asset] = out.get(asset, _ZERO) - amount
         return out
 
 
@@ -80,8 +136,12 @@ def _dec(text: Any) -> Decimal:
     return Decimal(text) if text not in (None, "") else _ZERO
 
 
+def _add(totals: dict[str, Decimal], asset: str, amount: Decimal) -> None:
+    totals[asset] = totals.get(asset, _ZERO) + amount
+
+
 def summarize(db: Any, run_id: int, strategy: str, mode: str = "paper") -> StrategySummary:
-    """PnL, fill counts, fill rate, capital used, balances and inventory drift of ``strategy`` in ``run_id``.
+    """PnL, fill counts, fill rates, capital used, balances and inventory drift of ``strategy`` in ``run_id``.
 
     ``db`` is a sqlite-utils ``Database``, a ``sqlite3.Connection`` or a journal path (opened read-only).
     Flush the store first: rows still queued are not seen.
@@ -93,24 +153,24 @@ def summarize(db: Any, run_id: int, strategy: str, mode: str = "paper") -> Strat
     execute = db.execute
     s = StrategySummary(strategy, run_id, mode)
     rows = execute(
-        "SELECT status, planned_amount, buy_filled, sell_filled, expected_profit, realised_pnl, buy_cost, imbalance, detail "
-        "FROM trades WHERE run_id = ? AND mode = ? AND strategy = ?", (run_id, mode, strategy),
+        "SELECT status, symbol, buy_exchange, sell_exchange, planned_amount, buy_filled, sell_filled, expected_profit, "
+        "realised_pnl, buy_cost, imbalance, detail FROM trades WHERE run_id = ? AND mode = ? AND strategy = ?", (run_id, mode, strategy),
     ).fetchall()
-    for status, planned, bf, sf, expected, pnl, cost, imbalance, detail in rows:
-        s.trades += 1
-        if status in ("filled", "partial", "imbalanced", "missed"):
-            setattr(s, status, getattr(s, status) + 1)
+    for status, symbol, buy_ex, sell_ex, planned, bf, sf, expected, pnl, cost, imbalance, detail in rows:
+        s.statuses[status] += 1
         if status == "missed" and detail and detail.startswith("stream_ended"):
             s.missed_stream_end += 1
-        s.planned += _dec(planned)
-        s.buy_filled += _dec(bf)
-        s.sell_filled += _dec(sf)
-        s.expected_profit += _dec(expected)
-        s.realised_pnl += _dec(pnl)
-        c = _dec(cost)
-        s.capital_used += c
-        s.max_trade_cost = max(s.max_trade_cost, c)
-        s.imbalance += _dec(imbalance)
+        base, _, quote = str(symbol).partition("/")
+        if _dec(bf) or _dec(sf):
+            s.traded |= {(ex, a) for ex in (buy_ex, sell_ex) for a in (base, quote)}
+        _add(s.planned, base, _dec(planned))
+        _add(s.bought, base, _dec(bf))
+        _add(s.sold, base, _dec(sf))
+        _add(s.inventory, base, _dec(imbalance))
+        _add(s.expected, quote, _dec(expected))
+        _add(s.realised, quote, _dec(pnl))
+        _add(s.capital, quote, _dec(cost))
+        s.largest[quote] = max(s.largest.get(quote, _ZERO), _dec(cost))
     for ex, asset, free, trade_id in execute(
         "SELECT exchange, asset, free, trade_id FROM balances WHERE run_id = ? AND mode = ? AND strategy = ? ORDER BY id",
         (run_id, mode, strategy),
@@ -125,6 +185,17 @@ def _q(d: Decimal, places: str = "0.01") -> str:
     return f"{d.quantize(Decimal(places)):,}" if d.is_finite() else str(d)
 
 
+def _n(d: Decimal) -> str:
+    return f"{d.normalize():f}"
+
+
+def _per_asset(values: dict[str, str]) -> str:
+    """One figure as it is; several, each named by its asset."""
+    if len(values) == 1:
+        return next(iter(values.values()))
+    return "; ".join(f"{asset} {text}" for asset, text in sorted(values.items()))
+
+
 def format_summary(s: StrategySummary, strategy: StrategyConfig | None = None) -> str:
     """A one-screen text summary of one strategy's run."""
     lines = []
@@ -135,22 +206,35 @@ def format_summary(s: StrategySummary, strategy: StrategyConfig | None = None) -
                  f"cooldown {strategy.cooldown_ms} ms")
     lines.append(head)
     missed = f"{s.missed} missed" + (f" ({s.missed_stream_end} because the stream ended)" if s.missed_stream_end else "")
-    lines.append(f"  trades {s.trades}: {s.filled} filled, {s.partial} partial, {s.imbalanced} imbalanced, {missed}")
-    rate = s.fill_rate
-    lines.append(f"  fill rate {'-' if rate is None else f'{rate * 100:.1f} %'} "
-                 f"(ordered {s.planned.normalize():f}, bought {s.buy_filled.normalize():f}, sold {s.sell_filled.normalize():f})")
-    lines.append(f"  PnL after fees {_q(s.realised_pnl, '0.0001')} (expected at decision {_q(s.expected_profit, '0.0001')})")
-    lines.append(f"  capital used {_q(s.capital_used)} quote on buy legs incl. fees (largest trade {_q(s.max_trade_cost)})")
+    more = "".join(f", {s.statuses[k]} {k}" for k in ("flattened", "failed", "unknown", "open") if s.statuses[k])
+    lines.append(f"  trades {s.trades}: {s.filled} filled, {s.partial} partial, {s.imbalanced} imbalanced, {missed}{more}")
+    rates = {}
+    for base in s.planned:
+        rate = s.fill_rate_of(base)
+        rates[base] = (f"{'-' if rate is None else f'{rate * 100:.1f} %'} (ordered {_n(s.planned[base])}, "
+                       f"bought {_n(s.bought[base])}, sold {_n(s.sold[base])})")
+    lines.append(f"  fill rate {_per_asset(rates) if rates else '- (ordered 0, bought 0, sold 0)'}")
+    pnl = {q: f"{_q(s.realised[q], '0.0001')} (expected at decision {_q(s.expected[q], '0.0001')})" for q in s.realised}
+    lines.append(f"  PnL after fees {_per_asset(pnl) if pnl else '0.0000 (expected at decision 0.0000)'}")
+    capital = {q: f"{_q(s.capital[q])} {q if len(s.capital) == 1 else ''}".rstrip() for q in s.capital}
+    largest = {q: _q(s.largest[q]) for q in s.largest}
+    if capital:
+        lines.append(f"  capital used {_per_asset(capital)} on buy legs incl. fees (largest trade {_per_asset(largest)})")
+    else:
+        lines.append("  capital used 0.00 quote on buy legs incl. fees (largest trade 0.00)")
     if s.final:
         lines.append("  balances (start -> end):")
         for (ex, asset) in sorted(s.final):
-            start = s.start.get((ex, asset), _ZERO)
-            lines.append(f"    {ex:<10} {asset:<6} {start.normalize():f} -> {s.final[(ex, asset)].normalize():f}")
-    drift = {a: d for a, d in s.drift().items() if d}
+            begin = s.start_of(ex, asset)
+            lines.append(f"    {ex:<10} {asset:<6} {'unknown' if begin is None else _n(begin)} -> {_n(s.final[(ex, asset)])}")
+    drift = {a: d for a, d in s.drift().items() if d is None or d}
     if drift:
-        lines.append("  drift over all venues: " + ", ".join(f"{a} {d.normalize():+f}" for a, d in sorted(drift.items())))
-    if s.imbalance:
-        lines.append(f"  inventory from uneven fills: {s.imbalance.normalize():+f} base (kept, not flattened)")
+        lines.append("  drift over all venues: " + ", ".join(
+            f"{a} {'unknown (a starting balance is unknown)' if d is None else f'{d.normalize():+f}'}"
+            for a, d in sorted(drift.items())))
+    left = {a: v for a, v in s.inventory.items() if v}
+    if left:
+        lines.append("  inventory left by uneven fills: " + ", ".join(f"{v.normalize():+f} {a}" for a, v in sorted(left.items())))
     return "\n".join(lines)
 
 

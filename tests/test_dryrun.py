@@ -67,7 +67,7 @@ def test_small_file_two_latencies_match_the_hand_computation(tmp_path, capsys):
     assert "strategy fast (paper" in out and "trades 2: 2 filled, 0 partial, 0 imbalanced, 0 missed" in out
     assert "trades 2: 0 filled, 0 partial, 1 imbalanced, 1 missed" in out
     assert "fill rate 35.0 %" in out and "PnL after fees 0.1791" in out
-    assert "inventory from uneven fills: +0.6 base" in out
+    assert "inventory left by uneven fills: +0.6 BTC" in out
 
 
 def test_the_journal_tells_why_slow_missed(tmp_path, capsys):
@@ -155,7 +155,7 @@ def test_generated_stream_latency_decides_which_crosses_fill(tmp_path, capsys):
         late = 24 - caught
         assert (s.trades, s.filled, s.imbalanced, s.missed) == (24, caught, late, 0), name
         assert s.realised_pnl == caught * D("0.2995")
-        assert s.expected_profit == 24 * D("0.2995")
+        assert s.expected == {"USD": 24 * D("0.2995")}
         assert s.capital_used == 24 * D("100.1")
         assert s.drift() == {"BTC": D(late), "USD": caught * D("0.2995") - late * D("100.1")}
     # the seed gives both kinds of crosses, so the two strategies really differ

@@ -265,6 +265,14 @@ def test_live_journal_matches_the_golden_rows(tmp_path):
     want = as_merged(_golden("live"))
     assert want.pop("_counts") == [{"kept_noted": 10, "carried": 29}]  # keep-policy rows; rows with inventory left
     got = dump(live_journal(tmp_path), "live")
+    # new since the golden (issue 19): every live start journals the venues' starting balances (81 starts,
+    # both venues report USD 1000 and BTC 1); the golden had none
+    starts = [b for b in got["balances"] if b["trade_id"] is None]
+    got["balances"] = [b for b in got["balances"] if b["trade_id"] is not None]
+    one_start = [{"asset": a, "exchange": ex, "free": free, "mode": "live", "strategy": "default", "trade_id": None}
+                 for ex in ("alpha", "beta") for a, free in (("BTC", "1"), ("USD", "1000"))]
+    key = lambda row: json.dumps(row, sort_keys=True)  # noqa: E731
+    assert sorted(starts, key=key) == sorted(one_start * 81, key=key)
     by_id = {w["id"]: w for w in want["trades"]}
     for g in got["trades"]:  # realised PnL by value, to the 20th decimal
         w = by_id[g["id"]]

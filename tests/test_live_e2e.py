@@ -43,7 +43,8 @@ RESPONSES = json.loads((DATA / "kraken_private_responses.json").read_text())
 
 
 class FakeKraken:
-    """Kraken's REST paths on loopback; ``mode`` 'lose_answer' books the order filled, then answers HTTP 502."""
+    """Kraken's REST paths on loopback; ``mode`` 'lose_answer' books the order filled, then answers HTTP 502;
+    'refuse' answers every AddOrder with Kraken's ``EGeneral:Permission denied``; anything else fills it."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -79,6 +80,8 @@ class FakeKraken:
             self.add_orders.append(form)
             if form.get("validate") == "true":
                 return web.json_response({"error": [], "result": {"descr": {"order": "validated"}}})
+            if self.mode == "refuse":  # a key without the trading permission
+                return web.json_response({"error": ["EGeneral:Permission denied"]})
             txid = f"OTEST{len(self.add_orders)}-AAAAA-BBBBBB"
             self.orders[txid] = self._record(form)
             if self.mode == "lose_answer":

@@ -259,4 +259,4 @@ def test_summary_from_the_journal(store):
     assert s.capital_used == D("200.2")
     # base drift = the kept imbalance; quote drift = cash: -200.2 + 40.7184 + 101.796
     assert s.drift() == {"BTC": D("0.6"), "USD": D("-57.6856")}
-    assert s.imbalance == D("0.6")
+    assert s.inventory == {"BTC": D("0.6")}

@@ -1,4 +1,4 @@
-"""Build cassettes/test_live_e2e/bitstamp_sell.yaml (run from the repository root; output is committed).
+"""Build cassettes/test_live_e2e/bitstamp_sell.yaml and bitstamp_sell_refused.yaml (run from the repository root).
 
 Sources (all already in this repository, each with its own provenance header):
 - GET /api/v2/markets/ and POST /api/v2/fees/trading/: copied verbatim from
@@ -8,6 +8,9 @@ Sources (all already in this repository, each with its own provenance header):
   order-status response examples quoted in ccxt's bitstamp.py (MIT, tests/data/live/LICENSE.ccxt.txt),
   as in cassettes/test_ccxt_bitstamp/orders.yaml, with the pair, side ("type": "1" is sell), amount and
   price of the test's sell leg: 0.001 BTC at 29500.00 USD, fee 0.118 USD (0.40 %).
+- bitstamp_sell_refused.yaml: the same markets and fees, then the sell answered HTTP 403 with
+  ``{"error": "No permission found"}``, the body ccxt's bitstamp.py documents for a key without the
+  permission (no real recording of it exists; the shape is ccxt's).
 """
 
 from pathlib import Path
@@ -25,11 +28,11 @@ HEADER = """# Built by tests/data/live/make_cassettes.py; see its docstring for 
 """
 
 
-def _interaction(method: str, uri: str, body: str) -> dict:
+def _interaction(method: str, uri: str, body: str, status: tuple[int, str] = (200, "OK")) -> dict:
     return {
         "request": {"body": None, "headers": {}, "method": method, "uri": uri},
         "response": {"body": {"string": body}, "headers": {"Content-Type": ["application/json"]},
-                     "status": {"code": 200, "message": "OK"}, "url": uri},
+                     "status": {"code": status[0], "message": status[1]}, "url": uri},
     }
 
 
@@ -47,6 +50,13 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     doc = {"interactions": [markets, fees, sell, status], "version": 1}
     OUT.write_text(HEADER + yaml.safe_dump(doc, sort_keys=True, width=10_000))
+    refused = _interaction("POST", "https://www.bitstamp.net/api/v2/sell/btcusd/", '{"error": "No permission found"}',
+                           (403, "Forbidden"))
+    doc = {"interactions": [markets, fees, refused], "version": 1}
+    (OUT.parent / "bitstamp_sell_refused.yaml").write_text(
+        HEADER.replace("sell/btcusd/ and order_status/: ccxt bitstamp.py response examples (MIT) with this test's leg's values.",
+                       "sell/btcusd/: refused with the body ccxt's bitstamp.py documents for a key without permission (MIT).")
+        + yaml.safe_dump(doc, sort_keys=True, width=10_000))
 
 
 if __name__ == "__main__":
