@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from conftest import book
 from test_live_fakes import (
     ScriptedVenue,
     assert_journal_consistent,
@@ -159,6 +160,24 @@ async def test_consecutive_failures_halt_and_a_success_resets_the_count(store):
         await ex.execute(opportunity())
     assert_no_duplicate_orders(venues)
     assert [len(v.sent) for v in venues.values()] == [4, 4]  # 4 trades, one order per leg, nothing resent
+
+
+async def test_a_resume_noticed_while_running_also_resets_the_failure_count(store):
+    venues = _venues(["rejected"] * 3, ["rejected"] * 3)
+    ex = await started_executor(store, venues, config=live_config(max_consecutive_failures=2))
+    await ex.execute(opportunity())
+    await ex.execute(opportunity())
+    assert ex.kill.halted and ex.risk.consecutive_failures == 2
+    resume(str(store.path), by="test")
+    now = 1_000_000.0
+    ex.on_book(book("alpha", now, asks=[("100.0", "1")]), now)
+    ex.on_book(book("beta", now, bids=[("101.0", "1")]), now)
+    ex.on_opportunity(opportunity(), now)  # the running executor notices the resume here
+    assert not ex.kill.halted and ex.risk.consecutive_failures == 0 and ex.skips["halted"] == 1
+    await ex.wait_idle()  # start-up reconciliation runs again before the next trade
+    assert ex.started
+    await ex.execute(opportunity())  # one more failure is one, not three: no halt
+    assert not ex.kill.halted and ex.risk.consecutive_failures == 1
 
 
 async def test_daily_loss_limit_halts_and_persists(store):
