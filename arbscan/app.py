@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,6 +271,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
     finally:
         status_task.cancel()
         await asyncio.gather(status_task, return_exceptions=True)
+        view.close()
         for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)
             await ex.close()
         await driver.close_adapters()
@@ -287,6 +287,8 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
 
 
 def say_unreachable(venue: str, message: str, retry_in: float) -> None:
-    """The one line per failed attempt to reach a venue, on stderr."""
-    print(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.3g} s", file=sys.stderr, flush=True)
+    """The one line per failed attempt to reach a venue, on stderr (above the live status view)."""
+    from arbscan.status import say
+
+    say(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.3g} s")
 

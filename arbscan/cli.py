@@ -4,11 +4,12 @@ This is the only module that configures logging. Exit codes: 0 success (a scan s
 Ctrl-C is a success), 2 bad input (config, arguments, files) with one line ``arbscan: error: ...``
 on stderr, 1 an unexpected failure, 130 a replay or record interrupted by Ctrl-C / SIGTERM.
 
-Adding a subcommand: write ``_add_<name>(parser)`` (its own flags; the common ones ``--config``,
-``--db``, ``--min-bps``, ``--max-age-ms``, ``-v`` are already there) and
-``_run_<name>(args, settings) -> int``, then append ``Command("<name>", "<help>", _add_<name>,
-_run_<name>)`` to ``COMMANDS``. ``settings`` already has the common overrides applied; raise
-``BadInput`` for anything the user must fix.
+Adding a subcommand: write ``_add_<name>(parser)`` (its own flags) and ``_run_<name>(args,
+settings) -> int``, then append ``Command("<name>", "<help>", _add_<name>, _run_<name>, <common
+flags>)`` to ``COMMANDS``: ``--config``, ``-v`` and ``--log-file`` are every command's, the others
+(``--db``, ``--min-bps``, ``--max-age-ms``) only where listed; common flags work before or after the
+command's name. ``settings`` already has the common overrides applied; raise ``BadInput`` for
+anything the user must fix.
 """
 
 from __future__ import annotations
@@ -33,14 +34,22 @@ __all__ = ["main", "Command", "COMMANDS", "build_parser"]
 logger = logging.getLogger(__name__)
 
 
+JOURNAL_FLAGS = ("--db",)
+SCANNER_FLAGS = ("--db", "--min-bps", "--max-age-ms")
+"""Common flags a command may take besides ``--config``, ``-v`` and ``--log-file`` (which every command takes)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One subcommand: its name, one-line help, a function adding its flags, and the function running it."""
+    """One subcommand: its name, one-line help, a function adding its flags, the function running it, and
+    which of the common flags it uses (``--db``, ``--min-bps``, ``--max-age-ms``)."""
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, Settings], int]
+    common: tuple[str, ...] = SCANNER_FLAGS
+    reads_config: bool = True  # False: the command gets the defaults (init writes the file --config names)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,15 +83,38 @@ def _positive_int(text: str) -> int:
     return n
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="settings file (default ./arbscan.toml when it exists)")
-    parser.add_argument("--db", metavar="PATH", help="SQLite journal (default: scanner.db, 'arbscan.db')")
-    parser.add_argument("--min-bps", type=_decimal_arg, metavar="N",
-                        help="a route is live at net_bps >= N (default: scanner.min_net_bps, 0)")
-    parser.add_argument("--max-age-ms", type=_positive_int, metavar="N",
-                        help="books older than N ms are stale (default: scanner.max_book_age_ms, 2000)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
+_COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "--config": (("--config",), {"metavar": "FILE", "help": "settings file (default ./arbscan.toml when it exists)"}),
+    "--db": (("--db",), {"metavar": "PATH", "help": "SQLite journal (default: scanner.db, 'arbscan.db')"}),
+    "--min-bps": (("--min-bps",), {"type": _decimal_arg, "metavar": "N",
+                                   "help": "a route is live at net_bps >= N (default: scanner.min_net_bps, 0)"}),
+    "--max-age-ms": (("--max-age-ms",), {"type": _positive_int, "metavar": "N",
+                                         "help": "books older than N ms are stale (default: scanner.max_book_age_ms, 2000)"}),
+    "--verbose": (("-v", "--verbose"), {"action": "count", "help": "more log output (-vv for debug)"}),
+    "--log-file": (("--log-file",), {"metavar": "FILE", "help": "also write the log to FILE (info level, with -v or not)"}),
+}
+_EVERY_COMMAND = ("--config", "--verbose", "--log-file")
+
+
+def _common(parser: argparse.ArgumentParser, flags: Sequence[str], *, before_command: bool) -> None:
+    """Add the common ``flags``: on the main parser (before the command) or on a command's (after it).
+
+    A command's copies default to SUPPRESS so a value given before the command is not overwritten.
+    """
+    for flag in flags:
+        names, kw = _COMMON_FLAGS[flag]
+        default = (0 if flag == "--verbose" else None) if before_command else argparse.SUPPRESS
+        parser.add_argument(*names, default=default, **kw)
+
+
+def _check_common(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A common flag given before a command that does not use it is an error, as it is after it."""
+    cmd: Command = args._command
+    for flag in _COMMON_FLAGS:
+        if flag in _EVERY_COMMAND or flag in cmd.common:
+            continue
+        if getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None:
+            parser.error(f"{flag} does not apply to '{cmd.name}'")
 
 
 def _apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -103,23 +135,30 @@ def _strategy_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_logging(verbose: int, log_file: str | None) -> None:
+    """stderr at warning level (-v info, -vv debug); ``--log-file`` at info level (debug with -vv) by itself."""
+    from arbscan.status import console_handler
+
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    file_level = logging.DEBUG if verbose >= 2 else logging.INFO
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler = console_handler()
+    handler.setLevel(level)
     root.addHandler(handler)
+    lowest = level
     if log_file:
         fh = logging.FileHandler(log_file, encoding="utf-8")
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        fh.setLevel(file_level)
         root.addHandler(fh)
-    root.setLevel(level)
+        lowest = min(level, file_level)
+    root.setLevel(lowest)
     for noisy in ("websockets", "asyncio", "ccxt", "urllib3", "aiohttp"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        logging.getLogger(noisy).setLevel(max(lowest, logging.WARNING))
     # Without -v the user sees one line per unreachable venue (the live driver's), not every retry
-    # the adapters make inside one attempt; -v shows the adapters' warnings too.
-    logging.getLogger("adapters").setLevel(logging.ERROR if verbose <= 0 else level)
+    # the adapters make inside one attempt; -v (or a log file) shows the adapters' warnings too.
+    logging.getLogger("adapters").setLevel(lowest if verbose > 0 or log_file else logging.ERROR)
 
 
 # -- replay ------------------------------------------------------------------------------------
@@ -252,14 +291,71 @@ def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- init, status, markets ---------------------------------------------------------------------
+
+
+def _add_init(p: argparse.ArgumentParser) -> None:
+    pass  # --config names the file to write (default ./arbscan.toml)
+
+
+def _run_init(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.config import DEFAULT_CONFIG_PATH
+    from arbscan.starter import write_starter
+
+    path = write_starter(args.config or DEFAULT_CONFIG_PATH)
+    print(f"wrote {path}: a commented starter config; edit it, then run 'arbscan check-config'")
+    return 0
+
+
+def _add_status(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _run_status(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.overview import overview_lines
+    from arbscan.store import Store
+
+    db = Store.open_readonly(settings.scanner.db)
+    try:
+        print(f"journal: {settings.scanner.db}")
+        for line in overview_lines(db.conn):
+            print(line)
+    finally:
+        db.conn.close()
+    return 0
+
+
+def _add_markets(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--symbols", metavar="LIST", help="comma-separated unified symbols (default: scanner.symbols)")
+
+
+def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.app import build_adapters
+    from arbscan.markets import check_symbols, load_all_markets, markets_lines
+
+    symbols = check_symbols(args.symbols.split(",")) if args.symbols else None
+    adapters = build_adapters(settings)
+    loaded, failed = asyncio.run(load_all_markets(adapters, settings.fee_overrides()))
+    for line in markets_lines(settings, loaded, failed, symbols):
+        print(line)
+    if not loaded:
+        raise BadInput("no venue's markets could be loaded: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("scan", "watch the configured venues and journal every opportunity (dry-run: no orders)", _add_scan, _run_scan),
     Command("replay", "run the scanner over a replay file on its own clock (default: the bundled demo)", _add_replay, _run_replay),
-    Command("record", "record live books from the configured venues to a replay file", _add_record, _run_record),
+    Command("record", "record live books from the configured venues to a replay file", _add_record, _run_record, ()),
     Command("report", "reports over the journal: routes, episode durations, funnel, feeds, paper/live trading",
-            _add_report, _run_report),
+            _add_report, _run_report, JOURNAL_FLAGS),
     Command("resume", "clear the live-trading kill switch (halts) in the journal after checking the venues",
-            _add_resume, _run_resume),
+            _add_resume, _run_resume, JOURNAL_FLAGS),
+    Command("status", "the journal at a glance: runs, halts, open trades, latest balances, last episodes",
+            _add_status, _run_status, JOURNAL_FLAGS),
+    Command("markets", "the configured venues' markets side by side: fees, steps, minimums, routes",
+            _add_markets, _run_markets, ()),
+    Command("init", "write a commented starter arbscan.toml (never overwrites one)", _add_init, _run_init, (), False),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 
@@ -268,10 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command in ``COMMANDS``."""
     parser = _Parser(prog="arbscan", description="Cross-exchange crypto arbitrage scanner with an honest SQLite journal.")
     parser.add_argument("--version", action="version", version=f"arbscan {__version__}")
+    _common(parser, list(_COMMON_FLAGS), before_command=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for cmd in COMMANDS:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
-        _common(p)
+        _common(p, [f for f in _COMMON_FLAGS if f in _EVERY_COMMAND or f in cmd.common], before_command=False)
         cmd.add_arguments(p)
         p.set_defaults(_command=cmd)
     return parser
@@ -288,12 +385,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        _check_common(parser, args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
         _configure_logging(args.verbose, args.log_file)
     except OSError as exc:
         print(f"arbscan: error: cannot write log file {args.log_file!r}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        settings = _apply_overrides(load_settings(args.config), args)
+        settings = _apply_overrides(load_settings(args.config) if args._command.reads_config else Settings(), args)
         return args._command.run(args, settings)
     except (BadInput, AuthError) as exc:  # the user must fix input or credentials: one line, exit 2
         print(f"arbscan: error: {exc}", file=sys.stderr)

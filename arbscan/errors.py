@@ -28,6 +28,7 @@ Messages never contain secrets: callers pass names of things, never key material
 from __future__ import annotations
 
 __all__ = [
+    "describe",
     "ArbscanError",
     "BadInput",
     "ConfigError",
@@ -48,6 +49,13 @@ __all__ = [
     "IllegalTransition",
     "NotSupported",
 ]
+
+
+def describe(exc: BaseException) -> str:
+    """``PublicClass: message`` for one line to a person (a private subclass is named by its public parent)."""
+    kind = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+    text = str(exc)
+    return f"{kind}: {text}" if text else kind
 
 
 class ArbscanError(Exception):

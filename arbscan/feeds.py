@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from arbscan.config import with_fee_override
-from arbscan.errors import AuthError, BadInput, BookIntegrityError, UnexpectedPayload
+from arbscan.errors import AuthError, BadInput, BookIntegrityError, UnexpectedPayload, describe
 from arbscan.scanner import Scanner
 
 __all__ = ["LiveDriver", "VenueState"]
@@ -182,8 +182,7 @@ class LiveDriver:
             except Exception as exc:  # noqa: BLE001 - every other failure is retried with backoff
                 state.reachable = False
                 state.failures += 1
-                kind = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))  # public class
-                message = f"{kind}: {exc}" if str(exc) else kind
+                message = describe(exc)
                 state.last_error = message
                 state.next_retry = time.monotonic() + backoff
                 if self.on_unreachable is not None:
