@@ -23,8 +23,9 @@ import json
 import logging
 import math
 import os
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -38,6 +39,7 @@ __all__ = [
     "MarketEvent",
     "BalanceEvent",
     "BookEvent",
+    "ForeignBook",
     "Event",
     "ReplayReader",
     "read_replay",
@@ -94,7 +96,18 @@ class BookEvent:
     line: int
 
 
+@dataclass(frozen=True, slots=True)
+class ForeignBook:
+    """A ``book`` line of a symbol another process owns: only its time, read without parsing the levels."""
+
+    ts: float
+    line: int
+
+
 Event = MarketEvent | BalanceEvent | BookEvent
+
+_BOOK_HEAD = re.compile(r'\{"type": "book", "ts": ([0-9][0-9.eE+-]*), "exchange": "[^"\\]+", "symbol": "([^"\\]+)"')
+"""The start of a book line as ``arbscan record`` (and ``bench/gen_replay.py``) write it: time and symbol."""
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -117,11 +130,15 @@ class ReplayReader:
     """Iterates the events of a replay file (plain or gzip), checking every line.
 
     ``line`` is the number of the last line read; ``fraction`` how much of the file (on disk) has
-    been read, for a progress bar.
+    been read, for a progress bar. With ``owns`` (symbol -> bool), the book lines of other symbols are
+    yielded as :class:`ForeignBook` (their time only, still checked to be in time order): a line in
+    the recorder's own layout is recognised without a JSON parse, any other is parsed and checked in
+    full. Their levels, snapshot order and market are checked by the process that owns them.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, owns: Callable[[str], bool] | None = None) -> None:
         self.path = Path(path)
+        self._owns = owns
         self.line = 0
         self._size = 0
         self._raw: IO[bytes] | None = None
@@ -145,6 +162,8 @@ class ReplayReader:
         markets: set[tuple[str, str]] = set()
         started: set[tuple[str, str]] = set()
         last_ts = -math.inf
+        owns = self._owns
+        head = _BOOK_HEAD.match
         try:
             while True:
                 try:
@@ -160,6 +179,19 @@ class ReplayReader:
                 self.line += 1
                 if not raw_line.strip():
                     continue
+                if owns is not None:
+                    m = head(raw_line)
+                    if m is not None and not owns(m.group(2).upper()):
+                        try:
+                            ts = float(m.group(1))
+                        except ValueError:
+                            pass  # not a plain number after all: the full parse below names the problem
+                        else:
+                            if ts < last_ts:
+                                raise self._fail(f"ts {ts} goes back in time (previous {last_ts}); lines must be in time order")
+                            last_ts = ts
+                            yield ForeignBook(ts, self.line)
+                            continue
                 try:
                     obj = json.loads(raw_line)
                 except ValueError as exc:
@@ -169,6 +201,12 @@ class ReplayReader:
                 kind = obj.get("type")
                 if kind == "book":
                     ev = self._book(obj)
+                    if owns is not None and not owns(ev.symbol):
+                        if ev.ts < last_ts:
+                            raise self._fail(f"ts {ev.ts} goes back in time (previous {last_ts}); lines must be in time order")
+                        last_ts = ev.ts
+                        yield ForeignBook(ev.ts, self.line)
+                        continue
                     key = (ev.exchange, ev.symbol)
                     if key not in markets:
                         raise self._fail(f"book for {ev.exchange} {ev.symbol} before its market line")
