@@ -115,6 +115,13 @@ class Executor:
             self.startup.begin(self, t)
         self.venue.on_book(book, t)
 
+    def on_tick(self, t: float) -> None:
+        """An event at ``t`` on none of the books this executor is given (another process's symbol): start, settle what is due."""
+        self.clock.advance(t)
+        if not self.started:
+            self.startup.begin(self, t)
+        self.venue.on_tick(t)
+
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
         """Run the gatekeeping sequence; a route that passes becomes a paired trade."""
         if self.closed:

@@ -122,6 +122,9 @@ class LiveVenue:
         """Keep the latest book per venue and symbol."""
         self.books[(book.exchange, book.symbol)] = book
 
+    def on_tick(self, t: float) -> None:
+        """Nothing waits on the event clock."""
+
     def on_close(self, t: float) -> None:
         """Nothing waits on the stream."""
 

@@ -253,10 +253,14 @@ class PaperVenue:
 
     def on_book(self, book: BookSnapshot, t: float) -> None:
         """Settle what is due by ``t`` on the books as they were before this event, then keep the new book."""
+        self.on_tick(t)
+        self.books[(book.exchange, book.symbol)] = book
+
+    def on_tick(self, t: float) -> None:
+        """Settle what is due by ``t`` (an event at ``t`` happened)."""
         due = self.scheduler.next_due_us()
         if due is not None and due <= micros(t):
             self.scheduler.run_due(t)
-        self.books[(book.exchange, book.symbol)] = book
 
     def on_close(self, t: float) -> None:
         """The stream ended at ``t``: settle what is due; trades still waiting end unsent (missed)."""
