@@ -14,9 +14,10 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+if TYPE_CHECKING:  # only named in annotations: a shard process converts values without loading sqlite-utils
+    from sqlite_utils import Database
 
 __all__ = [
     "MIGRATIONS",
