@@ -135,7 +135,10 @@ class ReplayRun:
 
 def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
                        progress: Any = None) -> ReplayRun:
-    """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly."""
+    """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly.
+
+    With ``scanner.workers`` above 1 the symbols are split over that many processes (``arbscan.workers``).
+    """
     from arbscan.replay import replay_header, run_replay
     from arbscan.store import Store
 
@@ -143,6 +146,10 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
         raise BadInput(f"replay file {str(path)!r} does not exist")
     if depth < 0:
         raise BadInput(f"--depth must be 0 or more, got {depth}")
+    if settings.scanner.workers > 1:
+        from arbscan.workers import run_replay_workers
+
+        return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress)
     sc = settings.scanner
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))

@@ -126,7 +126,24 @@ def _apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
         changes["min_net_bps"] = args.min_bps
     if getattr(args, "max_age_ms", None) is not None:
         changes["max_book_age_ms"] = args.max_age_ms
+    if getattr(args, "workers", None) is not None:
+        changes["workers"] = args.workers
     return replace(settings, scanner=replace(sc, **changes)) if changes else settings
+
+
+def _workers_arg(text: str) -> int:
+    from arbscan.config import workers_value
+    from arbscan.errors import ConfigError
+
+    try:
+        return workers_value("--workers", text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--workers: ")) from None
+
+
+def _workers_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_workers_arg, metavar="N|auto",
+                   help="split the symbols over N processes (auto: one per core; default: scanner.workers, 1)")
 
 
 def _strategy_arg(p: argparse.ArgumentParser) -> None:
@@ -171,6 +188,7 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
                    help="levels per side handed to the scanner (default: scanner.book_depth; 0 = all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _strategy_arg(p)
+    _workers_flag(p)
 
 
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -210,6 +228,7 @@ def _add_scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
     _strategy_arg(p)
+    _workers_flag(p)
     p.add_argument("--live", action="store_true",
                    help="place REAL paired orders for the first --strategy (needs API keys for every venue it trades)")
     p.add_argument("--validate-orders", action="store_true",

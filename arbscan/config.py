@@ -10,6 +10,7 @@ Secrets never live here: API keys come from ``<EXCHANGE>_API_KEY`` / ``<EXCHANGE
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "IMBALANCE_POLICIES",
     "with_fee_override",
+    "workers_value",
 ]
 
 DEFAULT_CONFIG_PATH = Path("arbscan.toml")
@@ -51,6 +53,7 @@ class ScannerConfig:
     book_depth: int = 10
     db: str = "arbscan.db"
     status_interval_ms: int = 1000
+    workers: int = 1  # symbol shard processes; 1 = one process ("auto" in the file: the machine's cores)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +253,8 @@ def _scanner(raw: dict[str, Any]) -> ScannerConfig:
         kw["db"] = _str("scanner.db", raw["db"])
     if "status_interval_ms" in raw:
         kw["status_interval_ms"] = _int("scanner.status_interval_ms", raw["status_interval_ms"], minimum=50)
+    if "workers" in raw:
+        kw["workers"] = workers_value("scanner.workers", raw["workers"])
     return ScannerConfig(**kw)
 
 
@@ -391,6 +396,17 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
     return parse_settings(raw, source=str(p))
+
+
+def workers_value(key: str, value: Any) -> int:
+    """A number of worker processes: a whole number of at least 1, or ``"auto"`` (the machine's cores)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: must be a whole number of at least 1 or 'auto', got {value!r}")
+    return value
 
 
 def with_fee_override(market: Market, overrides: Mapping[str, Decimal] | None) -> Market:

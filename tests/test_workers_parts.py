@@ -1,0 +1,150 @@
+"""The parts of ``--workers N`` one at a time: the symbol assignment, the reader's skip of other shards' lines,
+the merge by line number, and the remote journal."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from decimal import Decimal as D
+
+import pytest
+from conftest import book
+
+from arbscan.executor_feed import ExecutorFeed, LineMerge
+from arbscan.errors import ReplayFileError
+from arbscan.remote_store import RemoteStore
+from arbscan.replayfile import BookEvent, ForeignBook, ReplayReader, demo_path
+from arbscan.shards import ShardMap, assign
+
+
+# -- the assignment --------------------------------------------------------------------------------
+
+
+def test_symbols_go_to_the_least_loaded_shard_most_venues_first():
+    # by hand: A(5) -> 0 [5,0]; B(3) -> 1 [5,3]; C(3) -> 1 [5,6]; D(1) -> 0 [6,6]; E(1) -> 0 (tie: lowest) [7,6]
+    assert assign({"A": 5, "B": 3, "C": 3, "D": 1, "E": 1}, 2) == (("A", "D", "E"), ("B", "C"))
+    # equal venue counts: by name, round robin
+    assert assign({"X": 2, "W": 2, "Z": 2, "Y": 2}, 3) == (("W", "Z"), ("X",), ("Y",))
+
+
+def test_the_assignment_does_not_depend_on_the_order_symbols_are_listed_in():
+    weights = {f"S{i:03d}": 2 + i % 4 for i in range(50)}
+    reverse = dict(reversed(list(weights.items())))
+    assert assign(weights, 4) == assign(reverse, 4)
+
+
+def test_every_symbol_has_one_owner_including_symbols_assigned_later():
+    shards = ShardMap.build({"A": 3, "B": 2}, 3)
+    assert [shards.owner(s) for s in ("A", "B")] == [0, 1]
+    late = [ShardMap.build({"A": 3, "B": 2}, 3).owner("LATE/USD") for _ in range(2)]
+    assert late[0] == late[1] and 0 <= late[0] < 3
+    assert shards.describe({"A": 3, "B": 2}) == ["shard 1/3: 1 symbols, 3 books: A", "shard 2/3: 1 symbols, 2 books: B",
+                                                 "shard 3/3: 0 symbols, 0 books"]
+
+
+# -- the reader's skip ------------------------------------------------------------------------------
+
+
+def test_other_shards_lines_keep_their_time_and_line_number(tmp_path):
+    # the bundled real recording, in the recorder's layout: one venue's books are "foreign"
+    full = [ev for ev in ReplayReader(demo_path()) if isinstance(ev, BookEvent)]
+    owns_deribit = lambda symbol: False  # noqa: E731 - the demo has one symbol: every book line is foreign
+    skipped = [ev for ev in ReplayReader(demo_path(), owns=owns_deribit) if isinstance(ev, (BookEvent, ForeignBook))]
+    assert [(ev.ts, ev.line) for ev in skipped] == [(ev.ts, ev.line) for ev in full]
+    assert all(type(ev) is ForeignBook for ev in skipped)
+
+
+def test_a_line_in_another_layout_is_parsed_in_full_and_still_skipped(tmp_path):
+    path = tmp_path / "r.jsonl.gz"
+    market = {"type": "market", "exchange": "x", "symbol": "A/USD", "taker_fee": "0", "amount_step": "1", "price_step": "1"}
+    reordered = {"symbol": "A/USD", "exchange": "x", "type": "book", "ts": 5.0, "snapshot": True,
+                 "bids": [["1", "1"]], "asks": [["2", "1"]]}
+    with gzip.open(path, "wt") as fh:
+        fh.write(json.dumps(market) + "\n" + json.dumps(reordered) + "\n")
+    events = list(ReplayReader(path, owns=lambda s: s != "A/USD"))
+    assert events[-1] == ForeignBook(5.0, 2)
+
+
+def test_time_going_back_on_another_shards_line_is_still_an_error(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        '{"type": "market", "exchange": "x", "symbol": "A/USD", "taker_fee": "0", "amount_step": "1", "price_step": "1"}\n'
+        '{"type": "book", "ts": 5.0, "exchange": "x", "symbol": "A/USD", "snapshot": true, "bids": [], "asks": []}\n'
+        '{"type": "book", "ts": 4.0, "exchange": "x", "symbol": "A/USD", "snapshot": true, "bids": [], "asks": []}\n')
+    with pytest.raises(ReplayFileError, match="line 3: ts 4.0 goes back in time"):
+        list(ReplayReader(path, owns=lambda s: False))
+
+
+# -- the merge --------------------------------------------------------------------------------------
+
+
+def test_the_merge_never_passes_a_line_another_shard_may_still_precede():
+    merge = LineMerge(2)
+    merge.add(0, [("r", 3), ("r", 7), ("w", 10)])
+    assert list(merge.ready()) == []  # shard 1 has said nothing: it may still send line 1
+    merge.add(1, [("b", 5), ("w", 6)])
+    assert [m[1] for m in merge.ready()] == [3, 5, 6]  # 7 waits: shard 1 is only known up to 6
+    merge.add(1, [("w", 12)])
+    assert [m[1] for m in merge.ready()] == [7, 10]
+    merge.finish(0)
+    assert [m[1] for m in merge.ready()] == [12]
+
+
+class _Executor:
+    def __init__(self):
+        self.calls = []
+
+    def on_book(self, b, t):
+        self.calls.append(("book", b.exchange, t))
+
+    def on_opportunity(self, opp, t):
+        self.calls.append(("opp", opp, t))
+
+    def on_tick(self, t):
+        self.calls.append(("tick", t))
+
+    def on_close(self, t):
+        self.calls.append(("close", t))
+
+
+def test_a_routes_other_book_replaces_the_executors_copy_only_when_it_is_another_version():
+    ex = _Executor()
+    feed = ExecutorFeed([ex], {})
+    a, b = book("a", 1.0, [("99", "1")], [("100", "1")]), book("b", 1.5, [("101", "1")], [("102", "1")])
+    feed.apply(("r", 10, 2.0, a, ((b, 8),), ("opp1",)))
+    feed.apply(("r", 12, 2.5, a, ((b, 8),), ("opp2",)))  # b is the same version: the executor's copy stays
+    feed.apply(("r", 14, 3.0, a, ((b, 13),), ()))
+    feed.apply(("w", 20, 3.5, 1.0, 0))
+    feed.close(None)
+    assert ex.calls == [("book", "a", 2.0), ("book", "b", 2.0), ("opp", "opp1", 2.0), ("book", "a", 2.5),
+                        ("opp", "opp2", 2.5), ("book", "a", 3.0), ("book", "b", 3.0), ("tick", 3.5), ("close", 3.5)]
+
+
+# -- the remote journal -----------------------------------------------------------------------------
+
+
+class _Outbox:
+    def __init__(self):
+        self.batches = []
+
+    def put(self, item):
+        self.batches.append(item)
+
+
+def test_rows_leave_as_stored_in_batches_of_the_configured_size():
+    out = _Outbox()
+    now = [0.0]
+    store = RemoteStore(out, 7, batch_rows=3, flush_interval=0.2, clock=lambda: now[0])
+    store.submit("t", {"x": D("1.50")})
+    store.upsert("u", {"id": 1, "amount": D("2")}, pk="id")
+    assert out.batches == []
+    store.submit_many("t", [{"x": D("0E-8")}])
+    assert out.batches == [[("insert", "t", [{"x": "1.50", "run_id": 7}], None),
+                            ("upsert", "u", [{"id": 1, "amount": "2", "run_id": 7}], "id"),
+                            ("insert", "t", [{"x": "0E-8", "run_id": 7}], None)]]
+    store.submit("t", {"x": 1})
+    store.tick()
+    assert len(out.batches) == 1  # not due yet
+    now[0] = 0.25
+    store.tick()
+    assert out.batches[1] == [("insert", "t", [{"x": 1, "run_id": 7}], None)]
