@@ -213,7 +213,10 @@ def _keyed_venues(settings: Settings, adapters: Mapping[str, Any]) -> tuple[str,
 async def run_live_command(settings: Settings, mode: str, *, duration: float | None, strategies: Sequence[str],
                            live: bool, validate_orders: bool, out_path: str | None, status_view: Callable[[Any], Any],
                            on_unreachable: Callable[[str, str, float], None]) -> LiveRun:
-    """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped."""
+    """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped.
+
+    A ``scan`` with ``scanner.workers`` above 1 splits the symbols over that many processes (``arbscan.workers_scan``).
+    """
     from arbscan.feeds import LiveDriver
 
     sc = settings.scanner
@@ -221,6 +224,12 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         raise ConfigError("venues: none configured")
     if validate_orders and not live:
         raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
+    if mode == "scan" and sc.workers > 1:
+        from arbscan.workers_scan import run_scan_workers
+
+        return await run_scan_workers(settings, duration=duration, strategies=strategies, live=live,
+                                      validate_orders=validate_orders, status_view=status_view,
+                                      on_unreachable=on_unreachable)
     store = writer = None
     executors: list[Executor] = []
     scanner = Scanner({}, None, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,

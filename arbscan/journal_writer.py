@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from arbscan.processes import ChildLog, child_start

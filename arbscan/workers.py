@@ -31,7 +31,7 @@ from arbscan.shard import ReplayShardSpec, ShardReport, replay_shard_main
 from arbscan.shards import ShardMap
 from arbscan.transport import CLOSED, Closed, PipeMux, pipe
 
-__all__ = ["run_replay_workers", "read_header", "Processes", "child_log"]
+__all__ = ["run_replay_workers", "read_header", "Processes", "child_log", "describe_exit", "MERGE_BACKLOG"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,8 @@ class Processes:
                 proc.join(timeout=2.0)
 
 
-def _describe_exit(code: int | None) -> str:
+def describe_exit(code: int | None) -> str:
+    """How a child process ended, for a person: 'exit code 3', 'killed by SIGKILL'."""
     if code is None:
         return "still running"
     if code < 0:
@@ -243,7 +244,7 @@ def _wait_writer(report_in: Any, processes: Processes) -> Any:
             break
         time.sleep(0.01)
     code = processes.exitcode("writer")
-    raise RuntimeError(f"the journal writer process ended without reporting ({_describe_exit(code)}); "
+    raise RuntimeError(f"the journal writer process ended without reporting ({describe_exit(code)}); "
                        "the last batches may be missing from the journal")
 
 
@@ -295,7 +296,7 @@ class _ReplayParent:
                     self.feed.apply(msg)
                 self.journal.tick()
                 if self.writer_died is None and not self.processes.alive("writer"):
-                    self.writer_died = _describe_exit(self.processes.exitcode("writer"))
+                    self.writer_died = describe_exit(self.processes.exitcode("writer"))
                     self.stop()
             for msg in self.merge.ready():
                 self.feed.apply(msg)
@@ -309,7 +310,7 @@ class _ReplayParent:
     def _receive(self, k: int, item: Any) -> None:
         if item is CLOSED:
             if k not in self.reports:
-                self.died[k] = _describe_exit(self.processes.exitcode(f"shard{k + 1}"))
+                self.died[k] = describe_exit(self.processes.exitcode(f"shard{k + 1}"))
                 self.stop()
             self.merge.finish(k)
         elif isinstance(item, ShardReport):
