@@ -131,9 +131,11 @@ class ShardTotals:
         self.live_evaluations = 0
         self.episodes_closed = 0
         self.skipped: list[Counter[str]] = []
+        self.reports: list[Any] = []  # the shards' final reports, as they came
 
     def add(self, report: Any) -> None:
         """Add one shard's final report."""
+        self.reports.append(report)
         self.markets.update(report.markets)
         self.funnels.update(report.funnels)
         self.feeds.update(report.feeds)

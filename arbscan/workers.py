@@ -131,8 +131,12 @@ def describe_exit(code: int | None) -> str:
 
 
 def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies: list[str] | tuple[str, ...],
-                       progress: Any = None) -> Any:
-    """Replay ``path`` with ``settings.scanner.workers`` shards; returns ``arbscan.app.ReplayRun``."""
+                       progress: Any = None, timing: bool = False) -> Any:
+    """Replay ``path`` with ``settings.scanner.workers`` shards; returns ``arbscan.app.ReplayRun``.
+
+    The result's ``scanner`` is an ``arbscan.executor_feed.ShardTotals`` whose ``reports`` are the
+    shards' own; ``timing`` has every shard time each decision (benchmarks).
+    """
     from arbscan.app import ReplayRun, paper_executors, settings_summary
     from arbscan.replay import ReplayResult
     from arbscan.status import say
@@ -180,7 +184,7 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
         for k in range(n):
             spec = ReplayShardSpec(k, shard_map.shards, str(path), run_id, str(sc.db), depth, sc.min_net_bps,
                                    sc.max_book_age_ms, venue_balances, settings.fee_overrides(), chosen,
-                                   max((s.latency_ms for s in chosen), default=0))
+                                   max((s.latency_ms for s in chosen), default=0), timing=timing)
             events_in, events_out = pipe()
             shard_control_in, shard_control_out = pipe()
             processes.start(f"shard{k + 1}", replay_shard_main,

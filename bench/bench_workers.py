@@ -1,0 +1,357 @@
+"""Benchmark 5: all the cores — ``replay --workers N`` at 5 venues x 1,000 symbols, and what N = 16 would do.
+
+Usage (from the repository root)::
+
+    python -m bench.bench_workers [--venues 5] [--symbols 1000] [--deltas-per-book 10] [--rounds 3]
+
+Not pinned to a CPU: it needs every core. Four measurements, then a projection:
+
+1. **Throughput**: ``arbscan replay FILE`` (``arbscan.app.run_replay_command``, depth 10, no strategy)
+   with ``--workers 1`` (one process, the reference) and ``--workers 2``, alternating, timed from the
+   call until it returns: spawning the processes, reading the header, every shard's work, the journal
+   writer committing everything. Events/s counts every book line. Also each shard's own time.
+2. **Decisions per shard**: the same replay with every shard timing each ``Scanner.on_book_event``
+   (``timing=True``), with 1 shard process and with 2, the writer process running: p50, p99, max.
+3. **Event-loop stall in a shard**: a live shard's loop (a feeder yielding after each event, the feed
+   driver's periodic ``write_stats``, the journal's periodic send, a probe task that measures the
+   time between its runs) with its rows going to a journal writer *process*, and without a journal;
+   the garbage collector off (its pauses are not the journal's), as in benchmark 3.
+4. **Writer capacity**: one producer sends ready batches as fast as the pipe takes them; rows/s
+   committed by the writer process, for episode inserts and for funnel upserts.
+5. **Projection to N = 16**: a shard's time per line is ``c_own / N + c_skip * (N - 1) / N``, with
+   ``c_own`` measured by one in-process shard that owns every symbol and ``c_skip`` by one that owns
+   none (it reads the whole file and skips every book line); the writer must commit ``r`` rows per
+   event (``r`` from the first). Whichever gives fewer events/s saturates first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from arbscan.app import run_replay_command
+from arbscan.config import ScannerConfig, Settings
+from arbscan.feeds import LiveDriver
+from arbscan.journal_writer import WriterSpec, writer_main
+from arbscan.processes import ChildLog
+from arbscan.remote_store import RemoteStore
+from arbscan.replay import BookBuilder
+from arbscan.replayfile import BookEvent, MarketEvent, ReplayReader
+from arbscan.scanner import Scanner
+from arbscan.shard import ReplayShardSpec, run_replay_shard
+from arbscan.store import Store
+from arbscan.transport import pipe
+from arbscan.workers import run_replay_workers
+from bench.bench_replay import ensure_file
+from bench.common import fmt_spread, machine, percentile, save_results, spread
+from bench.gen_replay import generate
+
+__all__ = ["main"]
+
+
+def _settings(db: Path, workers: int) -> Settings:
+    return replace(Settings(), scanner=replace(ScannerConfig(), db=str(db), workers=workers))
+
+
+def throughput(path: Path, dbdir: Path, workers: int, tag: str) -> dict[str, Any]:
+    """One ``arbscan replay`` of ``path``, timed end to end."""
+    db = dbdir / f"t{workers}_{tag}.db"
+    started = time.perf_counter()
+    run = run_replay_command(_settings(db, workers), path, depth=10, strategies=[])
+    wall = time.perf_counter() - started
+    events = run.result.book_events
+    out = {"events": events, "wall_s": wall, "events_per_s": events / wall}
+    reports = getattr(run.result.scanner, "reports", [])
+    if reports:
+        out["shard_s"] = [r.seconds for r in reports]
+        out["shard_cpu_s"] = [r.cpu_seconds for r in reports]
+        out["steady_events_per_s"] = events / max(r.seconds for r in reports)
+    return out
+
+
+def decisions(path: Path, dbdir: Path, workers: int, tag: str) -> list[dict[str, float]]:
+    """Per-shard decision times (µs) of one replay with ``workers`` shard processes."""
+    db = dbdir / f"d{workers}_{tag}.db"
+    run = run_replay_workers(_settings(db, workers), path, depth=10, strategies=[], timing=True)
+    return [r.decide_us for r in sorted(run.result.scanner.reports, key=lambda r: r.index)]
+
+
+class _NullOutbox:
+    """Takes batches like a pipe would (pickled), keeps nothing: the producer's cost without a consumer."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def put(self, item: Any) -> None:
+        self.bytes += len(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def close(self) -> None:
+        pass
+
+
+def shard_cost(path: Path, owns_all: bool) -> dict[str, Any]:
+    """Seconds per line of one in-process shard that owns every symbol (or none)."""
+    symbols = tuple(sorted({ev.market.symbol for ev in ReplayReader(path) if type(ev) is MarketEvent}))
+    shards = ((*symbols,), ()) if owns_all else ((), (*symbols,))
+    spec = ReplayShardSpec(0, shards, str(path), 1, None, 10)
+    journal = _NullOutbox()
+    report = run_replay_shard(spec, journal, _NullOutbox(), None)
+    return {"lines": report.lines, "book_events": report.book_events, "seconds": report.seconds,
+            "s_per_line": report.seconds / report.lines, "rows": report.rows_sent}
+
+
+# -- the writer process ---------------------------------------------------------------------------
+
+
+class WriterProcess:
+    """A journal writer process with one producer pipe, as ``--workers`` starts it."""
+
+    def __init__(self, db: Path) -> None:
+        from arbscan.processes import spawn
+
+        store = Store(db)
+        self.run_id = store.start_run("replay", "bench")
+        store.close()
+        control_in, self.control = pipe()
+        self.report_in, report_out = pipe()
+        inbox, self.outbox = pipe()
+        self.proc = spawn(writer_main, (WriterSpec(str(db)), os.getpid(), ChildLog(), control_in, {"p": inbox},
+                                        report_out), "arbscan-writer")
+        for end in (control_in, report_out, inbox):
+            end.close()
+
+    def finish(self) -> Any:
+        """Close the producer; wait until the writer has committed everything; its report."""
+        self.outbox.close()
+        self.control.put(("end",))
+        while True:
+            items = self.report_in.poll()
+            if items:
+                self.proc.join(timeout=10)
+                return items[0]
+            time.sleep(0.005)
+
+
+def writer_capacity(dbdir: Path, rows: int, kind: str) -> dict[str, Any]:
+    """Rows/s the writer process commits when one producer sends ready batches as fast as it can."""
+    w = WriterProcess(dbdir / f"w_{kind}.db")
+    time.sleep(0.5)  # let it start
+    batch = 200
+    if kind == "episodes":
+        row = {"run_id": w.run_id, "symbol": "C0001/USD", "buy_exchange": "v00", "sell_exchange": "v01",
+               "first_seen": 1.0, "last_seen": 2.0, "observations": 3, "peak_ts": 1.5, "amount": "1.2345",
+               "buy_vwap": "100.01", "sell_vwap": "100.09", "buy_limit": "100.02", "sell_limit": "100.08",
+               "buy_cost": "123.5", "sell_proceeds": "123.6", "buy_fee": "0.06", "sell_fee": "0.06",
+               "net_profit": "0.04", "net_bps": "3.2", "closed_at": 2.5, "close_reason": "uncrossed",
+               "close_detail": "fees"}
+        work = [[("insert", "opportunities", [dict(row) for _ in range(batch)], None)] for _ in range(rows // batch)]
+    else:
+        pk = ("run_id", "symbol", "buy_exchange", "sell_exchange")
+        counts = {k: 7 for k in ("evaluated", "crossed_before_fees", "live", "not_crossed", "fees", "depth_or_minimums",
+                                 "balance", "below_min_bps", "stale", "episodes")}
+        work = [[("upsert", "funnel", [{"run_id": w.run_id, "symbol": f"C{(i * batch + j) % 5000:04d}/USD",
+                                        "buy_exchange": "v00", "sell_exchange": "v01", "max_gross_bps": "3.1",
+                                        "updated": 1.0, **counts} for j in range(batch)], pk)]
+                for i in range(rows // batch)]
+    started = time.perf_counter()
+    for item in work:
+        w.outbox.put(item)
+    report = w.finish()
+    seconds = time.perf_counter() - started
+    return {"rows": report.rows, "seconds": seconds, "rows_per_s": report.rows / seconds}
+
+
+# -- the stall in a shard -------------------------------------------------------------------------
+
+
+async def loop_stall(markets: list[Any], books: list[BookEvent], db: Path | None, stats_interval: float) -> dict[str, Any]:
+    """One pass over ``books`` in a live shard's loop, rows to a writer process at ``db`` (or no journal)."""
+    writer = WriterProcess(db) if db is not None else None
+    if writer is not None:
+        await asyncio.sleep(0.5)
+    store = RemoteStore(writer.outbox, writer.run_id, db) if writer is not None else None
+    scanner = Scanner({(m.exchange, m.symbol): m for m in markets}, store)
+    driver = LiveDriver(scanner, {}, ())
+    builder = BookBuilder(10)
+    gaps: list[float] = []
+    done = asyncio.Event()
+    clock = time.perf_counter
+
+    async def probe() -> None:
+        last = clock()
+        while not done.is_set():
+            await asyncio.sleep(0)
+            now = clock()
+            gaps.append(now - last)
+            last = now
+
+    async def timers() -> None:
+        last_stats = clock()
+        while not done.is_set():
+            await asyncio.sleep(0.1)
+            if store is not None:
+                store.tick()  # what a scan shard's timer does
+            if clock() - last_stats >= stats_interval:
+                last_stats = clock()
+                await driver.write_stats()
+
+    started = clock()
+    tasks = [asyncio.create_task(probe()), asyncio.create_task(timers())]
+    for ev in books:
+        scanner.on_book_event(builder.apply(ev), ev.ts)
+        await asyncio.sleep(0)
+    fed = clock()
+    done.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    scanner.close()
+    rows = 0
+    if writer is not None:
+        store.flush()
+        rows = writer.finish().rows
+    gaps.sort()
+    return {"events_per_s": len(books) / (fed - started), "rows": rows, "lag_max_ms": gaps[-1] * 1000,
+            "lag_p999_ms": percentile(gaps, 0.999) * 1000, "lag_over_1ms": sum(1 for g in gaps if g > 0.001)}
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run benchmark 5; print Markdown tables; optionally save JSON (``--json``)."""
+    p = argparse.ArgumentParser(description="replay --workers N: events/s, decisions per shard, stalls, writer capacity")
+    p.add_argument("--venues", type=int, default=5)
+    p.add_argument("--symbols", type=int, default=1000)
+    p.add_argument("--deltas-per-book", type=int, default=10)
+    p.add_argument("--min-deltas", type=int, default=20_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--stall-symbols", type=int, default=100, help="symbols of the stall measurement's file (5 venues)")
+    p.add_argument("--stall-deltas", type=int, default=60_000)
+    p.add_argument("--writer-rows", type=int, default=100_000)
+    p.add_argument("--project", type=int, default=16, help="N to project to")
+    p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "arbscan-bench")
+    p.add_argument("--json", type=Path, default=None)
+    a = p.parse_args(argv)
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    deltas = max(a.min_deltas, a.deltas_per_book * a.venues * a.symbols)
+    path = ensure_file(a.workdir, a.venues, a.symbols, deltas, 1)
+    print("machine:", machine(), flush=True)
+    dbdir = Path(tempfile.mkdtemp(prefix="arbscan-bench-workers-"))
+    out: dict[str, Any] = {"file": str(path)}
+    try:
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        for rnd in range(a.rounds):
+            for n in ((1, 2) if rnd % 2 == 0 else (2, 1)):
+                r = throughput(path, dbdir, n, str(rnd))
+                runs[n].append(r)
+                print(f"round {rnd + 1}, --workers {n}: {r['events']:,} events in {r['wall_s']:.2f} s = "
+                      f"{r['events_per_s']:,.0f} events/s" + (f"; shards {', '.join(f'{s:.2f}' for s in r['shard_s'])} s"
+                                                             if 'shard_s' in r else ""), flush=True)
+        out["throughput"] = {n: {"events_per_s": spread([r["events_per_s"] for r in rs]), "events": rs[0]["events"],
+                                 **({"steady_events_per_s": spread([r["steady_events_per_s"] for r in rs])}
+                                    if "steady_events_per_s" in rs[0] else {})} for n, rs in runs.items()}
+        out["speedup"] = spread([b["events_per_s"] / a_["events_per_s"] for a_, b in zip(runs[1], runs[2])])
+        out["decisions"] = {n: decisions(path, dbdir, n, "x") for n in (1, 2)}
+        for n, shards in out["decisions"].items():
+            for k, d in enumerate(shards):
+                print(f"{n} shard process(es), shard {k + 1}: decision p50 {d['p50']:.1f} µs, p99 {d['p99']:.1f} µs, "
+                      f"max {d['max']:.0f} µs over {d['n']:,} events", flush=True)
+        out["writer"] = {kind: writer_capacity(dbdir, a.writer_rows, kind) for kind in ("episodes", "funnel")}
+        for kind, w in out["writer"].items():
+            print(f"writer capacity, {kind}: {w['rows']:,} rows in {w['seconds']:.2f} s = {w['rows_per_s']:,.0f} rows/s",
+                  flush=True)
+        stall_path = a.workdir / f"journal_v5_s{a.stall_symbols}_d{a.stall_deltas}_sd8.0.jsonl"
+        if not stall_path.exists():
+            generate(stall_path, 5, a.stall_symbols, a.stall_deltas, offset_sd=8.0)
+        markets = [ev.market for ev in ReplayReader(stall_path) if type(ev) is MarketEvent]
+        books = [ev for ev in ReplayReader(stall_path) if type(ev) is BookEvent]
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        stalls: dict[str, list[dict[str, Any]]] = {"journal (writer process)": [], "no journal": []}
+        try:
+            for rnd in range(a.rounds):
+                for kind in stalls:
+                    db = dbdir / f"s{rnd}.db" if kind.startswith("journal") else None
+                    r = asyncio.run(loop_stall(markets, books, db, 0.25))
+                    stalls[kind].append(r)
+                    print(f"stall round {rnd + 1}, {kind}: longest {r['lag_max_ms']:.2f} ms, p99.9 {r['lag_p999_ms']:.3f} ms, "
+                          f"{r['lag_over_1ms']} gaps over 1 ms, {r['rows']:,} rows", flush=True)
+        finally:
+            gc.unfreeze()
+            gc.enable()
+        out["stall"] = {kind: {k: spread([r[k] for r in rs]) for k in ("lag_max_ms", "lag_p999_ms", "lag_over_1ms")}
+                        | {"rows": rs[0]["rows"]} for kind, rs in stalls.items()}
+        own, skip = shard_cost(path, True), shard_cost(path, False)
+        out["projection"] = project(own, skip, out["writer"], a.project)
+    finally:
+        shutil.rmtree(dbdir, ignore_errors=True)
+    print_tables(out)
+    save_results(a.json, "workers", out)
+    return out
+
+
+def project(own: dict[str, Any], skip: dict[str, Any], writer: dict[str, Any], n: int) -> dict[str, Any]:
+    """Events/s a shard and the writer could sustain at ``n`` shards (one core each), from measured costs."""
+    per_event = own["seconds"] / own["book_events"]
+    events_per_line = own["book_events"] / own["lines"]
+    rows_per_event = own["rows"] / own["book_events"]
+    capacity = min(w["rows_per_s"] for w in writer.values())  # the slower kind, to be safe
+    out = {"c_own_us_per_line": own["s_per_line"] * 1e6, "c_skip_us_per_line": skip["s_per_line"] * 1e6,
+           "us_per_event_one_process": per_event * 1e6, "rows_per_event": rows_per_event,
+           "writer_rows_per_s": capacity, "writer_bound_events_per_s": capacity / rows_per_event if rows_per_event else None,
+           "by_n": {}}
+    for k in (1, 2, 4, 8, n):
+        line_s = own["s_per_line"] / k + skip["s_per_line"] * (k - 1) / k
+        out["by_n"][k] = line_s and events_per_line / line_s
+    shard_bound = out["by_n"][n]
+    writer_bound = out["writer_bound_events_per_s"] or float("inf")
+    out["saturates_first"] = "the shards (every shard reads every line)" if shard_bound < writer_bound else "the writer"
+    return out
+
+
+def print_tables(out: dict[str, Any]) -> None:
+    """The Markdown tables BENCHMARKS.md shows."""
+    t = out["throughput"]
+    print("\n| --workers | events/s end to end | events/s while the shards run | speed-up vs 1 |")
+    print("|---|---|---|---|")
+    for n, s in t.items():
+        steady = fmt_spread(s["steady_events_per_s"]) if "steady_events_per_s" in s else "-"
+        speed = "1 x" if n == 1 else f"{fmt_spread(out['speedup'], 2)} x"
+        print(f"| {n} | {fmt_spread(s['events_per_s'])} | {steady} | {speed} |")
+    print("\n| shard processes | shard | decision p50 µs | p99 µs | max µs | events |")
+    print("|---|---|---|---|---|---|")
+    for n, shards in out["decisions"].items():
+        for k, d in enumerate(shards):
+            print(f"| {n} | {k + 1} | {d['p50']:.1f} | {d['p99']:.1f} | {d['max']:.0f} | {d['n']:,} |")
+    print("\n| loop | longest stall ms | p99.9 ms | gaps over 1 ms | rows |")
+    print("|---|---|---|---|---|")
+    for kind, s in out["stall"].items():
+        print(f"| {kind} | {fmt_spread(s['lag_max_ms'], 2)} | {fmt_spread(s['lag_p999_ms'], 3)} | "
+              f"{fmt_spread(s['lag_over_1ms'])} | {s['rows']:,} |")
+    print("\n| writer process | rows/s committed |")
+    print("|---|---|")
+    for kind, w in out["writer"].items():
+        print(f"| {kind} | {w['rows_per_s']:,.0f} |")
+    pr = out["projection"]
+    print(f"\nprojection: c_own {pr['c_own_us_per_line']:.1f} µs/line, c_skip {pr['c_skip_us_per_line']:.2f} µs/line, "
+          f"{pr['rows_per_event']:.3f} rows/event, writer {pr['writer_rows_per_s']:,.0f} rows/s "
+          f"= {pr['writer_bound_events_per_s']:,.0f} events/s")
+    print("| N | events/s the shards could do (one core each) |")
+    print("|---|---|")
+    for k, v in pr["by_n"].items():
+        print(f"| {k} | {v:,.0f} |")
+    print(f"saturates first: {pr['saturates_first']}")
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
