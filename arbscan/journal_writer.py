@@ -1,8 +1,10 @@
 """The journal writer process of ``--workers N``: batches from every shard (and the executor), committed in order.
 
 :func:`run_writer` is the role: it reads the producers' channels together (an ``arbscan.transport.Mux``),
-gathers what they send up to ``batch_rows`` rows or ``flush_interval`` seconds, and commits it with
-``arbscan.store.BatchCommitter`` in one transaction. Each producer's batches are committed in the
+gathers what they send up to ``batch_rows`` rows or ``flush_interval`` seconds, and commits it in one
+transaction (:class:`FastCommitter`: prepared statements, sqlite-utils for anything new) on a thread of
+its own, so the pipes are read while a batch commits and a producer is only held up when the writer
+is about two batches behind. Each producer's batches are committed in the
 order it sent them, so an upsert never overtakes an earlier one of the same row. It is the only
 process that writes journal rows besides the parent's ``runs`` row and a live executor's own
 committed journal.
@@ -16,6 +18,7 @@ keeps reading for at most ``drain_s`` seconds, commits what it has and exits.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import sqlite3
 import sys
@@ -55,6 +58,135 @@ class WriterReport:
     error: str | None
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class FastCommitter:
+    """Commits a batch with prepared statements when every row's table and columns exist (the journal's own tables).
+
+    The statements are the ones sqlite-utils would issue (``INSERT``, ``INSERT OR IGNORE``,
+    ``INSERT ... ON CONFLICT(pk) DO UPDATE SET`` each given column), without its per-call table
+    introspection: several times the rows per second. A batch with a table or a column the journal
+    does not have yet, or one SQLite refuses, goes whole to ``arbscan.store.BatchCommitter``
+    (sqlite-utils, which creates tables and adds columns as needed, and keeps the failure in ``error``).
+    """
+
+    def __init__(self, conn: sqlite3.Connection, db: Any, lock: threading.Lock) -> None:
+        from arbscan.store import BatchCommitter
+
+        self.conn = conn
+        self.fallback = BatchCommitter(conn, db, lock)
+        self._columns: dict[str, frozenset[str]] = {}
+        self._sql: dict[tuple[Any, ...], str] = {}
+
+    @property
+    def error(self) -> BaseException | None:
+        """The first failure that lost rows (None: none)."""
+        return self.fallback.error
+
+    def commit(self, work: list[Any]) -> None:
+        """Write ``work`` in one transaction (retried while another connection holds the journal's lock)."""
+        groups = self._groups(work)
+        if groups is None:
+            self._slow(work)
+            return
+        for attempt in range(5):
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    break
+                logger.warning("journal busy (%s); retrying the batch", exc)
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+                continue
+            try:
+                for sql, params in groups:
+                    self.conn.executemany(sql, params)
+            except sqlite3.Error as exc:
+                self.conn.execute("ROLLBACK")
+                logger.debug("batch refused by the prepared statements (%s); through sqlite-utils instead", exc)
+                break
+            self.conn.execute("COMMIT")
+            return
+        self._slow(work)
+
+    def _slow(self, work: list[Any]) -> None:
+        self.fallback.commit(work)
+        self._columns.clear()  # sqlite-utils may have created tables or added columns
+
+    def _groups(self, work: list[Any]) -> list[tuple[str, list[tuple[Any, ...]]]] | None:
+        """Consecutive rows with the same statement share one ``executemany``; None when a table or column is new."""
+        groups: list[tuple[str, list[tuple[Any, ...]]]] = []
+        last = None
+        for op, table, rows, pk in work:
+            known = self._columns.get(table)
+            if known is None:
+                known = self._columns[table] = frozenset(
+                    r[1] for r in self.conn.execute(f"PRAGMA table_info({_quote(table)})"))
+            for row in rows:
+                key = (op, table, pk, tuple(row))
+                if key != last:
+                    if not known or not known.issuperset(key[3]):
+                        return None
+                    groups.append((self._statement(key), []))
+                    last = key
+                groups[-1][1].append(tuple(row.values()))
+        return groups
+
+    def _statement(self, key: tuple[Any, ...]) -> str:
+        sql = self._sql.get(key)
+        if sql is None:
+            op, table, pk, cols = key
+            head = f"INTO {_quote(table)} ({', '.join(map(_quote, cols))}) VALUES ({', '.join('?' for _ in cols)})"
+            if op == "insert":
+                sql = f"INSERT {head}"
+            elif op == "insert_ignore":
+                sql = f"INSERT OR IGNORE {head}"
+            else:
+                keys = [pk] if isinstance(pk, str) else list(pk)
+                rest = [c for c in cols if c not in keys]
+                action = ("DO UPDATE SET " + ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in rest)
+                          if rest else "DO NOTHING")
+                sql = f"INSERT {head} ON CONFLICT({', '.join(map(_quote, keys))}) {action}"
+            self._sql[key] = sql
+        return sql
+
+
+class _CommitThread:
+    """Commits the batches handed to it, one at a time, while the writer's main thread keeps reading the pipes.
+
+    One batch may wait while another is committed; handing on a third blocks (and so, once the pipes
+    are full, do the producers): at most about two batches are in the writer's hands at any time.
+    """
+
+    def __init__(self, committer: FastCommitter) -> None:
+        self.committer = committer
+        self.rows = self.batches = 0
+        self._queue: queue.Queue[tuple[list[Any], int] | None] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._run, name="arbscan-commit", daemon=True)
+        self._thread.start()
+
+    def put(self, work: list[Any], rows: int) -> None:
+        """Commit ``work`` (``rows`` rows) after what is already handed on; blocks while a batch waits."""
+        self._queue.put((work, rows))
+
+    def close(self) -> None:
+        """Commit what was handed on, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            work, rows = item
+            self.committer.commit(work)
+            self.rows += rows
+            self.batches += 1
+
+
 def _connect(path: str) -> tuple[sqlite3.Connection, Any]:
     from sqlite_utils import Database
 
@@ -71,26 +203,22 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
     ``mux`` holds the producers and, under :data:`CONTROL`, the parent's control channel: it sends
     ``("producer", key, inbox)`` to add a producer and ``("end",)`` when no new one will come.
     """
-    from arbscan.store import BatchCommitter
-
     conn, db = _connect(spec.path)
-    committer = BatchCommitter(conn, db, threading.Lock())
+    committer = FastCommitter(conn, db, threading.Lock())
+    commits = _CommitThread(committer)
     stop = threading.Event()  # SIGTERM: the parent died (PR_SET_PDEATHSIG) or someone asked us to stop
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     pending: list[Any] = []
     rows = 0
     first: float | None = None
-    committed = batches = 0
     ending = False
     drain_until: float | None = None
 
     def commit() -> None:
-        nonlocal pending, rows, first, committed, batches
+        nonlocal pending, rows, first
         if pending:
-            committer.commit(pending)
-            committed += rows
-            batches += 1
+            commits.put(pending, rows)
         pending, rows, first = [], 0, None
 
     try:
@@ -121,13 +249,14 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
                 commit()
         commit()
     finally:
+        commits.close()
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:  # pragma: no cover - best effort
             pass
         conn.close()
     error = None if committer.error is None else f"journal writer failed, rows were lost: {committer.error}"
-    result = WriterReport(committed, batches, error)
+    result = WriterReport(commits.rows, commits.batches, error)
     if report is not None:
         try:
             report.put(result)

@@ -37,7 +37,7 @@ from arbscan.remote_store import RemoteStore
 from arbscan.scanner import Scanner
 from arbscan.shard import ExecutionTap, ShardReport
 from arbscan.shard_status import ShardStatus
-from arbscan.transport import Closed, Inbox, Outbox
+from arbscan.transport import Closed, Inbox, Outbox, ThreadedOutbox
 
 __all__ = ["ScanShardSpec", "run_scan_shard", "scan_shard_main", "LiveTap"]
 
@@ -109,7 +109,7 @@ async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, c
         seq[0] += 1
         return (msg[0], seq[0], *msg[1:])
 
-    store = RemoteStore(journal, spec.run_id, spec.db)
+    store = RemoteStore(journal, spec.run_id, spec.db)  # journal: sent from a thread (scan_shard_main)
     balances = {v.exchange: dict(v.balances) for v in spec.settings.venues if v.balances}
     balances.update({ex: dict(b) for ex, b in spec.balances.items()})
     scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances)
@@ -188,6 +188,7 @@ def scan_shard_main(spec: ScanShardSpec, parent_pid: int, log: ChildLog, journal
                     control: Inbox) -> None:
     """Entry point of a scan shard process."""
     child_start(f"arbscan-shard{spec.index + 1}", parent_pid, signal.SIGKILL, log, f"shard {spec.index + 1}")
+    journal = ThreadedOutbox(journal)  # the event loop never waits for a pipe the writer has not emptied yet
     report = asyncio.run(run_scan_shard(spec, journal, events, control))
     try:
         events.put(report)

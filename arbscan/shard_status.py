@@ -10,8 +10,9 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
+from pathlib import Path
 
 from arbscan.executor_feed import ShardTotals
 from arbscan.feeds import VenueState
@@ -33,18 +34,20 @@ class ShardStatus:
     clock: float | None  # the shard's event clock (venue time, advanced by local time since its last event)
 
 
+_COUNTS = {f.name for f in fields(RouteFunnel)} - {"symbol", "buy_exchange", "sell_exchange", "max_gross_bps"}
+
+
 def journaled_figures(db: str, run_id: int, symbols: Sequence[str], max_book_age_ms: int
                       ) -> tuple[tuple[RouteFunnel, ...], tuple[FeedStats, ...]]:
     """The route funnels and feed statistics of ``symbols`` the run has journaled so far."""
     wanted = set(symbols)
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    conn = sqlite3.connect(Path(db).resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
     conn.row_factory = sqlite3.Row
     try:
         funnels = []
         for r in conn.execute("SELECT * FROM funnel WHERE run_id = ?", (run_id,)):
             if r["symbol"] in wanted:
-                counts = {k: r[k] for k in r.keys() if k not in ("run_id", "symbol", "buy_exchange", "sell_exchange",
-                                                                 "updated", "max_gross_bps")}
+                counts = {k: r[k] for k in r.keys() if k in _COUNTS}
                 gross = r["max_gross_bps"]
                 funnels.append(RouteFunnel(r["symbol"], r["buy_exchange"], r["sell_exchange"], **counts,
                                            max_gross_bps=None if gross is None else Decimal(gross)))

@@ -19,11 +19,13 @@ process (as arguments, or later through another pipe).
 from __future__ import annotations
 
 import multiprocessing
+import queue
+import threading
 from collections.abc import Hashable, Iterable
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
-__all__ = ["Outbox", "Inbox", "Mux", "Closed", "CLOSED", "pipe", "PipeOutbox", "PipeInbox", "PipeMux"]
+__all__ = ["Outbox", "Inbox", "Mux", "Closed", "CLOSED", "pipe", "PipeOutbox", "PipeInbox", "PipeMux", "ThreadedOutbox"]
 
 
 class Closed(Exception):
@@ -169,6 +171,45 @@ class PipeMux:
                 out.append((key, CLOSED))
                 self.remove(key)
         return out
+
+
+class ThreadedOutbox:
+    """An outbox that sends on a thread of its own, so an event loop is not held up by a pipe that is full a moment.
+
+    ``put`` returns at once unless ``waiting`` items already wait to be sent (then it blocks: the
+    backpressure is kept, with that much more slack). A failure to send is raised as ``Closed`` by the
+    next ``put``. ``close`` sends what waits, then closes the channel.
+    """
+
+    def __init__(self, inner: Outbox, waiting: int = 1) -> None:
+        self.inner = inner
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=waiting)
+        self._error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="arbscan-send", daemon=True)
+        self._thread.start()
+
+    def put(self, item: Any) -> None:
+        """Hand ``item`` to the sending thread; blocks while ``waiting`` items wait."""
+        if self._error is not None:
+            raise Closed(self._error)
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Send everything handed on, then close the channel."""
+        self._queue.put(None)
+        self._thread.join()
+        self.inner.close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self.inner.put(item)
+                except Closed as exc:
+                    self._error = str(exc)
 
 
 def pipe() -> tuple[PipeInbox, PipeOutbox]:

@@ -14,8 +14,9 @@ Not pinned to a CPU: it needs every core. Four measurements, then a projection:
    (``timing=True``), with 1 shard process and with 2, the writer process running: p50, p99, max.
 3. **Event-loop stall in a shard**: a live shard's loop (a feeder yielding after each event, the feed
    driver's periodic ``write_stats``, the journal's periodic send, a probe task that measures the
-   time between its runs) with its rows going to a journal writer *process*, and without a journal;
-   the garbage collector off (its pauses are not the journal's), as in benchmark 3.
+   time between its runs) with its rows going to a journal writer *process* — sent from a thread as
+   a scan shard does, or on the loop itself — and without a journal; the garbage collector off (its
+   pauses are not the journal's), as in benchmark 3.
 4. **Writer capacity**: one producer sends ready batches as fast as the pipe takes them; rows/s
    committed by the writer process, for episode inserts and for funnel upserts.
 5. **Projection to N = 16**: a shard's time per line is ``c_own / N + c_skip * (N - 1) / N``, with
@@ -50,7 +51,7 @@ from arbscan.replayfile import BookEvent, MarketEvent, ReplayReader
 from arbscan.scanner import Scanner
 from arbscan.shard import ReplayShardSpec, run_replay_shard
 from arbscan.store import Store
-from arbscan.transport import pipe
+from arbscan.transport import ThreadedOutbox, pipe
 from arbscan.workers import run_replay_workers
 from bench.bench_replay import ensure_file
 from bench.common import fmt_spread, machine, percentile, save_results, spread
@@ -87,13 +88,17 @@ def decisions(path: Path, dbdir: Path, workers: int, tag: str) -> list[dict[str,
 
 
 class _NullOutbox:
-    """Takes batches like a pipe would (pickled), keeps nothing: the producer's cost without a consumer."""
+    """Takes batches like a pipe would (pickled), keeps only the count of rows per table: the producer's cost."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: bool) -> None:
+        self.journal = journal
         self.bytes = 0
+        self.rows: dict[str, int] = {}
 
     def put(self, item: Any) -> None:
         self.bytes += len(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+        for _, table, rows, _ in item if self.journal else ():
+            self.rows[table] = self.rows.get(table, 0) + len(rows)
 
     def close(self) -> None:
         pass
@@ -104,10 +109,13 @@ def shard_cost(path: Path, owns_all: bool) -> dict[str, Any]:
     symbols = tuple(sorted({ev.market.symbol for ev in ReplayReader(path) if type(ev) is MarketEvent}))
     shards = ((*symbols,), ()) if owns_all else ((), (*symbols,))
     spec = ReplayShardSpec(0, shards, str(path), 1, None, 10)
-    journal = _NullOutbox()
-    report = run_replay_shard(spec, journal, _NullOutbox(), None)
+    journal = _NullOutbox(journal=True)
+    report = run_replay_shard(spec, journal, _NullOutbox(journal=False), None)
+    first = next(ev.ts for ev in ReplayReader(path) if type(ev) is BookEvent)
     return {"lines": report.lines, "book_events": report.book_events, "seconds": report.seconds,
-            "s_per_line": report.seconds / report.lines, "rows": report.rows_sent}
+            "s_per_line": report.seconds / report.lines, "rows": journal.rows, "episodes": report.episodes_closed,
+            "stats_rows": len(report.funnels) + len(report.feeds),
+            "stream_s": (report.last_ts or first) - first}
 
 
 # -- the writer process ---------------------------------------------------------------------------
@@ -174,11 +182,17 @@ def writer_capacity(dbdir: Path, rows: int, kind: str) -> dict[str, Any]:
 # -- the stall in a shard -------------------------------------------------------------------------
 
 
-async def loop_stall(markets: list[Any], books: list[BookEvent], db: Path | None, stats_interval: float) -> dict[str, Any]:
-    """One pass over ``books`` in a live shard's loop, rows to a writer process at ``db`` (or no journal)."""
+async def loop_stall(markets: list[Any], books: list[BookEvent], db: Path | None, stats_interval: float,
+                     threaded: bool = True) -> dict[str, Any]:
+    """One pass over ``books`` in a live shard's loop, rows to a writer process at ``db`` (or no journal).
+
+    ``threaded``: batches are sent from a thread, as a scan shard sends them; else on the loop itself.
+    """
     writer = WriterProcess(db) if db is not None else None
     if writer is not None:
         await asyncio.sleep(0.5)
+        if threaded:
+            writer.outbox = ThreadedOutbox(writer.outbox)
     store = RemoteStore(writer.outbox, writer.run_id, db) if writer is not None else None
     scanner = Scanner({(m.exchange, m.symbol): m for m in markets}, store)
     driver = LiveDriver(scanner, {}, ())
@@ -277,12 +291,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         gc.collect()
         gc.freeze()
         gc.disable()
-        stalls: dict[str, list[dict[str, Any]]] = {"journal (writer process)": [], "no journal": []}
+        stalls: dict[str, list[dict[str, Any]]] = {"journal, sent from a thread (as scan shards do)": [],
+                                                   "journal, sent on the loop": [], "no journal": []}
         try:
             for rnd in range(a.rounds):
-                for kind in stalls:
-                    db = dbdir / f"s{rnd}.db" if kind.startswith("journal") else None
-                    r = asyncio.run(loop_stall(markets, books, db, 0.25))
+                for i, kind in enumerate(stalls):
+                    db = dbdir / f"s{rnd}_{i}.db" if kind.startswith("journal") else None
+                    r = asyncio.run(loop_stall(markets, books, db, 0.25, threaded="thread" in kind))
                     stalls[kind].append(r)
                     print(f"stall round {rnd + 1}, {kind}: longest {r['lag_max_ms']:.2f} ms, p99.9 {r['lag_p999_ms']:.3f} ms, "
                           f"{r['lag_over_1ms']} gaps over 1 ms, {r['rows']:,} rows", flush=True)
@@ -301,21 +316,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def project(own: dict[str, Any], skip: dict[str, Any], writer: dict[str, Any], n: int) -> dict[str, Any]:
-    """Events/s a shard and the writer could sustain at ``n`` shards (one core each), from measured costs."""
-    per_event = own["seconds"] / own["book_events"]
+    """Events/s the shards and the writer could sustain at ``n`` shards (one core each), from measured costs.
+
+    The writer's load per event: one row per episode (episodes per event as measured), plus the funnel
+    and feed rows (one per route and per book, at most) every 5 s of the stream's clock; in a replay of
+    this file that clock runs ``stream_s / events`` per event, in a live scan it is wall time.
+    """
     events_per_line = own["book_events"] / own["lines"]
-    rows_per_event = own["rows"] / own["book_events"]
+    episodes_per_event = own["episodes"] / own["book_events"]
+    stream_s_per_event = own["stream_s"] / own["book_events"]
+    stats_rows_per_event = own["stats_rows"] / 5.0 * stream_s_per_event if stream_s_per_event else 0.0
+    rows_per_event = episodes_per_event + stats_rows_per_event
     capacity = min(w["rows_per_s"] for w in writer.values())  # the slower kind, to be safe
     out = {"c_own_us_per_line": own["s_per_line"] * 1e6, "c_skip_us_per_line": skip["s_per_line"] * 1e6,
-           "us_per_event_one_process": per_event * 1e6, "rows_per_event": rows_per_event,
-           "writer_rows_per_s": capacity, "writer_bound_events_per_s": capacity / rows_per_event if rows_per_event else None,
-           "by_n": {}}
+           "episodes_per_event": episodes_per_event, "stats_rows_per_5s": own["stats_rows"],
+           "stats_rows_per_event_replay": stats_rows_per_event, "rows_per_event_replay": rows_per_event,
+           "writer_rows_per_s": capacity, "writer_bound_events_per_s_replay": capacity / rows_per_event,
+           "writer_bound_events_per_s_live": (capacity - own["stats_rows"] / 5.0) / episodes_per_event
+           if episodes_per_event else None, "by_n": {}}
     for k in (1, 2, 4, 8, n):
         line_s = own["s_per_line"] / k + skip["s_per_line"] * (k - 1) / k
-        out["by_n"][k] = line_s and events_per_line / line_s
+        out["by_n"][k] = events_per_line / line_s
     shard_bound = out["by_n"][n]
-    writer_bound = out["writer_bound_events_per_s"] or float("inf")
-    out["saturates_first"] = "the shards (every shard reads every line)" if shard_bound < writer_bound else "the writer"
+    writer_bound = min(out["writer_bound_events_per_s_replay"], out["writer_bound_events_per_s_live"] or float("inf"))
+    out["saturates_first"] = ("the shards: each reads and skips every other shard's line" if shard_bound < writer_bound
+                              else "the writer")
     return out
 
 
@@ -343,9 +368,12 @@ def print_tables(out: dict[str, Any]) -> None:
     for kind, w in out["writer"].items():
         print(f"| {kind} | {w['rows_per_s']:,.0f} |")
     pr = out["projection"]
-    print(f"\nprojection: c_own {pr['c_own_us_per_line']:.1f} µs/line, c_skip {pr['c_skip_us_per_line']:.2f} µs/line, "
-          f"{pr['rows_per_event']:.3f} rows/event, writer {pr['writer_rows_per_s']:,.0f} rows/s "
-          f"= {pr['writer_bound_events_per_s']:,.0f} events/s")
+    live = pr["writer_bound_events_per_s_live"]
+    print(f"\nprojection: c_own {pr['c_own_us_per_line']:.1f} µs/line, c_skip {pr['c_skip_us_per_line']:.2f} µs/line; "
+          f"writer {pr['writer_rows_per_s']:,.0f} rows/s; {pr['episodes_per_event']:.4f} episodes/event and "
+          f"{pr['stats_rows_per_5s']:,} funnel+feed rows per 5 s of stream: the writer keeps up to "
+          f"{pr['writer_bound_events_per_s_replay']:,.0f} events/s in this replay"
+          + (f", {live:,.0f} events/s live" if live else ""))
     print("| N | events/s the shards could do (one core each) |")
     print("|---|---|")
     for k, v in pr["by_n"].items():

@@ -148,3 +148,32 @@ def test_rows_leave_as_stored_in_batches_of_the_configured_size():
     now[0] = 0.25
     store.tick()
     assert out.batches[1] == [("insert", "t", [{"x": 1, "run_id": 7}], None)]
+
+
+# -- the writer's committer --------------------------------------------------------------------------
+
+
+def test_the_writer_commits_known_tables_directly_and_anything_new_through_sqlite_utils(tmp_path):
+    import sqlite3
+    import threading
+
+    from sqlite_utils import Database
+
+    from arbscan.journal_writer import FastCommitter
+    from arbscan.store import Store
+
+    store = Store(tmp_path / "j.db")  # creates and migrates the journal
+    run_id = store.start_run("replay")
+    store.close()
+    conn = sqlite3.connect(tmp_path / "j.db", isolation_level=None, check_same_thread=False)
+    committer = FastCommitter(conn, Database(conn), threading.Lock())
+    key = ("run_id", "symbol", "buy_exchange", "sell_exchange")
+    funnel = {"run_id": run_id, "symbol": "A/USD", "buy_exchange": "x", "sell_exchange": "y", "evaluated": 1, "live": 0}
+    committer.commit([("upsert", "funnel", [funnel], key),
+                      ("upsert", "funnel", [dict(funnel, evaluated=5)], key),  # the same route again: updated
+                      ("upsert", "funnel", [{**funnel, "live": 2, "evaluated": 6}], key)])
+    committer.commit([("insert", "extra_table", [{"a": 1}], None)])  # a new table: sqlite-utils creates it
+    committer.commit([("insert_ignore", "extra_table", [{"a": 2, "b": "new column"}], None)])
+    assert conn.execute("SELECT evaluated, live FROM funnel").fetchall() == [(6, 2)]
+    assert conn.execute("SELECT a, b FROM extra_table ORDER BY a").fetchall() == [(1, None), (2, "new column")]
+    assert committer.error is None
