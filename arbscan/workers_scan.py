@@ -211,7 +211,7 @@ class ScanSupervisor:
                 pass
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and any(self.processes.alive(f"shard{k + 1}") and k not in self.reports
-                                                   for k in range(self.n)):
+                                                   for k in self._inboxes):
             await asyncio.sleep(0.02)
         await asyncio.sleep(0)  # the last events handled
         for k, inbox in self._inboxes.items():
@@ -225,6 +225,8 @@ class ScanSupervisor:
         """Tell the writer no producer comes any more; wait until it has committed everything."""
         self.journal.flush()
         self.journal.outbox.close()
+        for out in self._journal_out.values():  # a shard that never started still holds its channel here
+            out.close()
         try:
             self._writer_control.put(("end",))
         except Closed:
@@ -297,7 +299,8 @@ async def run_scan_workers(settings: Settings, *, duration: float | None, strate
                              app.build_adapters, tuple(ex.strategy for ex in executors), say, on_unreachable,
                              dict(app.DRIVER_OPTIONS))
         for k in range(shard_map.count):
-            sup.start_shard(k)
+            if shard_map.shards[k]:  # more workers than symbols: the others would have nothing to watch
+                sup.start_shard(k)
         interrupted = await _run_until_stopped(sup, loop, duration, keyed, adapters, status_view, sc.status_interval_ms)
         last = [r.last_ts for r in sup.reports.values() if r.last_ts is not None]
         sup.feed.close(max(last) if last else None)

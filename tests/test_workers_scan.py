@@ -121,21 +121,34 @@ def test_two_shards_scan_their_symbols_and_one_executor_trades_both(scan, capsys
     assert conn.execute("SELECT status FROM runs").fetchone() == ("ok",)
 
 
+def _btc_episodes(db) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            row = conn.execute("SELECT episodes FROM funnel WHERE symbol = 'BTC/USD' AND buy_exchange = 'alpha'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+    return row[0] if row else 0
+
+
 def test_a_dead_shard_is_reported_restarted_and_its_open_episode_closed_as_stale(scan, capsys):
     run, db = scan
 
-    def kill_shard1():
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for p in psutil.Process().children():
-                if p.name() == "arbscan-shard1":
-                    time.sleep(0.8)  # it has scanned for a while and journaled its funnel
-                    p.kill()
-                    return
+    def kill_shard1_then_stop_once_its_successor_scans():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _btc_episodes(db) < 1:  # shard 1 scans and has journaled its funnel
             time.sleep(0.05)
+        for p in psutil.Process().children():
+            if p.name() == "arbscan-shard1":
+                p.kill()
+        while time.monotonic() < deadline and _btc_episodes(db) < 2:  # the successor opened its own episode
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
 
-    later(0, kill_shard1)
-    assert run("--duration", "4") == 0
+    later(0, kill_shard1_then_stop_once_its_successor_scans)
+    assert run() == 0
     err = capsys.readouterr().err
     assert "arbscan: shard 1/2 died (killed by SIGKILL); 1 open episode(s) closed as stale; restarting in 1 s" in err
     conn = sqlite3.connect(db)
@@ -157,3 +170,74 @@ def test_ctrl_c_stops_every_process_within_5_s_with_the_journal_flushed(scan, ca
     assert conn.execute("SELECT status FROM runs").fetchone() == ("interrupted",)
     assert conn.execute("SELECT count(*) FROM opportunities WHERE close_reason = 'end'").fetchone() == (2,)
     assert "scan stopped:" in capsys.readouterr().out
+
+
+# -- --live: the one live executor in the parent, orders through the parent's adapters ----------------
+
+from test_live_fakes import ScriptedVenue  # noqa: E402
+
+_PARENT_VENUES: dict = {}  # set by the test in this process; empty in a shard process
+
+
+class LiveBookVenue(ScriptedVenue):
+    """A scripted venue that also streams one crossed book every 20 ms."""
+
+    def __init__(self, name: str, bid: str, ask: str) -> None:
+        super().__init__(name)
+        self.bid, self.ask = D(bid), D(ask)
+
+    async def watch_books(self, symbols):
+        while True:
+            await asyncio.sleep(0.02)
+            t = time.time()
+            yield BookSnapshot(self.name, "BTC/USD", ((self.bid, D(1)),), ((self.ask, D(1)),), t, t)
+
+
+def fake_live_adapters(settings, validate_orders=False):
+    """The parent's venues are the test's own (it counts their orders); a shard gets fresh ones for books."""
+    if _PARENT_VENUES:
+        return dict(_PARENT_VENUES)
+    return {"alpha": LiveBookVenue("alpha", "99.9", "100.0"), "beta": LiveBookVenue("beta", "101.0", "101.1")}
+
+
+LIVE_CONFIG = """
+[scanner]
+symbols = ["BTC/USD"]
+
+[[venues]]
+exchange = "alpha"
+
+[[venues]]
+exchange = "beta"
+
+[[strategies]]
+name = "s1"
+min_net_bps = 0
+cooldown_ms = 600000
+
+[live]
+max_notional_per_trade = 1000
+"""
+
+
+def test_live_orders_go_out_from_the_parent_only(tmp_path, monkeypatch, capsys):
+    import test_workers_scan as me
+
+    trading = {"alpha": LiveBookVenue("alpha", "99.9", "100.0"), "beta": LiveBookVenue("beta", "101.0", "101.1")}
+    monkeypatch.setattr(me, "_PARENT_VENUES", trading)
+    monkeypatch.setattr(app, "build_adapters", me.fake_live_adapters)
+    for name in ("ALPHA", "BETA"):
+        monkeypatch.setenv(f"{name}_API_KEY", "k")
+        monkeypatch.setenv(f"{name}_API_SECRET", "s")
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(LIVE_CONFIG)
+    db = tmp_path / "live.db"
+    rc = cli.main(["scan", "--live", "--strategy", "s1", "--config", str(cfg), "--db", str(db), "--workers", "2",
+                   "--duration", "2.0", "--max-age-ms", "60000", "--no-status"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "shard 2/2: 0 symbols" in err  # one symbol: the second shard is not started
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT mode, strategy, status FROM trades").fetchall() == [("live", "s1", "filled")]
+    assert [len(v.sent) for v in trading.values()] == [1, 1]  # the parent's adapters placed both legs
+    assert [p.name() for p in psutil.Process().children(recursive=True) if p.name().startswith("arbscan-")] == []
