@@ -16,7 +16,8 @@ Not pinned to a CPU: it needs every core. Four measurements, then a projection:
    driver's periodic ``write_stats``, the journal's periodic send, a probe task that measures the
    time between its runs) with its rows going to a journal writer *process* — sent from a thread as
    a scan shard does, or on the loop itself — and without a journal; the garbage collector off (its
-   pauses are not the journal's), as in benchmark 3.
+   pauses are not the journal's), as in benchmark 3. The loop is pinned to one CPU and the writer to
+   another (``--stall-cpus``), as the OS would place one shard and the writer on an idle machine.
 4. **Writer capacity**: one producer sends ready batches as fast as the pipe takes them; rows/s
    committed by the writer process, for episode inserts and for funnel upserts.
 5. **Projection to N = 16**: a shard's time per line is ``c_own / N + c_skip * (N - 1) / N``, with
@@ -124,7 +125,7 @@ def shard_cost(path: Path, owns_all: bool) -> dict[str, Any]:
 class WriterProcess:
     """A journal writer process with one producer pipe, as ``--workers`` starts it."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, cpu: int | None = None) -> None:
         from arbscan.processes import spawn
 
         store = Store(db)
@@ -137,6 +138,8 @@ class WriterProcess:
                                         report_out), "arbscan-writer")
         for end in (control_in, report_out, inbox):
             end.close()
+        if cpu is not None:
+            os.sched_setaffinity(self.proc.pid, {cpu})
 
     def finish(self) -> Any:
         """Close the producer; wait until the writer has committed everything; its report."""
@@ -183,12 +186,13 @@ def writer_capacity(dbdir: Path, rows: int, kind: str) -> dict[str, Any]:
 
 
 async def loop_stall(markets: list[Any], books: list[BookEvent], db: Path | None, stats_interval: float,
-                     threaded: bool = True) -> dict[str, Any]:
+                     threaded: bool = True, writer_cpu: int | None = None) -> dict[str, Any]:
     """One pass over ``books`` in a live shard's loop, rows to a writer process at ``db`` (or no journal).
 
     ``threaded``: batches are sent from a thread, as a scan shard sends them; else on the loop itself.
+    ``writer_cpu``: the CPU the writer process is pinned to.
     """
-    writer = WriterProcess(db) if db is not None else None
+    writer = WriterProcess(db, writer_cpu) if db is not None else None
     if writer is not None:
         await asyncio.sleep(0.5)
         if threaded:
@@ -252,6 +256,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--stall-deltas", type=int, default=60_000)
     p.add_argument("--writer-rows", type=int, default=100_000)
     p.add_argument("--project", type=int, default=16, help="N to project to")
+    p.add_argument("--stall-cpus", default="0,1", help="CPUs of the shard loop and of the writer in the stall "
+                   "measurement ('-1': not pinned)")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "arbscan-bench")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
@@ -288,6 +294,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             generate(stall_path, 5, a.stall_symbols, a.stall_deltas, offset_sd=8.0)
         markets = [ev.market for ev in ReplayReader(stall_path) if type(ev) is MarketEvent]
         books = [ev for ev in ReplayReader(stall_path) if type(ev) is BookEvent]
+        affinity = os.sched_getaffinity(0)
+        cpus = [int(c) for c in a.stall_cpus.split(",")] if a.stall_cpus != "-1" else []
+        cpus = cpus if all(c in affinity for c in cpus) else []  # a machine without those CPUs: not pinned
+        if cpus:
+            os.sched_setaffinity(0, {cpus[0]})
         gc.collect()
         gc.freeze()
         gc.disable()
@@ -297,13 +308,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for rnd in range(a.rounds):
                 for i, kind in enumerate(stalls):
                     db = dbdir / f"s{rnd}_{i}.db" if kind.startswith("journal") else None
-                    r = asyncio.run(loop_stall(markets, books, db, 0.25, threaded="thread" in kind))
+                    r = asyncio.run(loop_stall(markets, books, db, 0.25, threaded="thread" in kind,
+                                               writer_cpu=cpus[1] if len(cpus) > 1 else None))
                     stalls[kind].append(r)
                     print(f"stall round {rnd + 1}, {kind}: longest {r['lag_max_ms']:.2f} ms, p99.9 {r['lag_p999_ms']:.3f} ms, "
                           f"{r['lag_over_1ms']} gaps over 1 ms, {r['rows']:,} rows", flush=True)
         finally:
             gc.unfreeze()
             gc.enable()
+            os.sched_setaffinity(0, affinity)
         out["stall"] = {kind: {k: spread([r[k] for r in rs]) for k in ("lag_max_ms", "lag_p999_ms", "lag_over_1ms")}
                         | {"rows": rs[0]["rows"]} for kind, rs in stalls.items()}
         own, skip = shard_cost(path, True), shard_cost(path, False)
