@@ -132,6 +132,7 @@ class ShardTotals:
         self.episodes_closed = 0
         self.skipped: list[Counter[str]] = []
         self.reports: list[Any] = []  # the shards' final reports, as they came
+        self.writer: Any = None  # the journal writer's final report (replay)
 
     def add(self, report: Any) -> None:
         """Add one shard's final report."""

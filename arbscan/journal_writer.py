@@ -56,6 +56,7 @@ class WriterReport:
     rows: int
     batches: int
     error: str | None
+    ended_at: float = 0.0  # unix time everything was committed
 
 
 def _quote(name: str) -> str:
@@ -256,7 +257,7 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
             pass
         conn.close()
     error = None if committer.error is None else f"journal writer failed, rows were lost: {committer.error}"
-    result = WriterReport(commits.rows, commits.batches, error)
+    result = WriterReport(commits.rows, commits.batches, error, time.time())
     if report is not None:
         try:
             report.put(result)

@@ -27,6 +27,9 @@ __all__ = ["RemoteStore"]
 
 logger = logging.getLogger(__name__)
 
+_STORED_AS_IS = frozenset({str, int, float, type(None)})
+"""Types ``to_db_value`` returns unchanged (exactly these: a bool, an Enum or a Decimal is converted)."""
+
 
 class RemoteStore:
     """``arbscan.store.Store``'s writing interface over an outbox to the journal writer process."""
@@ -125,7 +128,10 @@ class RemoteStore:
         run_id = self.run_id
         batch = []
         for row in rows:
-            clean = {k: to_db_value(v) for k, v in row.items()}
+            clean = dict(row)
+            for k, v in row.items():
+                if type(v) not in _STORED_AS_IS:  # a live shard converts on its event loop: a type check is cheaper
+                    clean[k] = to_db_value(v)
             if run_id is not None:
                 clean.setdefault("run_id", run_id)
             batch.append(clean)

@@ -26,6 +26,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -43,6 +44,7 @@ __all__ = [
     "Event",
     "ReplayReader",
     "read_replay",
+    "open_lines",
     "replay_header",
     "demo_path",
     "DEMO_FILE",
@@ -340,6 +342,17 @@ class ReplayReader:
             received,
             self.line,
         )
+
+
+@contextmanager
+def open_lines(path: str | Path) -> Iterator[IO[str]]:
+    """The raw text of a replay file (plain or gzip, recognised by content), for tools that only peek at it."""
+    text, raw = _open_text(Path(path))
+    try:
+        yield text
+    finally:
+        text.close()
+        raw.close()
 
 
 def read_replay(path: str | Path) -> Iterator[Event]:

@@ -156,6 +156,7 @@ class ShardReport:
     skipped: list[Counter[str]] = field(default_factory=list)
     last_ts: float | None = None
     seconds: float = 0.0  # wall time from start to end
+    started_at: float = 0.0  # unix time the shard's work began (after its process started)
     cpu_seconds: float = 0.0
     interrupted: bool = False
     error: str | None = None  # a bad replay line (the message names it)
@@ -279,6 +280,7 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
     report.lines, report.book_events, report.last_ts = reader.line, book_events, last_ts
     report.skipped = tap.skipped if tap is not None else []
     report.seconds, report.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    report.started_at = time.time() - report.seconds
     report.rows_sent = store.rows_sent
     if decide is not None:
         report.decide_us = percentiles(decide)

@@ -12,11 +12,12 @@ reference every N is compared with.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,12 @@ from arbscan.executor_feed import ExecutorFeed, LineMerge, ShardTotals
 from arbscan.journal_writer import WriterSpec, writer_main
 from arbscan.processes import ChildLog, spawn
 from arbscan.remote_store import RemoteStore
-from arbscan.replayfile import BalanceEvent, BookEvent, MarketEvent, ReplayReader
+from arbscan.replayfile import open_lines, replay_header
 from arbscan.shard import ReplayShardSpec, ShardReport, replay_shard_main
 from arbscan.shards import ShardMap
 from arbscan.transport import CLOSED, Closed, PipeMux, pipe
 
-__all__ = ["run_replay_workers", "read_header", "Processes", "child_log", "describe_exit", "MERGE_BACKLOG"]
+__all__ = ["run_replay_workers", "venues_per_symbol", "Processes", "child_log", "describe_exit", "MERGE_BACKLOG"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,29 +55,38 @@ def child_log() -> ChildLog:
     return ChildLog(level, path, file_level)
 
 
-@dataclass(slots=True)
-class Header:
-    """A replay file's lines before its first book line: venues per symbol, starting balances."""
-
-    venues: dict[str, set[str]] = field(default_factory=dict)
-    balances: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def venue_counts(self) -> dict[str, int]:
-        """Symbol -> number of venues with a market for it."""
-        return {sym: len(v) for sym, v in self.venues.items()}
+_MARKET_HEAD = re.compile(r'\{"type": "market", "exchange": "([^"\\]+)", "symbol": "([^"\\]+)"')
+"""The start of a market line as ``arbscan record`` writes it."""
 
 
-def read_header(path: str | Path) -> Header:
-    """The markets and balances before the first book line (a bad line there raises ``ReplayFileError``)."""
-    header = Header()
-    for ev in ReplayReader(path):
-        if isinstance(ev, BookEvent):
-            break
-        if isinstance(ev, MarketEvent):
-            header.venues.setdefault(ev.market.symbol, set()).add(ev.market.exchange)
-        elif isinstance(ev, BalanceEvent):
-            header.balances.setdefault(ev.exchange, {})[ev.asset] = ev.free
-    return header
+def venues_per_symbol(path: str | Path) -> dict[str, int]:
+    """Symbol -> number of venues with a market line before the file's first book line.
+
+    Only the venue and symbol of each line are read (a line in the recorder's layout without a JSON
+    parse); the shards check every line in full and report a bad one.
+    """
+    venues: dict[str, set[str]] = {}
+    head = _MARKET_HEAD.match
+    with open_lines(path) as text:
+        for raw in text:
+            m = head(raw)
+            if m is not None:
+                exchange, symbol = m.group(1), m.group(2)
+            elif raw.startswith('{"type": "book"'):
+                break
+            else:
+                try:
+                    obj = json.loads(raw) if raw.strip() else {}
+                except ValueError:
+                    break  # a shard names the line
+                kind = obj.get("type") if isinstance(obj, dict) else None
+                if kind == "book":
+                    break
+                if kind != "market" or not isinstance(obj.get("exchange"), str) or not isinstance(obj.get("symbol"), str):
+                    continue
+                exchange, symbol = obj["exchange"], obj["symbol"]
+            venues.setdefault(symbol.upper(), set()).add(exchange.lower())
+    return {sym: len(v) for sym, v in venues.items()}
 
 
 class Processes:
@@ -150,8 +160,7 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
     processes = Processes()
     status = "error"
     try:
-        header = read_header(path)
-        counts = header.venue_counts()
+        counts = venues_per_symbol(path)
         shard_map = ShardMap.build(counts, n)
         venue_balances = {v.exchange: dict(v.balances) for v in settings.venues if v.balances}
         executors: list[Any] = []
@@ -160,7 +169,7 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
         parent_journal = RemoteStore(journal_out, run_id, sc.db)
         if strategies:
             fallback = {ex: dict(b) for ex, b in venue_balances.items()}
-            for exchange, assets in header.balances.items():
+            for exchange, assets in replay_header(path).items():  # the file's balance lines before its books
                 fallback.setdefault(exchange, {}).update(assets)
             executors = paper_executors(settings, strategies, parent_journal, markets, fallback)
         chosen = tuple(ex.strategy for ex in executors)
@@ -216,6 +225,7 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
             raise writer_failure
         if writer.error:
             raise RuntimeError(writer.error)
+        totals.writer = writer
         interrupted = run.interrupted or any(r.interrupted for r in reports.values())
         status = "interrupted" if interrupted else "ok"
         lines = max((r.lines for r in reports.values()), default=0)

@@ -68,9 +68,11 @@ def _settings(db: Path, workers: int) -> Settings:
 def throughput(path: Path, dbdir: Path, workers: int, tag: str) -> dict[str, Any]:
     """One ``arbscan replay`` of ``path``, timed end to end."""
     db = dbdir / f"t{workers}_{tag}.db"
+    begun = time.time()
     started = time.perf_counter()
     run = run_replay_command(_settings(db, workers), path, depth=10, strategies=[])
     wall = time.perf_counter() - started
+    ended = time.time()
     events = run.result.book_events
     out = {"events": events, "wall_s": wall, "events_per_s": events / wall}
     reports = getattr(run.result.scanner, "reports", [])
@@ -78,6 +80,11 @@ def throughput(path: Path, dbdir: Path, workers: int, tag: str) -> dict[str, Any
         out["shard_s"] = [r.seconds for r in reports]
         out["shard_cpu_s"] = [r.cpu_seconds for r in reports]
         out["steady_events_per_s"] = events / max(r.seconds for r in reports)
+        first = min(r.started_at for r in reports)
+        last = max(r.started_at + r.seconds for r in reports)
+        writer = run.result.scanner.writer.ended_at
+        out["phases_s"] = {"start": first - begun, "shards": last - first, "writer_tail": writer - last,
+                           "close": ended - writer}
     return out
 
 
@@ -273,9 +280,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for n in ((1, 2) if rnd % 2 == 0 else (2, 1)):
                 r = throughput(path, dbdir, n, str(rnd))
                 runs[n].append(r)
+                phases = ", ".join(f"{k} {v:.2f} s" for k, v in r.get("phases_s", {}).items())
                 print(f"round {rnd + 1}, --workers {n}: {r['events']:,} events in {r['wall_s']:.2f} s = "
-                      f"{r['events_per_s']:,.0f} events/s" + (f"; shards {', '.join(f'{s:.2f}' for s in r['shard_s'])} s"
-                                                             if 'shard_s' in r else ""), flush=True)
+                      f"{r['events_per_s']:,.0f} events/s" + (f" ({phases})" if phases else ""), flush=True)
         out["throughput"] = {n: {"events_per_s": spread([r["events_per_s"] for r in rs]), "events": rs[0]["events"],
                                  **({"steady_events_per_s": spread([r["steady_events_per_s"] for r in rs])}
                                     if "steady_events_per_s" in rs[0] else {})} for n, rs in runs.items()}

@@ -177,3 +177,17 @@ def test_the_writer_commits_known_tables_directly_and_anything_new_through_sqlit
     assert conn.execute("SELECT evaluated, live FROM funnel").fetchall() == [(6, 2)]
     assert conn.execute("SELECT a, b FROM extra_table ORDER BY a").fetchall() == [(1, None), (2, "new column")]
     assert committer.error is None
+
+
+def test_the_parent_counts_venues_per_symbol_from_the_lines_before_the_first_book(tmp_path):
+    from arbscan.workers import venues_per_symbol
+
+    path = tmp_path / "h.jsonl"
+    path.write_text(
+        '{"type": "market", "exchange": "x", "symbol": "A/USD", "taker_fee": "0", "amount_step": "1", "price_step": "1"}\n'
+        '{"symbol": "a/usd", "type": "market", "exchange": "Y", "taker_fee": "0", "amount_step": "1", "price_step": "1"}\n'
+        '{"type": "balance", "exchange": "x", "asset": "USD", "free": "1"}\n'
+        '{"type": "market", "exchange": "x", "symbol": "B/USD", "taker_fee": "0", "amount_step": "1", "price_step": "1"}\n'
+        '{"type": "book", "ts": 1.0, "exchange": "x", "symbol": "A/USD", "snapshot": true, "bids": [], "asks": []}\n'
+        '{"type": "market", "exchange": "z", "symbol": "C/USD", "taker_fee": "0", "amount_step": "1", "price_step": "1"}\n')
+    assert venues_per_symbol(path) == {"A/USD": 2, "B/USD": 1}  # C/USD comes after the first book: crc32 decides
