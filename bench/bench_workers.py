@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--deltas-per-book", type=int, default=10)
     p.add_argument("--min-deltas", type=int, default=20_000)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--long-deltas-per-book", type=int, default=40,
+                   help="a second, longer file at the same scale, where starting the processes weighs less (0: none)")
     p.add_argument("--stall-symbols", type=int, default=100, help="symbols of the stall measurement's file (5 venues)")
     p.add_argument("--stall-deltas", type=int, default=60_000)
     p.add_argument("--writer-rows", type=int, default=100_000)
@@ -271,22 +273,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a.workdir.mkdir(parents=True, exist_ok=True)
     deltas = max(a.min_deltas, a.deltas_per_book * a.venues * a.symbols)
     path = ensure_file(a.workdir, a.venues, a.symbols, deltas, 1)
+    files = {"cell": path}
+    if a.long_deltas_per_book:
+        files["long"] = ensure_file(a.workdir, a.venues, a.symbols, a.long_deltas_per_book * a.venues * a.symbols, 1)
     print("machine:", machine(), flush=True)
     dbdir = Path(tempfile.mkdtemp(prefix="arbscan-bench-workers-"))
-    out: dict[str, Any] = {"file": str(path)}
+    out: dict[str, Any] = {"files": {k: str(v) for k, v in files.items()}, "throughput": {}, "speedup": {}}
     try:
-        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
-        for rnd in range(a.rounds):
-            for n in ((1, 2) if rnd % 2 == 0 else (2, 1)):
-                r = throughput(path, dbdir, n, str(rnd))
-                runs[n].append(r)
-                phases = ", ".join(f"{k} {v:.2f} s" for k, v in r.get("phases_s", {}).items())
-                print(f"round {rnd + 1}, --workers {n}: {r['events']:,} events in {r['wall_s']:.2f} s = "
-                      f"{r['events_per_s']:,.0f} events/s" + (f" ({phases})" if phases else ""), flush=True)
-        out["throughput"] = {n: {"events_per_s": spread([r["events_per_s"] for r in rs]), "events": rs[0]["events"],
-                                 **({"steady_events_per_s": spread([r["steady_events_per_s"] for r in rs])}
-                                    if "steady_events_per_s" in rs[0] else {})} for n, rs in runs.items()}
-        out["speedup"] = spread([b["events_per_s"] / a_["events_per_s"] for a_, b in zip(runs[1], runs[2])])
+        for name, file in files.items():
+            runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+            for rnd in range(a.rounds):
+                for n in ((1, 2) if rnd % 2 == 0 else (2, 1)):
+                    r = throughput(file, dbdir, n, f"{name}{rnd}")
+                    runs[n].append(r)
+                    phases = ", ".join(f"{k} {v:.2f} s" for k, v in r.get("phases_s", {}).items())
+                    print(f"{name} file, round {rnd + 1}, --workers {n}: {r['events']:,} events in {r['wall_s']:.2f} s = "
+                          f"{r['events_per_s']:,.0f} events/s" + (f" ({phases})" if phases else ""), flush=True)
+            out["throughput"][name] = {
+                n: {"events_per_s": spread([r["events_per_s"] for r in rs]), "events": rs[0]["events"],
+                    **({"steady_events_per_s": spread([r["steady_events_per_s"] for r in rs]),
+                        "phases_s": {k: spread([r["phases_s"][k] for r in rs]) for k in rs[0]["phases_s"]}}
+                       if "steady_events_per_s" in rs[0] else {})} for n, rs in runs.items()}
+            out["speedup"][name] = spread([b["events_per_s"] / a_["events_per_s"] for a_, b in zip(runs[1], runs[2])])
         out["decisions"] = {n: decisions(path, dbdir, n, "x") for n in (1, 2)}
         for n, shards in out["decisions"].items():
             for k, d in enumerate(shards):
@@ -366,13 +374,16 @@ def project(own: dict[str, Any], skip: dict[str, Any], writer: dict[str, Any], n
 
 def print_tables(out: dict[str, Any]) -> None:
     """The Markdown tables BENCHMARKS.md shows."""
-    t = out["throughput"]
-    print("\n| --workers | events/s end to end | events/s while the shards run | speed-up vs 1 |")
-    print("|---|---|---|---|")
-    for n, s in t.items():
-        steady = fmt_spread(s["steady_events_per_s"]) if "steady_events_per_s" in s else "-"
-        speed = "1 x" if n == 1 else f"{fmt_spread(out['speedup'], 2)} x"
-        print(f"| {n} | {fmt_spread(s['events_per_s'])} | {steady} | {speed} |")
+    print("\n| file | book events | --workers | events/s end to end | speed-up vs 1 | events/s while the shards run "
+          "| starting s | shards s | writer's tail s | closing s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, t in out["throughput"].items():
+        for n, s in t.items():
+            steady = fmt_spread(s["steady_events_per_s"]) if "steady_events_per_s" in s else "-"
+            speed = "1 x" if n == 1 else f"{fmt_spread(out['speedup'][name], 2)} x"
+            ph = s.get("phases_s", {})
+            cells = " | ".join(fmt_spread(ph[k], 2) if k in ph else "-" for k in ("start", "shards", "writer_tail", "close"))
+            print(f"| {name} | {s['events']:,} | {n} | {fmt_spread(s['events_per_s'])} | {speed} | {steady} | {cells} |")
     print("\n| shard processes | shard | decision p50 µs | p99 µs | max µs | events |")
     print("|---|---|---|---|---|---|")
     for n, shards in out["decisions"].items():
