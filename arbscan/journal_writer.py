@@ -44,9 +44,10 @@ class WriterSpec:
     """What the writer needs: the journal file and its batching."""
 
     path: str
-    batch_rows: int = 500
+    batch_rows: int = 500  # a batch is offered for commit at this many rows, or after flush_interval
     flush_interval: float = 0.2
     drain_s: float = 2.0
+    gather_limit: int = 1000  # rows gathered while a batch waits; beyond it reading stops until it is taken
 
 
 @dataclass(slots=True)
@@ -157,8 +158,10 @@ class FastCommitter:
 class _CommitThread:
     """Commits the batches handed to it, one at a time, while the writer's main thread keeps reading the pipes.
 
-    One batch may wait while another is committed; handing on a third blocks (and so, once the pipes
-    are full, do the producers): at most about two batches are in the writer's hands at any time.
+    One batch may wait while another is committed. The main thread offers what it has gathered
+    (:meth:`offer`) and, while a batch still waits, keeps gathering: under load batches grow and
+    transactions get fewer. Past a limit it hands the batch on with :meth:`put`, which blocks (and so,
+    once the pipes are full, do the producers).
     """
 
     def __init__(self, committer: FastCommitter) -> None:
@@ -171,6 +174,14 @@ class _CommitThread:
     def put(self, work: list[Any], rows: int) -> None:
         """Commit ``work`` (``rows`` rows) after what is already handed on; blocks while a batch waits."""
         self._queue.put((work, rows))
+
+    def offer(self, work: list[Any], rows: int) -> bool:
+        """Hand ``work`` on unless a batch already waits (then False: keep gathering)."""
+        try:
+            self._queue.put_nowait((work, rows))
+        except queue.Full:
+            return False
+        return True
 
     def close(self) -> None:
         """Commit what was handed on, then stop."""
@@ -216,10 +227,13 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
     ending = False
     drain_until: float | None = None
 
-    def commit() -> None:
+    def commit(final: bool = False) -> None:
         nonlocal pending, rows, first
         if pending:
-            commits.put(pending, rows)
+            if rows < spec.gather_limit and not final and not commits.offer(pending, rows):
+                return  # a batch still waits: gather on (the pipes keep being read)
+            if rows >= spec.gather_limit or final:
+                commits.put(pending, rows)
         pending, rows, first = [], 0, None
 
     try:
@@ -248,7 +262,7 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
                         first = time.monotonic()
             if rows >= spec.batch_rows or (first is not None and time.monotonic() - first >= spec.flush_interval):
                 commit()
-        commit()
+        commit(final=True)
     finally:
         commits.close()
         try:

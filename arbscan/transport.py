@@ -23,6 +23,7 @@ import queue
 import threading
 from collections.abc import Hashable, Iterable
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Protocol
 
 __all__ = ["Outbox", "Inbox", "Mux", "Closed", "CLOSED", "pipe", "PipeOutbox", "PipeInbox", "PipeMux", "ThreadedOutbox"]
@@ -174,41 +175,43 @@ class PipeMux:
 
 
 class ThreadedOutbox:
-    """An outbox that sends on a thread of its own, so an event loop is not held up by a pipe that is full a moment.
+    """A local pipe's sending end whose writes happen on a thread, so an event loop never waits for a full pipe.
 
-    ``put`` returns at once unless ``waiting`` items already wait to be sent (then it blocks: the
-    backpressure is kept, with that much more slack). A failure to send is raised as ``Closed`` by the
-    next ``put``. ``close`` sends what waits, then closes the channel.
+    ``put`` pickles the item on the caller's thread (about 0.25 ms for 200 journal rows) and queues the
+    bytes; a thread writes them, holding the GIL only to take them from the queue. Up to ``waiting``
+    items may wait (then ``put`` blocks): a live shard's journal, like one process's ``Store`` in a
+    live scan, is not held back by the writer unless it falls that far behind. A failed write is
+    raised as ``Closed`` by the next ``put``; ``close`` writes what waits, then closes the pipe.
     """
 
-    def __init__(self, inner: Outbox, waiting: int = 1) -> None:
+    def __init__(self, inner: PipeOutbox, waiting: int = 1000) -> None:
         self.inner = inner
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=waiting)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=waiting)
         self._error: str | None = None
         self._thread = threading.Thread(target=self._run, name="arbscan-send", daemon=True)
         self._thread.start()
 
     def put(self, item: Any) -> None:
-        """Hand ``item`` to the sending thread; blocks while ``waiting`` items wait."""
+        """Pickle ``item`` and queue it for the sending thread; blocks while ``waiting`` items wait."""
         if self._error is not None:
             raise Closed(self._error)
-        self._queue.put(item)
+        self._queue.put(bytes(ForkingPickler.dumps(item)))
 
     def close(self) -> None:
-        """Send everything handed on, then close the channel."""
+        """Write everything queued, then close the pipe."""
         self._queue.put(None)
         self._thread.join()
         self.inner.close()
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            data = self._queue.get()
+            if data is None:
                 return
             if self._error is None:
                 try:
-                    self.inner.put(item)
-                except Closed as exc:
+                    self.inner.conn.send_bytes(data)  # what Connection.send does after pickling
+                except (BrokenPipeError, ConnectionResetError, OSError) as exc:
                     self._error = str(exc)
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from arbscan.app import run_replay_command
 from arbscan.config import ScannerConfig, Settings
-from arbscan.feeds import LiveDriver
+from arbscan.shard_scan import BATCH_ROWS, ShardDriver
 from arbscan.journal_writer import WriterSpec, writer_main
 from arbscan.processes import ChildLog
 from arbscan.remote_store import RemoteStore
@@ -204,9 +204,9 @@ async def loop_stall(markets: list[Any], books: list[BookEvent], db: Path | None
         await asyncio.sleep(0.5)
         if threaded:
             writer.outbox = ThreadedOutbox(writer.outbox)
-    store = RemoteStore(writer.outbox, writer.run_id, db) if writer is not None else None
+    store = RemoteStore(writer.outbox, writer.run_id, db, batch_rows=BATCH_ROWS) if writer is not None else None
     scanner = Scanner({(m.exchange, m.symbol): m for m in markets}, store)
-    driver = LiveDriver(scanner, {}, ())
+    driver = ShardDriver(scanner, {}, ())  # what a scan shard runs
     builder = BookBuilder(10)
     gaps: list[float] = []
     done = asyncio.Event()
