@@ -41,9 +41,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from arbscan.app import run_replay_command
+# Light imports only: every process --workers spawns imports this module again (it is __main__), and
+# sqlite-utils (with pandas) would add half a second to each start. The rest is imported where used.
 from arbscan.config import ScannerConfig, Settings
-from arbscan.shard_scan import BATCH_ROWS, ShardDriver
 from arbscan.journal_writer import WriterSpec, writer_main
 from arbscan.processes import ChildLog
 from arbscan.remote_store import RemoteStore
@@ -51,10 +51,8 @@ from arbscan.replay import BookBuilder
 from arbscan.replayfile import BookEvent, MarketEvent, ReplayReader
 from arbscan.scanner import Scanner
 from arbscan.shard import ReplayShardSpec, run_replay_shard
-from arbscan.store import Store
+from arbscan.shard_scan import BATCH_ROWS, ShardDriver
 from arbscan.transport import ThreadedOutbox, pipe
-from arbscan.workers import run_replay_workers
-from bench.bench_replay import ensure_file
 from bench.common import fmt_spread, machine, percentile, save_results, spread
 from bench.gen_replay import generate
 
@@ -67,6 +65,8 @@ def _settings(db: Path, workers: int) -> Settings:
 
 def throughput(path: Path, dbdir: Path, workers: int, tag: str) -> dict[str, Any]:
     """One ``arbscan replay`` of ``path``, timed end to end."""
+    from arbscan.app import run_replay_command
+
     db = dbdir / f"t{workers}_{tag}.db"
     begun = time.time()
     started = time.perf_counter()
@@ -90,6 +90,8 @@ def throughput(path: Path, dbdir: Path, workers: int, tag: str) -> dict[str, Any
 
 def decisions(path: Path, dbdir: Path, workers: int, tag: str) -> list[dict[str, float]]:
     """Per-shard decision times (µs) of one replay with ``workers`` shard processes."""
+    from arbscan.workers import run_replay_workers
+
     db = dbdir / f"d{workers}_{tag}.db"
     run = run_replay_workers(_settings(db, workers), path, depth=10, strategies=[], timing=True)
     return [r.decide_us for r in sorted(run.result.scanner.reports, key=lambda r: r.index)]
@@ -134,6 +136,7 @@ class WriterProcess:
 
     def __init__(self, db: Path, cpu: int | None = None) -> None:
         from arbscan.processes import spawn
+        from arbscan.store import Store
 
         store = Store(db)
         self.run_id = store.start_run("replay", "bench")
@@ -261,6 +264,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--long-deltas-per-book", type=int, default=40,
                    help="a second, longer file at the same scale, where starting the processes weighs less (0: none)")
+    p.add_argument("--stall-rounds", type=int, default=5)
     p.add_argument("--stall-symbols", type=int, default=100, help="symbols of the stall measurement's file (5 venues)")
     p.add_argument("--stall-deltas", type=int, default=60_000)
     p.add_argument("--writer-rows", type=int, default=100_000)
@@ -270,6 +274,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "arbscan-bench")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
+    from bench.bench_replay import ensure_file
+
     a.workdir.mkdir(parents=True, exist_ok=True)
     deltas = max(a.min_deltas, a.deltas_per_book * a.venues * a.symbols)
     path = ensure_file(a.workdir, a.venues, a.symbols, deltas, 1)
@@ -320,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stalls: dict[str, list[dict[str, Any]]] = {"journal, sent from a thread (as scan shards do)": [],
                                                    "journal, sent on the loop": [], "no journal": []}
         try:
-            for rnd in range(a.rounds):
+            for rnd in range(a.stall_rounds):
                 for i, kind in enumerate(stalls):
                     db = dbdir / f"s{rnd}_{i}.db" if kind.startswith("journal") else None
                     r = asyncio.run(loop_stall(markets, books, db, 0.25, threaded="thread" in kind,

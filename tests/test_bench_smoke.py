@@ -75,7 +75,7 @@ def test_workers_bench_runs_at_toy_size(tmp_path):
     from bench import bench_workers
 
     out = bench_workers.main(["--venues", "3", "--symbols", "4", "--min-deltas", "600", "--rounds", "1",
-                              "--long-deltas-per-book", "0", "--stall-symbols", "2", "--stall-deltas", "600",
+                              "--long-deltas-per-book", "0", "--stall-rounds", "1", "--stall-symbols", "2", "--stall-deltas", "600",
                               "--writer-rows", "400", "--workdir", str(tmp_path)])
     assert out["throughput"]["cell"][1]["events"] == out["throughput"]["cell"][2]["events"] == 612
     assert [d["n"] for d in out["decisions"][2]] and sum(d["n"] for d in out["decisions"][2]) == 612
