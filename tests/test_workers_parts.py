@@ -191,3 +191,28 @@ def test_the_parent_counts_venues_per_symbol_from_the_lines_before_the_first_boo
         '{"type": "book", "ts": 1.0, "exchange": "x", "symbol": "A/USD", "snapshot": true, "bids": [], "asks": []}\n'
         '{"type": "market", "exchange": "z", "symbol": "C/USD", "taker_fee": "0", "amount_step": "1", "price_step": "1"}\n')
     assert venues_per_symbol(path) == {"A/USD": 2, "B/USD": 1}  # C/USD comes after the first book: crc32 decides
+
+
+# -- the status view over every shard ---------------------------------------------------------------
+
+
+def test_the_status_view_adds_up_every_shards_venues_books_and_counts():
+    from arbscan.shard_status import ShardStatus, WorkersView
+    from arbscan.status import StatusView
+
+    statuses = {
+        0: ShardStatus({"kraken": (True, 0, None), "bitstamp": (True, 1, None)}, {("kraken", "BTC/USD"): 99.5},
+                       events=10, live_evaluations=2, episodes_closed=1, open_episodes=[], clock=100.0),
+        1: ShardStatus({"kraken": (True, 0, None), "bitstamp": (False, 3, "ConnectionError: refused")},
+                       {("kraken", "ETH/USD"): 99.0}, events=5, live_evaluations=1, episodes_closed=2,
+                       open_episodes=[], clock=99.8),
+    }
+    view = WorkersView(statuses)
+    view.refresh()
+    assert view.now() == 100.0
+    assert (view.venues["kraken"].reachable, view.venues["bitstamp"].reachable) == (True, False)  # one shard cannot
+    assert view.venues["bitstamp"].failures == 4
+    lines = StatusView(view, enabled=False).render()
+    assert lines[1].startswith("kraken") and "BTC/USD 500 ms" in lines[1] and "ETH/USD 1,000 ms" in lines[1]
+    assert lines[0].startswith("bitstamp") and "unreachable" in lines[0]
+    assert lines[-1] == "events 15  live evaluations 3  open episodes 0  closed episodes 3"
