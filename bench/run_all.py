@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python -m bench.run_all                 # every benchmark, then the tables (about 10 minutes)
-    python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality, profile
+    python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality, profile, workers
     python -m bench.run_all --render        # only rewrite BENCHMARKS.md from bench/results/*.json
 
 Tables go between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` markers in BENCHMARKS.md;
@@ -150,6 +150,48 @@ def _before(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _workers(doc: dict[str, Any]) -> str:
+    r = doc["results"]
+    m = doc["machine"]
+    lines = [f"Run started {m['utc']} UTC on {m['cpu']}, {m['nproc']} CPUs (not pinned: every process may use every "
+             f"core), {m['implementation']} {m['python']}; load average at the start {' '.join(m['loadavg'])}.", "",
+             "| file | book events | --workers | events/s end to end | speed-up vs 1 | events/s while the shards run "
+             "| starting s | shards s | writer's tail s | closing s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, t in r["throughput"].items():
+        for n, s in t.items():
+            steady = fmt_spread(s["steady_events_per_s"]) if "steady_events_per_s" in s else "-"
+            speed = "1 x" if str(n) == "1" else f"{fmt_spread(r['speedup'][name], 2)} x"
+            ph = s.get("phases_s", {})
+            cells = " | ".join(fmt_spread(ph[k], 2) if k in ph else "-" for k in ("start", "shards", "writer_tail", "close"))
+            lines.append(f"| {name} | {s['events']:,} | {n} | {fmt_spread(s['events_per_s'])} | {speed} | {steady} | {cells} |")
+    lines += ["", "Decisions (`Scanner.on_book_event`) timed in each shard process, the writer process running:", "",
+              "| shard processes | shard | decision p50 µs | p99 µs | max µs | events |", "|---|---|---|---|---|---|"]
+    for n, shards in r["decisions"].items():
+        for k, d in enumerate(shards):
+            lines.append(f"| {n} | {k + 1} | {d['p50']:.1f} | {d['p99']:.1f} | {d['max']:,.0f} | {d['n']:,} |")
+    lines += ["", "A live shard's event loop, garbage collector off, the loop on one CPU and the writer process on the other:",
+              "", "| loop | longest stall ms | lag p99.9 ms | gaps over 1 ms | rows journaled |", "|---|---|---|---|---|"]
+    for kind, s in r["stall"].items():
+        lines.append(f"| {kind} | {fmt_spread(s['lag_max_ms'], 2)} | {fmt_spread(s['lag_p999_ms'], 3)} | "
+                     f"{fmt_spread(s['lag_over_1ms'])} | {s['rows']:,} |")
+    lines += ["", "| the writer process, one producer sending ready batches | rows/s committed |", "|---|---|"]
+    for kind, w in r["writer"].items():
+        lines.append(f"| {kind} ({'inserts' if kind == 'episodes' else 'upserts'}) | {w['rows_per_s']:,.0f} |")
+    pr = r["projection"]
+    live = pr.get("writer_bound_events_per_s_live")
+    lines += ["", f"Projection: a shard spends {pr['c_own_us_per_line']:.1f} µs on a line of its own and "
+              f"{pr['c_skip_us_per_line']:.2f} µs on one it skips; the writer commits {pr['writer_rows_per_s']:,.0f} rows/s "
+              f"(the slower kind), and must commit {pr['episodes_per_event']:.4f} episode rows per event plus up to "
+              f"{pr['stats_rows_per_5s']:,} funnel and feed rows every 5 s of the stream's clock: it keeps up to "
+              f"{pr['writer_bound_events_per_s_replay']:,.0f} events/s in this replay"
+              + (f" and {live:,.0f} events/s in a live scan" if live else "") + ".", "",
+              "| N shards (a core each) | events/s the shards could do |", "|---|---|"]
+    for n, v in pr["by_n"].items():
+        lines.append(f"| {n} | {v:,.0f} |")
+    lines += ["", f"Saturates first: {pr['saturates_first']}."]
+    return "\n".join(lines)
+
+
 def _summary(doc: dict[str, Any]) -> str:
     """The goals, each with the measured figure (medians; spreads are in the sections below)."""
 
@@ -198,10 +240,30 @@ def _summary(doc: dict[str, Any]) -> str:
                     f"without; gaps over 1 ms {fmt_spread(w['lag_over_1ms'])} vs {fmt_spread(wo['lag_over_1ms'])}; lag p99.9 "
                     f"{fmt_spread(j['journal']['lag_p999_ms'], 3)} ms with the journal (GC on) | {'yes' if met else 'no'} |")
     rows.append("| 4. profiles of the hot path, and changes made because of them | section 4 | yes |")
+    workers = load("workers")
+    if workers:
+        sp = workers["speedup"]
+        ev = {name: t["1"]["events"] for name, t in workers["throughput"].items()}
+        rows.append("| 5. `--workers 2` >= 1.8x `--workers 1` at 5 venues x 1,000 symbols (events/s, end to end) | "
+                    + "; ".join(f"{ev[name]:,} events: {fmt_spread(s_, 2)} x" for name, s_ in sp.items()) + " | "
+                    + "; ".join(f"{ev[name]:,} events: {'yes' if s_['median'] >= 1.8 else 'no'}" for name, s_ in sp.items())
+                    + " |")
+        worst = max(d["p99"] for shards in workers["decisions"].values() for d in shards)
+        rows.append(f"| 5. decision p99 per shard < 100 µs | worst shard {worst:.1f} µs | {'yes' if worst < 100 else 'no'} |")
+        st = workers["stall"]
+        j = next(v for k, v in st.items() if "thread" in k)
+        n = st["no journal"]
+        rows.append(f"| 5. longest event-loop stall in a shard, journal on, GC off < 1 ms | "
+                    f"{fmt_spread(j['lag_max_ms'], 2)} ms (no journal, same machine: {fmt_spread(n['lag_max_ms'], 2)} ms); "
+                    f"gaps over 1 ms {fmt_spread(j['lag_over_1ms'])} vs {fmt_spread(n['lag_over_1ms'])}; lag p99.9 "
+                    f"{fmt_spread(j['lag_p999_ms'], 3)} ms | {'yes' if j['lag_max_ms']['median'] < 1 else 'no'} |")
+        pr = workers["projection"]
+        rows.append(f"| 5. projection of N = 16 | shards {pr['by_n']['16']:,.0f} events/s; writer keeps up to "
+                    f"{pr['writer_bound_events_per_s_replay']:,.0f} events/s: {pr['saturates_first']} | (no goal) |")
     return "\n".join(rows)
 
 
-RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality}
+RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality, "workers": _workers}
 RENDER_ONLY = {"before": ("before_replay", _before), "summary": ("kraken", _summary)}
 
 
@@ -240,10 +302,12 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not a.render:
-        from bench import bench_journal, bench_kraken_book, bench_locality, bench_replay
+        from bench import bench_journal, bench_kraken_book, bench_locality, bench_replay, bench_workers
         from bench.common import save_results
 
-        todo = a.only or ["kraken", "replay", "journal", "locality", "profile"]
+        todo = a.only or ["kraken", "replay", "journal", "locality", "profile", "workers"]
+        if "workers" in todo:  # not pinned: it needs every core
+            bench_workers.main(["--json", str(RESULTS / "workers.json")])
         if "kraken" in todo:
             bench_kraken_book.main(["--cpu", a.cpu, "--json", str(RESULTS / "kraken.json")])
         if "replay" in todo:
