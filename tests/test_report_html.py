@@ -69,7 +69,7 @@ def test_html_has_every_table(page):
 
 
 def test_long_tables_are_cut_in_the_page_and_say_where_the_rest_is(report, monkeypatch):
-    monkeypatch.setattr("arbscan.report.HTML_MAX_ROWS", 2)
+    monkeypatch.setattr("arbscan.report.render.HTML_MAX_ROWS", 2)
     page = render_html(report)
     episodes = page.split('id="table-episodes"')[1].split("<h2")[0]
     assert episodes.count("<tr") == 3  # header + 2 rows
