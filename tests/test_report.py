@@ -374,7 +374,8 @@ def test_empty_journal_says_nothing_journaled_yet(tmp_path, capsys):
     assert "nothing journaled yet" in (tmp_path / "r.html").read_text()
 
 
-def test_malformed_decimal_in_the_journal_is_logged_and_skipped(tmp_path, caplog):
+def test_malformed_decimal_in_the_journal_is_named_in_the_report_and_skipped(tmp_path, caplog):
+    caplog.set_level("INFO", logger="arbscan.report")
     path = write_journal(tmp_path / "bad.db")
     conn = sqlite3.connect(path)
     conn.execute("UPDATE opportunities SET net_profit = 'garbage' WHERE first_seen = ?", (T0 + 1020,))
@@ -384,6 +385,8 @@ def test_malformed_decimal_in_the_journal_is_logged_and_skipped(tmp_path, caplog
     kb = report.tables["routes"].set_index("buy_exchange").loc["kraken"]
     assert kb["net_profit_total"] == Decimal("3.845")  # 1.50 + 2.345; E2's 0.10 unreadable
     assert "garbage" in caplog.text
+    assert report.notes[0] == ("journal: opportunities.net_profit holds 1 value that is not a finite decimal "
+                               "(first: rowid 2, 'garbage'); read as missing")
 
 
 def test_reads_a_journal_while_a_store_is_still_writing(tmp_path):

@@ -7,7 +7,7 @@ PNG bytes plus the plotted series). :func:`render_text`, :func:`write_csv` and
 :func:`render_html` turn it into the terminal report, one CSV per table and one self-contained
 HTML page with the charts embedded as base64 PNGs.
 
-The modules, one job each: ``read`` (time arguments, the filter, the journal snapshot as frames),
+The modules, one job each: ``read`` (time arguments, the filter, the journal snapshot as typed frames),
 ``tables`` and ``trading`` (the tables from the frames), ``charts`` (matplotlib, imported only
 there), ``render`` (text, CSV, HTML) and ``command`` (``build_report`` and ``arbscan report``).
 pandas and matplotlib are imported on first use, so importing this package (the CLI does, to add
@@ -21,8 +21,10 @@ Definitions (also in the README, section "Reports: arbscan report"):
   (``venue_stats.first_ts .. last_ts``) clipped to the ``--since``/``--until`` window, summed over
   runs; ``live_share = live_s / covered_s`` where ``live_s`` sums the episodes' durations (clipped
   to the window);
-- money figures are exact ``Decimal`` sums of the journal's TEXT decimals, printed without exponent;
-  route bps figures are rounded half-even to 0.01 bps, ``fee_share`` to 4 decimals;
+- money figures are exact ``Decimal`` sums of the journal's TEXT decimals, printed without exponent
+  up to 10^40; route bps figures are rounded half-even to 0.01 bps, ``fee_share`` to 4 decimals;
+- a journal value that is not what its column should hold is read as missing and named in a note
+  (``read.COLUMNS``), so any journal gives a report;
 - ``p90`` interpolates linearly between closest ranks (pandas' default).
 
 Funnel counts and feed statistics are per-run totals that cannot be split in time: ``--since`` /

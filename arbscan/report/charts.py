@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from arbscan.report.read import dec, isnull
+from arbscan.report.tables import WIDE, num
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +73,33 @@ def _dt(xs: Iterable[float]) -> list[datetime]:
     return [datetime.fromtimestamp(x, timezone.utc) for x in xs]
 
 
+def _float(v: Any) -> float:
+    """A plotted value: a Decimal or number as a float, NaN (not drawn) when missing or beyond a float's range."""
+    if v is None:
+        return math.nan
+    try:
+        f = float(v)
+    except (OverflowError, ValueError):
+        return math.nan
+    return f if math.isfinite(f) else math.nan
+
+
+def _bin_edges(values: list[float]) -> Any:
+    """Histogram edges: numpy's 'auto' rule (the finer of Freedman-Diaconis and Sturges), kept to 5-40 bars.
+
+    Counted here rather than by ``bins="auto"``, which builds every edge first: one absurd duration among
+    short ones would ask it for billions of bins.
+    """
+    import numpy as np
+
+    n, lo, hi = len(values), min(values), max(values)
+    count = math.log2(n) + 1
+    q75, q25 = np.percentile(values, [75, 25])
+    if q75 > q25 and hi > lo:
+        count = max(count, (hi - lo) / (2 * (q75 - q25) * n ** (-1 / 3)))
+    return np.histogram_bin_edges(values, bins=int(min(40, max(5, math.ceil(count)))))
+
+
 def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
     if not len(episodes):
         return []
@@ -85,12 +112,13 @@ def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
         e = episodes[(episodes["symbol"] == route[0]) & (episodes["buy_exchange"] == route[1])
                      & (episodes["sell_exchange"] == route[2])].sort_values("first_seen", kind="stable")
         label = route_label(*route)
-        xs = [float(x) for x in e["first_seen"]]
+        timed = [(float(x), b) for x, b in zip(e["first_seen"], e["net_bps"]) if num(x) is not None]
+        xs = [x for x, _ in timed]
         counts = list(range(1, len(xs) + 1))
-        bps = list(e["net_bps"])
+        bps = [b for _, b in timed]
         over_time[label] = {"x": xs, "y": counts, "bps": bps, "color": colors[route]}
         top.step(_dt(xs), counts, where="post", color=colors[route], linewidth=2, label=label)
-        bottom.plot(_dt(xs), [float(b) if b is not None else math.nan for b in bps], color=colors[route],
+        bottom.plot(_dt(xs), [_float(b) for b in bps], color=colors[route],
                     linestyle="none", marker="o", markersize=5, label=label)  # episodes are separate: no line
     from matplotlib.ticker import MaxNLocator
 
@@ -113,7 +141,7 @@ def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
     for route in routes:
         e = episodes[(episodes["symbol"] == route[0]) & (episodes["buy_exchange"] == route[1])
                      & (episodes["sell_exchange"] == route[2])]
-        durations = [float(d) for d in e["duration_s"]]
+        durations = [float(d) for d in e["duration_s"] if num(d) is not None]
         label = route_label(*route)
         hist[label] = {"x": durations, "y": None, "color": colors[route]}
         data.append(durations)
@@ -122,9 +150,9 @@ def _route_charts(episodes: pd.DataFrame) -> list[Chart]:
     import numpy as np
 
     every = [d for ds in data for d in ds]
-    edges = np.histogram_bin_edges(every, bins="auto")
-    if not 6 <= len(edges) <= 41:  # between 5 and 40 bars
-        edges = np.histogram_bin_edges(every, bins=min(40, max(5, len(edges) - 1)))
+    if not every:  # no episode has a readable duration
+        return charts
+    edges = _bin_edges(every)
     ax.hist(data, bins=edges, stacked=True, color=cols, label=labels)
     ax.set_xlabel("episode duration (s): last_seen - first_seen")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -152,18 +180,20 @@ def _funnel_chart(funnel: pd.DataFrame) -> list[Chart]:
     fig = _figure(max(3.0, 1.4 + 0.45 * len(labels)))
     ax = fig.add_subplot()
     series: dict[str, dict[str, Any]] = {}
-    left = [0] * len(labels)
+    left = [0.0] * len(labels)
     ys = list(range(len(labels)))[::-1]  # first route at the top
     for reason, colour in _FUNNEL_COLOURS.items():
         counts = [int(c) for c in funnel[reason]]
         series[reason] = {"x": labels, "y": counts, "color": colour}
+        widths = [_float(c) for c in counts]
         if any(counts):
-            ax.barh(ys, counts, left=left, color=colour, label=reason, height=0.6)
-        left = [a + b for a, b in zip(left, counts)]
+            ax.barh(ys, widths, left=left, color=colour, label=reason, height=0.6)
+        left = [a + (0.0 if math.isnan(w) else w) for a, w in zip(left, widths)]
     ax.set_yticks(ys, labels, fontsize="small")
     ax.set_xlabel("events touching the route")
     ax.set_title("Route funnel: live after fees, or why not")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # every count zero: nothing to name
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return [Chart("funnel", "Route funnel per route", series, _png(fig))]
 
@@ -173,12 +203,11 @@ def _pnl_chart(raw_trades: pd.DataFrame) -> list[Chart]:
         return []
     groups: dict[str, list[tuple[float, Decimal]]] = {}
     for r in raw_trades.to_dict("records"):
-        pnl = dec(r.get("realised_pnl"), "trades.realised_pnl")
-        when = r.get("closed")
-        if pnl is None or isnull(when):
+        pnl, when = r["realised_pnl"], num(r["closed"])
+        if pnl is None or when is None:
             continue  # open trades have no realised PnL yet
-        label = f"{r.get('mode')} {r.get('strategy')} {r.get('symbol')}"
-        groups.setdefault(label, []).append((float(when), pnl))
+        label = f"{r['mode']} {r['strategy']} {r['symbol']}"
+        groups.setdefault(label, []).append((when, pnl))
     if not groups:
         return []
     fig = _figure()
@@ -188,15 +217,14 @@ def _pnl_chart(raw_trades: pd.DataFrame) -> list[Chart]:
         pts = sorted(groups[label], key=lambda p: p[0])
         total = Decimal(0)
         cum = []
-        with localcontext() as ctx:
-            ctx.prec = 120
+        with localcontext(WIDE):
             for _, p in pts:
                 total += p
                 cum.append(total)
         color = PALETTE[i % len(PALETTE)]
         xs = [p[0] for p in pts]
         series[label] = {"x": xs, "y": cum, "color": color}
-        ax.step(_dt(xs), [float(c) for c in cum], where="post", color=color, linewidth=2, marker="o",
+        ax.step(_dt(xs), [_float(c) for c in cum], where="post", color=color, linewidth=2, marker="o",
                 markersize=4, label=label)
     ax.axhline(0, color="#444444", linewidth=0.8)
     ax.set_title("Cumulative realised PnL after fees (paper / live)")

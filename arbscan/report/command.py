@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from arbscan.errors import BadInput
 from arbscan.report.read import ReportFilter, parse_time, read_journal
 from arbscan.report.render import render_text, write_csv, write_html
 from arbscan.report.tables import Report, build_tables, empty_tables
 from arbscan.report.trading import build_trading_tables
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["build_report", "add_arguments", "run", "main"]
 
@@ -21,13 +26,16 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
     path = Path(db)
     if path.is_dir():
         raise BadInput(f"journal {str(path)!r} is a directory, not a SQLite file")
-    raw, run_ids, empty = read_journal(path, flt)
-    if empty:
+    snap = read_journal(path, flt)
+    if snap.empty:
         return Report(str(path), flt, empty_tables(), [], True,
                       [f"nothing journaled yet in {path}: run `arbscan replay` or `arbscan scan` first"])
-    tables = build_tables(raw, run_ids, flt)
-    tables.update(build_trading_tables(raw, flt))
-    notes = []
+    if snap.symbols is not None:  # the journal's spelling of --symbol
+        flt = replace(flt, symbol=" ".join(snap.symbols))
+    tables = build_tables(snap, flt)
+    trading, notes = build_trading_tables(snap)
+    tables.update(trading)
+    notes = [*snap.problems, *_run_notes(tables["runs"]), *notes]
     if not len(tables["episodes"]):
         notes.append("no episodes in the selection")
     if not len(tables["trading"]):
@@ -36,8 +44,16 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
     if charts:
         from arbscan.report.charts import build_charts  # matplotlib only when a chart is drawn
 
-        report.charts = build_charts(tables, raw["trades"])
+        report.charts = build_charts(tables, snap.frames["trades"])
     return report
+
+
+def _run_notes(runs: pd.DataFrame) -> list[str]:
+    crashed = [str(r) for r, s in zip(runs["run_id"], runs["status"]) if s == "crashed"]
+    if not crashed:
+        return []
+    return [f"run{'s' if len(crashed) > 1 else ''} {', '.join(crashed)} crashed (the process died): "
+            "funnel and feed counts are as of its last periodic write, and episodes open then were never journaled"]
 
 
 # -- command line ------------------------------------------------------------------------------

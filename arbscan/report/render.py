@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import base64
 import html
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbscan.errors import BadInput
 from arbscan.report.read import isnull, iso
-from arbscan.report.tables import TABLES, Report
+from arbscan.report.tables import TABLES, WIDE, Report
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["HTML_MAX_ROWS", "cell", "render_text", "write_csv", "render_html", "write_html"]
+__all__ = ["HTML_MAX_ROWS", "cell", "decimal_text", "render_text", "write_csv", "render_html", "write_html"]
 
 _TITLES = {
     "runs": "Runs",
@@ -57,7 +57,11 @@ def cell(column: str, value: Any) -> str:
     if isnull(value):
         return ""
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return decimal_text(value)
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and abs(value) >= 1e15 and column not in _TIME_COLS:
+        return format(value, ".6g")  # no journal figure is this large: shown, not padded with digits
     if column in _TIME_COLS:
         return iso(float(value))
     if column in _SECONDS_COLS:
@@ -66,28 +70,41 @@ def cell(column: str, value: Any) -> str:
         return f"{float(value):.1f}"
     if column in _RATIO_COLS:
         return f"{float(value):.4f}"
-    if isinstance(value, bool):
-        return str(int(value))
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         return str(int(value))  # counts and ids (pandas makes them float next to a NULL)
     return str(value)
 
 
-def _formatted(name: str, df: pd.DataFrame) -> pd.DataFrame:
+def decimal_text(value: Decimal) -> str:
+    """An exact decimal without exponent; beyond 10^40 (or below 10^-40) with one, so any magnitude prints short."""
+    if value.is_finite() and -40 <= value.adjusted() <= 40:
+        return format(value, "f")
+    if value.is_finite():
+        with localcontext(WIDE):
+            return str(value.normalize())  # 1E+999999, not 120 digits of a sum
+    return str(value)  # NaN, Infinity
+
+
+def _formatted(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    cols = list(TABLES[name])
+    cols = list(df.columns)
     data = {c: [cell(c, v) for v in df[c].tolist()] for c in cols}
     return pd.DataFrame(data, columns=cols)
+
+
+def _printable(text: str) -> str:
+    """Control characters (a newline in a journal's text) escaped, so a table row stays one line."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _text_table(name: str, df: pd.DataFrame, width: int = 120) -> list[str]:
     """A table as aligned text: columns two spaces apart, numbers right-aligned, '-' for missing; wide
     tables are split into blocks of columns, each repeating the row's key columns."""
-    f = _formatted(name, df)
+    f = _formatted(df)
     keys = [c for c in _KEYS[name] if c in f.columns]
     others = [c for c in f.columns if c not in keys]
-    cells = {c: [v if v != "" else "-" for v in f[c]] for c in f.columns}
+    cells = {c: [_printable(v) if v != "" else "-" for v in f[c]] for c in f.columns}
     widths = {c: max([len(c)] + [len(v) for v in cells[c]]) for c in f.columns}
     numeric = {c: all(v == "-" or _is_number(v) for v in cells[c]) for c in f.columns}
     chunks: list[list[str]] = []
@@ -159,7 +176,7 @@ def write_csv(report: Report, directory: str | Path) -> list[Path]:
     paths = []
     for name in TABLES:
         p = d / f"{name}.csv"
-        _formatted(name, report.tables[name]).to_csv(p, index=False, lineterminator="\n")
+        _formatted(report.tables[name]).to_csv(p, index=False, lineterminator="\n")
         paths.append(p)
     return paths
 
@@ -197,7 +214,7 @@ def render_html(report: Report) -> str:
                 parts.append("<p>(none)</p>")
                 continue
             shown = df.head(HTML_MAX_ROWS)
-            parts.append('<div class="wrap">' + _formatted(name, shown).to_html(index=False, border=0, escape=True)
+            parts.append('<div class="wrap">' + _formatted(shown).to_html(index=False, border=0, escape=True)
                          + "</div>")
             if len(df) > len(shown):
                 parts.append(f'<p class="meta">first {len(shown):,} of {len(df):,} rows; all of them are in '

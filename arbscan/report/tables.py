@@ -1,17 +1,21 @@
-"""The report tables, computed from the journal's frames: runs, routes, funnel, venues, episodes, trading.
+"""The scanner's report tables, computed from the journal's typed frames: runs, routes, funnel, venues, episodes.
 
-Every table is a ``pandas.DataFrame`` whose columns are :data:`TABLES`' list for it. Money is
-summed exactly as ``Decimal`` from the journal's TEXT values.
+Every table is a ``pandas.DataFrame`` whose columns are :data:`TABLES`' list for it, followed by
+any count column the journal has and this report does not know (funnel and venues). Money is
+summed exactly as ``Decimal`` from the journal's TEXT values, in :data:`WIDE`, a context in which
+no journal value can overflow or trap.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from arbscan.report.read import ReportFilter, dec, isnull
+from arbscan.report.read import FUNNEL_COUNTS, ReportFilter, Snapshot
 from arbscan.store import TRADE_STATUSES
 
 if TYPE_CHECKING:
@@ -19,10 +23,10 @@ if TYPE_CHECKING:
 
     from arbscan.report.charts import Chart
 
-__all__ = ["TABLES", "TRADE_STATUSES", "Report", "build_tables", "empty_tables", "frame", "dsum", "quote"]
+__all__ = ["TABLES", "TRADE_STATUSES", "WIDE", "Report", "build_tables", "empty_tables", "frame", "dsum",
+           "round_to", "num", "quote"]
 
-_FUNNEL = ("evaluated", "crossed_before_fees", "live", "not_crossed", "fees", "depth_or_minimums", "balance",
-           "below_min_bps", "stale", "episodes")
+_FUNNEL = FUNNEL_COUNTS
 _NOT_LIVE = ("not_crossed", "fees", "depth_or_minimums", "balance", "below_min_bps")
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -53,6 +57,9 @@ TABLES: dict[str, tuple[str, ...]] = {
 _FEE_SHARE_STEP = Decimal("0.0001")
 _BPS_STEP = Decimal("0.01")
 
+WIDE = Context(prec=120, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
+"""Decimal arithmetic for reports: 120 digits (sums of journal money stay exact), no overflow, no traps."""
+
 
 @dataclass(slots=True)
 class Report:
@@ -70,9 +77,8 @@ class Report:
 
 
 def dsum(values: Iterable[Decimal | None]) -> Decimal:
-    """The exact sum of the values that are not None (120 digits: no journal figure comes near)."""
-    with localcontext() as ctx:
-        ctx.prec = 120  # far beyond any journal figure: sums stay exact
+    """The exact sum of the values that are not None (in :data:`WIDE`)."""
+    with localcontext(WIDE):
         total = Decimal(0)
         for v in values:
             if v is not None:
@@ -87,14 +93,28 @@ def _dmedian(values: Sequence[Decimal]) -> Decimal | None:
     n = len(s)
     if n % 2:
         return s[n // 2]
-    with localcontext() as ctx:
-        ctx.prec = 120
+    with localcontext(WIDE):
         return (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-def _bps(value: Decimal | None) -> Decimal | None:
-    """Basis points shown to 0.01 bps (half-even): the journal keeps them to 28 digits."""
-    return None if value is None else value.quantize(_BPS_STEP, ROUND_HALF_EVEN)
+def round_to(value: Decimal | None, step: Decimal) -> Decimal | None:
+    """``value`` rounded half-even to a multiple of ``step``; a value too large for its fraction to matter as is."""
+    if value is None or not value.is_finite() or value.adjusted() > 100:
+        return value
+    with localcontext(WIDE):
+        return value.quantize(step, ROUND_HALF_EVEN)
+
+
+def num(v: Any) -> float | None:
+    """A float frame value, None when missing (NaN)."""
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _ratio(a: float, b: float) -> float | None:
+    try:
+        return a / b if b else None
+    except OverflowError:  # a count too large for a float: no ratio to show
+        return None
 
 
 def quote(symbol: str) -> str:
@@ -108,38 +128,51 @@ def _overlap(a0: float, a1: float, b0: float | None, b1: float | None) -> float:
     return max(0.0, hi - lo)
 
 
+def _by(records: Iterable[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return groups
+
+
+def _total(rows: Iterable[dict[str, Any]], column: str) -> int:
+    return sum(r[column] for r in rows if r.get(column) is not None)
+
+
+def frame(name: str, rows: list[dict[str, Any]], extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows as table ``name`` of :data:`TABLES` (then the ``extra`` columns), in that order, whatever the rows hold."""
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=[*TABLES[name], *extra])
+
+
+def empty_tables() -> dict[str, pd.DataFrame]:
+    """Every table of :data:`TABLES` with its columns and no rows."""
+    return {name: frame(name, []) for name in TABLES}
+
+
 # -- tables ------------------------------------------------------------------------------------
 
 
-def _run_spans(venue_stats: pd.DataFrame) -> dict[int, tuple[float, float]]:
+def _run_spans(venue_stats: list[dict[str, Any]]) -> dict[int, tuple[float, float]]:
     spans: dict[int, tuple[float, float]] = {}
-    if not len(venue_stats):
-        return spans
-    for run_id, g in venue_stats.groupby("run_id"):
-        first = g["first_ts"].dropna()
-        last = g["last_ts"].dropna()
-        if len(first) and len(last):
-            spans[int(run_id)] = (float(first.min()), float(last.max()))
+    for (run_id,), g in _by(venue_stats, "run_id").items():
+        first = [t for t in (num(v["first_ts"]) for v in g) if t is not None]
+        last = [t for t in (num(v["last_ts"]) for v in g) if t is not None]
+        if run_id is not None and first and last:
+            spans[run_id] = (min(first), max(last))
     return spans
 
 
-def _selected_runs(raw: dict[str, pd.DataFrame], run_ids: list[int] | None, flt: ReportFilter,
-                   spans: dict[int, tuple[float, float]]) -> set[int]:
+def _selected_runs(snap: Snapshot, flt: ReportFilter, spans: dict[int, tuple[float, float]]) -> set[int]:
     """Runs the per-run totals (funnel, venue stats) come from: chosen by --run, event span touching the window."""
-    ids: set[int] = set()
-    for frame, col in (("runs", "id"), ("funnel", "run_id"), ("venue_stats", "run_id")):
-        f = raw.get(frame)
-        if f is not None and len(f):
-            ids |= {int(i) for i in f[col].dropna()}
-    if run_ids is not None:
-        ids &= set(run_ids)
-    if flt.symbol is not None:  # only the runs that saw the symbol
-        seen: set[int] = set()
-        for frame in ("funnel", "venue_stats", "opportunities", "trades"):
-            f = raw.get(frame)
-            if f is not None and len(f):
-                seen |= {int(i) for i in f["run_id"].dropna()}
-        ids &= seen
+    f = snap.frames
+    ids = {i for i in f["runs"]["id"] if i is not None}
+    ids |= {i for name in ("funnel", "venue_stats") for i in f[name]["run_id"] if i is not None}
+    if snap.run_ids is not None:
+        ids &= set(snap.run_ids)
+    if snap.symbols is not None:  # only the runs that saw the symbol (the frames hold its rows only)
+        ids &= {i for name in ("funnel", "venue_stats", "opportunities", "trades") for i in f[name]["run_id"]}
     out = set()
     for rid in ids:
         span = spans.get(rid)  # unknown span (no feed stats written yet): kept
@@ -148,178 +181,153 @@ def _selected_runs(raw: dict[str, pd.DataFrame], run_ids: list[int] | None, flt:
     return out
 
 
-def _episodes_table(opps: pd.DataFrame) -> pd.DataFrame:
+def _episodes_table(opps: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
-    for r in opps.itertuples(index=False):
+    for r in opps:
+        first, last = num(r["first_seen"]), num(r["last_seen"])
         rows.append({
-            "run_id": int(r.run_id) if not isnull(r.run_id) else None,
-            "symbol": r.symbol, "buy_exchange": r.buy_exchange, "sell_exchange": r.sell_exchange,
-            "first_seen": float(r.first_seen), "last_seen": float(r.last_seen),
-            "duration_s": float(r.last_seen) - float(r.first_seen),
-            "observations": int(r.observations),
-            "amount": dec(r.amount, "opportunities.amount"),
-            "buy_vwap": dec(r.buy_vwap, "opportunities.buy_vwap"),
-            "sell_vwap": dec(r.sell_vwap, "opportunities.sell_vwap"),
-            "net_profit": dec(r.net_profit, "opportunities.net_profit"),
-            "net_bps": dec(r.net_bps, "opportunities.net_bps"),
-            "close_reason": r.close_reason, "close_detail": r.close_detail,
+            "run_id": r["run_id"], "symbol": r["symbol"], "buy_exchange": r["buy_exchange"],
+            "sell_exchange": r["sell_exchange"], "first_seen": first, "last_seen": last,
+            "duration_s": last - first if first is not None and last is not None else None,
+            "observations": r["observations"], "amount": r["amount"], "buy_vwap": r["buy_vwap"],
+            "sell_vwap": r["sell_vwap"], "net_profit": r["net_profit"], "net_bps": r["net_bps"],
+            "close_reason": r["close_reason"], "close_detail": r["close_detail"],
         })
     return frame("episodes", rows)
 
 
-def _routes_table(opps: pd.DataFrame, funnel: pd.DataFrame, venue_stats: pd.DataFrame, runs: set[int],
-                  flt: ReportFilter) -> pd.DataFrame:
+def _route_row(route: tuple[str, str, str], mine: list[dict[str, Any]], feeds: dict[tuple[int, str, str], tuple[float, float]],
+               runs: set[int], flt: ReportFilter) -> dict[str, Any]:
     import pandas as pd
 
-    routes: set[tuple[str, str, str]] = set()
-    if len(opps):
-        routes |= set(zip(opps["symbol"], opps["buy_exchange"], opps["sell_exchange"]))
-    if len(funnel):
-        f = funnel[funnel["run_id"].isin(list(runs))]
-        routes |= set(zip(f["symbol"], f["buy_exchange"], f["sell_exchange"]))
+    symbol, buy, sell = route
+    profits = [r["net_profit"] for r in mine if r["net_profit"] is not None]
+    bps = [r["net_bps"] for r in mine if r["net_bps"] is not None]
+    fees: list[Decimal] = []
+    gross: list[Decimal] = []
+    with localcontext(WIDE):
+        for r in mine:
+            bf, sf, np_ = r["buy_fee"], r["sell_fee"], r["net_profit"]
+            if bf is not None and sf is not None and np_ is not None:
+                fees.append(bf + sf)
+                gross.append(np_ + bf + sf)  # (sell_proceeds + sell_fee) - (buy_cost - buy_fee)
+    spans = [(a, b) for a, b in ((num(r["first_seen"]), num(r["last_seen"])) for r in mine)
+             if a is not None and b is not None]
+    durations = pd.Series([b - a for a, b in spans], dtype=float)
+    live_s = sum(_overlap(a, b, flt.since, flt.until) for a, b in spans)
+    covered = 0.0
+    known = False
+    for rid in sorted(runs):
+        fb, fs = feeds.get((rid, buy, symbol)), feeds.get((rid, sell, symbol))
+        if fb is None or fs is None:
+            continue
+        known = True
+        lo, hi = max(fb[0], fs[0]), min(fb[1], fs[1])
+        if hi > lo:
+            covered += _overlap(lo, hi, flt.since, flt.until)
+    gross_total, fee_total = dsum(gross), dsum(fees)
+    with localcontext(WIDE):
+        fee_share = round_to(fee_total / gross_total, _FEE_SHARE_STEP) if gross_total > 0 else None
+    return {
+        "symbol": symbol, "buy_exchange": buy, "sell_exchange": sell, "quote": quote(symbol),
+        "episodes": len(mine), "observations": _total(mine, "observations"),
+        "net_profit_total": dsum(profits), "net_profit_median": _dmedian(profits),
+        "net_profit_max": max(profits) if profits else None,
+        "net_bps_median": round_to(_dmedian(bps), _BPS_STEP),
+        "net_bps_max": round_to(max(bps), _BPS_STEP) if bps else None,
+        "gross_profit_total": gross_total, "fees_total": fee_total, "fee_share": fee_share,
+        "duration_median_s": float(durations.median()) if len(durations) else None,
+        "duration_p90_s": float(durations.quantile(0.9)) if len(durations) else None,
+        "duration_max_s": float(durations.max()) if len(durations) else None,
+        "live_s": live_s, "covered_s": covered if known else None,
+        "live_share": _ratio(live_s, covered) if known else None,
+    }
+
+
+def _routes_table(opps: list[dict[str, Any]], funnel: list[dict[str, Any]], venue_stats: list[dict[str, Any]],
+                  runs: set[int], flt: ReportFilter) -> pd.DataFrame:
+    keys = ("symbol", "buy_exchange", "sell_exchange")
+    by_route = _by(opps, *keys)
+    routes = set(by_route) | {tuple(f[k] for k in keys) for f in funnel if f["run_id"] in runs}
     feeds: dict[tuple[int, str, str], tuple[float, float]] = {}
-    for v in venue_stats.itertuples(index=False) if len(venue_stats) else ():
-        if int(v.run_id) in runs and not isnull(v.first_ts) and not isnull(v.last_ts):
-            feeds[(int(v.run_id), v.exchange, v.symbol)] = (float(v.first_ts), float(v.last_ts))
-    rows = []
-    for symbol, buy, sell in sorted(routes):
-        mine = opps[(opps["symbol"] == symbol) & (opps["buy_exchange"] == buy) & (opps["sell_exchange"] == sell)] \
-            if len(opps) else opps
-        profits = [d for d in (dec(v, "opportunities.net_profit") for v in mine.get("net_profit", ())) if d is not None]
-        bps = [d for d in (dec(v, "opportunities.net_bps") for v in mine.get("net_bps", ())) if d is not None]
-        fees: list[Decimal] = []
-        gross: list[Decimal] = []
-        for r in mine.itertuples(index=False):
-            bf, sf = dec(r.buy_fee, "opportunities.buy_fee"), dec(r.sell_fee, "opportunities.sell_fee")
-            np_ = dec(r.net_profit, "opportunities.net_profit")
-            if bf is None or sf is None or np_ is None:
-                continue
-            fees.append(bf + sf)
-            gross.append(np_ + bf + sf)  # (sell_proceeds + sell_fee) - (buy_cost - buy_fee)
-        durations = pd.Series([float(a) - float(b) for a, b in zip(mine.get("last_seen", ()), mine.get("first_seen", ()))],
-                              dtype=float)
-        live_s = 0.0
-        for a, b in zip(mine.get("first_seen", ()), mine.get("last_seen", ())):
-            live_s += _overlap(float(a), float(b), flt.since, flt.until)
-        covered = 0.0
-        known = False
-        for rid in sorted(runs):
-            fb, fs = feeds.get((rid, buy, symbol)), feeds.get((rid, sell, symbol))
-            if fb is None or fs is None:
-                continue
-            known = True
-            lo, hi = max(fb[0], fs[0]), min(fb[1], fs[1])
-            if hi > lo:
-                covered += _overlap(lo, hi, flt.since, flt.until)
-        gross_total, fee_total = dsum(gross), dsum(fees)
-        rows.append({
-            "symbol": symbol, "buy_exchange": buy, "sell_exchange": sell, "quote": quote(symbol),
-            "episodes": len(mine),
-            "observations": int(mine["observations"].sum()) if len(mine) else 0,
-            "net_profit_total": dsum(profits),
-            "net_profit_median": _dmedian(profits),
-            "net_profit_max": max(profits) if profits else None,
-            "net_bps_median": _bps(_dmedian(bps)),
-            "net_bps_max": _bps(max(bps)) if bps else None,
-            "gross_profit_total": gross_total,
-            "fees_total": fee_total,
-            "fee_share": (fee_total / gross_total).quantize(_FEE_SHARE_STEP, ROUND_HALF_EVEN) if gross_total > 0 else None,
-            "duration_median_s": float(durations.median()) if len(durations) else None,
-            "duration_p90_s": float(durations.quantile(0.9)) if len(durations) else None,
-            "duration_max_s": float(durations.max()) if len(durations) else None,
-            "live_s": live_s,
-            "covered_s": covered if known else None,
-            "live_share": (live_s / covered) if known and covered > 0 else None,
-        })
+    for v in venue_stats:
+        first, last = num(v["first_ts"]), num(v["last_ts"])
+        if v["run_id"] in runs and first is not None and last is not None:
+            feeds[(v["run_id"], v["exchange"], v["symbol"])] = (first, last)
+    rows = [_route_row(route, by_route.get(route, []), feeds, runs, flt) for route in sorted(routes)]
     return frame("routes", rows)
 
 
-def _funnel_table(funnel: pd.DataFrame, runs: set[int]) -> pd.DataFrame:
-    if not len(funnel):
-        return frame("funnel", [])
-    f = funnel[funnel["run_id"].isin(list(runs))]
+def _funnel_table(funnel: list[dict[str, Any]], runs: set[int], extra: Sequence[str]) -> pd.DataFrame:
     rows = []
-    for (symbol, buy, sell), g in sorted(f.groupby(["symbol", "buy_exchange", "sell_exchange"]), key=lambda kv: kv[0]):
+    groups = _by((f for f in funnel if f["run_id"] in runs), "symbol", "buy_exchange", "sell_exchange")
+    for (symbol, buy, sell), g in sorted(groups.items()):
         row: dict[str, Any] = {"symbol": symbol, "buy_exchange": buy, "sell_exchange": sell}
         for name in _FUNNEL:
-            row[name] = int(g[name].fillna(0).sum()) if name in g else 0
+            row[name] = _total(g, name)
         worst = max(_NOT_LIVE, key=lambda n: (row[n], -_NOT_LIVE.index(n)))  # ties: the earlier reason
         row["main_reason_not_live"] = worst if row[worst] > 0 else None
+        row.update({name: _total(g, name) for name in extra})
         rows.append(row)
-    return frame("funnel", rows)
+    return frame("funnel", rows, extra)
 
 
-def _venues_table(venue_stats: pd.DataFrame, runs: set[int]) -> pd.DataFrame:
-    if not len(venue_stats):
-        return frame("venues", [])
-    v = venue_stats[venue_stats["run_id"].isin(list(runs))]
+def _venues_table(venue_stats: list[dict[str, Any]], runs: set[int], extra: Sequence[str]) -> pd.DataFrame:
     rows = []
-    for (exchange, symbol), g in sorted(v.groupby(["exchange", "symbol"]), key=lambda kv: kv[0]):
-        events = int(g["events"].fillna(0).sum())
-        spans = [(float(a), float(b), int(e)) for a, b, e in zip(g["first_ts"], g["last_ts"], g["events"])
-                 if not isnull(a) and not isnull(b)]
+    groups = _by((v for v in venue_stats if v["run_id"] in runs), "exchange", "symbol")
+    for (exchange, symbol), g in sorted(groups.items()):
+        events = _total(g, "events")
+        spans = [(a, b, v["events"] or 0) for a, b, v in ((num(v["first_ts"]), num(v["last_ts"]), v) for v in g)
+                 if a is not None and b is not None]
         span_s = sum(b - a for a, b, _ in spans)
         intervals = sum(max(e - 1, 0) for _, _, e in spans)  # gaps inside runs; none across runs
-        rows.append({
-            "exchange": exchange, "symbol": symbol, "runs": int(g["run_id"].nunique()), "events": events,
+        gaps = [x for x in (num(v["max_gap_ms"]) for v in g) if x is not None]
+        ages = [v["max_book_age_ms"] for v in g if v["max_book_age_ms"] is not None]
+        row = {
+            "exchange": exchange, "symbol": symbol, "runs": len({v["run_id"] for v in g}), "events": events,
             "first_event": min((a for a, _, _ in spans), default=None),
             "last_event": max((b for _, b, _ in spans), default=None),
             "span_s": span_s if spans else None,
-            "events_per_s": events / span_s if span_s > 0 else None,
-            "mean_gap_ms": 1000.0 * span_s / intervals if intervals else None,
-            "max_gap_ms": float(g["max_gap_ms"].max()) if g["max_gap_ms"].notna().any() else None,
-            "gaps_over_max_age": int(g["gaps_over_max_age"].fillna(0).sum()),
-            "max_book_age_ms": int(g["max_book_age_ms"].max()) if g["max_book_age_ms"].notna().any() else None,
-        })
-    return frame("venues", rows)
+            "events_per_s": _ratio(events, span_s) if span_s > 0 else None,
+            "mean_gap_ms": _ratio(1000.0 * span_s, intervals) if intervals else None,
+            "max_gap_ms": max(gaps, default=None),
+            "gaps_over_max_age": _total(g, "gaps_over_max_age"),
+            "max_book_age_ms": max(ages, default=None),
+        }
+        row.update({name: _total(g, name) for name in extra})
+        rows.append(row)
+    return frame("venues", rows, extra)
 
 
-def _runs_table(raw: dict[str, pd.DataFrame], spans: dict[int, tuple[float, float]], runs: set[int],
-                episodes: pd.DataFrame, trades: pd.DataFrame) -> pd.DataFrame:
-    r = raw["runs"]
-    ids = set(runs)
-    if len(episodes):
-        ids |= {int(i) for i in episodes["run_id"].dropna()}
-    if len(trades):
-        ids |= {int(i) for i in trades["run_id"].dropna()}
-    by_id = {int(x["id"]): x for x in r.to_dict("records")} if len(r) else {}
+def _runs_table(runs_frame: list[dict[str, Any]], spans: dict[int, tuple[float, float]], runs: set[int],
+                episodes: pd.DataFrame, trades: list[dict[str, Any]]) -> pd.DataFrame:
+    episode_runs = Counter(i for i in episodes["run_id"] if i is not None)
+    trade_runs = Counter(t["run_id"] for t in trades if t["run_id"] is not None)
+    ids = set(runs) | set(episode_runs) | set(trade_runs)
+    by_id = {x["id"]: x for x in runs_frame}
     rows = []
     for rid in sorted(ids):
         x = by_id.get(rid, {})
         span = spans.get(rid)
         rows.append({
             "run_id": rid, "mode": x.get("mode"), "source": x.get("source"), "status": x.get("status"),
-            "started": x.get("started"), "ended": x.get("ended"),
-            "events": None if isnull(x.get("events")) else int(x["events"]),
+            "started": num(x.get("started")), "ended": num(x.get("ended")), "events": x.get("events"),
             "first_event": span[0] if span else None, "last_event": span[1] if span else None,
-            "episodes": int((episodes["run_id"] == rid).sum()) if len(episodes) else 0,
-            "trades": int((trades["run_id"] == rid).sum()) if len(trades) else 0,
+            "episodes": episode_runs.get(rid, 0), "trades": trade_runs.get(rid, 0),
         })
     return frame("runs", rows)
 
 
-def build_tables(raw: dict[str, pd.DataFrame], run_ids: list[int] | None, flt: ReportFilter) -> dict[str, pd.DataFrame]:
-    """The scanner's tables (runs, routes, funnel, venues, episodes) from :func:`~arbscan.report.read.read_journal`'s frames."""
-    spans = _run_spans(raw["venue_stats"])
-    runs = _selected_runs(raw, run_ids, flt, spans)
-    opps = raw["opportunities"]
-    episodes = _episodes_table(opps)
+def build_tables(snap: Snapshot, flt: ReportFilter) -> dict[str, pd.DataFrame]:
+    """The scanner's tables (runs, routes, funnel, venues, episodes) from a journal :class:`Snapshot`."""
+    records = {name: f.to_dict("records") for name, f in snap.frames.items()}
+    spans = _run_spans(records["venue_stats"])
+    runs = _selected_runs(snap, flt, spans)
+    episodes = _episodes_table(records["opportunities"])
     return {
-        "runs": _runs_table(raw, spans, runs, episodes, raw["trades"]),
-        "routes": _routes_table(opps, raw["funnel"], raw["venue_stats"], runs, flt),
-        "funnel": _funnel_table(raw["funnel"], runs),
-        "venues": _venues_table(raw["venue_stats"], runs),
+        "runs": _runs_table(records["runs"], spans, runs, episodes, records["trades"]),
+        "routes": _routes_table(records["opportunities"], records["funnel"], records["venue_stats"], runs, flt),
+        "funnel": _funnel_table(records["funnel"], runs, snap.extra.get("funnel", ())),
+        "venues": _venues_table(records["venue_stats"], runs, snap.extra.get("venue_stats", ())),
         "episodes": episodes,
     }
-
-
-def frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows as table ``name`` of :data:`TABLES`: its columns in order, whatever the rows hold."""
-    import pandas as pd
-
-    return pd.DataFrame(rows, columns=list(TABLES[name]))
-
-
-def empty_tables() -> dict[str, pd.DataFrame]:
-    """Every table of :data:`TABLES` with its columns and no rows."""
-    return {name: frame(name, []) for name in TABLES}
