@@ -177,7 +177,7 @@ def test_one_odd_value_in_every_column_at_once(template, tmp_path, value):
 def test_decimals_of_any_magnitude_are_shown_without_error():
     from decimal import Decimal
 
-    from arbscan.report.render import cell
+    from arbscan.report.cells import cell
     from arbscan.report.tables import round_to
 
     assert cell("net_profit", Decimal("123456789012345678901234567.00000001")) == "123456789012345678901234567.00000001"
@@ -239,5 +239,5 @@ def test_a_crashed_run_is_shown_as_crashed(template, capsys):
     assert cli.main(["report", "--db", str(template)]) == 0
     out = capsys.readouterr().out
     runs = out.split("== Runs ==")[1].split("==")[0]
-    assert [ln.split()[3] for ln in runs.strip().splitlines()[1:4]] == ["ok", "crashed", "ok"]
+    assert [ln.split()[2] for ln in runs.strip().splitlines()[1:4]] == ["ok", "crashed", "ok"]
     assert "note: run 2 crashed (the process died)" in out

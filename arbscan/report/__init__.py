@@ -4,14 +4,16 @@
 one read transaction for a consistent snapshot) and returns a :class:`Report`: one
 ``pandas.DataFrame`` per table (columns fixed by :data:`TABLES`) and the charts (:class:`Chart`,
 PNG bytes plus the plotted series). :func:`render_text`, :func:`write_csv` and
-:func:`render_html` turn it into the terminal report, one CSV per table and one self-contained
-HTML page with the charts embedded as base64 PNGs.
+:func:`render_html` turn it into the terminal report (a summary whose lists are ranked and cut to
+``--top`` rows, or every table), one CSV per table (every row) and one self-contained HTML page.
 
-The modules, one job each: ``read`` (time arguments, the filter, the journal snapshot as typed frames),
-``tables`` and ``trading`` (the tables from the frames), ``charts`` (matplotlib, imported only
-there), ``render`` (text, CSV, HTML) and ``command`` (``build_report`` and ``arbscan report``).
-pandas and matplotlib are imported on first use, so importing this package (the CLI does, to add
-the command's options) does not load them.
+The modules, one job each: ``read`` (time arguments, the filter, the journal snapshot as typed
+frames), ``tables`` and ``trading`` (the tables from the frames), ``summary`` (ranking, and the
+summary's sections), ``cells`` (how one value is shown), ``charts`` (matplotlib, imported only
+there), ``render`` (terminal and CSV), ``page`` (HTML) and ``command`` (``build_report`` and
+``arbscan report``). pandas and matplotlib are imported where they are used, so importing this
+package (the CLI does, to add the command's options) does not load matplotlib; pandas still comes
+in through ``arbscan.store`` (sqlite_utils imports it when it is installed).
 
 Definitions (also in the README, section "Reports: arbscan report"):
 
@@ -35,13 +37,16 @@ Funnel counts and feed statistics are per-run totals that cannot be split in tim
 from arbscan.report.charts import Chart
 from arbscan.report.command import add_arguments, build_report, main, run
 from arbscan.report.read import ReportFilter, parse_time
-from arbscan.report.render import HTML_MAX_ROWS, render_html, render_text, write_csv, write_html
+from arbscan.report.page import HTML_MAX_ROWS, render_html, write_html
+from arbscan.report.render import render_text, write_csv
+from arbscan.report.summary import DEFAULT_TOP
 from arbscan.report.tables import TABLES, TRADE_STATUSES, Report
 
 __all__ = [
     "TABLES",
     "TRADE_STATUSES",
     "HTML_MAX_ROWS",
+    "DEFAULT_TOP",
     "ReportFilter",
     "Chart",
     "Report",

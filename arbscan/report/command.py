@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 from arbscan.errors import BadInput
 from arbscan.report.read import ReportFilter, parse_time, read_journal
-from arbscan.report.render import render_text, write_csv, write_html
+from arbscan.report.page import write_html
+from arbscan.report.render import render_text, write_csv
+from arbscan.report.summary import DEFAULT_TOP, ranked_routes
 from arbscan.report.tables import Report, build_tables, empty_tables
 from arbscan.report.trading import build_trading_tables
 
@@ -44,7 +46,9 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
     if charts:
         from arbscan.report.charts import build_charts  # matplotlib only when a chart is drawn
 
-        report.charts = build_charts(tables, snap.frames["trades"])
+        ranked = ranked_routes(tables["routes"])[0]
+        keys = list(zip(ranked["symbol"], ranked["buy_exchange"], ranked["sell_exchange"]))
+        report.charts = build_charts(tables, snap.frames["trades"], keys)
     return report
 
 
@@ -68,6 +72,16 @@ def _run_arg(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a run id nor 'latest'") from None
 
 
+def _top_arg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return n
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, with_db: bool = True) -> None:
     """Add the ``arbscan report`` options to ``parser`` (``with_db=False`` when the caller has ``--db``)."""
     if with_db:
@@ -75,10 +89,15 @@ def add_arguments(parser: argparse.ArgumentParser, *, with_db: bool = True) -> N
     parser.add_argument("--since", metavar="TIME",
                         help="report from this time: ISO-8601 (UTC when no offset) or unix seconds")
     parser.add_argument("--until", metavar="TIME", help="report up to (not including) this time")
-    parser.add_argument("--symbol", help="only this unified symbol, e.g. BTC/USD")
+    parser.add_argument("--symbol", help="only this unified symbol, e.g. BTC/USD (any case)")
     parser.add_argument("--run", type=_run_arg, metavar="ID", help="only run ID, or 'latest' (default: every run)")
     parser.add_argument("--csv", metavar="DIR", help="also write one CSV per table into DIR")
     parser.add_argument("--html", metavar="FILE", help="also write one self-contained HTML report with charts")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--top", type=_top_arg, default=DEFAULT_TOP, metavar="N",
+                       help=f"rows per list in the summary: routes, funnel, feeds, trading (default {DEFAULT_TOP})")
+    shown.add_argument("--all", action="store_true",
+                       help="print every table in full: every route (those without episodes too), every column")
 
 
 def run(args: argparse.Namespace, db: str | Path | None = None) -> int:
@@ -99,10 +118,10 @@ def run(args: argparse.Namespace, db: str | Path | None = None) -> int:
         paths = write_csv(report, args.csv)
         done.append(f"wrote {len(paths)} CSV files to {args.csv}")
     if args.html:
-        write_html(report, args.html)
+        write_html(report, args.html, top=args.top)
         done.append(f"wrote {args.html}")
     width = max(80, shutil.get_terminal_size((120, 24)).columns)
-    print(render_text(report, width=width), end="")
+    print(render_text(report, width=width, top=None if args.all else args.top), end="")
     for line in done:
         print(line)
     return 0

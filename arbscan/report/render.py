@@ -1,96 +1,20 @@
-"""The report as text (terminal), CSV files (one per table) and one self-contained HTML page.
-
-Every value is shown the same way in all three (:func:`cell`): exact decimals without exponent,
-times as UTC ISO-8601 with milliseconds, seconds to 0.001, ratios to 4 decimals, '' for missing.
-"""
+"""The report in the terminal (the summary, or every table with ``--all``) and as CSV files (always every row)."""
 
 from __future__ import annotations
 
-import base64
-import html
-from decimal import Decimal, InvalidOperation, localcontext
+import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from arbscan.errors import BadInput
-from arbscan.report.read import isnull, iso
-from arbscan.report.tables import TABLES, WIDE, Report
+from arbscan.report.cells import formatted, is_number
+from arbscan.report.summary import DEFAULT_TOP, Section, sections
+from arbscan.report.tables import TABLES, Report
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["HTML_MAX_ROWS", "cell", "decimal_text", "render_text", "write_csv", "render_html", "write_html"]
-
-_TITLES = {
-    "runs": "Runs",
-    "routes": "Routes: episodes, peak net profit, durations, live share",
-    "funnel": "Route funnel: evaluated, crossed before fees, live after fees, why not",
-    "venues": "Venues: book feeds, gaps and staleness",
-    "episodes": "Episodes",
-    "trading": "Paper and live trading",
-    "imbalances": "Leg imbalances and how they were flattened",
-    "balances": "Balances per venue (start and final)",
-}
-_KEYS = {
-    "runs": ("run_id",),
-    "routes": ("symbol", "buy_exchange", "sell_exchange"),
-    "funnel": ("symbol", "buy_exchange", "sell_exchange"),
-    "venues": ("exchange", "symbol"),
-    "episodes": ("run_id", "symbol", "buy_exchange", "sell_exchange"),
-    "trading": ("mode", "strategy", "symbol"),
-    "imbalances": ("trade_id",),
-    "balances": ("run_id", "mode", "strategy", "exchange", "asset"),
-}
-_TIME_COLS = {"started", "ended", "first_event", "last_event", "first_seen", "last_seen", "opened", "closed", "as_of"}
-_SECONDS_COLS = {"duration_median_s", "duration_p90_s", "duration_max_s", "live_s", "covered_s", "span_s",
-                 "duration_s"}
-_MS_COLS = {"mean_gap_ms", "max_gap_ms"}
-_RATIO_COLS = {"live_share", "events_per_s"}
-_TEXT_TABLES_SKIPPED = ("episodes",)  # too long for a terminal: CSV and HTML only
-
-HTML_MAX_ROWS = 1000
-"""Rows per table in the HTML page (a long scan has many episodes); the CSVs always hold every row."""
-
-
-def cell(column: str, value: Any) -> str:
-    """One value as the report shows it (terminal, CSV and HTML alike); missing -> ''."""
-    if isnull(value):
-        return ""
-    if isinstance(value, Decimal):
-        return decimal_text(value)
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and abs(value) >= 1e15 and column not in _TIME_COLS:
-        return format(value, ".6g")  # no journal figure is this large: shown, not padded with digits
-    if column in _TIME_COLS:
-        return iso(float(value))
-    if column in _SECONDS_COLS:
-        return f"{float(value):.3f}"
-    if column in _MS_COLS:
-        return f"{float(value):.1f}"
-    if column in _RATIO_COLS:
-        return f"{float(value):.4f}"
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        return str(int(value))  # counts and ids (pandas makes them float next to a NULL)
-    return str(value)
-
-
-def decimal_text(value: Decimal) -> str:
-    """An exact decimal without exponent; beyond 10^40 (or below 10^-40) with one, so any magnitude prints short."""
-    if value.is_finite() and -40 <= value.adjusted() <= 40:
-        return format(value, "f")
-    if value.is_finite():
-        with localcontext(WIDE):
-            return str(value.normalize())  # 1E+999999, not 120 digits of a sum
-    return str(value)  # NaN, Infinity
-
-
-def _formatted(df: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
-
-    cols = list(df.columns)
-    data = {c: [cell(c, v) for v in df[c].tolist()] for c in cols}
-    return pd.DataFrame(data, columns=cols)
+__all__ = ["render_text", "text_table", "write_csv"]
 
 
 def _printable(text: str) -> str:
@@ -98,21 +22,24 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
-def _text_table(name: str, df: pd.DataFrame, width: int = 120) -> list[str]:
+def text_table(df: pd.DataFrame, keys: tuple[str, ...], width: int = 120, fit: bool = False) -> list[str]:
     """A table as aligned text: columns two spaces apart, numbers right-aligned, '-' for missing; wide
-    tables are split into blocks of columns, each repeating the row's key columns."""
-    f = _formatted(df)
-    keys = [c for c in _KEYS[name] if c in f.columns]
-    others = [c for c in f.columns if c not in keys]
+    tables are split into blocks of columns, each repeating the row's key columns, or with ``fit``
+    (the summary's views) keep to one block and leave out the columns that do not fit."""
+    f = formatted(df)
+    keys_here = [c for c in keys if c in f.columns]
+    others = [c for c in f.columns if c not in keys_here]
     cells = {c: [_printable(v) if v != "" else "-" for v in f[c]] for c in f.columns}
     widths = {c: max([len(c)] + [len(v) for v in cells[c]]) for c in f.columns}
-    numeric = {c: all(v == "-" or _is_number(v) for v in cells[c]) for c in f.columns}
+    numeric = {c: all(v == "-" or is_number(v) for v in cells[c]) for c in f.columns}
     chunks: list[list[str]] = []
-    base = sum(widths[c] + 2 for c in keys)
+    base = sum(widths[c] + 2 for c in keys_here)
     cur: list[str] = []
     used = base
     for c in others:
         if cur and used + widths[c] + 2 > width:
+            if fit:  # columns come in order of importance: a narrower one further on may still fit
+                continue
             chunks.append(cur)
             cur, used = [], base
         cur.append(c)
@@ -121,7 +48,7 @@ def _text_table(name: str, df: pd.DataFrame, width: int = 120) -> list[str]:
         chunks.append(cur)
     lines: list[str] = []
     for i, chunk in enumerate(chunks):
-        cols = keys + chunk
+        cols = keys_here + chunk
         if i:
             lines.append("")
 
@@ -134,40 +61,41 @@ def _text_table(name: str, df: pd.DataFrame, width: int = 120) -> list[str]:
     return lines
 
 
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except InvalidOperation:
-        return False
-    return True
+def _wrapped(line: str, width: int) -> list[str]:
+    return textwrap.wrap(_printable(line), width, subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False) or [""]
 
 
-def render_text(report: Report, width: int = 120) -> str:
-    """The terminal report: a header, then each table (wide ones split into column blocks keyed by row)."""
+def _section_text(section: Section, width: int) -> list[str]:
+    lines = [f"== {section.title} =="]
+    for line in section.before:
+        lines.extend(_wrapped(line, width))
+    if section.rows is not None and len(section.rows):
+        lines.extend(text_table(section.rows, section.keys, width, fit=section.fit))
+    for line in section.after:
+        lines.extend(_wrapped(line, width))
+    return lines + [""]
+
+
+def render_text(report: Report, width: int = 120, top: int | None = DEFAULT_TOP) -> str:
+    """The terminal report: a header, then the summary (lists cut to ``top`` rows), or every table for ``top=None``."""
     out = [f"arbscan report: {report.db}", report.filter.describe(), ""]
     if report.empty:
         out.extend(report.notes)
         return "\n".join(out) + "\n"
-    for name in TABLES:
-        if name in _TEXT_TABLES_SKIPPED:
-            continue
-        df = report.tables[name]
-        if name in ("trading", "imbalances", "balances") and not len(df):
-            continue
-        out.append(f"== {_TITLES[name]} ==")
-        if not len(df):
-            out.append("(none)")
-        else:
-            out.extend(_text_table(name, df, width))
-        out.append("")
-    out.extend(f"note: {n}" for n in report.notes)
-    out.append("durations: last_seen - first_seen (s); live_share = live_s / covered_s; "
-               "money in the route's quote currency; episodes: see --csv or --html")
+    for section in sections(report, top):
+        out.extend(_section_text(section, width))
+    for n in report.notes:
+        out.extend(_wrapped(f"note: {n}", width))
+    out.extend(_wrapped("durations: last_seen - first_seen (s); live_share = live_s / covered_s; money in the quote "
+                        "currency", width))
+    out.append("episodes: --csv DIR or --html FILE" if top is None else
+               "every row and column: --all, --csv DIR or --html FILE")
     return "\n".join(out) + "\n"
 
 
 def write_csv(report: Report, directory: str | Path) -> list[Path]:
-    """Write ``<table>.csv`` for every table of :data:`TABLES` into ``directory``; returns the paths."""
+    """Write ``<table>.csv`` for every table of :data:`TABLES` into ``directory``, every row; returns the paths."""
     d = Path(directory)
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -176,62 +104,6 @@ def write_csv(report: Report, directory: str | Path) -> list[Path]:
     paths = []
     for name in TABLES:
         p = d / f"{name}.csv"
-        _formatted(report.tables[name]).to_csv(p, index=False, lineterminator="\n")
+        formatted(report.tables[name]).to_csv(p, index=False, lineterminator="\n")
         paths.append(p)
     return paths
-
-
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;background:#fff}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
-p.meta{color:#555;margin:2px 0} table{border-collapse:collapse;font-size:12px;margin:6px 0}
-th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}
-th{background:#f3f5f8} td:first-child,th:first-child{text-align:left} img{max-width:100%;border:1px solid #eee}
-figure{margin:12px 0} figcaption{color:#555;font-size:12px} .wrap{overflow-x:auto}
-"""
-
-
-def render_html(report: Report) -> str:
-    """One self-contained HTML page: header, charts as embedded base64 PNGs, every table. No external links."""
-    e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>arbscan report: {e(report.db)}</title>", f"<style>{_CSS}</style></head><body>",
-             f"<h1>arbscan report</h1><p class=\"meta\">journal: {e(report.db)}</p>",
-             f"<p class=\"meta\">{e(report.filter.describe())}</p>"]
-    for n in report.notes:
-        parts.append(f"<p class=\"meta\">{e(n)}</p>")
-    if not report.empty:
-        if report.charts:
-            parts.append("<h2>Charts</h2>")
-        for c in report.charts:
-            data = base64.b64encode(c.png).decode("ascii")
-            parts.append(f'<figure id="chart-{e(c.name)}"><img alt="{e(c.title)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption>{e(c.title)}</figcaption></figure>")
-        for name in TABLES:
-            df = report.tables[name]
-            parts.append(f'<h2 id="table-{name}">{e(_TITLES[name])}</h2>')
-            if not len(df):
-                parts.append("<p>(none)</p>")
-                continue
-            shown = df.head(HTML_MAX_ROWS)
-            parts.append('<div class="wrap">' + _formatted(shown).to_html(index=False, border=0, escape=True)
-                         + "</div>")
-            if len(df) > len(shown):
-                parts.append(f'<p class="meta">first {len(shown):,} of {len(df):,} rows; all of them are in '
-                             f"{name}.csv (--csv DIR)</p>")
-        parts.append("<p class=\"meta\">durations: last_seen - first_seen in seconds; live_share = live_s / "
-                     "covered_s; money in the route's quote currency, exact decimals from the journal.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def write_html(report: Report, path: str | Path) -> Path:
-    """Write :func:`render_html` to ``path``; returns it."""
-    p = Path(path)
-    try:
-        p.write_text(render_html(report), encoding="utf-8")
-    except OSError as exc:
-        raise BadInput(f"--html: cannot write {str(p)!r}: {exc.strerror}") from None
-    return p
-
-

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from arbscan.report.charts import Chart
 
 __all__ = ["TABLES", "TRADE_STATUSES", "WIDE", "Report", "build_tables", "empty_tables", "frame", "dsum",
-           "round_to", "num", "quote"]
+           "round_to", "num", "quote", "route_label"]
 
 _FUNNEL = FUNNEL_COUNTS
 _NOT_LIVE = ("not_crossed", "fees", "depth_or_minimums", "balance", "below_min_bps")
@@ -35,7 +35,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "routes": ("symbol", "buy_exchange", "sell_exchange", "quote", "episodes", "observations",
                "net_profit_total", "net_profit_median", "net_profit_max", "net_bps_median", "net_bps_max",
                "gross_profit_total", "fees_total", "fee_share", "duration_median_s", "duration_p90_s",
-               "duration_max_s", "live_s", "covered_s", "live_share"),
+               "duration_max_s", "live_s", "covered_s", "live_share", "trades", "realised_pnl_total"),
     "funnel": ("symbol", "buy_exchange", "sell_exchange", *_FUNNEL, "main_reason_not_live"),
     "venues": ("exchange", "symbol", "runs", "events", "first_event", "last_event", "span_s", "events_per_s",
                "mean_gap_ms", "max_gap_ms", "gaps_over_max_age", "max_book_age_ms"),
@@ -117,6 +117,11 @@ def _ratio(a: float, b: float) -> float | None:
         return None
 
 
+def route_label(symbol: str, buy: str, sell: str) -> str:
+    """A route in one cell, legend or line: 'BTC/USD buy kraken sell bitstamp'."""
+    return f"{symbol} buy {buy} sell {sell}"
+
+
 def quote(symbol: str) -> str:
     """The quote currency of a unified symbol ('BTC/USD' -> 'USD'); '' when it has none."""
     return symbol.split("/", 1)[1] if "/" in symbol else ""
@@ -196,9 +201,10 @@ def _episodes_table(opps: list[dict[str, Any]]) -> pd.DataFrame:
     return frame("episodes", rows)
 
 
-def _route_row(route: tuple[str, str, str], mine: list[dict[str, Any]], feeds: dict[tuple[int, str, str], tuple[float, float]],
-               runs: set[int], flt: ReportFilter) -> dict[str, Any]:
-    import pandas as pd
+def _route_row(route: tuple[str, str, str], mine: list[dict[str, Any]], trades: list[dict[str, Any]],
+               feeds: dict[tuple[int, str, str], tuple[float, float]], runs: set[int], flt: ReportFilter
+               ) -> dict[str, Any]:
+    import numpy as np
 
     symbol, buy, sell = route
     profits = [r["net_profit"] for r in mine if r["net_profit"] is not None]
@@ -213,7 +219,7 @@ def _route_row(route: tuple[str, str, str], mine: list[dict[str, Any]], feeds: d
                 gross.append(np_ + bf + sf)  # (sell_proceeds + sell_fee) - (buy_cost - buy_fee)
     spans = [(a, b) for a, b in ((num(r["first_seen"]), num(r["last_seen"])) for r in mine)
              if a is not None and b is not None]
-    durations = pd.Series([b - a for a, b in spans], dtype=float)
+    durations = [b - a for a, b in spans]
     live_s = sum(_overlap(a, b, flt.since, flt.until) for a, b in spans)
     covered = 0.0
     known = False
@@ -236,25 +242,27 @@ def _route_row(route: tuple[str, str, str], mine: list[dict[str, Any]], feeds: d
         "net_bps_median": round_to(_dmedian(bps), _BPS_STEP),
         "net_bps_max": round_to(max(bps), _BPS_STEP) if bps else None,
         "gross_profit_total": gross_total, "fees_total": fee_total, "fee_share": fee_share,
-        "duration_median_s": float(durations.median()) if len(durations) else None,
-        "duration_p90_s": float(durations.quantile(0.9)) if len(durations) else None,
-        "duration_max_s": float(durations.max()) if len(durations) else None,
+        "duration_median_s": float(np.median(durations)) if durations else None,
+        "duration_p90_s": float(np.quantile(durations, 0.9)) if durations else None,  # linear, as pandas'
+        "duration_max_s": max(durations) if durations else None,
         "live_s": live_s, "covered_s": covered if known else None,
         "live_share": _ratio(live_s, covered) if known else None,
+        "trades": len(trades), "realised_pnl_total": dsum(t["realised_pnl"] for t in trades) if trades else None,
     }
 
 
 def _routes_table(opps: list[dict[str, Any]], funnel: list[dict[str, Any]], venue_stats: list[dict[str, Any]],
-                  runs: set[int], flt: ReportFilter) -> pd.DataFrame:
+                  trades: list[dict[str, Any]], runs: set[int], flt: ReportFilter) -> pd.DataFrame:
     keys = ("symbol", "buy_exchange", "sell_exchange")
     by_route = _by(opps, *keys)
-    routes = set(by_route) | {tuple(f[k] for k in keys) for f in funnel if f["run_id"] in runs}
+    traded = _by(trades, *keys)  # paper and live trades of the route, both modes
+    routes = set(by_route) | set(traded) | {tuple(f[k] for k in keys) for f in funnel if f["run_id"] in runs}
     feeds: dict[tuple[int, str, str], tuple[float, float]] = {}
     for v in venue_stats:
         first, last = num(v["first_ts"]), num(v["last_ts"])
         if v["run_id"] in runs and first is not None and last is not None:
             feeds[(v["run_id"], v["exchange"], v["symbol"])] = (first, last)
-    rows = [_route_row(route, by_route.get(route, []), feeds, runs, flt) for route in sorted(routes)]
+    rows = [_route_row(route, by_route.get(route, []), traded.get(route, []), feeds, runs, flt) for route in sorted(routes)]
     return frame("routes", rows)
 
 
@@ -326,7 +334,8 @@ def build_tables(snap: Snapshot, flt: ReportFilter) -> dict[str, pd.DataFrame]:
     episodes = _episodes_table(records["opportunities"])
     return {
         "runs": _runs_table(records["runs"], spans, runs, episodes, records["trades"]),
-        "routes": _routes_table(records["opportunities"], records["funnel"], records["venue_stats"], runs, flt),
+        "routes": _routes_table(records["opportunities"], records["funnel"], records["venue_stats"], records["trades"],
+                                runs, flt),
         "funnel": _funnel_table(records["funnel"], runs, snap.extra.get("funnel", ())),
         "venues": _venues_table(records["venue_stats"], runs, snap.extra.get("venue_stats", ())),
         "episodes": episodes,
