@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python -m bench.run_all                 # every benchmark, then the tables (about 10 minutes)
-    python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality, profile
+    python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality, profile, report
     python -m bench.run_all --render        # only rewrite BENCHMARKS.md from bench/results/*.json
 
 Tables go between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` markers in BENCHMARKS.md;
@@ -117,6 +117,27 @@ def _locality(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _report(doc: dict[str, Any]) -> str:
+    r = doc["results"]
+    s = r["seconds"]
+    w, h = r["largest_chart_px"]
+    m = doc["machine"]
+    return "\n".join([
+        f"Run finished {m['utc']} UTC on {m['cpu']}, {m['nproc']} CPUs (CPU affinity {m['affinity']}), "
+        f"{m['implementation']} {m['python']}; load average then {' '.join(m['loadavg'])}.", "",
+        f"{r['cell']}, {r['deltas']:,} deltas: {r['routes']:,} routes, {r['routes_with_episodes']:,} with episodes "
+        f"({r['episodes']:,} episodes). Each command in a fresh `python -m arbscan.cli` process (start-up and imports "
+        f"included, not pinned to a CPU), {r['repeat']} rounds; seconds as median (min-max).", "",
+        "| command | output | seconds |", "|---|---|---|",
+        f"| `report --db DB` | {r['text_lines']:,} lines | {fmt_spread(s['text'], 2)} |",
+        f"| `report --db DB --all` | {r['all_lines']:,} lines | {fmt_spread(s['all'], 2)} |",
+        f"| `report --db DB --html FILE` | {r['html_bytes'] / 1e6:.2f} MB, largest chart {w} x {h} px | "
+        f"{fmt_spread(s['html'], 2)} |",
+        f"| `report --db DB --csv DIR` | {r['csv_rows']:,} rows | {fmt_spread(s['csv'], 2)} |",
+        "", f"Lines written to stderr over all runs: {r['stderr_lines']}.",
+    ])
+
+
 def _before(doc: dict[str, Any]) -> str:
     """Before/after table: ``before_replay.json`` (older code, same bench) against ``replay.json``."""
     after_path = RESULTS / "replay.json"
@@ -201,7 +222,7 @@ def _summary(doc: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality}
+RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality, "report": _report}
 RENDER_ONLY = {"before": ("before_replay", _before), "summary": ("kraken", _summary)}
 
 
@@ -240,10 +261,10 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not a.render:
-        from bench import bench_journal, bench_kraken_book, bench_locality, bench_replay
+        from bench import bench_journal, bench_kraken_book, bench_locality, bench_replay, bench_report
         from bench.common import save_results
 
-        todo = a.only or ["kraken", "replay", "journal", "locality", "profile"]
+        todo = a.only or ["kraken", "replay", "journal", "locality", "profile", "report"]
         if "kraken" in todo:
             bench_kraken_book.main(["--cpu", a.cpu, "--json", str(RESULTS / "kraken.json")])
         if "replay" in todo:
@@ -255,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
             cells = {f"{v} venues x {n} symbols": bench_locality.main(["--cpu", a.cpu, "--venues", str(v), "--symbols", str(n)])
                      for v, n in ((5, 100), (5, 1000), (20, 1000))}
             save_results(RESULTS / "locality.json", "locality", cells)
+        if "report" in todo:
+            bench_report.main(["--json", str(RESULTS / "report.json")])  # unpinned: as a user runs a report
         if "profile" in todo:
             import contextlib
             import io

@@ -69,3 +69,13 @@ def test_locality_bench_does_the_same_work_in_both_orders(tmp_path):
     out = bench_locality.main(["--venues", "3", "--symbols", "4", "--cpu", "-1", "--workdir", str(tmp_path)])
     assert out["file order"]["live"] == out["grouped by symbol"]["live"] > 0
     assert out["file order"]["episodes"] == out["grouped by symbol"]["episodes"]
+
+
+def test_report_bench_runs_at_toy_size(tmp_path):
+    from bench import bench_report
+
+    out = bench_report.main(["--venues", "3", "--symbols", "2", "--deltas", "300", "--repeat", "1", "--cpu", "-1",
+                             "--workdir", str(tmp_path)])
+    assert out["routes"] == 12 and out["stderr_lines"] == 0
+    assert out["text_lines"] > 0 and out["html_bytes"] > 0 and out["csv_rows"] > 0
+    assert set(out["seconds"]) == {"text", "all", "html", "csv"}
