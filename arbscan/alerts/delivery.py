@@ -94,7 +94,6 @@ async def deliver(session: aiohttp.ClientSession, dest: Destination, alert: Aler
         await sleep(wait)
         if answer.retry_after is None:
             delay *= 2
-    logger.warning("alert %s to %s given up after %d attempt(s): %s", alert.event, dest.name, attempt, detail)
     return Result("failed", attempt, detail)
 
 

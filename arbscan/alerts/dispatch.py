@@ -217,6 +217,9 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - a bug in one delivery must not stop the destination
                 logger.exception("alert %s to %s failed unexpectedly", item.alert.event, dest.name)
                 result = Result("failed", attempts[0], type(exc).__name__)
+            if not result.ok:
+                logger.warning("alert %s to %s given up after %d attempt(s): %s", item.alert.event, dest.name,
+                               result.attempts, result.detail)
             self._record(dest.name, item, result.status, result.attempts, result.detail)
 
     def _drop_left(self, why: str) -> None:

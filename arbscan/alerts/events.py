@@ -83,6 +83,10 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _route(symbol: str, buy: str, sell: str) -> str:
     return f"{symbol} buy {buy} sell {sell}"
 
@@ -124,7 +128,7 @@ def episode_closed(ep: Any, t: float) -> Alert:
     data.update(closed_at=ep.closed_at, close_reason=ep.close_reason, close_detail=ep.close_detail)
     return Alert("episode_closed", t, f"arbscan: closed {_route(ep.symbol, ep.buy_exchange, ep.sell_exchange)} ({why})",
                  (f"peak {bps(p.net_bps)} bps, {short(p.net_profit)} {quote} on {short(p.amount)} {base}",
-                  f"lasted {duration(ep.last_seen - ep.first_seen)}, {ep.observations} observations"), data)
+                  f"lasted {duration(ep.last_seen - ep.first_seen)}, {_plural(ep.observations, 'observation')}"), data)
 
 
 def venue_unreachable(venue: str, down_for: float, error: str | None, t: float) -> Alert:
@@ -194,11 +198,11 @@ def daily_summary(tally: Any, t: float) -> Alert:
     """The summary of one UTC day (``arbscan.alerts.hub.DayTally``)."""
     day = time.strftime("%Y-%m-%d", time.gmtime(tally.day))
     since = "" if tally.since <= tally.day else f", from {time.strftime('%H:%M', time.gmtime(tally.since))} when this run started"
-    lines = [f"episodes {tally.episodes} on {len(tally.routes)} routes"]
+    lines = [f"{_plural(tally.episodes, 'episode')} on {_plural(len(tally.routes), 'route')}"]
     best = sorted(tally.routes.items(), key=lambda kv: kv[1][1], reverse=True)[:3]
     for (symbol, buy, sell), (count, profit, peak_bps) in best:
         quote = _quote_base(symbol)[1]
-        lines.append(f"  {_route(symbol, buy, sell)}: {count} episodes, best {short(profit)} {quote} "
+        lines.append(f"  {_route(symbol, buy, sell)}: {_plural(count, 'episode')}, best {short(profit)} {quote} "
                      f"({bps(peak_bps)} bps)")
     for mode in sorted({m for m, _ in tally.trades}):
         statuses = ", ".join(f"{n} {s}" for (m, s), n in sorted(tally.trades.items()) if m == mode)
