@@ -37,7 +37,7 @@ __all__ = [
     "settings_summary",
     "run_replay_command",
     "run_live_command",
-    "run_alerts",
+    "alerts_for_run",
     "DRIVER_OPTIONS",
     "ALERT_OPTIONS",
 ]
@@ -63,6 +63,8 @@ def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
         "venues": [v.exchange for v in settings.venues],
         "version": __version__,
     }
+    if settings.alerts:
+        out["alerts"] = [a.name for a in settings.alerts]  # names only: their URLs and tokens are secrets
     out.update(extra)
     return out
 
@@ -130,7 +132,7 @@ def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adap
                          fee_overrides=settings.fee_overrides())
 
 
-def run_alerts(settings: Settings, store: Any, *, required: bool = False) -> Alerts | None:
+def alerts_for_run(settings: Settings, store: Any, *, required: bool = False) -> Alerts | None:
     """The run's alert hub from ``[[alerts]]`` (None without any), audited into ``store``; not started yet.
 
     ``required`` (``replay --alerts``): ``BadInput`` when no destination is configured. A destination
@@ -191,7 +193,7 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
                 fallback.setdefault(exchange, {}).update(assets)
             executors = paper_executors(settings, strategies, store, scanner.markets, fallback)
         if alerts:
-            hub = run_alerts(settings, store, required=True)
+            hub = alerts_for_run(settings, store, required=True)
     except BaseException:
         store.close("error")  # a refused strategy is a failed run, not an empty successful one
         raise
@@ -267,7 +269,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
 
             store = scanner.store = Store(sc.db)
             store.start_run("scan", ",".join(v.exchange for v in settings.venues), settings_summary(settings))
-            hub = run_alerts(settings, store)
+            hub = alerts_for_run(settings, store)
         else:
             writer = ReplayWriter(out_path)
         adapters = build_adapters(settings, validate_orders=validate)

@@ -4,6 +4,7 @@ takes 10 s to answer (the scanner's event loop is not delayed), ``alert-test``, 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import threading
@@ -64,8 +65,11 @@ def test_replay_with_alerts_sends_episodes_and_paper_trades_on_the_files_clock(t
     assert (missed["status"], D(missed["realised_pnl"]), missed["mode"]) == ("missed", D(0), "paper")
     assert docs[1]["text"].startswith("arbscan: paper trade paper-1-slow-1 imbalanced: BTC/USD buy x sell y (slow)\n"
                                       "pnl 0.1791 USD (expected 0.44775), bought 1 sold 0.4 of 1 BTC, imbalance 0.6 BTC (kept)")
-    assert alerts_summary(sqlite3.connect(db)) == ["alerts: 6 sent, 0 retried, 0 failed, 0 dropped",
-                                                   "  ops: 6 sent, 0 retried, 0 failed, 0 dropped"]
+    conn = sqlite3.connect(db)
+    assert alerts_summary(conn) == ["alerts: 6 sent, 0 retried, 0 failed, 0 dropped",
+                                    "  ops: 6 sent, 0 retried, 0 failed, 0 dropped"]
+    (settings,) = conn.execute("SELECT settings FROM runs").fetchone()
+    assert json.loads(settings)["alerts"] == ["ops"] and "hook" not in settings
 
 
 def test_replay_without_the_flag_sends_nothing(tmp_path, monkeypatch):

@@ -179,3 +179,19 @@ def test_the_daily_summary_goes_out_when_the_utc_day_is_over():
                            "  ETH/USD buy y sell x: 1 episode, best 0.2 USD (20.00 bps)\n"
                            "paper trades 2 (1 filled, 1 imbalanced), realised pnl 0.62685 USD")]
     assert out.sent[0][1].data["realised_pnl"] == {"paper/USD": "0.62685"}
+
+
+async def test_a_live_executor_tells_its_finished_trade_and_the_halt_it_caused(store):
+    from test_live_fakes import ScriptedVenue, live_config, opportunity, started_executor
+
+    venues = {"alpha": ScriptedVenue("alpha", ["filled", "rejected"]), "beta": ScriptedVenue("beta", ["rejected"])}
+    ex = await started_executor(store, venues, config=live_config(max_consecutive_failures=1))
+    alerts, out = hub(dest("all"))
+    alerts.watch_executor(ex)
+    trade = await ex.execute(opportunity())
+    assert [(name, event) for name, event, _ in out.text()] == [("all", "halt_raised"), ("all", "trade_finished")]
+    halt, finished = (alert for _, alert in out.sent)
+    assert halt.data == {"mode": "live", "strategy": ex.name, "reason": "1 consecutive failed trades", "earlier_run": False}
+    assert halt.title == "arbscan: LIVE TRADING HALTED: 1 consecutive failed trades"
+    assert (finished.data["mode"], finished.data["status"], finished.data["trade_id"]) == ("live", "imbalanced", trade.id)
+    assert D(finished.data["imbalance"]) == D(1)

@@ -70,13 +70,13 @@ def send_test_alerts(configs: Sequence[AlertConfig], to: Sequence[str] = (),
         async with aiohttp.ClientSession() as session:
             results = await asyncio.gather(*(deliver(session, d, alert_test_message(d.name, host, time.time()),
                                                      throttler_for(d)) for d in destinations))
-        return list(zip(destinations, results))
+        return list(zip(destinations, results, strict=True))
 
     return asyncio.run(run())
 
 
 def run_alert_test(configs: Sequence[AlertConfig], to: Sequence[str], out: TextIO, err: TextIO) -> int:
-    """``arbscan alert-test``: send, print one line per destination on ``out``; 2 (and one line on ``err``) if one failed."""
+    """``arbscan alert-test``: send, print a line per destination on ``out``; 2 and a line on ``err`` if one failed."""
     results = send_test_alerts(configs, to)
     failed = []
     for dest, result in results:

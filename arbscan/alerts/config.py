@@ -148,7 +148,8 @@ def _alert(key: str, raw: Any) -> AlertConfig:
         statuses = _str_list(f"{key}.trade_statuses", raw["trade_statuses"])
         for i, s in enumerate(statuses):
             if s not in TRADE_STATUSES:
-                raise ConfigError(f"{key}.trade_statuses[{i}]: unknown status {s!r} (known: {', '.join(TRADE_STATUSES)})")
+                known = ", ".join(TRADE_STATUSES)
+                raise ConfigError(f"{key}.trade_statuses[{i}]: unknown status {s!r} (known: {known})")
         kw["trade_statuses"] = statuses
     for k in ("max_per_minute", "max_attempts", "queue_size"):
         if k in raw:

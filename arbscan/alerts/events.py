@@ -197,7 +197,8 @@ def halt_cleared(mode: str, strategy: str, reason: str, t: float) -> Alert:
 def daily_summary(tally: Any, t: float) -> Alert:
     """The summary of one UTC day (``arbscan.alerts.hub.DayTally``)."""
     day = time.strftime("%Y-%m-%d", time.gmtime(tally.day))
-    since = "" if tally.since <= tally.day else f", from {time.strftime('%H:%M', time.gmtime(tally.since))} when this run started"
+    started = time.strftime("%H:%M", time.gmtime(tally.since))
+    since = "" if tally.since <= tally.day else f", from {started} when this run started"
     lines = [f"{_plural(tally.episodes, 'episode')} on {_plural(len(tally.routes), 'route')}"]
     best = sorted(tally.routes.items(), key=lambda kv: kv[1][1], reverse=True)[:3]
     for (symbol, buy, sell), (count, profit, peak_bps) in best:

@@ -153,7 +153,7 @@ class Alerts:
         return finished
 
     def halt_listener(self, mode: str, strategy: str, clock: Callable[[], float]) -> Callable[[str, str], None]:
-        """A ``KillSwitch`` listener: ``(event, reason)`` with event 'raised', 'loaded' (an earlier run's) or 'cleared'."""
+        """A ``KillSwitch`` listener of ``(event, reason)``: 'raised', 'loaded' (an earlier run's) or 'cleared'."""
 
         def on_halt(event: str, reason: str) -> None:
             t = clock()
