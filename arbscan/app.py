@@ -15,7 +15,7 @@ import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbscan import __version__
 from arbscan.config import Settings, StrategyConfig
@@ -25,6 +25,9 @@ from arbscan.model import Balances, Market
 from arbscan.recording import BookRecorder, ReplayWriter
 from arbscan.scanner import Scanner
 
+if TYPE_CHECKING:
+    from arbscan.alerts import Alerts
+
 __all__ = [
     "build_adapters",
     "starting_balances",
@@ -33,13 +36,18 @@ __all__ = [
     "settings_summary",
     "run_replay_command",
     "run_live_command",
+    "alerts_for_run",
     "DRIVER_OPTIONS",
+    "ALERT_OPTIONS",
 ]
 
 logger = logging.getLogger(__name__)
 
 DRIVER_OPTIONS: dict[str, Any] = {}
 """Extra keyword arguments for ``arbscan.feeds.LiveDriver`` (tests shorten ``initial_backoff`` here)."""
+
+ALERT_OPTIONS: dict[str, Any] = {}
+"""Extra keyword arguments for ``arbscan.alerts.build_alerts`` (tests shorten ``close_grace_s`` here)."""
 
 
 def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
@@ -54,6 +62,8 @@ def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
         "venues": [v.exchange for v in settings.venues],
         "version": __version__,
     }
+    if settings.alerts:
+        out["alerts"] = [a.name for a in settings.alerts]  # names only: their URLs and tokens are secrets
     out.update(extra)
     return out
 
@@ -121,6 +131,28 @@ def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adap
                          fee_overrides=settings.fee_overrides(), symbols=strategy.symbols or settings.scanner.symbols)
 
 
+def alerts_for_run(settings: Settings, store: Any, *, required: bool = False) -> Alerts | None:
+    """The run's alert hub from ``[[alerts]]`` (None without any), audited into ``store``; not started yet.
+
+    ``required`` (``replay --alerts``): ``BadInput`` when no destination is configured. A destination
+    whose URL or token is missing stops the run here, before any venue is touched.
+    """
+    if required and not settings.alerts:
+        raise BadInput("--alerts: no [[alerts]] destination is configured")
+    if not settings.alerts:
+        return None
+    from arbscan.alerts import build_alerts
+
+    return build_alerts(settings.alerts, store, **ALERT_OPTIONS)
+
+
+def _attach_alerts(alerts: Alerts, scanner: Scanner, executors: Sequence[Executor]) -> None:
+    """Hand the hub to what emits events: the scanner's episodes, each executor's trades and halts."""
+    scanner.episode_listeners.append(alerts)
+    for ex in executors:
+        alerts.watch_executor(ex)
+
+
 # -- replay --------------------------------------------------------------------------------------
 
 
@@ -134,8 +166,11 @@ class ReplayRun:
 
 
 def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
-                       progress: Any = None) -> ReplayRun:
-    """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly."""
+                       progress: Any = None, alerts: bool = False) -> ReplayRun:
+    """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly.
+
+    ``alerts`` (``--alerts``): send ``[[alerts]]`` on the file's clock; off by default so backtests do not spam.
+    """
     from arbscan.replay import replay_header, run_replay
     from arbscan.store import Store
 
@@ -148,6 +183,7 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
     balances = _venue_balances(settings)  # the file's balance lines override these
     scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances)
+    hub = None
     try:
         executors: list[Executor] = []
         if strategies:
@@ -155,10 +191,15 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
             for exchange, assets in replay_header(path).items():
                 fallback.setdefault(exchange, {}).update(assets)
             executors = paper_executors(settings, strategies, store, scanner.markets, fallback)
+        if alerts:
+            hub = alerts_for_run(settings, store, required=True)
     except BaseException:
         store.close("error")  # a refused strategy is a failed run, not an empty successful one
         raise
     scanner.listeners.extend(executors)
+    if hub is not None:
+        _attach_alerts(hub, scanner, executors)
+        hub.start()
     stop_requested: list[int] = []
 
     def _request_stop(signum: int, frame: Any) -> None:
@@ -174,6 +215,8 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     finally:
         if progress:
             progress.done()
+        if hub is not None:
+            hub.close()  # its last alerts are audited before the journal closes
         if result is not None:
             store.end_run(status, events=result.book_events)
         store.close(status)
@@ -214,7 +257,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         raise ConfigError("venues: none configured")
     if validate_orders and not live:
         raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
-    store = writer = None
+    store = writer = hub = None
     executors: list[Executor] = []
     scanner = Scanner({}, None, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
                       balances=_venue_balances(settings))
@@ -225,6 +268,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
 
             store = scanner.store = Store(sc.db)
             store.start_run("scan", ",".join(v.exchange for v in settings.venues), settings_summary(settings))
+            hub = alerts_for_run(settings, store)
         else:
             writer = ReplayWriter(out_path)
         adapters = build_adapters(settings, validate_orders=validate)
@@ -239,6 +283,8 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
             writer.close()
         raise
     scanner.listeners.extend(executors)
+    if hub is not None:
+        _attach_alerts(hub, scanner, executors)
     if writer is not None:
         scanner.listeners.append(BookRecorder(writer, scanner.markets))
     driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=settings.fee_overrides(),
@@ -262,6 +308,10 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
             view.draw()
 
     status_task = asyncio.create_task(_status_loop())
+    watch_task = None
+    if hub is not None:
+        hub.start()
+        watch_task = asyncio.create_task(hub.watch(driver), name="alerts-watch")
     if duration:
         loop.call_later(duration, driver.stop.set)
     outcome = "error"
@@ -269,12 +319,16 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         await driver.run()
         outcome = "interrupted" if interrupted else "ok"
     finally:
-        status_task.cancel()
-        await asyncio.gather(status_task, return_exceptions=True)
+        background = [t for t in (status_task, watch_task) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         view.close()
         for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)
             await ex.close()
         await driver.close_adapters()
+        if hub is not None:  # its last alerts go out (a short grace) and are audited before the journal closes
+            await loop.run_in_executor(None, hub.close)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if writer is not None:

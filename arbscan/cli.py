@@ -171,6 +171,8 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
                    help="levels per side handed to the scanner (default: scanner.book_depth; 0 = all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _strategy_arg(p)
+    p.add_argument("--alerts", action="store_true",
+                   help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
 
 
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -183,7 +185,8 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     sc = settings.scanner
     depth = sc.book_depth if args.depth is None else args.depth
     progress = None if args.no_progress else Progress(f"replay {path.name}")
-    run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress)
+    run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress,
+                             alerts=args.alerts)
     result = run.result
     if result.interrupted:
         print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
@@ -343,6 +346,20 @@ def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- alert-test --------------------------------------------------------------------------------
+
+
+def _add_alert_test(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--to", action="append", metavar="NAME",
+                   help="only this [[alerts]] destination (repeatable; default: every one)")
+
+
+def _run_alert_test(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.alerts import run_alert_test
+
+    return run_alert_test(settings.alerts, args.to or [], sys.stdout, sys.stderr)
+
+
 COMMANDS: list[Command] = [
     Command("scan", "watch the configured venues and journal every opportunity (dry-run: no orders)", _add_scan, _run_scan),
     Command("replay", "run the scanner over a replay file on its own clock (default: the bundled demo)", _add_replay, _run_replay),
@@ -356,6 +373,8 @@ COMMANDS: list[Command] = [
     Command("markets", "the configured venues' markets side by side: fees, steps, minimums, routes",
             _add_markets, _run_markets, ()),
     Command("init", "write a commented starter arbscan.toml (never overwrites one)", _add_init, _run_init, (), False),
+    Command("alert-test", "send a test message to each [[alerts]] destination and print the outcome",
+            _add_alert_test, _run_alert_test, ()),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 

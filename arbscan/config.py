@@ -15,10 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbscan.errors import ConfigError
 from arbscan.model import Market
+
+if TYPE_CHECKING:
+    from arbscan.alerts.config import AlertConfig
 
 __all__ = [
     "Settings",
@@ -110,6 +113,7 @@ class Settings:
     )
     strategies: tuple[StrategyConfig, ...] = (StrategyConfig("default"),)
     live: LiveConfig = field(default_factory=LiveConfig)
+    alerts: tuple[AlertConfig, ...] = ()  # [[alerts]] destinations (arbscan.alerts.config)
     source: str | None = None  # path the settings were read from, None for defaults
 
     def venue(self, exchange: str) -> VenueConfig:
@@ -357,7 +361,7 @@ def _array_of_tables(key: str, raw: Any, parse: Any, unique: str) -> tuple[Any, 
 
 def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
     """Build ``Settings`` from a decoded TOML document, checking every key."""
-    _check_keys("", raw, {"scanner", "venues", "strategies", "live"})
+    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts"})
     kw: dict[str, Any] = {"source": source}
     if "scanner" in raw:
         kw["scanner"] = _scanner(_table("scanner", raw["scanner"]))
@@ -367,6 +371,10 @@ def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
         kw["strategies"] = _array_of_tables("strategies", raw["strategies"], _strategy, "name")
     if "live" in raw:
         kw["live"] = _live(_table("live", raw["live"]))
+    if "alerts" in raw:
+        from arbscan.alerts.config import parse_alerts  # its parsers build on this module's
+
+        kw["alerts"] = parse_alerts(raw["alerts"])
     return Settings(**kw)
 
 

@@ -38,6 +38,7 @@ class VenueState:
     failures: int = 0
     markets: int = 0
     next_retry: float | None = None  # monotonic time of the next attempt
+    down_since: float | None = None  # monotonic time of the first failure since books last arrived
 
 
 @dataclass
@@ -159,6 +160,7 @@ class LiveDriver:
                             logger.warning("%s reachable again", name)
                         state.reachable = True
                         state.last_error = None
+                        state.down_since = None
                     backoff = self.initial_backoff
                     try:
                         self.scanner.on_book_event(book)
@@ -173,6 +175,7 @@ class LiveDriver:
             except (AuthError, BadInput) as exc:
                 state.reachable = False
                 state.last_error = str(exc)
+                state.down_since = state.down_since or time.monotonic()
                 logger.error("%s stopped: %s", name, exc)
                 return
             except (UnexpectedPayload, BookIntegrityError) as exc:  # the venue is up; its stream needs a restart
@@ -185,6 +188,7 @@ class LiveDriver:
                 message = describe(exc)
                 state.last_error = message
                 state.next_retry = time.monotonic() + backoff
+                state.down_since = state.down_since or time.monotonic()
                 if self.on_unreachable is not None:
                     self.on_unreachable(name, message, backoff)
                 else:

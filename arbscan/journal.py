@@ -237,10 +237,32 @@ def _m003_funnel_premium(db: Database) -> None:
     db["funnel"].add_column("max_gross_bps", str)
 
 
+def _m004_alerts(db: Database) -> None:
+    """alerts: one row per alert and destination (its name, never its URL) with how its delivery ended."""
+    db["alerts"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "event": str,  # 'episode_opened', 'halt_raised', ... (arbscan.alerts.config.EVENTS)
+            "destination": str,  # the [[alerts]] name
+            "status": str,  # 'sent' | 'retried' (sent after a retry) | 'failed' (given up) | 'dropped' (queue full)
+            "attempts": int,  # requests made (0: dropped before any)
+            "queued": float,  # wall time the alert was queued
+            "finished": float,  # wall time it was sent, given up or dropped
+            "event_ts": float,  # event-clock time of what the alert is about
+            "title": str,  # the message's first line
+            "detail": str,  # the last failure ('HTTP 503 Service Unavailable', 'timed out after 10 s', ...)
+        },
+        pk="id",
+    )
+    db["alerts"].create_index(["run_id", "destination", "status"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
     ("funnel_premium", _m003_funnel_premium),
+    ("alerts", _m004_alerts),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 

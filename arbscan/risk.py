@@ -152,7 +152,9 @@ class KillSwitch:
     """The halt: set by a limit, an authentication error or an illegal order move; see the module docstring.
 
     ``journal`` (live) persists halts; None (paper) keeps them in memory. ``refused`` is separate: the
-    keys were refused at start-up (they can withdraw), which no ``resume`` can fix.
+    keys were refused at start-up (they can withdraw), which no ``resume`` can fix. ``listeners`` (the
+    alert hub) are told ``(event, reason)``: 'raised' for a new halt, 'loaded' for one an earlier run
+    set, 'cleared' when a resume is noticed.
     """
 
     def __init__(self, journal: DurableJournal | None = None, clock: Callable[[], float] = time.time,
@@ -163,6 +165,7 @@ class KillSwitch:
         self.reason: str | None = None
         self.refused: str | None = None
         self._checked = -HALT_POLL_S
+        self.listeners: list[Callable[[str, str], None]] = []
 
     @property
     def halted(self) -> bool:
@@ -175,15 +178,26 @@ class KillSwitch:
 
     def halt(self, reason: str) -> None:
         """Set the kill switch (persisted live); no order is sent until it is cleared."""
-        if self.reason is None:
+        first = self.reason is None
+        if first:
             self.reason = reason
         if self.journal is None:
             logger.error("TRADING HALTED: %s", reason)
+            if first:
+                self._tell("raised", reason)
             return
         if any(h["reason"] == reason for h in self.journal.active_halts()):
             return
         self.journal.set_halt(reason, self.clock())
         logger.error("TRADING HALTED: %s (run 'arbscan resume' after checking the venues)", reason)
+        self._tell("raised", reason)
+
+    def _tell(self, event: str, reason: str) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event, reason)
+            except Exception:  # noqa: BLE001 - telling someone must never undo or hide the halt
+                logger.exception("kill switch listener failed")
 
     def load(self) -> None:
         """Take a halt set by an earlier run (start-up)."""
@@ -191,6 +205,7 @@ class KillSwitch:
         if halts:
             self.reason = halts[0]["reason"]
             logger.error("trading is halted since an earlier run: %s (run 'arbscan resume')", self.reason)
+            self._tell("loaded", self.reason)
 
     def cleared(self) -> bool:
         """Every few seconds while halted, look whether ``arbscan resume`` cleared the halt (True once it has)."""
@@ -202,7 +217,8 @@ class KillSwitch:
         self._checked = now
         if self.journal.active_halts():
             return False
-        self.reason = None
+        reason, self.reason = self.reason, None
+        self._tell("cleared", reason)
         return True
 
 

@@ -12,6 +12,9 @@ time (``book.ts``), exactly as ARCHITECTURE.md's "Scanner semantics" says. For a
    gains an observation per live evaluation, and closes (``uncrossed``) at its route's first
    evaluation that is not live. Listeners' ``on_opportunity(opp, t)`` run for every live evaluation.
 
+Episode listeners (``episode_listeners``, e.g. the alert hub) hear of episodes only: opened, a new
+peak net profit, closed; nothing is called for evaluations that do not change an episode.
+
 Every route also keeps a funnel of counts (see :class:`RouteFunnel`) so users see why routes were
 not live, and every book keeps feed statistics (:class:`FeedStats`). Replay drives the core
 directly (``arbscan.replay``); ``arbscan.feeds.LiveDriver`` drives it from live adapters and runs
@@ -36,6 +39,7 @@ from arbscan.records import CLOSE_REASONS, Episode, FeedStats, RouteFunnel
 __all__ = [
     "Scanner",
     "ScannerListener",
+    "EpisodeListener",
     "Episode",
     "RouteFunnel",
     "FeedStats",
@@ -56,6 +60,19 @@ class ScannerListener(Protocol):
 
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
         """Called for every live evaluation."""
+
+
+class EpisodeListener(Protocol):
+    """What the scanner tells of episodes (``Scanner.episode_listeners``): three rare moments, never per evaluation."""
+
+    def episode_opened(self, episode: Episode, t: float) -> None:
+        """An episode opened at ``t`` (its first live evaluation)."""
+
+    def episode_peak(self, episode: Episode, t: float) -> None:
+        """A later live evaluation at ``t`` raised the open episode's peak net profit."""
+
+    def episode_closed(self, episode: Episode, t: float) -> None:
+        """The episode closed at ``t`` (``close_reason`` set) and was handed to the store."""
 
 
 class Scanner:
@@ -88,6 +105,7 @@ class Scanner:
         self._max_age = max_book_age_ms / 1000.0
         self.balances: Balances = balances if balances is not None else {}
         self.listeners: list[Any] = list(listeners)
+        self.episode_listeners: list[EpisodeListener] = []
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
         self.episodes: dict[Route, Episode] = {}  # open ones
@@ -300,8 +318,13 @@ class Scanner:
             ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t)
             self._expiry.push(buy.ts if buy.ts < sell.ts else sell.ts, route, ep)
             funnel.episodes += 1
+            for listener in self.episode_listeners:
+                self._call(listener, "episode_opened", ep, t)
         else:
             ep.observe(opp, t)
+            if self.episode_listeners and ep.peak is opp:
+                for listener in self.episode_listeners:
+                    self._call(listener, "episode_peak", ep, t)
         for listener in self.listeners:
             self._call(listener, "on_opportunity", opp, t)
         return opp
@@ -314,6 +337,8 @@ class Scanner:
         self.episodes_closed += 1
         if self.store is not None:
             self.store.record_episode(ep)
+        for listener in self.episode_listeners:
+            self._call(listener, "episode_closed", ep, t)
         logger.debug(
             "episode %s buy %s sell %s closed (%s): %d observations, peak %s bps",
             ep.symbol, ep.buy_exchange, ep.sell_exchange, reason, ep.observations, ep.peak.net_bps,
