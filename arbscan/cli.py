@@ -321,7 +321,9 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
     db = Store.open_readonly(settings.scanner.db)
     try:
         print(f"journal: {settings.scanner.db}")
-        for line in overview_lines(db.conn):
+        from arbscan.alerts import alerts_summary
+
+        for line in overview_lines(db.conn) + alerts_summary(db.conn):
             print(line)
     finally:
         db.conn.close()

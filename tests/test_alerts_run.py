@@ -70,6 +70,10 @@ def test_replay_with_alerts_sends_episodes_and_paper_trades_on_the_files_clock(t
                                     "  ops: 6 sent, 0 retried, 0 failed, 0 dropped"]
     (settings,) = conn.execute("SELECT settings FROM runs").fetchone()
     assert json.loads(settings)["alerts"] == ["ops"] and "hook" not in settings
+    capsys.readouterr()
+    for command in (["report"], ["status"]):  # both show the counts
+        assert main([*command, "--db", str(db)]) == 0
+        assert "alerts: 6 sent, 0 retried, 0 failed, 0 dropped" in capsys.readouterr().out
 
 
 def test_replay_without_the_flag_sends_nothing(tmp_path, monkeypatch):

@@ -42,7 +42,7 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
         notes.append("no episodes in the selection")
     if not len(tables["trading"]):
         notes.append("no paper or live trades in the selection")
-    report = Report(str(path), flt, tables, [], False, notes)
+    report = Report(str(path), flt, tables, [], False, notes, _alerts(path, flt))
     if charts:
         from arbscan.report.charts import build_charts  # matplotlib only when a chart is drawn
 
@@ -50,6 +50,24 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
         keys = list(zip(ranked["symbol"], ranked["buy_exchange"], ranked["sell_exchange"]))
         report.charts = build_charts(tables, snap.frames["trades"], keys)
     return report
+
+
+def _alerts(path: Path, flt: ReportFilter) -> list[str]:
+    """The alerts sent, retried, failed and dropped (``arbscan.alerts``), for one run or all; [] when none."""
+    import sqlite3
+
+    from arbscan.alerts import alerts_summary
+
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        return alerts_summary(conn, flt.run if isinstance(flt.run, int) else None)
+    except sqlite3.Error:  # an unreadable alerts table does not stop a report
+        return []
+    finally:
+        conn.close()
 
 
 def _run_notes(runs: pd.DataFrame) -> list[str]:

@@ -311,10 +311,11 @@ def sections(report: Report, top: int | None = DEFAULT_TOP) -> list[Section]:
     """The report's sections: the summary with lists cut to ``top`` rows, or every full table for ``None`` (--all)."""
     if report.empty:
         return []
+    alerts = [Section("alerts", "Alerts", before=list(report.alerts))] if report.alerts else []
     if top is None:
-        return _full(report)
+        return _full(report) + alerts
     ranked, _ = ranked_routes(report.tables["routes"])
     order = {k: i for i, k in enumerate(zip(ranked["symbol"], ranked["buy_exchange"], ranked["sell_exchange"]))}
     parts = [_runs(report, top), _routes(report, top), _funnel(report, top, order), _feeds(report, top),
              _trading(report, top), _imbalances(report, top), _balances(report, top)]
-    return [p for p in parts if p is not None]
+    return [p for p in parts if p is not None] + alerts

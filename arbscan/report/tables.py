@@ -71,6 +71,7 @@ class Report:
     charts: list[Chart] = field(default_factory=list)
     empty: bool = False  # nothing journaled at all
     notes: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # arbscan.alerts.alerts_summary's lines
 
 
 # -- small helpers -----------------------------------------------------------------------------
