@@ -58,7 +58,7 @@ class Leg:
     source: str  # venue withdrawn from
     target: str  # venue deposited on
     status: str  # OPEN | CLOSED | UNKNOWN
-    network: str | None = None  # the cheapest open network
+    network: str | None = None  # the cheapest open network (closed or unknown: the one it would take)
     fee: Decimal | None = None  # withdrawal fee + deposit fee on that network, in the asset; None: not known
     withdraw_min: Decimal | None = None
     detail: str = ""  # why closed or unknown, in a few words
@@ -124,8 +124,11 @@ def leg(asset: str, source: str, target: str, out: AssetFunding | None, into: As
     maybe = [p for p in common if out.can_withdraw(p[0]) is not False and into.can_deposit(p[1]) is not False]
     if maybe:
         names = ", ".join(p[0].network for p in maybe)
-        return Leg(asset, source, target, UNKNOWN, detail=f"{asset} over {names}: {source}/{target} do not say if open")
-    return Leg(asset, source, target, CLOSED,
+        n_out, n_in = min(maybe, key=lambda p: _fee_key(*p))
+        return Leg(asset, source, target, UNKNOWN, n_out.network, _fee(n_out, n_in), n_out.withdraw_min,
+                   detail=f"{asset} over {names}: {source}/{target} do not say if open")
+    n_out, n_in = min(common, key=lambda p: _fee_key(*p))  # the network it would take once open again
+    return Leg(asset, source, target, CLOSED, n_out.network, _fee(n_out, n_in), n_out.withdraw_min,
                detail=f"{asset} cannot leave {source} for {target} on any common network ({_why_closed(common, out, into)})")
 
 
@@ -188,10 +191,15 @@ def figures(verdict: TransferVerdict, opp: Opportunity, rebalance_batch: int) ->
     The cost is known only when both legs are open with known fees; the base fee is valued at ``buy_vwap``.
     """
     cost = None
-    if verdict.base.fee is not None and verdict.quote.fee is not None:
+    base, quote = verdict.base, verdict.quote
+    if base.status == OPEN and quote.status == OPEN and base.fee is not None and quote.fee is not None:
         cost = verdict.base.fee * opp.buy_vwap + verdict.quote.fee
-    return TransferFigures(verdict.status, verdict.detail, verdict.base.network, verdict.quote.network, cost,
+    return TransferFigures(verdict.status, verdict.detail, _open(base), _open(quote), cost,
                            net_after_transfer(opp.net_profit, cost, rebalance_batch))
+
+
+def _open(leg_: Leg) -> str | None:
+    return leg_.network if leg_.status == OPEN else None
 
 
 def ranking_edge(net_profit: Decimal, net_after: Decimal | None) -> Decimal:
