@@ -252,6 +252,21 @@ def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- rebalance ---------------------------------------------------------------------------------
+
+
+def _add_rebalance(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", metavar="NAME",
+                   help="the paper or live strategy whose balances to restore (default: the journal's only one)")
+
+
+def _run_rebalance(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.rebalance import format_plan, rebalance
+
+    print(format_plan(rebalance(settings.scanner.db, args.strategy, settings.transfer_overrides())))
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("scan", "watch the configured venues and journal every opportunity (dry-run: no orders)", _add_scan, _run_scan),
     Command("replay", "run the scanner over a replay file on its own clock (default: the bundled demo)", _add_replay, _run_replay),
@@ -260,6 +275,8 @@ COMMANDS: list[Command] = [
             _add_report, _run_report),
     Command("resume", "clear the live-trading kill switch (halts) in the journal after checking the venues",
             _add_resume, _run_resume),
+    Command("rebalance", "propose the transfers that restore a strategy's starting balances (advice only, nothing is sent)",
+            _add_rebalance, _run_rebalance),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 
