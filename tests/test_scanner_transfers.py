@@ -147,3 +147,22 @@ def test_a_journal_from_before_this_change_opens_and_gains_the_columns(tmp_path)
     assert (row["evaluated"], row["transfer_blocked"]) == (7, 0)  # nothing journaled is lost
     assert {"transfer", "net_after_transfer"} <= set(db["opportunities"].columns_dict)
     assert "funding" in db.table_names()
+
+
+def test_the_run_summary_shows_transfer_blocked_only_when_required():
+    import io
+
+    from arbscan.summary import print_funnel
+
+    for required in (False, True):
+        s = _scanner(require_transferable=required)
+        for f in (*FACTS, BTC_STUCK_ON_A):
+            s.set_funding(f, 0.5)
+        _cross(s, 1.0)
+        out = io.StringIO()
+        print_funnel(s, out)
+        head, *rows = out.getvalue().splitlines()
+        assert head.rstrip().endswith("transfer blocked") is required
+        if required:
+            (a_to_b,) = [r for r in rows if "A -> B" in r]
+            assert a_to_b.split()[-1] == "1"
