@@ -122,6 +122,7 @@ class LiveDriver:
         A failed ask is retried after at most a minute; a venue that states nothing is not asked again.
         """
         unsupported: set[str] = set()
+        failing: set[str] = set()  # warned once; quiet until the venue answers again
         due: dict[str, float] = {}  # venue -> monotonic time of its next ask
         while True:
             for name, adapter in self.adapters.items():
@@ -135,9 +136,14 @@ class LiveDriver:
                     logger.info("%s: %s; transfers there are unknown unless the config sets them", name, exc)
                     continue
                 except Exception as exc:  # noqa: BLE001 - without facts transfers are unknown, not blocked
-                    logger.warning("%s funding facts not fetched (%s); kept what was known", name, type(exc).__name__)
+                    log = logger.debug if name in failing else logger.warning
+                    log("%s funding facts not fetched (%s); kept what was known", name, type(exc).__name__)
+                    failing.add(name)
                     due[name] = time.monotonic() + min(self.funding_refresh_s, 60.0)
                     continue
+                if name in failing:
+                    failing.discard(name)
+                    logger.info("%s funding facts fetched again", name)
                 due[name] = time.monotonic() + self.funding_refresh_s
                 for f in facts:
                     self.scanner.set_funding(f, self.now())

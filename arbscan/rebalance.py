@@ -6,9 +6,9 @@ fee of the network used, in the asset) and ``amount - fee`` arrives. A source se
 above its start; a deficit is filled exactly when the surpluses allow, fee included.
 
 Least cost, per asset: every way of filling the deficits from the surpluses (each step fills a deficit or
-empties a source) is tried and the best kept, judged in this order: fewest transfers that are impossible
-now (a switch is off, no common network, below the withdrawal minimum), fewest whose possibility or fee is
-unknown, then the smallest total of known fees. Nothing is dropped silently: an impossible transfer is
+empties a source) is tried and the best kept, judged in this order: the least left short, the fewest
+transfers that are impossible now (a switch is off, no common network, below the withdrawal minimum), the
+fewest whose possibility or fee is unknown, then the smallest total of known fees. Nothing is dropped silently: an impossible transfer is
 proposed with the reason, a deficit no surplus can fill and a surplus nobody needs are listed.
 
 The facts are the latest funding facts the journal holds (what the last scan or replay learnt), with the

@@ -129,3 +129,20 @@ def test_episode_figures_with_the_real_fees_from_config():
     # net 0.1 x 300 = 30; cost 0.0002 x 30000 + 3 = 9; after: 21
     assert (verdict.status, opp.net_profit, fig.transfer_cost, fig.net_after_transfer) == (
         TRANSFERABLE, D("30"), D("9"), D("21"))
+
+
+async def test_a_venue_that_keeps_failing_is_warned_about_once(caplog):
+    class Failing(Venue):
+        async def fetch_funding(self, assets):
+            self.asked.append(list(assets))
+            raise ConnectionError("refused")
+
+    caplog.set_level("DEBUG", logger="arbscan.feeds")
+    venue = Failing("alpha")
+    driver = LiveDriver(Scanner({}, None), {"alpha": venue}, ("BTC/USDT",), funding_refresh_s=0.02)
+    task = asyncio.create_task(driver.run())
+    await asyncio.sleep(0.3)
+    driver.stop.set()
+    await asyncio.wait_for(task, 5)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "funding facts not fetched" in r.message]
+    assert len(venue.asked) >= 2 and len(warnings) == 1
