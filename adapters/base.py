@@ -20,6 +20,10 @@ member                     required  notes; for an optional member, what "the ve
                                      ``NotSupported``
 ``validate_orders``        optional  True when orders are sent validate-only: the venue checks them and
                                      places nothing (Kraken's ``validate=true``); cannot: False
+``fetch_funding(assets)``  optional  async; ``arbscan.funding.AssetFunding`` of those assets the venue
+                                     states (deposit/withdraw switches, networks by ccxt unified code,
+                                     fees, minimums); an asset it says nothing about is left out;
+                                     cannot: raises ``NotSupported``
 =========================  ========  ==================================================================
 
 ``ExchangeAdapter`` holds the required members (``isinstance`` checks them); :class:`AdapterDefaults`
@@ -40,6 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from adapters.ccxt.errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
 from arbscan.errors import AuthError, NotSupported
+from arbscan.funding import AssetFunding
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
 
 __all__ = [
@@ -94,6 +99,10 @@ class AdapterDefaults:
     async def closed_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our recently finished orders on ``symbol``; raises ``NotSupported`` when the venue cannot list them."""
         raise NotSupported(f"{self.name} cannot list closed orders")
+
+    async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
+        """What the venue states about depositing and withdrawing ``assets``; ``NotSupported`` when it states nothing."""
+        raise NotSupported(f"{self.name} states no deposit or withdrawal facts")
 
 
 @dataclass(frozen=True, slots=True)

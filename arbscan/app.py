@@ -21,6 +21,7 @@ from arbscan import __version__
 from arbscan.config import Settings, StrategyConfig
 from arbscan.errors import BadInput, ConfigError
 from arbscan.executor import Executor
+from arbscan.funding import FundingBook
 from arbscan.model import Balances, Market
 from arbscan.recording import BookRecorder, ReplayWriter
 from arbscan.scanner import Scanner
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from arbscan.alerts import Alerts
 
 __all__ = [
+    "build_scanner",
     "build_adapters",
     "starting_balances",
     "paper_executors",
@@ -59,6 +61,8 @@ def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
         "min_net_bps": str(sc.min_net_bps),
         "max_book_age_ms": sc.max_book_age_ms,
         "book_depth": sc.book_depth,
+        "require_transferable": sc.require_transferable,
+        "rebalance_batch": sc.rebalance_batch,
         "venues": [v.exchange for v in settings.venues],
         "version": __version__,
     }
@@ -66,6 +70,14 @@ def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
         out["alerts"] = [a.name for a in settings.alerts]  # names only: their URLs and tokens are secrets
     out.update(extra)
     return out
+
+
+def build_scanner(settings: Settings, store: Any, balances: Balances) -> Scanner:
+    """The scanner of a run: thresholds, balances, and the config's ``transfer`` tables under its funding facts."""
+    sc = settings.scanner
+    return Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances,
+                   funding=FundingBook(settings.transfer_overrides()), require_transferable=sc.require_transferable,
+                   rebalance_batch=sc.rebalance_batch)
 
 
 def build_adapters(settings: Settings, *, validate_orders: bool = False) -> dict[str, Any]:
@@ -94,19 +106,20 @@ def starting_balances(strategy: StrategyConfig, fallback: Mapping[str, Mapping[s
 
 
 def paper_executors(settings: Settings, names: Iterable[str], store: Any, markets: Mapping[tuple[str, str], Market],
-                    fallback: Mapping[str, Mapping[str, Any]] | None) -> list[Executor]:
+                    fallback: Mapping[str, Mapping[str, Any]] | None, transfers: Any = None) -> list[Executor]:
     """One paper executor per strategy name, in order (``ConfigError`` for an unknown name)."""
     from arbscan.paper import paper_executor
 
     out = []
     for name in dict.fromkeys(names):
         strategy = settings.strategy(name)
-        out.append(paper_executor(strategy, markets, store, starting_balances=starting_balances(strategy, fallback)))
+        out.append(paper_executor(strategy, markets, store, starting_balances=starting_balances(strategy, fallback),
+                                  transfers=transfers))
     return out
 
 
 def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adapters: Mapping[str, Any],
-                      markets: dict[tuple[str, str], Market], validate_orders: bool) -> Executor:
+                      markets: dict[tuple[str, str], Market], validate_orders: bool, transfers: Any = None) -> Executor:
     """The one live executor of ``scan --live``: the first ``--strategy`` (else the first configured).
 
     Its venues (the strategy's, all configured ones when empty) must all have API keys, else
@@ -128,7 +141,8 @@ def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adap
                    " (validate only: Kraken checks each order, nothing executes)" if validate_orders else "")
     return live_executor({v: adapters[v] for v in venues}, DurableJournal.for_store(store), settings.live, strategy,
                          markets=markets, validate_only=validate_orders, check_permissions=True,
-                         fee_overrides=settings.fee_overrides(), symbols=strategy.symbols or settings.scanner.symbols)
+                         fee_overrides=settings.fee_overrides(), symbols=strategy.symbols or settings.scanner.symbols,
+                         transfers=transfers)
 
 
 def alerts_for_run(settings: Settings, store: Any, *, required: bool = False) -> Alerts | None:
@@ -182,7 +196,7 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
     balances = _venue_balances(settings)  # the file's balance lines override these
-    scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances)
+    scanner = build_scanner(settings, store, balances)
     hub = None
     try:
         executors: list[Executor] = []
@@ -190,7 +204,7 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
             fallback = _venue_balances(settings)
             for exchange, assets in replay_header(path).items():
                 fallback.setdefault(exchange, {}).update(assets)
-            executors = paper_executors(settings, strategies, store, scanner.markets, fallback)
+            executors = paper_executors(settings, strategies, store, scanner.markets, fallback, scanner.transfers)
         if alerts:
             hub = alerts_for_run(settings, store, required=True)
     except BaseException:
@@ -259,8 +273,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
     store = writer = hub = None
     executors: list[Executor] = []
-    scanner = Scanner({}, None, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
-                      balances=_venue_balances(settings))
+    scanner = build_scanner(settings, None, _venue_balances(settings))
     try:  # everything that can refuse bad input, before any venue is touched
         validate = live and (validate_orders or settings.live.validate_orders)
         if mode == "scan":
@@ -273,9 +286,11 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
             writer = ReplayWriter(out_path)
         adapters = build_adapters(settings, validate_orders=validate)
         if live:
-            executors = [live_executor_for(settings, strategies, store, adapters, scanner.markets, validate)]
+            executors = [live_executor_for(settings, strategies, store, adapters, scanner.markets, validate,
+                                           scanner.transfers)]
         elif strategies and store is not None:
-            executors = paper_executors(settings, strategies, store, scanner.markets, _venue_balances(settings))
+            executors = paper_executors(settings, strategies, store, scanner.markets, _venue_balances(settings),
+                                        scanner.transfers)
     except BaseException:
         if store is not None:
             store.close("error")
@@ -289,7 +304,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         scanner.listeners.append(BookRecorder(writer, scanner.markets))
     driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=settings.fee_overrides(),
                         on_unreachable=on_unreachable, balance_venues=_keyed_venues(settings, adapters) if store else (),
-                        **DRIVER_OPTIONS)
+                        funding_refresh_s=sc.transfer_refresh_s, **DRIVER_OPTIONS)
     loop = asyncio.get_running_loop()
     interrupted = False
 

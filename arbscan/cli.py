@@ -362,6 +362,21 @@ def _run_alert_test(args: argparse.Namespace, settings: Settings) -> int:
     return run_alert_test(settings.alerts, args.to or [], sys.stdout, sys.stderr)
 
 
+# -- rebalance ---------------------------------------------------------------------------------
+
+
+def _add_rebalance(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", metavar="NAME",
+                   help="the paper or live strategy whose balances to restore (default: the journal's only one)")
+
+
+def _run_rebalance(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.rebalance import format_plan, rebalance
+
+    print(format_plan(rebalance(settings.scanner.db, args.strategy, settings.transfer_overrides())))
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("scan", "watch the configured venues and journal every opportunity (dry-run: no orders)", _add_scan, _run_scan),
     Command("replay", "run the scanner over a replay file on its own clock (default: the bundled demo)", _add_replay, _run_replay),
@@ -377,6 +392,8 @@ COMMANDS: list[Command] = [
     Command("init", "write a commented starter arbscan.toml (never overwrites one)", _add_init, _run_init, (), False),
     Command("alert-test", "send a test message to each [[alerts]] destination and print the outcome",
             _add_alert_test, _run_alert_test, ()),
+    Command("rebalance", "propose the transfers that restore a strategy's starting balances (advice only, nothing is sent)",
+            _add_rebalance, _run_rebalance, JOURNAL_FLAGS),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 

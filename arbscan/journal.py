@@ -46,8 +46,13 @@ FUNNEL_COUNTS = (
     "below_min_bps",
     "stale",
     "episodes",
+    "transfer_blocked",
 )
 """The integer counters of one route in table ``funnel`` (see ``arbscan.scanner.RouteFunnel``)."""
+
+_M001_FUNNEL_COUNTS = ("evaluated", "crossed_before_fees", "live", "not_crossed", "fees", "depth_or_minimums", "balance",
+                       "below_min_bps", "stale", "episodes")
+"""The counters version 1 created; later ones arrive by their own migrations, so version 1 never changes."""
 
 
 def _m001_journal(db: Database) -> None:
@@ -98,7 +103,7 @@ def _m001_journal(db: Database) -> None:
     db["opportunities"].create_index(["run_id"])
     db["opportunities"].create_index(["symbol", "buy_exchange", "sell_exchange"])
     funnel_cols: dict[str, Any] = {"run_id": int, "symbol": str, "buy_exchange": str, "sell_exchange": str}
-    funnel_cols.update({name: int for name in FUNNEL_COUNTS})
+    funnel_cols.update({name: int for name in _M001_FUNNEL_COUNTS})
     funnel_cols["updated"] = float
     db["funnel"].create(
         funnel_cols,
@@ -258,11 +263,47 @@ def _m004_alerts(db: Database) -> None:
     db["alerts"].create_index(["run_id", "destination", "status"])
 
 
+def _m005_transfers(db: Database) -> None:
+    """Can the inventory move back: funnel.transfer_blocked, each episode's transfer figures, table funding.
+
+    ``funding`` holds every set of funding facts a run learnt (one row per network, a row with no
+    network for an asset listed without networks); the rows of one set share ``set_id``.
+    """
+    db["funnel"].add_column("transfer_blocked", int, not_null_default=0)
+    for column in ("transfer", "transfer_detail", "base_network", "quote_network", "transfer_cost", "net_after_transfer"):
+        db["opportunities"].add_column(column, str)
+    db["funding"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "set_id": int,  # rows of one set of facts (one venue, one asset, one moment)
+            "ts": float,  # event time the facts became known
+            "exchange": str,
+            "asset": str,
+            "source": str,  # 'venue' | 'config' | 'replay'
+            "asset_deposit": int,  # asset-wide switches: 1 on, 0 off, NULL not stated
+            "asset_withdraw": int,
+            "network": str,  # ccxt unified network code; NULL: the asset lists no network
+            "deposit": int,
+            "withdraw": int,
+            "withdraw_fee": str,
+            "withdraw_min": str,
+            "deposit_fee": str,
+            "deposit_min": str,
+            "confirmations": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["funding"].create_index(["exchange", "asset"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
     ("funnel_premium", _m003_funnel_premium),
     ("alerts", _m004_alerts),
+    ("transfers", _m005_transfers),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from arbscan.errors import BadInput
+from arbscan.funding import AssetFunding
 from arbscan.model import BookSnapshot, Market, Opportunity
 
 __all__ = ["ReplayWriter", "write_replay", "BookRecorder"]
@@ -64,6 +65,29 @@ class ReplayWriter:
     def write_balance(self, exchange: str, asset: str, free: Decimal) -> None:
         """Write a ``balance`` line."""
         self._write({"type": "balance", "exchange": exchange, "asset": asset, "free": _num_text(free)})
+
+    def write_currency(self, facts: AssetFunding, ts: float | None = None) -> None:
+        """Write a ``currency`` line: one venue's funding facts for one asset (unstated facts are left out)."""
+        line: dict[str, Any] = {"type": "currency"}
+        if ts is not None:
+            ts = ts if ts >= self._last_ts else self._last_ts
+            self._last_ts = ts
+            line["ts"] = ts
+        line.update(exchange=facts.exchange, asset=facts.asset)
+        for key in ("deposit", "withdraw"):
+            if getattr(facts, key) is not None:
+                line[key] = getattr(facts, key)
+        networks = []
+        for n in facts.networks:
+            net: dict[str, Any] = {"network": n.network}
+            for key, value in (("deposit", n.deposit), ("withdraw", n.withdraw), ("fee", n.withdraw_fee),
+                               ("min", n.withdraw_min), ("deposit_fee", n.deposit_fee), ("deposit_min", n.deposit_min),
+                               ("confirmations", n.confirmations)):
+                if value is not None:
+                    net[key] = _num_text(value) if isinstance(value, Decimal) else value
+            networks.append(net)
+        line["networks"] = networks
+        self._write(line)
 
     def write_book(self, book: BookSnapshot) -> None:
         """Write a book: a snapshot the first time for its (exchange, symbol), then deltas."""
@@ -126,7 +150,7 @@ def write_replay(path: str | Path, markets: Iterable[Market], books: Iterable[Bo
 
 
 class BookRecorder:
-    """Scanner listener that writes each book (and its market, first) to a replay file."""
+    """Scanner listener that writes each book (and its market, first) and each set of funding facts to a replay file."""
 
     def __init__(self, writer: Any, markets: Mapping[tuple[str, str], Market]) -> None:
         self.writer = writer
@@ -141,5 +165,9 @@ class BookRecorder:
             self.written.add(key)
         self.writer.write_book(book)
 
+    def on_funding(self, facts: AssetFunding, t: float | None) -> None:
+        """Write a ``currency`` line with the venue's new funding facts."""
+        self.writer.write_currency(facts, t)
+
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
-        """Nothing: a recording keeps books only."""
+        """Nothing: a recording keeps books and funding facts only."""

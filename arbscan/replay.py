@@ -21,6 +21,7 @@ from arbscan.replayfile import (
     DEMO_FILE,
     BalanceEvent,
     BookEvent,
+    CurrencyEvent,
     Event,
     MarketEvent,
     ReplayReader,
@@ -35,6 +36,7 @@ __all__ = [
     "MarketEvent",
     "BalanceEvent",
     "BookEvent",
+    "CurrencyEvent",
     "ReplayReader",
     "read_replay",
     "replay_header",
@@ -167,7 +169,8 @@ def run_replay(
 ) -> ReplayResult:
     """Run the scanner over a replay file on the file's clock (no sleeping).
 
-    Balances from ``balance`` lines are added to ``balances``. On a malformed line the scanner is
+    Balances from ``balance`` lines are added to ``balances``; ``currency`` lines set the scanner's funding
+    facts where they stand in the file. On a malformed line the scanner is
     closed (open episodes end with reason ``end``, funnel written) and the ``ReplayFileError``
     propagates; everything journaled before it stays. ``progress(fraction, events)`` is called
     every ``progress_every`` book events. ``should_stop()`` is asked after every event (signal
@@ -207,6 +210,8 @@ def run_replay(
                     throttle()  # let the journal's writer keep up: a crash loses only the last batch or two
             elif type(ev) is MarketEvent:
                 scanner.add_market(with_fee_override(ev.market, fee_overrides))
+            elif type(ev) is CurrencyEvent:
+                scanner.set_funding(ev.facts, ev.ts)
             else:
                 scanner.set_balance(ev.exchange, ev.asset, ev.free)
     finally:

@@ -1,7 +1,7 @@
 """The replay file format and its reader: every line checked, a malformed one named by its number.
 
 The format (ARCHITECTURE.md, "Replay file") is JSON Lines, plain or gzip-compressed, numbers as
-strings, three line types::
+strings, three line types (and a fourth, optional one, below)::
 
     {"type": "market", "exchange": "kraken", "symbol": "BTC/USD", "taker_fee": "0.0026", "amount_step": "0.00000001",
      "price_step": "0.1", "min_amount": "0.0001", "min_cost": "0.5"}
@@ -13,6 +13,16 @@ A ``book`` line with ``"snapshot": false`` is a delta: each level replaces that 
 an amount of ``"0"`` deletes it. Lines are in time order. A book line may carry ``"received"``
 (local receive time); unknown keys are ignored. Any malformed line raises ``ReplayFileError``
 naming the file and line number.
+
+A ``currency`` line states a venue's funding facts for one asset from its place in the file on (it
+replaces what was known about that venue and asset); a file without them replays as before::
+
+    {"type": "currency", "ts": 1690700030.0, "exchange": "kraken", "asset": "BTC", "deposit": true,
+     "withdraw": true, "networks": [{"network": "BTC", "deposit": true, "withdraw": false, "fee": "0.0002",
+     "min": "0.0004", "deposit_fee": "0", "deposit_min": "0.0001", "confirmations": 3}]}
+
+Everything but ``exchange``, ``asset`` and each network's ``network`` may be left out or null (not
+stated: unknown). ``ts``, when given, must keep the file in time order.
 """
 
 from __future__ import annotations
@@ -32,12 +42,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from arbscan.errors import ReplayFileError
+from arbscan.funding import AssetFunding, NetworkFunding, network_code
 from arbscan.model import Balances, Level, Market
 
 __all__ = [
     "MarketEvent",
     "BalanceEvent",
     "BookEvent",
+    "CurrencyEvent",
     "Event",
     "ReplayReader",
     "read_replay",
@@ -94,7 +106,19 @@ class BookEvent:
     line: int
 
 
-Event = MarketEvent | BalanceEvent | BookEvent
+@dataclass(frozen=True, slots=True)
+class CurrencyEvent:
+    """A ``currency`` line: one venue's funding facts for one asset, from here on (``ts`` None: not given)."""
+
+    ts: float | None
+    facts: AssetFunding
+    line: int
+
+
+Event = MarketEvent | BalanceEvent | BookEvent | CurrencyEvent
+
+_NETWORK_NUMBERS = (("fee", "withdraw_fee"), ("min", "withdraw_min"), ("deposit_fee", "deposit_fee"),
+                    ("deposit_min", "deposit_min"))
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -184,6 +208,13 @@ class ReplayReader:
                     ev_m = self._market(obj)
                     markets.add((ev_m.market.exchange, ev_m.market.symbol))
                     yield ev_m
+                elif kind == "currency":
+                    ev_c = self._currency(obj)
+                    if ev_c.ts is not None:
+                        if ev_c.ts < last_ts:
+                            raise self._fail(f"ts {ev_c.ts} goes back in time (previous {last_ts}); lines must be in time order")
+                        last_ts = ev_c.ts
+                    yield ev_c
                 elif kind == "balance":
                     yield BalanceEvent(
                         self._str(obj, "exchange").lower(),
@@ -192,7 +223,7 @@ class ReplayReader:
                         self.line,
                     )
                 else:
-                    raise self._fail(f"unknown line type {kind!r} (expected market, balance or book)")
+                    raise self._fail(f"unknown line type {kind!r} (expected market, balance, book or currency)")
         finally:
             text.close()
             self._raw.close()
@@ -285,6 +316,40 @@ class ReplayReader:
                 raise self._fail(f"{key}[{i}] price must be positive")
             out.append((price, amount))
         return tuple(out)
+
+    def _flag(self, obj: dict[str, Any], key: str) -> bool | None:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise self._fail(f"{key!r} must be true, false or null, got {value!r}")
+        return value
+
+    def _network(self, i: int, obj: Any) -> NetworkFunding:
+        if not isinstance(obj, dict):
+            raise self._fail(f"networks[{i}] must be an object")
+        code = obj.get("network")
+        if not isinstance(code, str) or not code.strip():
+            raise self._fail(f"networks[{i}]: 'network' must be a non-empty string, got {code!r}")
+        numbers = {field: None if obj.get(key) is None else self._num(obj[key], f"networks[{i}] {key!r}")
+                   for key, field in _NETWORK_NUMBERS}
+        confirmations = obj.get("confirmations")
+        if confirmations is not None and (isinstance(confirmations, bool) or not isinstance(confirmations, int)
+                                          or confirmations < 0):
+            raise self._fail(f"networks[{i}]: 'confirmations' must be a whole number, got {confirmations!r}")
+        return NetworkFunding(network_code(code), self._flag(obj, "deposit"), self._flag(obj, "withdraw"),
+                              confirmations=confirmations, **numbers)
+
+    def _currency(self, obj: dict[str, Any]) -> CurrencyEvent:
+        ts = self._time(obj, "ts") if obj.get("ts") is not None else None
+        raw = obj.get("networks") or []
+        if not isinstance(raw, list):
+            raise self._fail("'networks' must be a list of objects")
+        try:
+            facts = AssetFunding(self._str(obj, "exchange").lower(), self._str(obj, "asset").upper(),
+                                 tuple(self._network(i, n) for i, n in enumerate(raw)), self._flag(obj, "deposit"),
+                                 self._flag(obj, "withdraw"), source="replay")
+        except (TypeError, ValueError) as exc:
+            raise self._fail(str(exc)) from None
+        return CurrencyEvent(ts, facts, self.line)
 
     def _book(self, obj: dict[str, Any]) -> BookEvent:
         ts = self._time(obj, "ts")

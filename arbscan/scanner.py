@@ -15,6 +15,11 @@ time (``book.ts``), exactly as ARCHITECTURE.md's "Scanner semantics" says. For a
 Episode listeners (``episode_listeners``, e.g. the alert hub) hear of episodes only: opened, a new
 peak net profit, closed; nothing is called for evaluations that do not change an episode.
 
+When funding facts are known (``set_funding``; ``arbscan.funding``), each profitable evaluation also
+asks whether the route's inventory can move back (``arbscan.transfers``): episodes record the answer
+and ``net_after_transfer``; with ``require_transferable`` a blocked route is not live (funnel reason
+``transfer_blocked``). With no facts known none of this runs.
+
 Every route also keeps a funnel of counts (see :class:`RouteFunnel`) so users see why routes were
 not live, and every book keeps feed statistics (:class:`FeedStats`). Replay drives the core
 directly (``arbscan.replay``); ``arbscan.feeds.LiveDriver`` drives it from live adapters and runs
@@ -33,8 +38,10 @@ from typing import Any, Protocol
 
 from arbscan import spread
 from arbscan.errors import BadInput
+from arbscan.funding import AssetFunding, FundingBook
 from arbscan.model import Balances, BookSnapshot, Market, Opportunity, Route
 from arbscan.records import CLOSE_REASONS, Episode, FeedStats, RouteFunnel
+from arbscan.transfers import BLOCKED, RouteTransfers, figures
 
 __all__ = [
     "Scanner",
@@ -81,7 +88,9 @@ class Scanner:
     ``markets`` maps (exchange, symbol) to ``Market``; books of markets not in it are ignored.
     ``store`` (an ``arbscan.store.Store`` or None) receives closed episodes, funnel counts and feed
     statistics. ``balances`` (exchange -> asset -> Decimal, mutable, shared with executors) caps
-    sizes: the buy venue's quote and the sell venue's base; a missing entry means no cap.
+    sizes: the buy venue's quote and the sell venue's base; a missing entry means no cap. ``funding``
+    (shared with executors) holds the funding facts; ``rebalance_batch`` spreads the cost of moving
+    the inventory back over that many trades.
     """
 
     def __init__(
@@ -93,11 +102,16 @@ class Scanner:
         max_book_age_ms: int = 2000,
         balances: Balances | None = None,
         listeners: Iterable[Any] = (),
+        funding: FundingBook | None = None,
+        require_transferable: bool = False,
+        rebalance_batch: int = 1,
     ) -> None:
         if not isinstance(min_net_bps, Decimal):
             raise BadInput(f"min_net_bps must be a Decimal, got {type(min_net_bps).__name__}")
         if max_book_age_ms <= 0:
             raise BadInput(f"max_book_age_ms must be positive, got {max_book_age_ms}")
+        if rebalance_batch < 1:
+            raise BadInput(f"rebalance_batch must be at least 1, got {rebalance_batch}")
         self.markets: dict[tuple[str, str], Market] = dict(markets)
         self.store = store
         self.min_net_bps = min_net_bps
@@ -106,6 +120,11 @@ class Scanner:
         self.balances: Balances = balances if balances is not None else {}
         self.listeners: list[Any] = list(listeners)
         self.episode_listeners: list[EpisodeListener] = []
+        self.funding = funding if funding is not None else FundingBook()
+        self.require_transferable = require_transferable
+        self.rebalance_batch = rebalance_batch
+        self.transfers = RouteTransfers(self.funding, self.markets)  # verdicts per route; executors ask it too
+        self._funding_sets = 0
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
         self.episodes: dict[Route, Episode] = {}  # open ones
@@ -134,6 +153,21 @@ class Scanner:
     def set_balance(self, exchange: str, asset: str, free: Decimal) -> None:
         """Set the free amount of ``asset`` on ``exchange`` (caps later evaluations)."""
         self.balances.setdefault(exchange, {})[asset] = free
+
+    def set_funding(self, facts: AssetFunding, t: float | None = None) -> AssetFunding:
+        """Replace the funding facts of one venue and asset (the config stays on top), journal them, tell listeners.
+
+        Listeners that have ``on_funding(facts, t)`` get the facts as the scanner now holds them.
+        """
+        merged = self.funding.set(facts)
+        when = t if t is not None else self.clock
+        if self.store is not None:
+            self._funding_sets += 1
+            self.store.record_funding(merged, when, self._funding_sets)
+        for listener in self.listeners:
+            if hasattr(listener, "on_funding"):
+                self._call(listener, "on_funding", merged, when)
+        return merged
 
     def on_book_event(self, book: BookSnapshot, t: float | None = None) -> list[Opportunity]:
         """Apply one book event at time ``t`` (default ``book.ts``); returns the live opportunities it made."""
@@ -306,6 +340,12 @@ class Scanner:
             if route in self.episodes:
                 self._close_episode(route, t, "uncrossed", reason)
             return None
+        verdict = self.transfers.verdict(route) if self.funding else None
+        if verdict is not None and verdict.status == BLOCKED and self.require_transferable:
+            funnel.transfer_blocked += 1
+            if route in self.episodes:
+                self._close_episode(route, t, "uncrossed", "transfer_blocked")
+            return None
         if opp.net_bps < self.min_net_bps:
             funnel.below_min_bps += 1
             if route in self.episodes:
@@ -313,15 +353,16 @@ class Scanner:
             return None
         funnel.live += 1
         self.live_evaluations += 1
+        transfer = None if verdict is None else figures(verdict, opp, self.rebalance_batch)
         ep = self.episodes.get(route)
         if ep is None:
-            ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t)
+            ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t, transfer=transfer)
             self._expiry.push(buy.ts if buy.ts < sell.ts else sell.ts, route, ep)
             funnel.episodes += 1
             for listener in self.episode_listeners:
                 self._call(listener, "episode_opened", ep, t)
         else:
-            ep.observe(opp, t)
+            ep.observe(opp, t, transfer)
             if self.episode_listeners and ep.peak is opp:
                 for listener in self.episode_listeners:
                     self._call(listener, "episode_peak", ep, t)

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from arbscan.funding import funding_rows
 from arbscan.journal import FUNNEL_COUNTS, MIGRATIONS, SCHEMA_VERSION, TRADE_STATUSES, migrate, to_db_value
 
 __all__ = ["Store", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value", "migrate"]
@@ -193,6 +194,10 @@ class Store:
             row["updated"] = updated
             rows.append(row)
         self.upsert_many("funnel", rows, pk=("run_id", "symbol", "buy_exchange", "sell_exchange"))
+
+    def record_funding(self, facts: Any, ts: float | None, set_id: int) -> None:
+        """Queue one set of funding facts (an ``arbscan.funding.AssetFunding``) as rows of ``funding``."""
+        self.submit_many("funding", funding_rows(facts, ts, set_id))
 
     def record_venue_stats(self, stats: Iterable[Any]) -> None:
         """Queue the feed statistics of each book (``arbscan.scanner.FeedStats``) into ``venue_stats``."""

@@ -262,12 +262,16 @@ def print_funnel(scanner: Any, out: Any) -> None:
         return
     head = ("route (buy -> sell)", "evaluated", "crossed", "max gross bps", "fee hurdle bps", "live", "episodes",
             "not crossed", "fees", "depth/min", "balance", "below min", "stale")
+    blocked = scanner.require_transferable  # the column only counts when transferability is required
+    if blocked:
+        head = (*head, "transfer blocked")
     table = [head]
     for f in rows:
         table.append((
             f"{f.symbol} {f.buy_exchange} -> {f.sell_exchange}", str(f.evaluated), str(f.crossed_before_fees),
             _fmt_bps(f.max_gross_bps), _fmt_bps(_fee_hurdle_bps(scanner, f)), str(f.live), str(f.episodes), str(f.not_crossed), str(f.fees),
             str(f.depth_or_minimums), str(f.balance), str(f.below_min_bps), str(f.stale),
+            *((str(f.transfer_blocked),) if blocked else ()),
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     for r in table:

@@ -23,6 +23,7 @@ from typing import Any
 
 from adapters.base import AdapterDefaults, Credentials, load_credentials, replace_origin
 from adapters.ccxt.errors import map_ccxt_errors
+from adapters.ccxt.funding import fetch_funding
 from adapters.ccxt.parse import (
     binance_permissions,
     book_from_ccxt,
@@ -45,6 +46,7 @@ from arbscan.errors import (
     OrderRejected,
     UnexpectedPayload,
 )
+from arbscan.funding import AssetFunding
 from arbscan.model import ZERO, BookSnapshot, Market, OrderRequest, OrderUpdate
 
 __all__ = ["CcxtAdapter", "DEFAULT_POLL_INTERVAL_MS", "KEY_PERMISSION_PROBES", "order_params", "rewrite_urls"]
@@ -55,10 +57,11 @@ DEFAULT_POLL_INTERVAL_MS = 1000
 """REST polling spacing per venue when none is configured (never below ccxt's ``rateLimit``)."""
 
 # arbscan scans spot markets only; venues whose market list spans other products by default are told
-# to load spot only (binance would otherwise also call its futures exchangeInfo endpoints).
+# to load spot only (binance would otherwise also call its futures exchangeInfo endpoints, and its
+# margin pairs with every currency list).
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}},
-    "binanceus": {"fetchMarkets": {"types": ["spot"]}},
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
+    "binanceus": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
 }
 
 # Venues where ccxt passes ``timeInForce`` through unchanged and the venue wants its own field.
@@ -153,8 +156,9 @@ KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]
 class CcxtAdapter(AdapterDefaults):
     """An ``ExchangeAdapter`` for any ccxt exchange id (see the module docstring for what it adds).
 
-    Of the optional members it has ``api_key_permissions`` where the venue reports them, and
-    ``open_orders`` / ``closed_orders`` where ccxt can list them; ``validate_orders`` stays False.
+    Of the optional members it has ``api_key_permissions`` where the venue reports them,
+    ``open_orders`` / ``closed_orders`` where ccxt can list them, and ``fetch_funding`` where ccxt lists
+    the venue's currencies (``adapters.ccxt.funding``); ``validate_orders`` stays False.
     """
 
     def __init__(
@@ -385,6 +389,10 @@ class CcxtAdapter(AdapterDefaults):
         if not isinstance(raw, dict):
             raise UnexpectedPayload(f"{self.name} key permissions: expected an object, got {type(raw).__name__}")
         return read(raw)
+
+    async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
+        """Deposit/withdrawal switches, networks, fees and minimums of ``assets`` (see ``adapters.ccxt.funding``)."""
+        return await fetch_funding(self._exchange, self.name, assets, self._credentials is not None, self._errors)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our open orders on ``symbol`` (those with a client id); ``NotSupported`` when the venue cannot list them."""

@@ -97,14 +97,18 @@ FUNNEL_COUNTS = ("evaluated", "crossed_before_fees", "live", "not_crossed", "fee
                  "below_min_bps", "stale", "episodes")
 """The funnel's counters this report knows (documented in funnel.csv); further INTEGER columns are extras."""
 
+FUNNEL_COUNTS_LATER = ("transfer_blocked",)
+"""Counters added to the funnel later: documented too, appended after ``main_reason_not_live`` in funnel.csv."""
+
 COLUMNS: dict[str, dict[str, str]] = {
     "runs": {"id": _COUNT, "started": _TIME, "ended": _TIME, "mode": _TEXT, "source": _TEXT, "status": _TEXT,
              "events": _COUNT},
     "opportunities": {"id": _COUNT, "run_id": _COUNT, "symbol": _NAME, "buy_exchange": _NAME, "sell_exchange": _NAME,
                       "first_seen": _TIME, "last_seen": _TIME, "observations": _COUNT,
-                      **dict.fromkeys(_OPP_DECIMALS, _DECIMAL), "close_reason": _TEXT, "close_detail": _TEXT},
+                      **dict.fromkeys(_OPP_DECIMALS, _DECIMAL), "close_reason": _TEXT, "close_detail": _TEXT,
+                      "transfer": _TEXT, "net_after_transfer": _DECIMAL},
     "funnel": {"run_id": _COUNT, "symbol": _NAME, "buy_exchange": _NAME, "sell_exchange": _NAME,
-               **dict.fromkeys(FUNNEL_COUNTS, _COUNT)},
+               **dict.fromkeys(FUNNEL_COUNTS + FUNNEL_COUNTS_LATER, _COUNT)},
     "venue_stats": {"run_id": _COUNT, "exchange": _NAME, "symbol": _NAME, "events": _COUNT, "first_ts": _TIME,
                     "last_ts": _TIME, "max_gap_ms": _NUMBER, "gaps_over_max_age": _COUNT, "max_book_age_ms": _COUNT},
     "trades": {"id": _NAME, "run_id": _COUNT, "mode": _NAME, "strategy": _NAME, "symbol": _NAME,

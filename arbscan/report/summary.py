@@ -89,11 +89,14 @@ def _money_key(v: Any) -> Decimal:
 def ranked_routes(routes: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Every route, best first, and the column ranking them.
 
-    By ``realised_pnl_total`` when any route has paper or live trades, else by ``net_profit_total``
-    (the episodes' peak net profit); ties by episodes, then by name.
+    By ``realised_pnl_total`` when any route has paper or live trades, else by
+    ``net_after_transfer_total`` when funding facts gave any episode one (what is left once the
+    inventory is moved back), else by ``net_profit_total`` (the episodes' peak net profit); ties by
+    episodes, then by name.
     """
     traded = bool(len(routes)) and int(routes["trades"].sum()) > 0
-    measure = "realised_pnl_total" if traded else "net_profit_total"
+    after = bool(len(routes)) and routes["net_after_transfer_total"].notna().any()
+    measure = "realised_pnl_total" if traded else "net_after_transfer_total" if after else "net_profit_total"
     keys = list(zip((-_money_key(v) for v in routes[measure]), (-int(e) for e in routes["episodes"]),
                     routes["symbol"], routes["buy_exchange"], routes["sell_exchange"]))
     order = sorted(range(len(routes)), key=keys.__getitem__)
@@ -143,8 +146,12 @@ def _routes(report: Report, top: int) -> Section:
     ranked, measure = ranked_routes(report.tables["routes"])
     active = ranked[(ranked["episodes"] > 0) | (ranked["trades"] > 0)]
     shown = active.head(top)
-    by = "realised PnL (paper and live)" if measure == "realised_pnl_total" else "peak net profit of their episodes"
+    by = {"realised_pnl_total": "realised PnL (paper and live)",
+          "net_after_transfer_total": "net profit after moving the inventory back"}.get(measure,
+                                                                                        "peak net profit of their episodes")
     columns = _ROUTE_COLUMNS + (("trades", "realised_pnl_total") if measure == "realised_pnl_total" else ())
+    if ranked["net_after_transfer_total"].notna().any():  # both figures, side by side
+        columns = columns[:3] + ("net_after_transfer_total", "transfer_blocked_episodes") + columns[3:]
     section = Section("routes", f"Routes by {by}" + (f": top {len(shown):,} of {len(ranked):,}" if len(shown) else ""),
                       rows=_with_route(shown, columns) if len(shown) else None, keys=("route",))
     idle = len(ranked) - len(active)

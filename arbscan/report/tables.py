@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from arbscan.report.read import FUNNEL_COUNTS, ReportFilter, Snapshot
-from arbscan.store import TRADE_STATUSES
+from arbscan.journal import TRADE_STATUSES
+from arbscan.report.read import FUNNEL_COUNTS, FUNNEL_COUNTS_LATER, ReportFilter, Snapshot
+from arbscan.transfers import ranking_edge
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,13 +36,14 @@ TABLES: dict[str, tuple[str, ...]] = {
     "routes": ("symbol", "buy_exchange", "sell_exchange", "quote", "episodes", "observations",
                "net_profit_total", "net_profit_median", "net_profit_max", "net_bps_median", "net_bps_max",
                "gross_profit_total", "fees_total", "fee_share", "duration_median_s", "duration_p90_s",
-               "duration_max_s", "live_s", "covered_s", "live_share", "trades", "realised_pnl_total"),
-    "funnel": ("symbol", "buy_exchange", "sell_exchange", *_FUNNEL, "main_reason_not_live"),
+               "duration_max_s", "live_s", "covered_s", "live_share", "trades", "realised_pnl_total",
+               "net_after_transfer_total", "transfer_blocked_episodes"),
+    "funnel": ("symbol", "buy_exchange", "sell_exchange", *_FUNNEL, "main_reason_not_live", *FUNNEL_COUNTS_LATER),
     "venues": ("exchange", "symbol", "runs", "events", "first_event", "last_event", "span_s", "events_per_s",
                "mean_gap_ms", "max_gap_ms", "gaps_over_max_age", "max_book_age_ms"),
     "episodes": ("run_id", "symbol", "buy_exchange", "sell_exchange", "first_seen", "last_seen", "duration_s",
                  "observations", "amount", "buy_vwap", "sell_vwap", "net_profit", "net_bps", "close_reason",
-                 "close_detail"),
+                 "close_detail", "transfer", "net_after_transfer"),
     "trading": ("mode", "strategy", "symbol", "quote", "trades", *(f"status_{s}" for s in TRADE_STATUSES),
                 "fills", "buy_filled_total", "sell_filled_total", "expected_profit_total", "realised_pnl_total",
                 "legs_imbalanced", "flattened", "kept", "flatten_amount_total", "flatten_pnl_total",
@@ -198,6 +200,7 @@ def _episodes_table(opps: list[dict[str, Any]]) -> pd.DataFrame:
             "observations": r["observations"], "amount": r["amount"], "buy_vwap": r["buy_vwap"],
             "sell_vwap": r["sell_vwap"], "net_profit": r["net_profit"], "net_bps": r["net_bps"],
             "close_reason": r["close_reason"], "close_detail": r["close_detail"],
+            "transfer": r["transfer"], "net_after_transfer": r["net_after_transfer"],
         })
     return frame("episodes", rows)
 
@@ -249,6 +252,11 @@ def _route_row(route: tuple[str, str, str], mine: list[dict[str, Any]], trades: 
         "live_s": live_s, "covered_s": covered if known else None,
         "live_share": _ratio(live_s, covered) if known else None,
         "trades": len(trades), "realised_pnl_total": dsum(t["realised_pnl"] for t in trades) if trades else None,
+        # what the episodes earned once the inventory is moved back (an episode without the figure counts its net profit)
+        "net_after_transfer_total": (dsum(ranking_edge(r["net_profit"], r["net_after_transfer"]) for r in mine
+                                          if r["net_profit"] is not None)
+                                     if any(r["net_after_transfer"] is not None for r in mine) else None),
+        "transfer_blocked_episodes": sum(1 for r in mine if r["transfer"] == "blocked"),
     }
 
 
@@ -276,6 +284,7 @@ def _funnel_table(funnel: list[dict[str, Any]], runs: set[int], extra: Sequence[
             row[name] = _total(g, name)
         worst = max(_NOT_LIVE, key=lambda n: (row[n], -_NOT_LIVE.index(n)))  # ties: the earlier reason
         row["main_reason_not_live"] = worst if row[worst] > 0 else None
+        row.update({name: _total(g, name) for name in FUNNEL_COUNTS_LATER})
         row.update({name: _total(g, name) for name in extra})
         rows.append(row)
     return frame("funnel", rows, extra)
