@@ -155,6 +155,9 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print(f"replayed {path} ({result.book_events:,} book events, {result.lines:,} lines) in {result.seconds:.2f} s", file=out)
     print(f"taker fees: {fees_line(scanner)}; live at net >= {sc.min_net_bps} bps; books stale after {sc.max_book_age_ms} ms", file=out)
     print(f"opportunities: {scanner.live_evaluations:,} live evaluations in {scanner.episodes_closed:,} episodes", file=out)
+    if result.refused:
+        print(f"untrue books: {result.refused:,} book lines refused (crossed, locked, one-sided or impossible numbers); "
+              "routes through those books were not evaluated until a true update (funnel: untrue book)", file=out)
     print("route funnel (counts of evaluations):", file=out)
     print_funnel(scanner, out)
     print("book feeds:", file=out)

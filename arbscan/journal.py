@@ -22,6 +22,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "FUNNEL_COUNTS",
+    "RUN_STATUSES",
     "TRADE_STATUSES",
     "ORDER_COLUMNS",
     "TRADE_COLUMNS",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed")
+"""The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journalfile``)."""
 
 TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
 """The values of ``trades.status`` (paper and live), in the order reports list them."""
@@ -46,8 +50,11 @@ FUNNEL_COUNTS = (
     "below_min_bps",
     "stale",
     "episodes",
+    "untrue_book",
 )
 """The integer counters of one route in table ``funnel`` (see ``arbscan.scanner.RouteFunnel``)."""
+
+_M001_FUNNEL_COUNTS = FUNNEL_COUNTS[:10]  # the counters migration 1 created; later ones come by migration
 
 
 def _m001_journal(db: Database) -> None:
@@ -60,7 +67,7 @@ def _m001_journal(db: Database) -> None:
             "mode": str,  # 'scan' | 'replay' | 'record' | ...
             "source": str,  # replay file, or the venues scanned
             "settings": str,  # JSON summary of the settings used; never secrets
-            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error'
+            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error' | 'crashed' (RUN_STATUSES)
             "events": int,
         },
         pk="id",
@@ -98,7 +105,7 @@ def _m001_journal(db: Database) -> None:
     db["opportunities"].create_index(["run_id"])
     db["opportunities"].create_index(["symbol", "buy_exchange", "sell_exchange"])
     funnel_cols: dict[str, Any] = {"run_id": int, "symbol": str, "buy_exchange": str, "sell_exchange": str}
-    funnel_cols.update({name: int for name in FUNNEL_COUNTS})
+    funnel_cols.update({name: int for name in _M001_FUNNEL_COUNTS})
     funnel_cols["updated"] = float
     db["funnel"].create(
         funnel_cols,
@@ -237,10 +244,20 @@ def _m003_funnel_premium(db: Database) -> None:
     db["funnel"].add_column("max_gross_bps", str)
 
 
+def _m004_untrue_books_and_crashes(db: Database) -> None:
+    """funnel.untrue_book (route touches while a book was untrue), venue_stats.rejected (book updates the
+    gate refused), runs.pid and runs.host (so a later process can tell a run whose process is gone)."""
+    db["funnel"].add_column("untrue_book", int)
+    db["venue_stats"].add_column("rejected", int)
+    db["runs"].add_column("pid", int)
+    db["runs"].add_column("host", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
     ("funnel_premium", _m003_funnel_premium),
+    ("untrue_books_and_crashes", _m004_untrue_books_and_crashes),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -12,7 +12,9 @@ strings, three line types::
 A ``book`` line with ``"snapshot": false`` is a delta: each level replaces that price's amount and
 an amount of ``"0"`` deletes it. Lines are in time order. A book line may carry ``"received"``
 (local receive time); unknown keys are ignored. Any malformed line raises ``ReplayFileError``
-naming the file and line number.
+naming the file and line number. A book level whose numbers are numbers but cannot be meant
+(negative, NaN, 1e26) is not malformed: it is read as it is, and the book gate
+(``arbscan.booksanity``) refuses it while the replay goes on.
 """
 
 from __future__ import annotations
@@ -257,7 +259,19 @@ class ReplayReader:
             raise self._fail(str(exc)) from None
         return MarketEvent(market, self.line)
 
+    def _level_num(self, value: Any, what: str) -> Decimal:
+        """A level's number as read: anything that is a number, even NaN or negative (the book gate judges it)."""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self._fail(f"{what} must be a number as a string, got {value!r}")
+        try:
+            return Decimal(repr(value) if isinstance(value, float) else value)
+        except (InvalidOperation, ValueError):
+            raise self._fail(f"{what} is not a number: {value!r}") from None
+
     def _levels(self, obj: dict[str, Any], key: str, snapshot: bool) -> tuple[Level, ...]:
+        # Levels are read as they are: a number a price or an amount cannot mean (negative, NaN, 1e26) is a
+        # glitch the book gate (arbscan.booksanity) refuses while the replay goes on; only a level that is
+        # not a number at all makes the line malformed.
         raw = obj.get(key, [])
         if not isinstance(raw, list):
             raise self._fail(f"{key!r} must be a list of [price, amount] pairs")
@@ -269,21 +283,13 @@ class ReplayReader:
                 p, a = lvl
                 if type(p) is str and type(a) is str:
                     try:
-                        price = Decimal(p)
-                        amount = Decimal(a)
+                        out.append((Decimal(p), Decimal(a)))
+                        continue
                     except (InvalidOperation, ValueError):
                         pass
-                    else:
-                        if price.is_finite() and amount.is_finite() and price > 0 and amount >= 0:
-                            out.append((price, amount))
-                            continue
             if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
                 raise self._fail(f"{key}[{i}] must be a [price, amount] pair, got {lvl!r}")
-            price = self._num(lvl[0], f"{key}[{i}] price")
-            amount = self._num(lvl[1], f"{key}[{i}] amount")
-            if not price:
-                raise self._fail(f"{key}[{i}] price must be positive")
-            out.append((price, amount))
+            out.append((self._level_num(lvl[0], f"{key}[{i}] price"), self._level_num(lvl[1], f"{key}[{i}] amount")))
         return tuple(out)
 
     def _book(self, obj: dict[str, Any]) -> BookEvent:
