@@ -20,6 +20,9 @@ member                     required  notes; for an optional member, what "the ve
                                      ``NotSupported``
 ``validate_orders``        optional  True when orders are sent validate-only: the venue checks them and
                                      places nothing (Kraken's ``validate=true``); cannot: False
+``on_untrue_book``         optional  set by the caller: called ``(symbol, ts, reason)`` for every book the
+                                     book gate (``arbscan.booksanity``) refused, in stream order, instead
+                                     of yielding it; unset: None (untrue books are only logged)
 =========================  ========  ==================================================================
 
 ``ExchangeAdapter`` holds the required members (``isinstance`` checks them); :class:`AdapterDefaults`
@@ -32,7 +35,7 @@ Adapters take and return ``arbscan.model`` types only; nothing above ``adapters/
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -82,6 +85,9 @@ class AdapterDefaults:
 
     validate_orders: bool = False
     """True when orders are sent validate-only (checked by the venue, never placed)."""
+
+    on_untrue_book: Callable[[str, float, str], None] | None = None
+    """Set by the caller (the live driver): hears ``(symbol, ts, reason)`` of every book the gate refused."""
 
     async def api_key_permissions(self) -> list[str] | None:
         """The key's permission names where the venue reports them; None: the venue cannot tell."""

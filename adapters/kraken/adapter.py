@@ -25,12 +25,14 @@ from typing import Any
 from adapters.base import AdapterDefaults, Credentials, load_credentials
 from adapters.kraken.rest import KrakenRestClient
 from adapters.kraken.ws import KrakenWsClient
+from arbscan.booksanity import untrue_reason
 from arbscan.errors import (
     ArbscanError,
     BadInput,
     OrderNotFound,
     OrderRejected,
     UnexpectedPayload,
+    UntrueBook,
 )
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderStatus, OrderUpdate, Side
 
@@ -267,15 +269,31 @@ class KrakenAdapter(AdapterDefaults):
         except (KeyError, TypeError, ValueError) as exc:
             raise UnexpectedPayload(f"kraken Depth: malformed book ({exc})") from None
         ts = max(stamps) if stamps else received
-        try:
-            return BookSnapshot(NAME, symbol, bids, asks, ts, received)
-        except (TypeError, ValueError) as exc:
-            raise UnexpectedPayload(f"kraken Depth: {exc}") from None
+        snap = BookSnapshot.trusted(NAME, symbol, bids, asks, ts, received)
+        reason = untrue_reason(snap, pair.market)
+        if reason is not None:
+            raise UntrueBook(NAME, symbol, ts, reason)
+        return snap
 
     async def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]:
-        """Validated WebSocket v2 books of ``symbols``: one snapshot after every checked message."""
+        """WebSocket v2 books of ``symbols``: one snapshot after every message whose checksum and book gate pass.
+
+        A book the gate (``arbscan.booksanity``) refuses is not yielded: it is logged when its symbol's
+        untrue spell starts and reported to ``on_untrue_book``.
+        """
+        untrue: set[str] = set()
         async for snap in self.ws.books(symbols):
-            yield snap
+            info = self._pairs.get(snap.symbol)
+            reason = untrue_reason(snap, info.market if info is not None else None)
+            if reason is None:
+                untrue.discard(snap.symbol)
+                yield snap
+                continue
+            if snap.symbol not in untrue:
+                untrue.add(snap.symbol)
+                log.warning("kraken %s: untrue book (%s); not used until a true book comes", snap.symbol, reason)
+            if self.on_untrue_book is not None:
+                self.on_untrue_book(snap.symbol, snap.ts, reason)
 
     # -- account -------------------------------------------------------------------------------
 
