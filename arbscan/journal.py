@@ -28,6 +28,7 @@ __all__ = [
     "TRADE_COLUMNS",
     "FILL_COLUMNS",
     "to_db_value",
+    "plain_decimal",
     "migrate",
 ]
 
@@ -282,17 +283,35 @@ FILL_COLUMNS = ("exchange", "trade_id", "run_id", "mode", "client_id", "symbol",
 """The columns of table ``fills``."""
 
 
-def to_db_value(value: Any) -> Any:
-    """A Python value as the journal stores it: Decimal -> exact TEXT, Enum -> its value, bool -> int."""
-    if isinstance(value, Decimal):
+def plain_decimal(value: Decimal) -> str:
+    """A Decimal as plain text without an exponent: ``0E-8`` -> ``0``, ``1E+3`` -> ``1000``, ``0.00000001`` as is.
+
+    Zero is ``0`` whatever its exponent; other values keep their digits (``1.50`` stays ``1.50``). NaN and
+    infinities keep their names.
+    """
+    if not value.is_finite():
         return str(value)
+    if not value:
+        return "0"
+    text = str(value)
+    return format(value, "f") if "E" in text else text
+
+
+def to_db_value(value: Any) -> Any:
+    """A Python value as the journal stores it: Decimal -> exact plain TEXT, Enum -> its value, bool -> int."""
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str, sort_keys=True)
+        return json.dumps(value, default=_json_default, sort_keys=True)
     return value
+
+
+def _json_default(value: Any) -> Any:
+    return plain_decimal(value) if isinstance(value, Decimal) else str(value)
 
 
 def migrate(db: Database) -> int:
