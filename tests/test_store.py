@@ -63,7 +63,7 @@ def test_journal_newer_than_code_is_refused(tmp_path):
     conn = sqlite3.connect(tmp_path / "j.db")
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(BadInput, match=r"was written by a newer arbscan \(schema version \d+; this arbscan knows \d+\)"):
         Store(tmp_path / "j.db")
 
 
@@ -196,12 +196,13 @@ def test_flush_commits_at_once_without_waiting_for_the_batch_interval(tmp_path):
     s.close()
 
 
-@pytest.mark.parametrize("setup", ["missing_dir", "not_a_database"])
-def test_unusable_journal_path_is_bad_input(tmp_path, setup):
+@pytest.mark.parametrize(("setup", "cause"), [("missing_dir", "its directory '.*nope' does not exist"),
+                                             ("not_a_database", "is not an SQLite database")])
+def test_unusable_journal_path_is_bad_input(tmp_path, setup, cause):
     path = tmp_path / "nope" / "j.db" if setup == "missing_dir" else tmp_path / "j.db"
     if setup == "not_a_database":
         path.write_bytes(b"this is a text file, not SQLite" * 100)
-    with pytest.raises(BadInput, match="cannot be opened"):
+    with pytest.raises(BadInput, match=f"journal '.*j.db': {cause}"):
         Store(path)
 
 
