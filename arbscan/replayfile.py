@@ -112,7 +112,9 @@ def _open_text(path: Path) -> tuple[IO[str], IO[bytes]]:
     head = raw.read(2)
     raw.seek(0)
     stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == _GZIP_MAGIC else raw
-    return io.TextIOWrapper(stream, encoding="utf-8", newline="\n"), raw
+    # Bytes that are not UTF-8 become lone surrogates, found line by line (the decoder works in chunks,
+    # so a decoding error would name the wrong line).
+    return io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="\n"), raw
 
 
 class ReplayReader:
@@ -154,12 +156,14 @@ class ReplayReader:
                 except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
                     self.line += 1
                     raise self._fail(f"compressed data is truncated or corrupt ({exc})") from None
-                except UnicodeDecodeError:
-                    self.line += 1
-                    raise self._fail("not UTF-8 text") from None
                 if not raw_line:
                     return
                 self.line += 1
+                if not raw_line.isascii():
+                    try:
+                        raw_line.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise self._fail("not UTF-8 text") from None
                 if not raw_line.strip():
                     continue
                 try:
