@@ -2,7 +2,8 @@
 
 This is the only module that configures logging. Exit codes: 0 success (a scan stopped with
 Ctrl-C is a success), 2 bad input (config, arguments, files) with one line ``arbscan: error: ...``
-on stderr, 1 an unexpected failure, 130 a replay or record interrupted by Ctrl-C / SIGTERM.
+on stderr, 1 an unexpected failure (or a ``record`` that recorded nothing: no file is written then),
+130 a replay or record interrupted by Ctrl-C / SIGTERM.
 
 Adding a subcommand: write ``_add_<name>(parser)`` (its own flags; the common ones ``--config``,
 ``--db``, ``--min-bps``, ``--max-age-ms``, ``-v`` are already there) and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -72,6 +74,16 @@ def _positive_int(text: str) -> int:
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return n
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds: {text!r}")
+    return seconds
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +168,8 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print(f"taker fees: {fees_line(scanner)}; live at net >= {sc.min_net_bps} bps; books stale after {sc.max_book_age_ms} ms", file=out)
     print(f"opportunities: {scanner.live_evaluations:,} live evaluations in {scanner.episodes_closed:,} episodes", file=out)
     if result.refused:
-        print(f"untrue books: {result.refused:,} book lines refused (crossed, locked, one-sided or impossible numbers); "
+        lines = "book line" if result.refused == 1 else "book lines"
+        print(f"untrue books: {result.refused:,} {lines} refused (crossed, locked, one-sided or impossible numbers); "
               "routes through those books were not evaluated until a true update (funnel: untrue book)", file=out)
     print("route funnel (counts of evaluations):", file=out)
     print_funnel(scanner, out)
@@ -171,7 +184,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_scan(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
     _strategy_arg(p)
     p.add_argument("--live", action="store_true",
@@ -181,8 +194,10 @@ def _add_scan(p: argparse.ArgumentParser) -> None:
 
 
 def _add_record(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, metavar="FILE", help="replay file to write (.gz compresses)")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--out", required=True, metavar="FILE", help="replay file to write (.gz compresses); never an existing one without --force")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out (only once the new recording closes properly)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
 
 
@@ -195,7 +210,7 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         settings, mode, duration=args.duration, strategies=getattr(args, "strategy", None) or [],
         live=getattr(args, "live", False), validate_orders=getattr(args, "validate_orders", False),
         out_path=getattr(args, "out", None), status_view=lambda driver: StatusView(driver, enabled=not args.no_status),
-        on_unreachable=say_unreachable))
+        on_unreachable=say_unreachable, force=getattr(args, "force", False)))
     scanner = run.scanner
     print(f"{mode} stopped: {scanner.events:,} book events, {scanner.live_evaluations:,} live evaluations, "
           f"{scanner.episodes_closed:,} episodes", file=sys.stdout)
@@ -203,8 +218,11 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         print_funnel(scanner, sys.stdout)
         print(f"journal: {settings.scanner.db}", file=sys.stdout)
         print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout)
-    else:
+    elif run.books_recorded:
         print(f"recorded {run.books_recorded:,} books to {args.out}", file=sys.stdout)
+    else:
+        print(f"arbscan: nothing recorded (no venue sent a book); {args.out} was not written", file=sys.stderr)
+        return 1
     return 0  # Ctrl-C is how a scan or a recording is meant to end
 
 
