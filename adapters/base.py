@@ -34,6 +34,7 @@ Adapters take and return ``arbscan.model`` types only; nothing above ``adapters/
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -42,10 +43,14 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from adapters.ccxt.errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
+from arbscan.booksanity import untrue_reason
 from arbscan.errors import AuthError, NotSupported
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
 
+log = logging.getLogger(__name__)
+
 __all__ = [
+    "true_books",
     "ExchangeAdapter",
     "AdapterDefaults",
     "Credentials",
@@ -160,3 +165,23 @@ def replace_origin(url: str, override: str | None) -> str:
     src = urlsplit(url)
     dst = urlsplit(override)
     return urlunsplit((dst.scheme, dst.netloc, src.path, src.query, src.fragment))
+
+
+async def true_books(books: AsyncIterator[BookSnapshot], market: Callable[[str], Market | None],
+                     listener: Callable[[], Callable[[str, float, str], None] | None],
+                     venue: str) -> AsyncIterator[BookSnapshot]:
+    """The books of ``books`` that pass the book gate against ``market(symbol)``; each refused one goes to
+    the adapter's ``on_untrue_book`` (``listener()`` reads it at that moment), logged once per untrue spell."""
+    untrue: set[str] = set()
+    async for book in books:
+        reason = untrue_reason(book, market(book.symbol))
+        if reason is None:
+            untrue.discard(book.symbol)
+            yield book
+            continue
+        if book.symbol not in untrue:
+            untrue.add(book.symbol)
+            log.warning("%s %s: untrue book (%s); not used until a true book comes", venue, book.symbol, reason)
+        report = listener()
+        if report is not None:
+            report(book.symbol, book.ts, reason)

@@ -127,9 +127,7 @@ class Scanner:
             t = book.ts
         key = (book.exchange, book.symbol)
         if key not in self.markets:
-            if key not in self._unknown_markets:
-                self._unknown_markets.add(key)
-                logger.warning("book for %s %s ignored: no market loaded for it", book.exchange, book.symbol)
+            self._unknown(key)
             return []
         if self.clock is None or t > self.clock:
             self.clock = t
@@ -182,16 +180,13 @@ class Scanner:
     def on_untrue_book(self, exchange: str, symbol: str, t: float, reason: str) -> None:
         """A book update of ``exchange`` refused as untrue at time ``t`` (``reason`` from ``arbscan.booksanity``).
 
-        Step 1 runs as for any event; the feed counts the update as rejected; until the venue's next true
-        book, every route through it counts ``untrue_book`` instead of being evaluated and its open
-        episodes close (``uncrossed``, detail ``untrue_book``). Listeners are not called: they never see
-        an untrue book.
+        Step 1 runs; the feed counts the update as rejected; until the venue's next true book, routes
+        through it count ``untrue_book`` instead of being evaluated, and their open episodes close
+        (``uncrossed``, detail ``untrue_book``). Listeners never see an untrue book.
         """
         key = (exchange, symbol)
         if key not in self.markets:
-            if key not in self._unknown_markets:
-                self._unknown_markets.add(key)
-                logger.warning("book for %s %s ignored: no market loaded for it", exchange, symbol)
+            self._unknown(key)
             return
         if self.clock is None or t > self.clock:
             self.clock = t
@@ -205,19 +200,17 @@ class Scanner:
         feed.add(t)
         feed.rejected += 1
         self._touched[key] = None
-        if key not in self.books:
-            return  # no true book of this venue yet: it has no routes
-        via = self._routes_via.get(key)
-        if via is None:
-            via = self._routes_via[key] = {}
-        for other in self._by_symbol[symbol]:
-            if other == exchange:
-                continue
-            pair = via.get(other)
-            if pair is None:
-                pair = via[other] = (self._route(symbol, exchange, other), self._route(symbol, other, exchange))
-            (out, out_funnel), (back, back_funnel) = pair
-            self._not_evaluated(out, out_funnel, back, back_funnel, t)
+        via = self._routes_via.setdefault(key, {})
+        for other in self._by_symbol.get(symbol, {}) if key in self.books else ():  # no true book yet: no routes
+            if other != exchange:
+                pair = via.get(other) or via.setdefault(other, (self._route(symbol, exchange, other),
+                                                                self._route(symbol, other, exchange)))
+                self._not_evaluated(*pair[0], *pair[1], t)
+
+    def _unknown(self, key: tuple[str, str]) -> None:
+        if key not in self._unknown_markets:
+            self._unknown_markets.add(key)
+            logger.warning("book for %s %s ignored: no market loaded for it", *key)
 
     def _not_evaluated(self, out: Route, out_funnel: RouteFunnel, back: Route, back_funnel: RouteFunnel, t: float) -> None:
         """Both directions of a route through an untrue book: counted, not evaluated; open episodes end."""

@@ -114,9 +114,8 @@ class Store:
     def open_readonly(path: str | Path) -> Database:
         """A read-only sqlite-utils ``Database`` on ``path``; works while a scanner writes (WAL).
 
-        A path that cannot be read raises ``BadInput`` (``arbscan.journalfile.check_journal``). Runs whose
-        process is gone are marked ``crashed`` first when the file can be written.
-        """
+        ``BadInput`` for a path that cannot be read (``journalfile.check_journal``); dead runs are marked
+        ``crashed`` first when the file can be written."""
         p = Path(path)
         check_journal(p, write=False)
         mark_crashed_runs_at(p)

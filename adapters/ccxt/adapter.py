@@ -267,14 +267,10 @@ class CcxtAdapter(AdapterDefaults):
         """
         streams = BookStreams(self.name, symbols, clock=self._clock, sleep=self._sleep,
                               backoff_initial_s=self._backoff_initial_s, backoff_max_s=self._backoff_max_s,
-                              on_untrue=self._untrue_book)
+                              on_untrue=lambda *untrue: self.on_untrue_book and self.on_untrue_book(*untrue))
         if self._ws:
             return streams.books(self._watched_book)
         return streams.books(self._polled_book, poll_interval_s=self.poll_interval_s)
-
-    def _untrue_book(self, symbol: str, ts: float, reason: str) -> None:
-        if self.on_untrue_book is not None:
-            self.on_untrue_book(symbol, ts, reason)
 
     async def _watched_book(self, symbol: str) -> BookSnapshot:
         with self._errors():

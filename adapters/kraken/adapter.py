@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import AdapterDefaults, Credentials, load_credentials
+from adapters.base import AdapterDefaults, Credentials, load_credentials, true_books
 from adapters.kraken.rest import KrakenRestClient
 from adapters.kraken.ws import KrakenWsClient
 from arbscan.booksanity import untrue_reason
@@ -276,24 +276,11 @@ class KrakenAdapter(AdapterDefaults):
         return snap
 
     async def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]:
-        """WebSocket v2 books of ``symbols``: one snapshot after every message whose checksum and book gate pass.
-
-        A book the gate (``arbscan.booksanity``) refuses is not yielded: it is logged when its symbol's
-        untrue spell starts and reported to ``on_untrue_book``.
-        """
-        untrue: set[str] = set()
-        async for snap in self.ws.books(symbols):
-            info = self._pairs.get(snap.symbol)
-            reason = untrue_reason(snap, info.market if info is not None else None)
-            if reason is None:
-                untrue.discard(snap.symbol)
-                yield snap
-                continue
-            if snap.symbol not in untrue:
-                untrue.add(snap.symbol)
-                log.warning("kraken %s: untrue book (%s); not used until a true book comes", snap.symbol, reason)
-            if self.on_untrue_book is not None:
-                self.on_untrue_book(snap.symbol, snap.ts, reason)
+        """WebSocket v2 books of ``symbols``: one snapshot after every message whose checksum and book gate pass
+        (an untrue one goes to ``on_untrue_book``)."""
+        market = lambda symbol: info.market if (info := self._pairs.get(symbol)) is not None else None  # noqa: E731
+        async for snap in true_books(self.ws.books(symbols), market, lambda: self.on_untrue_book, NAME):
+            yield snap
 
     # -- account -------------------------------------------------------------------------------
 
