@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import importlib.util
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,14 +79,24 @@ def replay_markets(path: str | Path) -> ReplayMarkets:
 
 
 def exchange_known(exchange: str) -> bool:
-    """Whether arbscan has an adapter for ``exchange``: a native one, or ccxt knows the id."""
+    """Whether arbscan has an adapter for ``exchange``: a native one, or ccxt knows the id.
+
+    Without importing ccxt (a second of start-up) when it is not loaded yet: ccxt keeps one module per
+    exchange id, named after it, so the module's file is looked for.
+    """
     from adapters import NATIVE_EXCHANGES
 
     if exchange in NATIVE_EXCHANGES:
         return True
-    import ccxt.async_support as ccxt_async  # what the ccxt adapter imports anyway (slow: only when needed)
-
-    return exchange in ccxt_async.exchanges
+    loaded = sys.modules.get("ccxt.async_support") or sys.modules.get("ccxt")
+    if loaded is not None:
+        return exchange in loaded.exchanges
+    spec = importlib.util.find_spec("ccxt")
+    if spec is None or spec.origin is None:  # pragma: no cover - ccxt is a dependency
+        return False
+    return (exchange.isidentifier() and not exchange.startswith("_")
+            and exchange not in ("base", "pro", "abstract", "async_support", "test")
+            and (Path(spec.origin).parent / f"{exchange}.py").is_file())
 
 
 def _exchange_ids() -> list[str]:

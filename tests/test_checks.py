@@ -67,3 +67,15 @@ def test_good_rest_urls_pass(url):
 def test_bad_rest_urls_name_the_key(url):
     with pytest.raises(ConfigError, match=r"^venues\[0\].rest_url: "):
         check_settings(parse_settings({"venues": [{"exchange": "kraken", "rest_url": url}]}), known_exchange=KNOWN)
+
+
+def test_exchange_ids_are_known_without_importing_ccxt_and_agree_with_its_list():
+    import subprocess
+    import sys
+
+    code = ("import sys; from arbscan.checks import exchange_known as k; ids = ['kraken', 'bitstamp', "
+            "'coinbaseexchange', 'binance', 'krakn', 'base', '__init__', 'alpha']; before = [k(i) for i in ids]; "
+            "assert 'ccxt' not in sys.modules; import ccxt.async_support; assert before == [k(i) for i in ids], before; "
+            "print(before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.strip() == "[True, True, True, True, False, False, False, False]"
