@@ -180,18 +180,25 @@ class ReplayRun:
 
 
 def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
-                       progress: Any = None, alerts: bool = False) -> ReplayRun:
+                       progress: Any = None, alerts: bool = False, warn: Callable[[str], None] | None = None) -> ReplayRun:
     """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly.
 
     ``alerts`` (``--alerts``): send ``[[alerts]]`` on the file's clock; off by default so backtests do not spam.
+    The settings are checked against the file's markets first (``arbscan.checks``; warnings go to ``warn``),
+    before the journal is opened.
     """
+    from arbscan.checks import check_settings, replay_markets
     from arbscan.replay import replay_header, run_replay
     from arbscan.store import Store
 
+    if path.is_dir():
+        raise BadInput(f"replay file {str(path)!r} is a directory")
     if not path.exists():
         raise BadInput(f"replay file {str(path)!r} does not exist")
     if depth < 0:
         raise BadInput(f"--depth must be 0 or more, got {depth}")
+    for line in check_settings(settings, "replay", strategies=strategies, replay=replay_markets(path)):
+        (warn or say_warning)(line)
     sc = settings.scanner
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
@@ -262,8 +269,15 @@ def _keyed_venues(settings: Settings, adapters: Mapping[str, Any]) -> tuple[str,
 
 async def run_live_command(settings: Settings, mode: str, *, duration: float | None, strategies: Sequence[str],
                            live: bool, validate_orders: bool, out_path: str | None, status_view: Callable[[Any], Any],
-                           on_unreachable: Callable[[str, str, float], None]) -> LiveRun:
-    """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped."""
+                           on_unreachable: Callable[[str, str, float], None], force: bool = False,
+                           warn: Callable[[str], None] | None = None) -> LiveRun:
+    """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped.
+
+    The settings are checked first (``arbscan.checks``; warnings go to ``warn``). ``record`` refuses an
+    existing ``out_path`` unless ``force``; the file appears only when the recording closes with books in
+    it (a recording that got none leaves no file, one stopped by an error leaves its ``.part`` file).
+    """
+    from arbscan.checks import check_settings
     from arbscan.feeds import LiveDriver
 
     sc = settings.scanner
@@ -271,6 +285,14 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         raise ConfigError("venues: none configured")
     if validate_orders and not live:
         raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
+    if duration is not None and not (0 < duration < float("inf")):
+        raise BadInput(f"--duration must be a positive number of seconds, got {duration}")
+    if mode == "record" and out_path is not None and Path(out_path).exists() and not force:
+        raise BadInput(f"--out {out_path!r} already exists; pass --force to replace it (the new recording replaces "
+                       "it only once it closes properly)")
+    trading = list(strategies) if strategies or not live else [settings.strategies[0].name] if settings.strategies else []
+    for line in check_settings(settings, mode, strategies=trading):
+        (warn or say_warning)(line)
     store = writer = hub = None
     executors: list[Executor] = []
     scanner = build_scanner(settings, None, _venue_balances(settings))
@@ -295,7 +317,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         if store is not None:
             store.close("error")
         if writer is not None:
-            writer.close()
+            writer.discard()
         raise
     scanner.listeners.extend(executors)
     if hub is not None:
@@ -347,12 +369,30 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if writer is not None:
-            writer.close()
+            _finish_recording(writer, outcome)
         if store is not None:
             store.end_run(outcome, events=scanner.events)
             store.close(outcome)
     return LiveRun(scanner, store.run_id if store is not None else None, executors,
                    writer.books if writer is not None else 0)
+
+
+def _finish_recording(writer: ReplayWriter, outcome: str) -> None:
+    """Rename a recording into place when it closed properly with books; else leave the target untouched."""
+    if outcome == "error":
+        kept = writer.abandon()
+        logger.error("recording stopped by an error; what it recorded is in %s (%s was not touched)", kept, writer.path)
+    elif writer.books:
+        writer.close()
+    else:
+        writer.discard()
+
+
+def say_warning(line: str) -> None:
+    """A warning about the settings, one line on stderr at start (above any live view)."""
+    from arbscan.status import say
+
+    say(f"arbscan: warning: {line}")
 
 
 def say_unreachable(venue: str, message: str, retry_in: float) -> None:

@@ -47,7 +47,8 @@ class VenueState:
 class LiveDriver:
     """Drives a :class:`Scanner` from live adapters until ``stop`` is set.
 
-    Per venue: load markets, then consume ``watch_books``; any failure (network down, venue error,
+    Per venue: load markets, then consume ``watch_books`` (the adapter's ``on_untrue_book`` set to tell the
+    scanner of books its gate refused); any failure (network down, venue error,
     stream ended) is reported once per failure in one line and retried with exponential backoff,
     never crashing the other venues. Step 1 of the scanner runs on a timer on the event clock
     (the last event time plus the local time elapsed since). ``AuthError`` and ``BadInput`` stop
@@ -197,6 +198,9 @@ class LiveDriver:
                         logger.warning("%s: none of the scanned symbols is listed; venue idle", name)
                         return
                     symbols = wanted
+                # books the adapter's gate refuses reach the scanner as untrue, in their place in the stream
+                adapter.on_untrue_book = (lambda symbol, ts, reason, venue=name:
+                                          self.scanner.on_untrue_book(venue, symbol, ts, reason))
                 async for book in adapter.watch_books(symbols):
                     if not state.reachable:
                         if state.failures:

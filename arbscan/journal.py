@@ -22,15 +22,20 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "FUNNEL_COUNTS",
+    "RUN_STATUSES",
     "TRADE_STATUSES",
     "ORDER_COLUMNS",
     "TRADE_COLUMNS",
     "FILL_COLUMNS",
     "to_db_value",
+    "plain_decimal",
     "migrate",
 ]
 
 logger = logging.getLogger(__name__)
+
+RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed")
+"""The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journalfile``)."""
 
 TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
 """The values of ``trades.status`` (paper and live), in the order reports list them."""
@@ -47,6 +52,7 @@ FUNNEL_COUNTS = (
     "stale",
     "episodes",
     "transfer_blocked",
+    "untrue_book",
 )
 """The integer counters of one route in table ``funnel`` (see ``arbscan.scanner.RouteFunnel``)."""
 
@@ -65,7 +71,7 @@ def _m001_journal(db: Database) -> None:
             "mode": str,  # 'scan' | 'replay' | 'record' | ...
             "source": str,  # replay file, or the venues scanned
             "settings": str,  # JSON summary of the settings used; never secrets
-            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error'
+            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error' | 'crashed' (RUN_STATUSES)
             "events": int,
         },
         pk="id",
@@ -298,12 +304,22 @@ def _m005_transfers(db: Database) -> None:
     db["funding"].create_index(["exchange", "asset"])
 
 
+def _m006_untrue_books_and_crashes(db: Database) -> None:
+    """funnel.untrue_book (route touches while a book was untrue), venue_stats.rejected (book updates the
+    gate refused), runs.pid and runs.host (so a later process can tell a run whose process is gone)."""
+    db["funnel"].add_column("untrue_book", int)
+    db["venue_stats"].add_column("rejected", int)
+    db["runs"].add_column("pid", int)
+    db["runs"].add_column("host", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
     ("funnel_premium", _m003_funnel_premium),
     ("alerts", _m004_alerts),
     ("transfers", _m005_transfers),
+    ("untrue_books_and_crashes", _m006_untrue_books_and_crashes),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 
@@ -328,17 +344,35 @@ FILL_COLUMNS = ("exchange", "trade_id", "run_id", "mode", "client_id", "symbol",
 """The columns of table ``fills``."""
 
 
-def to_db_value(value: Any) -> Any:
-    """A Python value as the journal stores it: Decimal -> exact TEXT, Enum -> its value, bool -> int."""
-    if isinstance(value, Decimal):
+def plain_decimal(value: Decimal) -> str:
+    """A Decimal as plain text without an exponent: ``0E-8`` -> ``0``, ``1E+3`` -> ``1000``, ``0.00000001`` as is.
+
+    Zero is ``0`` whatever its exponent; other values keep their digits (``1.50`` stays ``1.50``). NaN and
+    infinities keep their names.
+    """
+    if not value.is_finite():
         return str(value)
+    if not value:
+        return "0"
+    text = str(value)
+    return format(value, "f") if "E" in text else text
+
+
+def to_db_value(value: Any) -> Any:
+    """A Python value as the journal stores it: Decimal -> exact plain TEXT, Enum -> its value, bool -> int."""
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str, sort_keys=True)
+        return json.dumps(value, default=_json_default, sort_keys=True)
     return value
+
+
+def _json_default(value: Any) -> Any:
+    return plain_decimal(value) if isinstance(value, Decimal) else str(value)
 
 
 def migrate(db: Database) -> int:

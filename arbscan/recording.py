@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -27,17 +28,23 @@ def _num_text(d: Decimal) -> str:
 class ReplayWriter:
     """Writes a replay file (gzip when the name ends in ``.gz``); book lines are deltas after a snapshot.
 
+    Lines go to a temporary file beside ``path`` (``<name>.<pid>.part``); :meth:`close` renames it into
+    place, so ``path`` is never a half-written file and an existing file there is replaced only by a
+    complete one. :meth:`discard` removes the temporary file instead, :meth:`abandon` leaves it.
     Venues' clocks disagree, so a book whose ``ts`` is earlier than the last line written is
     written at the last line's ``ts`` (the format requires time order); its ``received`` is kept.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise BadInput(f"cannot write {str(self.path)!r}: it is a directory")
+        self.part = self.path.with_name(f"{self.path.name}.{os.getpid()}.part")
         try:
             if self.path.suffix == ".gz":
-                self._fh: IO[str] = gzip.open(self.path, "wt", encoding="utf-8", newline="\n")
+                self._fh: IO[str] = gzip.open(self.part, "wt", encoding="utf-8", newline="\n")
             else:
-                self._fh = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+                self._fh = open(self.part, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         except OSError as exc:
             raise BadInput(f"cannot write {str(self.path)!r}: {exc.strerror}") from None
         self._last: dict[tuple[str, str], tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
@@ -117,15 +124,31 @@ class ReplayWriter:
         self._fh.flush()
 
     def close(self) -> None:
-        """Flush and close the file (a gzip file gets its trailer); safe twice."""
+        """Flush and close the file (a gzip file gets its trailer), then rename it into place; safe twice."""
         if not self._fh.closed:
             self._fh.close()
+            os.replace(self.part, self.path)
+
+    def discard(self) -> None:
+        """Close and delete the temporary file: ``path`` is left as it was."""
+        if not self._fh.closed:
+            self._fh.close()
+            self.part.unlink(missing_ok=True)
+
+    def abandon(self) -> Path:
+        """Close the temporary file and leave it where it is (``path`` untouched); returns its path."""
+        if not self._fh.closed:
+            self._fh.close()
+        return self.part
 
     def __enter__(self) -> ReplayWriter:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
 
 
 def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal], reverse: bool) -> list[list[str]]:

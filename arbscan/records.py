@@ -97,7 +97,8 @@ class RouteFunnel:
     ``evaluated`` counts calls of ``spread.evaluate`` (both books fresh); each ends in exactly one of
     ``live``, ``not_crossed``, ``fees``, ``depth_or_minimums``, ``balance``, ``transfer_blocked`` (profitable,
     but the inventory cannot move back; counted only with ``scanner.require_transferable``) or ``below_min_bps``.
-    ``stale`` counts events that touched the route while one of its books was stale (not evaluated).
+    ``stale`` counts events that touched the route while one of its books was stale, ``untrue_book``
+    those while one of its books was untrue (``arbscan.booksanity``); neither is evaluated.
     ``crossed_before_fees`` counts evaluations whose best bid was above the best ask, fees ignored,
     and ``max_gross_bps`` is the largest such premium in basis points of the ask.
     """
@@ -116,6 +117,7 @@ class RouteFunnel:
     stale: int = 0
     episodes: int = 0
     transfer_blocked: int = 0
+    untrue_book: int = 0
     max_gross_bps: Decimal | None = None  # largest 10000 * (best bid - best ask) / best ask seen, fees ignored
 
     def as_row(self) -> dict[str, Any]:
@@ -134,6 +136,7 @@ class RouteFunnel:
             "below_min_bps": self.below_min_bps,
             "stale": self.stale,
             "episodes": self.episodes,
+            "untrue_book": self.untrue_book,
             "max_gross_bps": self.max_gross_bps,
             "transfer_blocked": self.transfer_blocked,
         }
@@ -141,7 +144,10 @@ class RouteFunnel:
 
 @dataclass(slots=True)
 class FeedStats:
-    """Book events of one (venue, symbol) and the gaps between them (the report's feed-quality view)."""
+    """Book events of one (venue, symbol), the gaps between them, and how many were refused as untrue.
+
+    ``events`` counts every book event, true or not; ``rejected`` those the book gate refused.
+    """
 
     exchange: str
     symbol: str
@@ -151,6 +157,7 @@ class FeedStats:
     last_ts: float | None = None
     max_gap_ms: float = 0.0
     gaps_over_max_age: int = 0
+    rejected: int = 0
 
     def add(self, t: float) -> None:
         """Count one event at ``t``."""
@@ -176,4 +183,5 @@ class FeedStats:
             "max_gap_ms": self.max_gap_ms,
             "gaps_over_max_age": self.gaps_over_max_age,
             "max_book_age_ms": self.max_book_age_ms,
+            "rejected": self.rejected,
         }

@@ -12,7 +12,9 @@ strings, three line types (and a fourth, optional one, below)::
 A ``book`` line with ``"snapshot": false`` is a delta: each level replaces that price's amount and
 an amount of ``"0"`` deletes it. Lines are in time order. A book line may carry ``"received"``
 (local receive time); unknown keys are ignored. Any malformed line raises ``ReplayFileError``
-naming the file and line number.
+naming the file and line number. A book level whose numbers are numbers but cannot be meant
+(negative, NaN, 1e26) is not malformed: it is read as it is, and the book gate
+(``arbscan.booksanity``) refuses it while the replay goes on.
 
 A ``currency`` line states a venue's funding facts for one asset from its place in the file on (it
 replaces what was known about that venue and asset); a file without them replays as before::
@@ -134,7 +136,9 @@ def _open_text(path: Path) -> tuple[IO[str], IO[bytes]]:
     head = raw.read(2)
     raw.seek(0)
     stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == _GZIP_MAGIC else raw
-    return io.TextIOWrapper(stream, encoding="utf-8", newline="\n"), raw
+    # Bytes that are not UTF-8 become lone surrogates, found line by line (the decoder works in chunks,
+    # so a decoding error would name the wrong line).
+    return io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="\n"), raw
 
 
 class ReplayReader:
@@ -176,12 +180,14 @@ class ReplayReader:
                 except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
                     self.line += 1
                     raise self._fail(f"compressed data is truncated or corrupt ({exc})") from None
-                except UnicodeDecodeError:
-                    self.line += 1
-                    raise self._fail("not UTF-8 text") from None
                 if not raw_line:
                     return
                 self.line += 1
+                if not raw_line.isascii():
+                    try:
+                        raw_line.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise self._fail("not UTF-8 text") from None
                 if not raw_line.strip():
                     continue
                 try:
@@ -288,7 +294,19 @@ class ReplayReader:
             raise self._fail(str(exc)) from None
         return MarketEvent(market, self.line)
 
+    def _level_num(self, value: Any, what: str) -> Decimal:
+        """A level's number as read: anything that is a number, even NaN or negative (the book gate judges it)."""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self._fail(f"{what} must be a number as a string, got {value!r}")
+        try:
+            return Decimal(repr(value) if isinstance(value, float) else value)
+        except (InvalidOperation, ValueError):
+            raise self._fail(f"{what} is not a number: {value!r}") from None
+
     def _levels(self, obj: dict[str, Any], key: str, snapshot: bool) -> tuple[Level, ...]:
+        # Levels are read as they are: a number a price or an amount cannot mean (negative, NaN, 1e26) is a
+        # glitch the book gate (arbscan.booksanity) refuses while the replay goes on; only a level that is
+        # not a number at all makes the line malformed.
         raw = obj.get(key, [])
         if not isinstance(raw, list):
             raise self._fail(f"{key!r} must be a list of [price, amount] pairs")
@@ -300,21 +318,13 @@ class ReplayReader:
                 p, a = lvl
                 if type(p) is str and type(a) is str:
                     try:
-                        price = Decimal(p)
-                        amount = Decimal(a)
+                        out.append((Decimal(p), Decimal(a)))
+                        continue
                     except (InvalidOperation, ValueError):
                         pass
-                    else:
-                        if price.is_finite() and amount.is_finite() and price > 0 and amount >= 0:
-                            out.append((price, amount))
-                            continue
             if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
                 raise self._fail(f"{key}[{i}] must be a [price, amount] pair, got {lvl!r}")
-            price = self._num(lvl[0], f"{key}[{i}] price")
-            amount = self._num(lvl[1], f"{key}[{i}] amount")
-            if not price:
-                raise self._fail(f"{key}[{i}] price must be positive")
-            out.append((price, amount))
+            out.append((self._level_num(lvl[0], f"{key}[{i}] price"), self._level_num(lvl[1], f"{key}[{i}] amount")))
         return tuple(out)
 
     def _flag(self, obj: dict[str, Any], key: str) -> bool | None:

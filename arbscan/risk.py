@@ -17,11 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from arbscan.config import LiveConfig
-from arbscan.errors import BadInput
 from arbscan.execution_journal import DurableJournal
 from arbscan.model import ZERO, Market, Opportunity
 from arbscan.trades import Outcome, PairedTrade, floor_to
@@ -229,10 +227,10 @@ def resume(db_path: str, by: str = "cli", clock: Callable[[], float] = time.time
     ``inventory_handled``: the user has dealt with the inventory kept from uneven fills, so it stops
     counting toward ``live.max_exposure`` (those trades' ``imbalance_action`` becomes 'handled').
     """
+    from arbscan.journalfile import check_journal
     from arbscan.store import Store
 
-    if not Path(db_path).exists():
-        raise BadInput(f"journal {db_path!r} does not exist (name it with --db)")
+    check_journal(db_path, write=False)  # a journal that is not there is not created by resuming
     store = Store(db_path)  # migrates the file so the halts table exists
     try:
         journal = DurableJournal(db_path, None)

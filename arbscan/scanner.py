@@ -20,6 +20,10 @@ asks whether the route's inventory can move back (``arbscan.transfers``): episod
 and ``net_after_transfer``; with ``require_transferable`` a blocked route is not live (funnel reason
 ``transfer_blocked``). With no facts known none of this runs.
 
+A book the gate refused (``arbscan.booksanity``; an adapter or the replay calls
+:meth:`Scanner.on_untrue_book`) makes every route through it count ``untrue_book`` instead of being
+evaluated, and closes their episodes, until a true book of that venue comes.
+
 Every route also keeps a funnel of counts (see :class:`RouteFunnel`) so users see why routes were
 not live, and every book keeps feed statistics (:class:`FeedStats`). Replay drives the core
 directly (``arbscan.replay``); ``arbscan.feeds.LiveDriver`` drives it from live adapters and runs
@@ -29,17 +33,16 @@ step 1 on a timer.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 from arbscan import spread
 from arbscan.errors import BadInput
 from arbscan.funding import AssetFunding, FundingBook
 from arbscan.model import Balances, BookSnapshot, Market, Opportunity, Route
+from arbscan.expiry import Expiry
 from arbscan.records import CLOSE_REASONS, Episode, FeedStats, RouteFunnel
 from arbscan.transfers import BLOCKED, RouteTransfers, figures
 
@@ -128,7 +131,7 @@ class Scanner:
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
         self.episodes: dict[Route, Episode] = {}  # open ones
-        self._expiry = _Expiry(self._max_age, self.episodes, self.books)
+        self._expiry = Expiry(self._max_age, self.episodes, self.books)
         self.funnels: dict[Route, RouteFunnel] = {}
         self.feeds: dict[tuple[str, str], FeedStats] = {}
         # per (exchange, symbol): other exchange -> (route buying here, its funnel, route selling here,
@@ -143,6 +146,7 @@ class Scanner:
         self.clock: float | None = None  # latest event time seen
         self.closed = False
         self._unknown_markets: set[tuple[str, str]] = set()
+        self.untrue: dict[tuple[str, str], str] = {}  # (exchange, symbol) -> why its latest update was refused
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -175,9 +179,7 @@ class Scanner:
             t = book.ts
         key = (book.exchange, book.symbol)
         if key not in self.markets:
-            if key not in self._unknown_markets:
-                self._unknown_markets.add(key)
-                logger.warning("book for %s %s ignored: no market loaded for it", book.exchange, book.symbol)
+            self._unknown(key)
             return []
         if self.clock is None or t > self.clock:
             self.clock = t
@@ -186,6 +188,9 @@ class Scanner:
         if self.episodes:
             self.expire(t)
         # 2. apply
+        untrue = self.untrue
+        if untrue:
+            untrue.pop(key, None)  # a true book of this venue ends its untrue spell
         old = self.books.get(key)
         if old is not None and book.ts < old.ts:
             self._expiry.exact = False
@@ -213,6 +218,9 @@ class Scanner:
             if pair is None:
                 pair = via[other] = (self._route(symbol, here, other), self._route(symbol, other, here))
             (out, out_funnel), (back, back_funnel) = pair
+            if untrue and (other, symbol) in untrue:
+                self._not_evaluated(out, out_funnel, back, back_funnel, t)
+                continue
             opp = evaluate(out, out_funnel, t, book, other_book)
             if opp is not None:
                 found.append(opp)
@@ -220,6 +228,50 @@ class Scanner:
             if opp is not None:
                 found.append(opp)
         return found
+
+    def on_untrue_book(self, exchange: str, symbol: str, t: float, reason: str) -> None:
+        """A book update of ``exchange`` refused as untrue at time ``t`` (``reason`` from ``arbscan.booksanity``).
+
+        Step 1 runs; the feed counts the update as rejected; until the venue's next true book, routes
+        through it count ``untrue_book`` instead of being evaluated, and their open episodes close
+        (``uncrossed``, detail ``untrue_book``). Listeners never see an untrue book.
+        """
+        key = (exchange, symbol)
+        if key not in self.markets:
+            self._unknown(key)
+            return
+        if self.clock is None or t > self.clock:
+            self.clock = t
+        self.events += 1
+        if self.episodes:
+            self.expire(t)
+        self.untrue[key] = reason
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = self.feeds[key] = FeedStats(exchange, symbol, self.max_book_age_ms)
+        feed.add(t)
+        feed.rejected += 1
+        self._touched[key] = None
+        via = self._routes_via.setdefault(key, {})
+        for other in self._by_symbol.get(symbol, {}) if key in self.books else ():  # no true book yet: no routes
+            if other != exchange:
+                pair = via.get(other) or via.setdefault(other, (self._route(symbol, exchange, other),
+                                                                self._route(symbol, other, exchange)))
+                self._not_evaluated(*pair[0], *pair[1], t)
+
+    def _unknown(self, key: tuple[str, str]) -> None:
+        if key not in self._unknown_markets:
+            self._unknown_markets.add(key)
+            logger.warning("book for %s %s ignored: no market loaded for it", *key)
+
+    def _not_evaluated(self, out: Route, out_funnel: RouteFunnel, back: Route, back_funnel: RouteFunnel, t: float) -> None:
+        """Both directions of a route through an untrue book: counted, not evaluated; open episodes end."""
+        out_funnel.untrue_book += 1
+        back_funnel.untrue_book += 1
+        if out in self.episodes:
+            self._close_episode(out, t, "uncrossed", "untrue_book")
+        if back in self.episodes:
+            self._close_episode(back, t, "uncrossed", "untrue_book")
 
     def _route(self, symbol: str, buy_ex: str, sell_ex: str) -> tuple[Route, RouteFunnel]:
         route = (symbol, buy_ex, sell_ex)
@@ -391,59 +443,3 @@ class Scanner:
             getattr(listener, method)(*args)
         except Exception:  # a listener's bug must not stop the scan; it is logged with its traceback
             logger.exception("listener %s.%s failed", type(listener).__name__, method)
-
-
-class _Expiry:
-    """Step 1 made cheap: tells whether some open episode may have a stale book without visiting them all.
-
-    A heap of (ts, seq, route, episode) holds, for every open episode, an entry whose ts is at most the
-    ts of its older book. A book whose ts goes backwards breaks that bound: ``exact`` is then False and
-    the scanner checks every episode once, then rebuilds the heap.
-    """
-
-    __slots__ = ("max_age", "episodes", "books", "heap", "seq", "exact")
-
-    def __init__(self, max_age: float, episodes: dict[Route, Episode], books: dict[tuple[str, str], BookSnapshot]) -> None:
-        self.max_age = max_age
-        self.episodes = episodes
-        self.books = books
-        self.heap: list[tuple[float, int, Route, Episode]] = []
-        self.seq = 0
-        self.exact = True
-
-    def any_stale(self, t: float) -> bool:
-        """Whether some open episode may have a stale book at ``t``; cost grows with stale-looking entries only."""
-        heap, max_age, episodes = self.heap, self.max_age, self.episodes
-        while heap and t - heap[0][0] > max_age:
-            _, _, route, ep = heappop(heap)
-            if episodes.get(route) is not ep:
-                continue  # that episode has closed
-            oldest = self.oldest_book_ts(route)
-            if t - oldest > max_age:
-                return True
-            self.push(oldest, route, ep)
-        return False
-
-    def oldest_book_ts(self, route: Route) -> float:
-        """The ts of the older of the route's two books (-inf when one is missing: stale at any time)."""
-        symbol, buy_ex, sell_ex = route
-        buy = self.books.get((buy_ex, symbol))
-        sell = self.books.get((sell_ex, symbol))
-        if buy is None or sell is None:
-            return -math.inf
-        return buy.ts if buy.ts < sell.ts else sell.ts
-
-    def push(self, ts: float, route: Route, ep: Episode) -> None:
-        """Watch a newly opened episode whose older book has time ``ts``."""
-        self.seq += 1
-        heappush(self.heap, (ts, self.seq, route, ep))
-
-    def rebuild(self) -> None:
-        """One exact entry per open episode again."""
-        entries = []
-        for route, ep in self.episodes.items():
-            self.seq += 1
-            entries.append((self.oldest_book_ts(route), self.seq, route, ep))
-        heapify(entries)
-        self.heap = entries
-        self.exact = True

@@ -242,7 +242,8 @@ def format_summary(s: StrategySummary, strategy: StrategyConfig | None = None) -
 
 
 def _fmt_bps(d: Decimal | None) -> str:
-    return "-" if d is None else f"{d.quantize(Decimal('0.01'))}"
+    """Basis points to 0.01 at any magnitude (``format`` rounds without the context's 28-digit limit)."""
+    return "-" if d is None else format(d, ".2f")
 
 
 def _fee_hurdle_bps(scanner: Any, f: Any) -> Decimal | None:
@@ -261,7 +262,7 @@ def print_funnel(scanner: Any, out: Any) -> None:
         print("no route had books on two venues", file=out)
         return
     head = ("route (buy -> sell)", "evaluated", "crossed", "max gross bps", "fee hurdle bps", "live", "episodes",
-            "not crossed", "fees", "depth/min", "balance", "below min", "stale")
+            "not crossed", "fees", "depth/min", "balance", "below min", "stale", "untrue book")
     blocked = scanner.require_transferable  # the column only counts when transferability is required
     if blocked:
         head = (*head, "transfer blocked")
@@ -270,7 +271,7 @@ def print_funnel(scanner: Any, out: Any) -> None:
         table.append((
             f"{f.symbol} {f.buy_exchange} -> {f.sell_exchange}", str(f.evaluated), str(f.crossed_before_fees),
             _fmt_bps(f.max_gross_bps), _fmt_bps(_fee_hurdle_bps(scanner, f)), str(f.live), str(f.episodes), str(f.not_crossed), str(f.fees),
-            str(f.depth_or_minimums), str(f.balance), str(f.below_min_bps), str(f.stale),
+            str(f.depth_or_minimums), str(f.balance), str(f.below_min_bps), str(f.stale), str(f.untrue_book),
             *((str(f.transfer_blocked),) if blocked else ()),
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
@@ -279,10 +280,11 @@ def print_funnel(scanner: Any, out: Any) -> None:
 
 
 def print_feeds(scanner: Any, out: Any) -> None:
-    """One line per book feed: events, the longest gap, gaps over max_book_age_ms."""
+    """One line per book feed: events, the longest gap, gaps over max_book_age_ms, updates refused as untrue."""
     for f in sorted(scanner.feeds.values(), key=lambda f: (f.exchange, f.symbol)):
+        untrue = f", {f.rejected} refused as untrue (not used)" if f.rejected else ""
         print(f"  {f.exchange} {f.symbol}: {f.events} book events, longest gap {f.max_gap_ms / 1000:.2f} s, "
-              f"{f.gaps_over_max_age} gaps over {f.max_book_age_ms} ms", file=out)
+              f"{f.gaps_over_max_age} gaps over {f.max_book_age_ms} ms{untrue}", file=out)
 
 
 def fees_line(scanner: Any) -> str:

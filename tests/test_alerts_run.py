@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from alert_server import AlertServer, Answer
 
-from arbscan import app
+from arbscan import app, checks
 from arbscan.alerts import alerts_summary
 from arbscan.cli import main
 from arbscan.config import parse_settings
@@ -199,6 +199,7 @@ async def test_a_destination_answering_in_10_s_does_not_delay_the_scanners_event
     venues = {"alpha": Flapping("alpha", [("99", "100")]),
               "beta": Flapping("beta", [("100.8", "101"), ("99.5", "101")])}  # alpha -> beta live every other book
     monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: venues)
+    monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     monkeypatch.setitem(app.ALERT_OPTIONS, "close_grace_s", 0.3)
     raw = {"scanner": {"symbols": [SYM], "db": str(tmp_path / "plain.db")},
            "venues": [{"exchange": "alpha"}, {"exchange": "beta"}]}

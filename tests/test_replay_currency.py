@@ -87,9 +87,12 @@ def test_routes_are_blocked_and_unblocked_where_the_lines_stand(tmp_path, store)
 
 def test_without_the_requirement_the_episode_runs_on_and_the_blocked_peak_is_flagged(tmp_path, store):
     lines = [json.loads(line) for line in switching_file(tmp_path / "switch.jsonl").read_text().splitlines()]
-    # b bids more at t=5, while BTC is stuck on a: the episode's peak is a blocked evaluation
-    lines[lines.index(bk(5.0, "b", bids=[("30150", "0.5")]))] = bk(5.0, "b", bids=[("30150", "0"), ("30200", "0.5")])
-    lines[lines.index(bk(7.0, "b", bids=[("30150", "0.5")]))] = bk(7.0, "b", bids=[("30200", "0"), ("30150", "0.5")])
+    # b bids more at t=5 (its ask moves up too: a book is never crossed), while BTC is stuck on a: the
+    # episode's peak is a blocked evaluation
+    lines[lines.index(bk(5.0, "b", bids=[("30150", "0.5")]))] = bk(5.0, "b", bids=[("30150", "0"), ("30200", "0.5")],
+                                                                   asks=[("30160", "0"), ("30210", "1")])
+    lines[lines.index(bk(7.0, "b", bids=[("30150", "0.5")]))] = bk(7.0, "b", bids=[("30200", "0"), ("30150", "0.5")],
+                                                                   asks=[("30210", "0"), ("30160", "1")])
     run_replay(write(tmp_path / "peak.jsonl", lines), store, max_book_age_ms=60_000)
     store.flush()
     assert _episodes(store.path) == [(1.0, 7.0, 5, "uncrossed", "not_crossed", 8.0, "blocked")]

@@ -78,6 +78,7 @@ def _funnel(sym, buy, sell, *counts, reason):
     row.update({n: str(c) for n, c in zip(names, counts, strict=True)})
     row["main_reason_not_live"] = reason
     row["transfer_blocked"] = "0"  # appended later; this journal has no funding facts
+    row["untrue_book"] = "0"  # appended later; this journal's books were all true
     return row
 
 
@@ -161,6 +162,8 @@ BALANCES = [
 
 for _route in ROUTES:  # appended later; this journal has no funding facts
     _route.update(net_after_transfer_total="", transfer_blocked_episodes="0")
+for _venue in VENUES:  # appended later; the gate refused nothing in this journal
+    _venue.update(rejected="0")
 
 EXPECTED = {"runs": RUNS, "routes": ROUTES, "funnel": FUNNEL, "venues": VENUES, "trading": TRADING,
             "imbalances": IMBALANCES, "balances": BALANCES}

@@ -70,10 +70,10 @@ def _write_realistic(path: Path) -> Path:
                                  "cleared_by": None}])
     conn = sqlite3.connect(path)
     # columns a later arbscan may add (counts in funnel and venue_stats) and a run whose process died
-    conn.execute("ALTER TABLE funnel ADD COLUMN untrue_book INTEGER")
-    conn.execute("ALTER TABLE venue_stats ADD COLUMN rejected INTEGER")
-    conn.execute("UPDATE funnel SET untrue_book = 2")
-    conn.execute("UPDATE venue_stats SET rejected = 1")
+    conn.execute("ALTER TABLE funnel ADD COLUMN later_count INTEGER")
+    conn.execute("ALTER TABLE venue_stats ADD COLUMN later_feed_count INTEGER")
+    conn.execute("UPDATE funnel SET later_count = 2")
+    conn.execute("UPDATE venue_stats SET later_feed_count = 1")
     conn.execute("UPDATE runs SET status = 'crashed' WHERE id = 2")
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -222,17 +222,17 @@ def test_count_columns_added_later_are_shown_after_the_documented_ones(template,
 
     assert cli.main(["report", "--db", str(template), "--csv", str(tmp_path), "--html", str(tmp_path / "r.html")]) == 0
     out = capsys.readouterr().out
-    assert "untrue_book" in out and "rejected" in out
+    assert "later_count" in out and "later_feed_count" in out
     with open(tmp_path / "funnel.csv", newline="") as f:
         funnel = list(csv.DictReader(f))
-    assert list(funnel[0]) == [*TABLES["funnel"], "untrue_book"]
+    assert list(funnel[0]) == [*TABLES["funnel"], "later_count"]
     # BTC/USD kraken->bitstamp has funnel rows in runs 1, 2 and 3 (2 each), ETH/USD in run 1 only
-    assert {(r["symbol"], r["buy_exchange"]): r["untrue_book"] for r in funnel} == {
+    assert {(r["symbol"], r["buy_exchange"]): r["later_count"] for r in funnel} == {
         ("BTC/USD", "bitstamp"): "4", ("BTC/USD", "kraken"): "6", ("ETH/USD", "kraken"): "2"}
     with open(tmp_path / "venues.csv", newline="") as f:
         venues = list(csv.DictReader(f))
-    assert list(venues[0]) == [*TABLES["venues"], "rejected"]
-    assert "untrue_book" in (tmp_path / "r.html").read_text()
+    assert list(venues[0]) == [*TABLES["venues"], "later_feed_count"]
+    assert "later_count" in (tmp_path / "r.html").read_text()
 
 
 def test_a_crashed_run_is_shown_as_crashed(template, capsys):

@@ -7,7 +7,8 @@ What it does that a bare ccxt loop does not:
   and a config override above both); numbers become exact ``Decimal``s (``adapters.ccxt.parse``);
 - books come from ccxt.pro's ``watch_order_book`` where ``has['watchOrderBook']``, else from REST
   polling paced by one throttler per venue, shared round-robin by its symbols; a symbol whose stream
-  fails is retried with backoff while the others go on (``adapters.ccxt.streams``);
+  fails is retried with backoff while the others go on (``adapters.ccxt.streams``); every book passes
+  the book gate (``arbscan.booksanity``) first, and one it refuses is reported to ``on_untrue_book``;
 - order creation is never retried; a transport failure while sending is ``OrderOutcomeUnknown``;
 - every ccxt exception is translated by ``map_ccxt_errors`` with the API key and secret scrubbed.
 """
@@ -258,7 +259,7 @@ class CcxtAdapter(AdapterDefaults):
         # no limit is passed: venues accept different limit values; the book is cut locally
         with self._errors():
             raw = await self._exchange.fetch_order_book(symbol)
-        return book_from_ccxt(self.name, symbol, raw, depth, self._wallclock())
+        return book_from_ccxt(self.name, symbol, raw, depth, self._wallclock(), self._markets.get(symbol))
 
     def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]:
         """Books for ``symbols``: ccxt.pro streams where the venue has them, else paced REST polling.
@@ -266,10 +267,11 @@ class CcxtAdapter(AdapterDefaults):
         A failing symbol is retried with backoff while the others go on. When every symbol has failed
         ``VENUE_DOWN_AFTER`` times in a row the venue is down: ``ExchangeUnavailable`` is raised so the
         caller can report it and retry; when every symbol is refused (``ConfigError``/``AuthError``)
-        that error is raised.
+        that error is raised. A book the book gate refuses is not yielded: ``on_untrue_book`` hears of it.
         """
         streams = BookStreams(self.name, symbols, clock=self._clock, sleep=self._sleep,
-                              backoff_initial_s=self._backoff_initial_s, backoff_max_s=self._backoff_max_s)
+                              backoff_initial_s=self._backoff_initial_s, backoff_max_s=self._backoff_max_s,
+                              on_untrue=lambda *untrue: self.on_untrue_book and self.on_untrue_book(*untrue))
         if self._ws:
             return streams.books(self._watched_book)
         return streams.books(self._polled_book, poll_interval_s=self.poll_interval_s)
@@ -277,7 +279,7 @@ class CcxtAdapter(AdapterDefaults):
     async def _watched_book(self, symbol: str) -> BookSnapshot:
         with self._errors():
             raw = await self._exchange.watch_order_book(symbol)
-        return book_from_ccxt(self.name, symbol, raw, self.depth, self._wallclock())
+        return book_from_ccxt(self.name, symbol, raw, self.depth, self._wallclock(), self._markets.get(symbol))
 
     async def _polled_book(self, symbol: str) -> BookSnapshot:
         return await self.fetch_book(symbol, self.depth)

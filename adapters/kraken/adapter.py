@@ -22,16 +22,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import AdapterDefaults, Credentials, load_credentials
+from adapters.base import AdapterDefaults, Credentials, load_credentials, true_books
 from adapters.kraken import funding
 from adapters.kraken.rest import KrakenRestClient
 from adapters.kraken.ws import KrakenWsClient
+from arbscan.booksanity import untrue_reason
 from arbscan.errors import (
     ArbscanError,
     BadInput,
     OrderNotFound,
     OrderRejected,
     UnexpectedPayload,
+    UntrueBook,
 )
 from arbscan.funding import AssetFunding
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderStatus, OrderUpdate, Side
@@ -271,14 +273,17 @@ class KrakenAdapter(AdapterDefaults):
         except (KeyError, TypeError, ValueError) as exc:
             raise UnexpectedPayload(f"kraken Depth: malformed book ({exc})") from None
         ts = max(stamps) if stamps else received
-        try:
-            return BookSnapshot(NAME, symbol, bids, asks, ts, received)
-        except (TypeError, ValueError) as exc:
-            raise UnexpectedPayload(f"kraken Depth: {exc}") from None
+        snap = BookSnapshot.trusted(NAME, symbol, bids, asks, ts, received)
+        reason = untrue_reason(snap, pair.market)
+        if reason is not None:
+            raise UntrueBook(NAME, symbol, ts, reason)
+        return snap
 
     async def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]:
-        """Validated WebSocket v2 books of ``symbols``: one snapshot after every checked message."""
-        async for snap in self.ws.books(symbols):
+        """WebSocket v2 books of ``symbols``: one snapshot after every message whose checksum and book gate pass
+        (an untrue one goes to ``on_untrue_book``)."""
+        market = lambda symbol: info.market if (info := self._pairs.get(symbol)) is not None else None  # noqa: E731
+        async for snap in true_books(self.ws.books(symbols), market, lambda: self.on_untrue_book, NAME):
             yield snap
 
     # -- account -------------------------------------------------------------------------------

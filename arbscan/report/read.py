@@ -97,7 +97,7 @@ FUNNEL_COUNTS = ("evaluated", "crossed_before_fees", "live", "not_crossed", "fee
                  "below_min_bps", "stale", "episodes")
 """The funnel's counters this report knows (documented in funnel.csv); further INTEGER columns are extras."""
 
-FUNNEL_COUNTS_LATER = ("transfer_blocked",)
+FUNNEL_COUNTS_LATER = ("transfer_blocked", "untrue_book")
 """Counters added to the funnel later: documented too, appended after ``main_reason_not_live`` in funnel.csv."""
 
 COLUMNS: dict[str, dict[str, str]] = {
@@ -110,7 +110,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     "funnel": {"run_id": _COUNT, "symbol": _NAME, "buy_exchange": _NAME, "sell_exchange": _NAME,
                **dict.fromkeys(FUNNEL_COUNTS + FUNNEL_COUNTS_LATER, _COUNT)},
     "venue_stats": {"run_id": _COUNT, "exchange": _NAME, "symbol": _NAME, "events": _COUNT, "first_ts": _TIME,
-                    "last_ts": _TIME, "max_gap_ms": _NUMBER, "gaps_over_max_age": _COUNT, "max_book_age_ms": _COUNT},
+                    "last_ts": _TIME, "max_gap_ms": _NUMBER, "gaps_over_max_age": _COUNT, "max_book_age_ms": _COUNT,
+                    "rejected": _COUNT},
     "trades": {"id": _NAME, "run_id": _COUNT, "mode": _NAME, "strategy": _NAME, "symbol": _NAME,
                "buy_exchange": _NAME, "sell_exchange": _NAME, "opened": _TIME,
                "closed": _TIME, "status": _TEXT, **dict.fromkeys(_TRADE_DECIMALS, _DECIMAL), "imbalance_action": _TEXT,
