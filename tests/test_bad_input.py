@@ -183,12 +183,21 @@ CASES = [
          venues="silent", files={"c.toml": CFG2}, check="precious_untouched"),
     # -- journal paths, every command: one line naming the path and the cause
     Case("db-directory-replay", "replay {good} --db {tmp}", 2, "journal '{tmp}': is a directory, not a journal file"),
-    Case("db-directory-report", "report --db {tmp}", 2, ("journal '{tmp}'", "is a directory, not a")),  # see REPORT_NOTE
+    Case("db-directory-report", "report --db {tmp}", 2, "journal '{tmp}': is a directory, not a journal file"),
     Case("db-directory-resume", "resume --db {tmp}", 2, "journal '{tmp}': is a directory, not a journal file"),
     Case("db-directory-scan", "scan --db {tmp} --duration 1 --config {tmp}/c.toml", 2, "journal '{tmp}': is a directory", files={"c.toml": KRAKEN}),
     Case("db-missing-parent-replay", "replay {good} --db {tmp}/no/j.db", 2, "journal '{tmp}/no/j.db': its directory '{tmp}/no' does not exist"),
     Case("db-missing-parent-resume", "resume --db {tmp}/no/j.db", 2, "journal '{tmp}/no/j.db': its directory '{tmp}/no' does not exist"),
-    Case("db-missing-report", "report --db {tmp}/none.db", 2, ("journal '{tmp}/none.db'", "does not exist")),  # see REPORT_NOTE
+    Case("db-missing-report", "report --db {tmp}/none.db", 2, "journal '{tmp}/none.db': does not exist"),
+    Case("db-missing-status", "status --db {tmp}/none.db", 2, "journal '{tmp}/none.db': does not exist"),
+    Case("db-directory-status", "status --db {tmp}", 2, "journal '{tmp}': is a directory, not a journal file"),
+    # -- journal contents: any value in any column gives a report (the odd value named) or one line, exit 2
+    Case("journal-odd-values", "report --db {db}", 0, ("1E+999", "opportunities.first_seen holds 1 value that is not a time",
+         "opportunities.net_profit holds 1 value that is not a finite decimal (first: rowid 2, 'NaN')"), stream="out", setup="odd_values"),
+    Case("journal-odd-values-csv", "report --db {db} --csv {tmp}/csv", 0, "opportunities.buy_vwap holds 1 value", stream="out", setup="odd_values"),
+    Case("journal-odd-values-html", "report --db {db} --html {tmp}/r.html", 0, "opportunities.last_seen holds 1 value", stream="out", setup="odd_values"),
+    Case("journal-odd-status", "status --db {db}", 0, "episodes:", stream="out", setup="odd_values"),
+    Case("journal-empty", "report --db {tmp}/empty.db", 0, "nothing journaled yet", stream="out", setup="empty_journal"),
     Case("db-not-sqlite-replay", "replay {good} --db {tmp}/notes.txt", 2, "journal '{tmp}/notes.txt': is not an SQLite database", setup="notes"),
     Case("db-not-sqlite-report", "report --db {tmp}/notes.txt", 2, "journal '{tmp}/notes.txt': is not an SQLite database", setup="notes"),
     Case("db-parent-is-file", "replay {good} --db {tmp}/notes.txt/j.db", 2, "journal '{tmp}/notes.txt/j.db': '{tmp}/notes.txt' is not a directory", setup="notes"),
@@ -199,11 +208,6 @@ CASES = [
     Case("db-readonly-dir-new", "replay {good} --db {tmp}/ro/new.db", 2, "journal '{tmp}/ro/new.db': cannot be created: its directory '{tmp}/ro' is read-only", setup="readonly_dir", no_dac=True),
     Case("db-dead-running-run", "replay {good} --db {db} --no-progress", 0, "journal: {db} (run 3)", stream="out", setup="dead_run", check="dead_run_crashed"),
 ]
-
-
-REPORT_NOTE = """The report's own journal checks (arbscan/report*, reworked on another branch) still word these two
-cases their way; the cases assert the part both wordings share until the report calls
-arbscan.journalfile.check_journal like every other command."""
 
 
 # -- setups and checks ---------------------------------------------------------------------------------
@@ -218,6 +222,23 @@ def truncated_gzip(tmp: Path) -> None:
 
 def precious(tmp: Path) -> None:
     (tmp / "precious.jsonl.gz").write_bytes(b"a real recording, 20,552,793 bytes in real life" * 1000)
+
+
+def odd_values(tmp: Path) -> None:
+    """The values the issue found in real journals, written where a later run's rows would be: absurd, empty, garbage."""
+    conn = sqlite3.connect(tmp / "j.db")
+    conn.execute("INSERT INTO opportunities (run_id, symbol, buy_exchange, sell_exchange, first_seen, last_seen, "
+                 "observations, amount, net_profit, net_bps) VALUES (2, 'BTC/USD', 'alpha', 'beta', 'soon', '', -3, "
+                 "'1e26', 'NaN', '99999999999999999999999999999')")
+    conn.execute("UPDATE opportunities SET net_bps = '1e999', buy_vwap = 'abc' WHERE run_id = 2")
+    conn.commit()
+    conn.close()
+
+
+def empty_journal(tmp: Path) -> None:
+    from arbscan.store import Store
+
+    Store(tmp / "empty.db").close()
 
 
 def notes(tmp: Path) -> None:

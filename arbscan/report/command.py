@@ -26,8 +26,9 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
     """Read the journal at ``db`` read-only and compute every table (and, with ``charts``, the charts)."""
     flt = flt or ReportFilter()
     path = Path(db)
-    if path.is_dir():
-        raise BadInput(f"journal {str(path)!r} is a directory, not a SQLite file")
+    from arbscan.journalfile import check_journal
+
+    check_journal(path, write=False)
     snap = read_journal(path, flt)
     if snap.empty:
         return Report(str(path), flt, empty_tables(), [], True,
@@ -128,8 +129,9 @@ def run(args: argparse.Namespace, db: str | Path | None = None) -> int:
         until=parse_time(args.until, "--until") if args.until is not None else None,
         symbol=args.symbol, run=args.run,
     )
-    if not Path(path).exists():
-        raise BadInput(f"journal {str(path)!r} does not exist (give --db PATH, or run `arbscan replay` first)")
+    from arbscan.journalfile import check_journal
+
+    check_journal(path, write=False)  # the same one line as every other command for a path it cannot use
     report = build_report(path, flt, charts=bool(args.html))
     done = []  # files first: a bad --csv / --html is one error line, not a report followed by one
     if args.csv:
