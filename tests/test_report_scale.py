@@ -30,14 +30,35 @@ from bench.gen_replay import generate  # noqa: E402
 VENUES, SYMBOLS = 5, 100
 
 
+REPLAY_SUMMARY: list[str] = []  # what the replay that builds the journal printed
+
+
 @pytest.fixture(scope="session")
 def big_journal(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("scale")
     replay = d / "5x100.jsonl"
     generate(replay, VENUES, SYMBOLS, 10_000, seed=3)
-    with contextlib.redirect_stdout(io.StringIO()):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
         assert cli.main(["replay", str(replay), "--db", str(d / "5x100.db"), "--no-progress"]) == 0
+    REPLAY_SUMMARY[:] = out.getvalue().splitlines()
     return d / "5x100.db"
+
+
+def test_the_replay_summary_stays_short_at_scale(big_journal):
+    lines = REPLAY_SUMMARY
+    assert len(lines) < 60 and max(len(line) for line in lines) < 400  # it was 2,507 lines, one of 15,000 characters
+    assert lines[1].startswith("taker fees: 0.05 % on every market (5 venues);")
+    funnel = lines[lines.index("route funnel (counts of evaluations):") + 1:lines.index("book feeds:")]
+    assert len(funnel) == 1 + 20 + 1  # the header, the 20 routes that mattered most, the rest in one line
+    lives = [int(row.split()[8]) for row in funnel[1:-1]]  # the "live" column (the route is 4 words), most live first
+    assert lives == sorted(lives, reverse=True) and lives[0] > 0
+    conn = sqlite3.connect(big_journal)
+    (most,) = conn.execute("SELECT max(live) FROM funnel").fetchone()
+    assert lives[0] == most
+    assert funnel[-1].startswith("  ... and 1,980 more routes: ")
+    feeds = lines[lines.index("book feeds:") + 1:]
+    assert feeds[0].startswith("  all 500 feeds: ") or len(feeds) <= 22
 
 
 def _report(argv: list[str], monkeypatch, width: int = 120) -> tuple[str, str, list[warnings.WarningMessage]]:
