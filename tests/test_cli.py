@@ -31,7 +31,7 @@ def test_replay_without_file_runs_the_bundled_demo(tmp_path, capsys):
     assert cli.main(["replay", "--db", str(db), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "demo_bitmex_deribit_2019-04-01.jsonl.gz" in out
-    assert "bitmex BTC/USD 0.075 %" in out and "deribit BTC/USD 0.075 %" in out
+    assert "taker fees: 0.075 % on every market (2 venues)" in out
     row = next(ln for ln in out.splitlines() if "bitmex -> deribit" in ln)
     assert "15.01" in row  # the fee hurdle: 10000 * (1.00075 / 0.99925 - 1)
     assert f"journal: {db}" in out
