@@ -20,6 +20,13 @@ member                     required  notes; for an optional member, what "the ve
                                      ``NotSupported``
 ``validate_orders``        optional  True when orders are sent validate-only: the venue checks them and
                                      places nothing (Kraken's ``validate=true``); cannot: False
+``fetch_funding(assets)``  optional  async; ``arbscan.funding.AssetFunding`` of those assets the venue
+                                     states (deposit/withdraw switches, networks by ccxt unified code,
+                                     fees, minimums); an asset it says nothing about is left out;
+                                     cannot: raises ``NotSupported``
+``on_untrue_book``         optional  set by the caller: called ``(symbol, ts, reason)`` for every book the
+                                     book gate (``arbscan.booksanity``) refused, in stream order, instead
+                                     of yielding it; unset: None (untrue books are only logged)
 =========================  ========  ==================================================================
 
 ``ExchangeAdapter`` holds the required members (``isinstance`` checks them); :class:`AdapterDefaults`
@@ -31,18 +38,24 @@ Adapters take and return ``arbscan.model`` types only; nothing above ``adapters/
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from adapters.ccxt.errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
+from arbscan.booksanity import untrue_reason
 from arbscan.errors import AuthError, NotSupported
+from arbscan.funding import AssetFunding
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
 
+log = logging.getLogger(__name__)
+
 __all__ = [
+    "true_books",
     "ExchangeAdapter",
     "AdapterDefaults",
     "Credentials",
@@ -83,6 +96,9 @@ class AdapterDefaults:
     validate_orders: bool = False
     """True when orders are sent validate-only (checked by the venue, never placed)."""
 
+    on_untrue_book: Callable[[str, float, str], None] | None = None
+    """Set by the caller (the live driver): hears ``(symbol, ts, reason)`` of every book the gate refused."""
+
     async def api_key_permissions(self) -> list[str] | None:
         """The key's permission names where the venue reports them; None: the venue cannot tell."""
         return None
@@ -94,6 +110,10 @@ class AdapterDefaults:
     async def closed_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our recently finished orders on ``symbol``; raises ``NotSupported`` when the venue cannot list them."""
         raise NotSupported(f"{self.name} cannot list closed orders")
+
+    async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
+        """What the venue states about depositing and withdrawing ``assets``; ``NotSupported`` when it states nothing."""
+        raise NotSupported(f"{self.name} states no deposit or withdrawal facts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +174,23 @@ def replace_origin(url: str, override: str | None) -> str:
     src = urlsplit(url)
     dst = urlsplit(override)
     return urlunsplit((dst.scheme, dst.netloc, src.path, src.query, src.fragment))
+
+
+async def true_books(books: AsyncIterator[BookSnapshot], market: Callable[[str], Market | None],
+                     listener: Callable[[], Callable[[str, float, str], None] | None],
+                     venue: str) -> AsyncIterator[BookSnapshot]:
+    """The books of ``books`` that pass the book gate against ``market(symbol)``; each refused one goes to
+    the adapter's ``on_untrue_book`` (``listener()`` reads it at that moment), logged once per untrue spell."""
+    untrue: set[str] = set()
+    async for book in books:
+        reason = untrue_reason(book, market(book.symbol))
+        if reason is None:
+            untrue.discard(book.symbol)
+            yield book
+            continue
+        if book.symbol not in untrue:
+            untrue.add(book.symbol)
+            log.warning("%s %s: untrue book (%s); not used until a true book comes", venue, book.symbol, reason)
+        report = listener()
+        if report is not None:
+            report(book.symbol, book.ts, reason)

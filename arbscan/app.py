@@ -15,17 +15,22 @@ import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbscan import __version__
 from arbscan.config import Settings, StrategyConfig
 from arbscan.errors import BadInput, ConfigError
 from arbscan.executor import Executor
+from arbscan.funding import FundingBook
 from arbscan.model import Balances, Market
 from arbscan.recording import BookRecorder, ReplayWriter
 from arbscan.scanner import Scanner
 
+if TYPE_CHECKING:
+    from arbscan.alerts import Alerts
+
 __all__ = [
+    "build_scanner",
     "build_adapters",
     "starting_balances",
     "paper_executors",
@@ -33,13 +38,18 @@ __all__ = [
     "settings_summary",
     "run_replay_command",
     "run_live_command",
+    "alerts_for_run",
     "DRIVER_OPTIONS",
+    "ALERT_OPTIONS",
 ]
 
 logger = logging.getLogger(__name__)
 
 DRIVER_OPTIONS: dict[str, Any] = {}
 """Extra keyword arguments for ``arbscan.feeds.LiveDriver`` (tests shorten ``initial_backoff`` here)."""
+
+ALERT_OPTIONS: dict[str, Any] = {}
+"""Extra keyword arguments for ``arbscan.alerts.build_alerts`` (tests shorten ``close_grace_s`` here)."""
 
 
 def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
@@ -51,11 +61,23 @@ def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
         "min_net_bps": str(sc.min_net_bps),
         "max_book_age_ms": sc.max_book_age_ms,
         "book_depth": sc.book_depth,
+        "require_transferable": sc.require_transferable,
+        "rebalance_batch": sc.rebalance_batch,
         "venues": [v.exchange for v in settings.venues],
         "version": __version__,
     }
+    if settings.alerts:
+        out["alerts"] = [a.name for a in settings.alerts]  # names only: their URLs and tokens are secrets
     out.update(extra)
     return out
+
+
+def build_scanner(settings: Settings, store: Any, balances: Balances) -> Scanner:
+    """The scanner of a run: thresholds, balances, and the config's ``transfer`` tables under its funding facts."""
+    sc = settings.scanner
+    return Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances,
+                   funding=FundingBook(settings.transfer_overrides()), require_transferable=sc.require_transferable,
+                   rebalance_batch=sc.rebalance_batch)
 
 
 def build_adapters(settings: Settings, *, validate_orders: bool = False) -> dict[str, Any]:
@@ -84,19 +106,20 @@ def starting_balances(strategy: StrategyConfig, fallback: Mapping[str, Mapping[s
 
 
 def paper_executors(settings: Settings, names: Iterable[str], store: Any, markets: Mapping[tuple[str, str], Market],
-                    fallback: Mapping[str, Mapping[str, Any]] | None) -> list[Executor]:
+                    fallback: Mapping[str, Mapping[str, Any]] | None, transfers: Any = None) -> list[Executor]:
     """One paper executor per strategy name, in order (``ConfigError`` for an unknown name)."""
     from arbscan.paper import paper_executor
 
     out = []
     for name in dict.fromkeys(names):
         strategy = settings.strategy(name)
-        out.append(paper_executor(strategy, markets, store, starting_balances=starting_balances(strategy, fallback)))
+        out.append(paper_executor(strategy, markets, store, starting_balances=starting_balances(strategy, fallback),
+                                  transfers=transfers))
     return out
 
 
 def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adapters: Mapping[str, Any],
-                      markets: dict[tuple[str, str], Market], validate_orders: bool) -> Executor:
+                      markets: dict[tuple[str, str], Market], validate_orders: bool, transfers: Any = None) -> Executor:
     """The one live executor of ``scan --live``: the first ``--strategy`` (else the first configured).
 
     Its venues (the strategy's, all configured ones when empty) must all have API keys, else
@@ -118,7 +141,30 @@ def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adap
                    " (validate only: Kraken checks each order, nothing executes)" if validate_orders else "")
     return live_executor({v: adapters[v] for v in venues}, DurableJournal.for_store(store), settings.live, strategy,
                          markets=markets, validate_only=validate_orders, check_permissions=True,
-                         fee_overrides=settings.fee_overrides(), symbols=strategy.symbols or settings.scanner.symbols)
+                         fee_overrides=settings.fee_overrides(), symbols=strategy.symbols or settings.scanner.symbols,
+                         transfers=transfers)
+
+
+def alerts_for_run(settings: Settings, store: Any, *, required: bool = False) -> Alerts | None:
+    """The run's alert hub from ``[[alerts]]`` (None without any), audited into ``store``; not started yet.
+
+    ``required`` (``replay --alerts``): ``BadInput`` when no destination is configured. A destination
+    whose URL or token is missing stops the run here, before any venue is touched.
+    """
+    if required and not settings.alerts:
+        raise BadInput("--alerts: no [[alerts]] destination is configured")
+    if not settings.alerts:
+        return None
+    from arbscan.alerts import build_alerts
+
+    return build_alerts(settings.alerts, store, **ALERT_OPTIONS)
+
+
+def _attach_alerts(alerts: Alerts, scanner: Scanner, executors: Sequence[Executor]) -> None:
+    """Hand the hub to what emits events: the scanner's episodes, each executor's trades and halts."""
+    scanner.episode_listeners.append(alerts)
+    for ex in executors:
+        alerts.watch_executor(ex)
 
 
 # -- replay --------------------------------------------------------------------------------------
@@ -134,38 +180,52 @@ class ReplayRun:
 
 
 def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
-                       progress: Any = None) -> ReplayRun:
+                       progress: Any = None, alerts: bool = False, warn: Callable[[str], None] | None = None) -> ReplayRun:
     """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly.
 
-    With ``scanner.workers`` above 1 the symbols are split over that many processes (``arbscan.workers``).
+    ``alerts`` (``--alerts``): send ``[[alerts]]`` on the file's clock; off by default so backtests do not spam.
+    The settings are checked against the file's markets first (``arbscan.checks``; warnings go to ``warn``),
+    before the journal is opened. With ``scanner.workers`` above 1 the symbols are split over that many
+    processes (``arbscan.workers``).
     """
+    from arbscan.checks import check_settings, replay_markets
     from arbscan.replay import replay_header, run_replay
     from arbscan.store import Store
 
+    if path.is_dir():
+        raise BadInput(f"replay file {str(path)!r} is a directory")
     if not path.exists():
         raise BadInput(f"replay file {str(path)!r} does not exist")
     if depth < 0:
         raise BadInput(f"--depth must be 0 or more, got {depth}")
+    for line in check_settings(settings, "replay", strategies=strategies, replay=replay_markets(path)):
+        (warn or say_warning)(line)
     if settings.scanner.workers > 1:
         from arbscan.workers import run_replay_workers
 
-        return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress)
+        return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress, alerts=alerts)
     sc = settings.scanner
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
     balances = _venue_balances(settings)  # the file's balance lines override these
-    scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances)
+    scanner = build_scanner(settings, store, balances)
+    hub = None
     try:
         executors: list[Executor] = []
         if strategies:
             fallback = _venue_balances(settings)
             for exchange, assets in replay_header(path).items():
                 fallback.setdefault(exchange, {}).update(assets)
-            executors = paper_executors(settings, strategies, store, scanner.markets, fallback)
+            executors = paper_executors(settings, strategies, store, scanner.markets, fallback, scanner.transfers)
+        if alerts:
+            hub = alerts_for_run(settings, store, required=True)
     except BaseException:
         store.close("error")  # a refused strategy is a failed run, not an empty successful one
         raise
     scanner.listeners.extend(executors)
+    if hub is not None:
+        _attach_alerts(hub, scanner, executors)
+        hub.start()
     stop_requested: list[int] = []
 
     def _request_stop(signum: int, frame: Any) -> None:
@@ -181,6 +241,8 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     finally:
         if progress:
             progress.done()
+        if hub is not None:
+            hub.close()  # its last alerts are audited before the journal closes
         if result is not None:
             store.end_run(status, events=result.book_events)
         store.close(status)
@@ -212,11 +274,17 @@ def _keyed_venues(settings: Settings, adapters: Mapping[str, Any]) -> tuple[str,
 
 async def run_live_command(settings: Settings, mode: str, *, duration: float | None, strategies: Sequence[str],
                            live: bool, validate_orders: bool, out_path: str | None, status_view: Callable[[Any], Any],
-                           on_unreachable: Callable[[str, str, float], None]) -> LiveRun:
+                           on_unreachable: Callable[[str, str, float], None], force: bool = False,
+                           warn: Callable[[str], None] | None = None) -> LiveRun:
     """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped.
 
-    A ``scan`` with ``scanner.workers`` above 1 splits the symbols over that many processes (``arbscan.workers_scan``).
+    The settings are checked first (``arbscan.checks``; warnings go to ``warn``). ``record`` refuses an
+    existing ``out_path`` unless ``force``; the file appears only when the recording closes with books in
+    it (a recording that got none leaves no file, one stopped by an error leaves its ``.part`` file).
+    A ``scan`` with ``scanner.workers`` above 1 splits the symbols over that many processes
+    (``arbscan.workers_scan``).
     """
+    from arbscan.checks import check_settings
     from arbscan.feeds import LiveDriver
 
     sc = settings.scanner
@@ -224,16 +292,23 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         raise ConfigError("venues: none configured")
     if validate_orders and not live:
         raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
+    if duration is not None and not (0 < duration < float("inf")):
+        raise BadInput(f"--duration must be a positive number of seconds, got {duration}")
+    if mode == "record" and out_path is not None and Path(out_path).exists() and not force:
+        raise BadInput(f"--out {out_path!r} already exists; pass --force to replace it (the new recording replaces "
+                       "it only once it closes properly)")
+    trading = list(strategies) if strategies or not live else [settings.strategies[0].name] if settings.strategies else []
+    for line in check_settings(settings, mode, strategies=trading):
+        (warn or say_warning)(line)
     if mode == "scan" and sc.workers > 1:
         from arbscan.workers_scan import run_scan_workers
 
         return await run_scan_workers(settings, duration=duration, strategies=strategies, live=live,
                                       validate_orders=validate_orders, status_view=status_view,
                                       on_unreachable=on_unreachable)
-    store = writer = None
+    store = writer = hub = None
     executors: list[Executor] = []
-    scanner = Scanner({}, None, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms,
-                      balances=_venue_balances(settings))
+    scanner = build_scanner(settings, None, _venue_balances(settings))
     try:  # everything that can refuse bad input, before any venue is touched
         validate = live and (validate_orders or settings.live.validate_orders)
         if mode == "scan":
@@ -241,25 +316,30 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
 
             store = scanner.store = Store(sc.db)
             store.start_run("scan", ",".join(v.exchange for v in settings.venues), settings_summary(settings))
+            hub = alerts_for_run(settings, store)
         else:
             writer = ReplayWriter(out_path)
         adapters = build_adapters(settings, validate_orders=validate)
         if live:
-            executors = [live_executor_for(settings, strategies, store, adapters, scanner.markets, validate)]
+            executors = [live_executor_for(settings, strategies, store, adapters, scanner.markets, validate,
+                                           scanner.transfers)]
         elif strategies and store is not None:
-            executors = paper_executors(settings, strategies, store, scanner.markets, _venue_balances(settings))
+            executors = paper_executors(settings, strategies, store, scanner.markets, _venue_balances(settings),
+                                        scanner.transfers)
     except BaseException:
         if store is not None:
             store.close("error")
         if writer is not None:
-            writer.close()
+            writer.discard()
         raise
     scanner.listeners.extend(executors)
+    if hub is not None:
+        _attach_alerts(hub, scanner, executors)
     if writer is not None:
         scanner.listeners.append(BookRecorder(writer, scanner.markets))
     driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=settings.fee_overrides(),
                         on_unreachable=on_unreachable, balance_venues=_keyed_venues(settings, adapters) if store else (),
-                        **DRIVER_OPTIONS)
+                        funding_refresh_s=sc.transfer_refresh_s, **DRIVER_OPTIONS)
     loop = asyncio.get_running_loop()
     interrupted = False
 
@@ -278,6 +358,10 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
             view.draw()
 
     status_task = asyncio.create_task(_status_loop())
+    watch_task = None
+    if hub is not None:
+        hub.start()
+        watch_task = asyncio.create_task(hub.watch(driver), name="alerts-watch")
     if duration:
         loop.call_later(duration, driver.stop.set)
     outcome = "error"
@@ -285,21 +369,43 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         await driver.run()
         outcome = "interrupted" if interrupted else "ok"
     finally:
-        status_task.cancel()
-        await asyncio.gather(status_task, return_exceptions=True)
+        background = [t for t in (status_task, watch_task) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         view.close()
         for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)
             await ex.close()
         await driver.close_adapters()
+        if hub is not None:  # its last alerts go out (a short grace) and are audited before the journal closes
+            await loop.run_in_executor(None, hub.close)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if writer is not None:
-            writer.close()
+            _finish_recording(writer, outcome)
         if store is not None:
             store.end_run(outcome, events=scanner.events)
             store.close(outcome)
     return LiveRun(scanner, store.run_id if store is not None else None, executors,
                    writer.books if writer is not None else 0)
+
+
+def _finish_recording(writer: ReplayWriter, outcome: str) -> None:
+    """Rename a recording into place when it closed properly with books; else leave the target untouched."""
+    if outcome == "error":
+        kept = writer.abandon()
+        logger.error("recording stopped by an error; what it recorded is in %s (%s was not touched)", kept, writer.path)
+    elif writer.books:
+        writer.close()
+    else:
+        writer.discard()
+
+
+def say_warning(line: str) -> None:
+    """A warning about the settings, one line on stderr at start (above any live view)."""
+    from arbscan.status import say
+
+    say(f"arbscan: warning: {line}")
 
 
 def say_unreachable(venue: str, message: str, retry_in: float) -> None:

@@ -2,7 +2,8 @@
 
 This is the only module that configures logging. Exit codes: 0 success (a scan stopped with
 Ctrl-C is a success), 2 bad input (config, arguments, files) with one line ``arbscan: error: ...``
-on stderr, 1 an unexpected failure, 130 a replay or record interrupted by Ctrl-C / SIGTERM.
+on stderr, 1 an unexpected failure (or a ``record`` that recorded nothing: no file is written then),
+130 a replay or record interrupted by Ctrl-C / SIGTERM.
 
 Adding a subcommand: write ``_add_<name>(parser)`` (its own flags) and ``_run_<name>(args,
 settings) -> int``, then append ``Command("<name>", "<help>", _add_<name>, _run_<name>, <common
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -81,6 +83,16 @@ def _positive_int(text: str) -> int:
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return n
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds: {text!r}")
+    return seconds
 
 
 _COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -189,6 +201,8 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _strategy_arg(p)
     _workers_flag(p)
+    p.add_argument("--alerts", action="store_true",
+                   help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
 
 
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -201,7 +215,8 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     sc = settings.scanner
     depth = sc.book_depth if args.depth is None else args.depth
     progress = None if args.no_progress else Progress(f"replay {path.name}")
-    run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress)
+    run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress,
+                             alerts=args.alerts)
     result = run.result
     if result.interrupted:
         print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
@@ -212,6 +227,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print(f"replayed {path} ({result.book_events:,} book events, {result.lines:,} lines) in {result.seconds:.2f} s", file=out)
     print(f"taker fees: {fees_line(scanner)}; live at net >= {sc.min_net_bps} bps; books stale after {sc.max_book_age_ms} ms", file=out)
     print(f"opportunities: {scanner.live_evaluations:,} live evaluations in {scanner.episodes_closed:,} episodes", file=out)
+    if result.refused:
+        lines = "book line" if result.refused == 1 else "book lines"
+        print(f"untrue books: {result.refused:,} {lines} refused (crossed, locked, one-sided or impossible numbers); "
+              "routes through those books were not evaluated until a true update (funnel: untrue book)", file=out)
     print("route funnel (counts of evaluations):", file=out)
     print_funnel(scanner, out)
     print("book feeds:", file=out)
@@ -225,7 +244,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_scan(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
     _strategy_arg(p)
     _workers_flag(p)
@@ -236,8 +255,10 @@ def _add_scan(p: argparse.ArgumentParser) -> None:
 
 
 def _add_record(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, metavar="FILE", help="replay file to write (.gz compresses)")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--out", required=True, metavar="FILE", help="replay file to write (.gz compresses); never an existing one without --force")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing --out (only once the new recording closes properly)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
 
 
@@ -250,7 +271,7 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         settings, mode, duration=args.duration, strategies=getattr(args, "strategy", None) or [],
         live=getattr(args, "live", False), validate_orders=getattr(args, "validate_orders", False),
         out_path=getattr(args, "out", None), status_view=lambda driver: StatusView(driver, enabled=not args.no_status),
-        on_unreachable=say_unreachable))
+        on_unreachable=say_unreachable, force=getattr(args, "force", False)))
     scanner = run.scanner
     print(f"{mode} stopped: {scanner.events:,} book events, {scanner.live_evaluations:,} live evaluations, "
           f"{scanner.episodes_closed:,} episodes", file=sys.stdout)
@@ -258,8 +279,11 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         print_funnel(scanner, sys.stdout)
         print(f"journal: {settings.scanner.db}", file=sys.stdout)
         print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout)
-    else:
+    elif run.books_recorded:
         print(f"recorded {run.books_recorded:,} books to {args.out}", file=sys.stdout)
+    else:
+        print(f"arbscan: nothing recorded (no venue sent a book); {args.out} was not written", file=sys.stderr)
+        return 1
     return 0  # Ctrl-C is how a scan or a recording is meant to end
 
 
@@ -310,7 +334,34 @@ def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# -- init, status, markets ---------------------------------------------------------------------
+# -- init, status, markets, check-config ---------------------------------------------------------
+
+
+def _add_check_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--for", dest="check_for", choices=("scan", "replay", "record"), default="scan",
+                   help="check as this command would at start (default: scan)")
+    p.add_argument("--replay-file", metavar="FILE", help="with --for replay: the file whose markets the settings must match")
+    p.add_argument("--strategy", action="append", metavar="NAME", help="check as if run with --strategy NAME (repeatable)")
+
+
+def _run_check_config(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.checks import check_settings, replay_markets
+    from arbscan.configview import effective_toml
+
+    replay = None
+    if args.check_for == "replay":
+        from arbscan.replay import demo_path
+
+        path = Path(args.replay_file) if args.replay_file else demo_path()
+        if not path.exists():
+            raise BadInput(f"replay file {str(path)!r} does not exist")
+        replay = replay_markets(path)
+    print(effective_toml(settings), end="")
+    warnings = check_settings(settings, args.check_for, strategies=args.strategy, replay=replay)
+    for line in warnings:
+        print(f"# warning: {line}")
+    print(f"# every check '{args.check_for}' makes at start passed" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+    return 0
 
 
 def _add_init(p: argparse.ArgumentParser) -> None:
@@ -337,7 +388,9 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
     db = Store.open_readonly(settings.scanner.db)
     try:
         print(f"journal: {settings.scanner.db}")
-        for line in overview_lines(db.conn):
+        from arbscan.alerts import alerts_summary
+
+        for line in overview_lines(db.conn) + alerts_summary(db.conn):
             print(line)
     finally:
         db.conn.close()
@@ -362,6 +415,35 @@ def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- alert-test --------------------------------------------------------------------------------
+
+
+def _add_alert_test(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--to", action="append", metavar="NAME",
+                   help="only this [[alerts]] destination (repeatable; default: every one)")
+
+
+def _run_alert_test(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.alerts import run_alert_test
+
+    return run_alert_test(settings.alerts, args.to or [], sys.stdout, sys.stderr)
+
+
+# -- rebalance ---------------------------------------------------------------------------------
+
+
+def _add_rebalance(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", metavar="NAME",
+                   help="the paper or live strategy whose balances to restore (default: the journal's only one)")
+
+
+def _run_rebalance(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.rebalance import format_plan, rebalance
+
+    print(format_plan(rebalance(settings.scanner.db, args.strategy, settings.transfer_overrides())))
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("scan", "watch the configured venues and journal every opportunity (dry-run: no orders)", _add_scan, _run_scan),
     Command("replay", "run the scanner over a replay file on its own clock (default: the bundled demo)", _add_replay, _run_replay),
@@ -375,6 +457,12 @@ COMMANDS: list[Command] = [
     Command("markets", "the configured venues' markets side by side: fees, steps, minimums, routes",
             _add_markets, _run_markets, ()),
     Command("init", "write a commented starter arbscan.toml (never overwrites one)", _add_init, _run_init, (), False),
+    Command("check-config", "the effective settings with every default, each venue's adapter, and every start-up check",
+            _add_check_config, _run_check_config, SCANNER_FLAGS),
+    Command("alert-test", "send a test message to each [[alerts]] destination and print the outcome",
+            _add_alert_test, _run_alert_test, ()),
+    Command("rebalance", "propose the transfers that restore a strategy's starting balances (advice only, nothing is sent)",
+            _add_rebalance, _run_rebalance, JOURNAL_FLAGS),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 

@@ -16,10 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbscan.errors import ConfigError
+from arbscan.funding import NetworkFunding
 from arbscan.model import Market
+
+if TYPE_CHECKING:
+    from arbscan.alerts.config import AlertConfig
 
 __all__ = [
     "Settings",
@@ -54,6 +58,9 @@ class ScannerConfig:
     db: str = "arbscan.db"
     status_interval_ms: int = 1000
     workers: int = 1  # symbol shard processes; 1 = one process ("auto" in the file: the machine's cores)
+    require_transferable: bool = False  # a route whose inventory cannot move back is not live (transfer_blocked)
+    rebalance_batch: int = 1  # trades of one size whose inventory moves back in one transfer (1: the worst case)
+    transfer_refresh_s: float = 600.0  # how often a scan asks the venues for their funding facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,7 @@ class VenueConfig:
     poll_interval_ms: int | None = None  # REST polling pace when the venue has no WS books
     balances: Balances = field(default_factory=dict)  # paper balances in dry-run; caps sizes
     rate_tier: str | None = None  # native Kraken: the account's verification tier for the REST call counter
+    transfer: dict[str, tuple[NetworkFunding, ...]] = field(default_factory=dict)  # asset -> networks (wins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,7 @@ class StrategyConfig:
     latency_ms: int = 0  # delay between seeing an opportunity and the orders reaching the venues
     cooldown_ms: int = 0  # per route, after a trade
     balances: dict[str, Balances] = field(default_factory=dict)  # venue -> asset -> starting amount
+    skip_untransferable: bool = False  # skip routes whose inventory cannot move back (blocked; unknown is taken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,7 @@ class Settings:
     )
     strategies: tuple[StrategyConfig, ...] = (StrategyConfig("default"),)
     live: LiveConfig = field(default_factory=LiveConfig)
+    alerts: tuple[AlertConfig, ...] = ()  # [[alerts]] destinations (arbscan.alerts.config)
     source: str | None = None  # path the settings were read from, None for defaults
 
     def venue(self, exchange: str) -> VenueConfig:
@@ -125,6 +135,10 @@ class Settings:
     def fee_overrides(self) -> dict[str, Decimal]:
         """Exchange -> taker fee for every venue whose config sets ``taker_fee``."""
         return {v.exchange: v.taker_fee for v in self.venues if v.taker_fee is not None}
+
+    def transfer_overrides(self) -> dict[str, dict[str, tuple[NetworkFunding, ...]]]:
+        """Exchange -> asset -> networks for every venue whose config has a ``transfer`` table."""
+        return {v.exchange: dict(v.transfer) for v in self.venues if v.transfer}
 
     def strategy(self, name: str) -> StrategyConfig:
         """The strategy called ``name``; ``ConfigError`` naming the known ones otherwise."""
@@ -255,6 +269,12 @@ def _scanner(raw: dict[str, Any]) -> ScannerConfig:
         kw["status_interval_ms"] = _int("scanner.status_interval_ms", raw["status_interval_ms"], minimum=50)
     if "workers" in raw:
         kw["workers"] = workers_value("scanner.workers", raw["workers"])
+    if "require_transferable" in raw:
+        kw["require_transferable"] = _bool("scanner.require_transferable", raw["require_transferable"])
+    if "rebalance_batch" in raw:
+        kw["rebalance_batch"] = _int("scanner.rebalance_batch", raw["rebalance_batch"], minimum=1)
+    if "transfer_refresh_s" in raw:
+        kw["transfer_refresh_s"] = _float("scanner.transfer_refresh_s", raw["transfer_refresh_s"], minimum=10.0)
     return ScannerConfig(**kw)
 
 
@@ -290,6 +310,10 @@ def _venue(key: str, raw: Any) -> VenueConfig:
         if kw["exchange"] != "kraken" or kw.get("adapter") == "ccxt":
             raise ConfigError(f"{key}.rate_tier: only the native Kraken adapter keeps a call counter")
         kw["rate_tier"] = tier
+    if "transfer" in raw:
+        from arbscan.transfer_config import parse_transfer  # imports this module's parsers
+
+        kw["transfer"] = parse_transfer(f"{key}.transfer", raw["transfer"])
     return VenueConfig(**kw)
 
 
@@ -314,6 +338,8 @@ def _strategy(key: str, raw: Any) -> StrategyConfig:
     for ms in ("latency_ms", "cooldown_ms"):
         if ms in raw:
             kw[ms] = _int(f"{key}.{ms}", raw[ms])
+    if "skip_untransferable" in raw:
+        kw["skip_untransferable"] = _bool(f"{key}.skip_untransferable", raw["skip_untransferable"])
     if "balances" in raw:
         venues = _table(f"{key}.balances", raw["balances"])
         kw["balances"] = {
@@ -362,7 +388,7 @@ def _array_of_tables(key: str, raw: Any, parse: Any, unique: str) -> tuple[Any, 
 
 def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
     """Build ``Settings`` from a decoded TOML document, checking every key."""
-    _check_keys("", raw, {"scanner", "venues", "strategies", "live"})
+    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts"})
     kw: dict[str, Any] = {"source": source}
     if "scanner" in raw:
         kw["scanner"] = _scanner(_table("scanner", raw["scanner"]))
@@ -372,6 +398,10 @@ def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
         kw["strategies"] = _array_of_tables("strategies", raw["strategies"], _strategy, "name")
     if "live" in raw:
         kw["live"] = _live(_table("live", raw["live"]))
+    if "alerts" in raw:
+        from arbscan.alerts.config import parse_alerts  # its parsers build on this module's
+
+        kw["alerts"] = parse_alerts(raw["alerts"])
     return Settings(**kw)
 
 

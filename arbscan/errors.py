@@ -18,6 +18,7 @@
     ├── BookIntegrityError        drop the book and resubscribe
     │   └── ChecksumMismatch      the venue's CRC32 disagrees with our book
     ├── UnexpectedPayload         the venue sent something we cannot parse; log and skip
+    │   └── UntrueBook            a book the book gate refused: skip it, tell the scanner (untrue_book)
     ├── NotSupported              the venue cannot do this (list orders, ...): fall back or go without
     ├── TradingHalted             the kill switch is set; needs ``arbscan resume``
     └── IllegalTransition         an order move its state table forbids: halt trading, keep our state
@@ -45,6 +46,7 @@ __all__ = [
     "BookIntegrityError",
     "ChecksumMismatch",
     "UnexpectedPayload",
+    "UntrueBook",
     "TradingHalted",
     "IllegalTransition",
     "NotSupported",
@@ -130,6 +132,17 @@ class ChecksumMismatch(BookIntegrityError):
 
 class UnexpectedPayload(ArbscanError):
     """A venue message we cannot parse; log it and skip it."""
+
+
+class UntrueBook(UnexpectedPayload):
+    """A book the book gate (``arbscan.booksanity``) refused: crossed, locked, one-sided or impossible numbers."""
+
+    def __init__(self, exchange: str, symbol: str, ts: float, reason: str) -> None:
+        super().__init__(f"{exchange} {symbol}: untrue book ({reason})")
+        self.exchange = exchange
+        self.symbol = symbol
+        self.ts = ts
+        self.reason = reason
 
 
 class NotSupported(ArbscanError):

@@ -7,8 +7,9 @@ gatekeeping sequence, in this order, and counts the reason of every route it ski
 
 ``starting`` (live: start-up reconciliation not done), ``refused`` (keys refused at start-up),
 ``halted`` (the kill switch), ``busy`` (as many trades in flight as allowed: one live),
-``venue`` (a venue this executor does not trade), ``no_market`` (no market or book yet), then the
-strategy's own reasons (``arbscan.strategy.SKIP_REASONS``: its filters, one trade per route,
+``venue`` (a venue this executor does not trade), ``no_market`` (no market or book yet),
+``untransferable`` (the strategy says ``skip_untransferable`` and the route's inventory cannot move
+back: ``arbscan.transfers``; unknown is taken), then the strategy's own reasons (``arbscan.strategy.SKIP_REASONS``: its filters, one trade per route,
 cooldown, sizing with its balances minus what trades in flight reserved, thresholds), then
 ``risk`` (live: the notional, exposure and order-rate limits).
 
@@ -32,6 +33,7 @@ from arbscan.model import ZERO, BookSnapshot, Market, Opportunity
 from arbscan.risk import KillSwitch
 from arbscan.strategy import StrategyRules
 from arbscan.trades import Lifecycle, Outcome, PairedTrade
+from arbscan.transfers import BLOCKED
 
 __all__ = ["Executor", "ExecutorListener", "Startup", "RECENT_TRADES"]
 
@@ -80,7 +82,7 @@ class Executor:
                  runner: Callable[[Coroutine[Any, Any, Any]], Any], startup: Startup,
                  markets: Mapping[tuple[str, str], Market], clock: Any, max_in_flight: int | None = None,
                  trades: Callable[[str], bool] = lambda exchange: True,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, transfers: Any = None) -> None:
         self.strategy = strategy
         self.name = strategy.name
         self.mode = mode
@@ -96,6 +98,7 @@ class Executor:
         self.max_in_flight = max_in_flight
         self.trades_on = trades  # whether this executor trades on a venue
         self.monotonic = monotonic
+        self.transfers = transfers  # the scanner's RouteTransfers (None: every route is taken to move)
         self.skips: Counter[str] = Counter()
         self.trades: deque[PairedTrade] = deque(maxlen=RECENT_TRADES)
         self.taken = 0
@@ -181,6 +184,8 @@ class Executor:
                 self._warned.add((buy_ex, sell_ex))
                 logger.warning("strategy %s: no market or book for %s %s/%s; route skipped", self.name, symbol, buy_ex, sell_ex)
             return self._skip("no_market")
+        if self.strategy.skip_untransferable and self._blocked((symbol, buy_ex, sell_ex)):
+            return self._skip("untransferable")
         decision = self.rules.decide(buy, sell, bm, sm, self.free(buy_ex, bm.quote), self.free(sell_ex, sm.base), t)
         if decision.opportunity is None:
             return self._skip(decision.reason or "no_trade")
@@ -192,6 +197,10 @@ class Executor:
             logger.info("trade refused by risk limits: %s", why)
             return self._skip("risk")
         return plan
+
+    def _blocked(self, route: tuple[str, str, str]) -> bool:
+        transfers = self.transfers
+        return transfers is not None and bool(transfers.funding) and transfers.verdict(route).status == BLOCKED
 
     # -- trading ---------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 :class:`LiveDriver` runs one task per venue (load markets, then consume ``watch_books``) and the
 scanner's timers (step 1 on the event clock, funnel and feed statistics every few seconds). A venue
 that fails is reported in one line per attempt and retried with exponential backoff while the others
-go on; venues with API keys have their balances read at start and every ``balance_refresh_s``.
+go on; venues with API keys have their balances read at start and every ``balance_refresh_s``; every
+venue is asked for its funding facts (deposit and withdrawal switches, networks, fees) of the scanned
+assets once its markets are loaded and every ``funding_refresh_s`` after.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from arbscan.config import with_fee_override
-from arbscan.errors import AuthError, BadInput, BookIntegrityError, UnexpectedPayload, describe
+from arbscan.errors import AuthError, BadInput, BookIntegrityError, NotSupported, UnexpectedPayload, describe
 from arbscan.scanner import Scanner
 
 __all__ = ["LiveDriver", "VenueState"]
@@ -38,13 +40,15 @@ class VenueState:
     failures: int = 0
     markets: int = 0
     next_retry: float | None = None  # monotonic time of the next attempt
+    down_since: float | None = None  # monotonic time of the first failure since books last arrived
 
 
 @dataclass
 class LiveDriver:
     """Drives a :class:`Scanner` from live adapters until ``stop`` is set.
 
-    Per venue: load markets, then consume ``watch_books``; any failure (network down, venue error,
+    Per venue: load markets, then consume ``watch_books`` (the adapter's ``on_untrue_book`` set to tell the
+    scanner of books its gate refused); any failure (network down, venue error,
     stream ended) is reported once per failure in one line and retried with exponential backoff,
     never crashing the other venues. Step 1 of the scanner runs on a timer on the event clock
     (the last event time plus the local time elapsed since). ``AuthError`` and ``BadInput`` stop
@@ -63,6 +67,7 @@ class LiveDriver:
     on_unreachable: Callable[[str, str, float], None] | None = None  # (venue, message, retry_in_s)
     balance_venues: tuple[str, ...] = ()  # venues whose balances are read from the venue (keys set)
     balance_refresh_s: float = 60.0
+    funding_refresh_s: float = 600.0  # how often venues are asked for their funding facts; 0: never
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     venues: dict[str, VenueState] = field(default_factory=dict)
     _last_event_mono: float | None = None
@@ -79,6 +84,8 @@ class LiveDriver:
         tasks.append(asyncio.create_task(self._timers(), name="scanner-timers"))
         if self.balance_venues:
             tasks.append(asyncio.create_task(self._balances(), name="balance-refresh"))
+        if self.funding_refresh_s > 0:
+            tasks.append(asyncio.create_task(self._funding(), name="funding-refresh"))
         try:
             await self.stop.wait()
         finally:
@@ -105,6 +112,44 @@ class LiveDriver:
                 except Exception as exc:  # noqa: BLE001 - without balances sizes are simply not capped
                     logger.warning("%s balances not fetched (%s); sizes not capped there", name, type(exc).__name__)
             await asyncio.sleep(self.balance_refresh_s)
+
+    def _assets(self, name: str) -> list[str]:
+        """The base and quote assets of the markets scanned on venue ``name``."""
+        markets = [m for (ex, _), m in self.scanner.markets.items() if ex == name]
+        return list(dict.fromkeys(a for m in markets for a in (m.base, m.quote)))
+
+    async def _funding(self) -> None:
+        """Ask each venue for the funding facts of its scanned assets once its markets load, then every ``funding_refresh_s``.
+
+        A failed ask is retried after at most a minute; a venue that states nothing is not asked again.
+        """
+        unsupported: set[str] = set()
+        failing: set[str] = set()  # warned once; quiet until the venue answers again
+        due: dict[str, float] = {}  # venue -> monotonic time of its next ask
+        while True:
+            for name, adapter in self.adapters.items():
+                assets = self._assets(name)
+                if name in unsupported or not assets or time.monotonic() < due.get(name, 0.0):
+                    continue  # a venue whose markets are not loaded yet is asked at a later round
+                try:
+                    facts = await adapter.fetch_funding(assets)
+                except NotSupported as exc:
+                    unsupported.add(name)
+                    logger.info("%s: %s; transfers there are unknown unless the config sets them", name, exc)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - without facts transfers are unknown, not blocked
+                    log = logger.debug if name in failing else logger.warning
+                    log("%s funding facts not fetched (%s); kept what was known", name, type(exc).__name__)
+                    failing.add(name)
+                    due[name] = time.monotonic() + min(self.funding_refresh_s, 60.0)
+                    continue
+                if name in failing:
+                    failing.discard(name)
+                    logger.info("%s funding facts fetched again", name)
+                due[name] = time.monotonic() + self.funding_refresh_s
+                for f in facts:
+                    self.scanner.set_funding(f, self.now())
+            await asyncio.sleep(min(self.funding_refresh_s, 1.0))
 
     async def _close_adapter(self, name: str, adapter: Any) -> None:
         try:
@@ -153,12 +198,16 @@ class LiveDriver:
                         logger.warning("%s: none of the scanned symbols is listed; venue idle", name)
                         return
                     symbols = wanted
+                # books the adapter's gate refuses reach the scanner as untrue, in their place in the stream
+                adapter.on_untrue_book = (lambda symbol, ts, reason, venue=name:
+                                          self.scanner.on_untrue_book(venue, symbol, ts, reason))
                 async for book in adapter.watch_books(symbols):
                     if not state.reachable:
                         if state.failures:
                             logger.warning("%s reachable again", name)
                         state.reachable = True
                         state.last_error = None
+                        state.down_since = None
                     backoff = self.initial_backoff
                     try:
                         self.scanner.on_book_event(book)
@@ -173,6 +222,7 @@ class LiveDriver:
             except (AuthError, BadInput) as exc:
                 state.reachable = False
                 state.last_error = str(exc)
+                state.down_since = state.down_since or time.monotonic()
                 logger.error("%s stopped: %s", name, exc)
                 return
             except (UnexpectedPayload, BookIntegrityError) as exc:  # the venue is up; its stream needs a restart
@@ -185,6 +235,7 @@ class LiveDriver:
                 message = describe(exc)
                 state.last_error = message
                 state.next_retry = time.monotonic() + backoff
+                state.down_since = state.down_since or time.monotonic()
                 if self.on_unreachable is not None:
                     self.on_unreachable(name, message, backoff)
                 else:

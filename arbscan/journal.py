@@ -23,15 +23,20 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "FUNNEL_COUNTS",
+    "RUN_STATUSES",
     "TRADE_STATUSES",
     "ORDER_COLUMNS",
     "TRADE_COLUMNS",
     "FILL_COLUMNS",
     "to_db_value",
+    "plain_decimal",
     "migrate",
 ]
 
 logger = logging.getLogger(__name__)
+
+RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed")
+"""The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journalfile``)."""
 
 TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
 """The values of ``trades.status`` (paper and live), in the order reports list them."""
@@ -47,8 +52,14 @@ FUNNEL_COUNTS = (
     "below_min_bps",
     "stale",
     "episodes",
+    "transfer_blocked",
+    "untrue_book",
 )
 """The integer counters of one route in table ``funnel`` (see ``arbscan.scanner.RouteFunnel``)."""
+
+_M001_FUNNEL_COUNTS = ("evaluated", "crossed_before_fees", "live", "not_crossed", "fees", "depth_or_minimums", "balance",
+                       "below_min_bps", "stale", "episodes")
+"""The counters version 1 created; later ones arrive by their own migrations, so version 1 never changes."""
 
 
 def _m001_journal(db: Database) -> None:
@@ -61,7 +72,7 @@ def _m001_journal(db: Database) -> None:
             "mode": str,  # 'scan' | 'replay' | 'record' | ...
             "source": str,  # replay file, or the venues scanned
             "settings": str,  # JSON summary of the settings used; never secrets
-            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error'
+            "status": str,  # 'running' | 'ok' | 'interrupted' | 'error' | 'crashed' (RUN_STATUSES)
             "events": int,
         },
         pk="id",
@@ -99,7 +110,7 @@ def _m001_journal(db: Database) -> None:
     db["opportunities"].create_index(["run_id"])
     db["opportunities"].create_index(["symbol", "buy_exchange", "sell_exchange"])
     funnel_cols: dict[str, Any] = {"run_id": int, "symbol": str, "buy_exchange": str, "sell_exchange": str}
-    funnel_cols.update({name: int for name in FUNNEL_COUNTS})
+    funnel_cols.update({name: int for name in _M001_FUNNEL_COUNTS})
     funnel_cols["updated"] = float
     db["funnel"].create(
         funnel_cols,
@@ -238,10 +249,78 @@ def _m003_funnel_premium(db: Database) -> None:
     db["funnel"].add_column("max_gross_bps", str)
 
 
+def _m004_alerts(db: Database) -> None:
+    """alerts: one row per alert and destination (its name, never its URL) with how its delivery ended."""
+    db["alerts"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "event": str,  # 'episode_opened', 'halt_raised', ... (arbscan.alerts.config.EVENTS)
+            "destination": str,  # the [[alerts]] name
+            "status": str,  # 'sent' | 'retried' (sent after a retry) | 'failed' (given up) | 'dropped' (queue full)
+            "attempts": int,  # requests made (0: dropped before any)
+            "queued": float,  # wall time the alert was queued
+            "finished": float,  # wall time it was sent, given up or dropped
+            "event_ts": float,  # event-clock time of what the alert is about
+            "title": str,  # the message's first line
+            "detail": str,  # the last failure ('HTTP 503 Service Unavailable', 'timed out after 10 s', ...)
+        },
+        pk="id",
+    )
+    db["alerts"].create_index(["run_id", "destination", "status"])
+
+
+def _m005_transfers(db: Database) -> None:
+    """Can the inventory move back: funnel.transfer_blocked, each episode's transfer figures, table funding.
+
+    ``funding`` holds every set of funding facts a run learnt (one row per network, a row with no
+    network for an asset listed without networks); the rows of one set share ``set_id``.
+    """
+    db["funnel"].add_column("transfer_blocked", int, not_null_default=0)
+    for column in ("transfer", "transfer_detail", "base_network", "quote_network", "transfer_cost", "net_after_transfer"):
+        db["opportunities"].add_column(column, str)
+    db["funding"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "set_id": int,  # rows of one set of facts (one venue, one asset, one moment)
+            "ts": float,  # event time the facts became known
+            "exchange": str,
+            "asset": str,
+            "source": str,  # 'venue' | 'config' | 'replay'
+            "asset_deposit": int,  # asset-wide switches: 1 on, 0 off, NULL not stated
+            "asset_withdraw": int,
+            "network": str,  # ccxt unified network code; NULL: the asset lists no network
+            "deposit": int,
+            "withdraw": int,
+            "withdraw_fee": str,
+            "withdraw_min": str,
+            "deposit_fee": str,
+            "deposit_min": str,
+            "confirmations": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["funding"].create_index(["exchange", "asset"])
+
+
+def _m006_untrue_books_and_crashes(db: Database) -> None:
+    """funnel.untrue_book (route touches while a book was untrue), venue_stats.rejected (book updates the
+    gate refused), runs.pid and runs.host (so a later process can tell a run whose process is gone)."""
+    db["funnel"].add_column("untrue_book", int)
+    db["venue_stats"].add_column("rejected", int)
+    db["runs"].add_column("pid", int)
+    db["runs"].add_column("host", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
     ("funnel_premium", _m003_funnel_premium),
+    ("alerts", _m004_alerts),
+    ("transfers", _m005_transfers),
+    ("untrue_books_and_crashes", _m006_untrue_books_and_crashes),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 
@@ -266,17 +345,35 @@ FILL_COLUMNS = ("exchange", "trade_id", "run_id", "mode", "client_id", "symbol",
 """The columns of table ``fills``."""
 
 
-def to_db_value(value: Any) -> Any:
-    """A Python value as the journal stores it: Decimal -> exact TEXT, Enum -> its value, bool -> int."""
-    if isinstance(value, Decimal):
+def plain_decimal(value: Decimal) -> str:
+    """A Decimal as plain text without an exponent: ``0E-8`` -> ``0``, ``1E+3`` -> ``1000``, ``0.00000001`` as is.
+
+    Zero is ``0`` whatever its exponent; other values keep their digits (``1.50`` stays ``1.50``). NaN and
+    infinities keep their names.
+    """
+    if not value.is_finite():
         return str(value)
+    if not value:
+        return "0"
+    text = str(value)
+    return format(value, "f") if "E" in text else text
+
+
+def to_db_value(value: Any) -> Any:
+    """A Python value as the journal stores it: Decimal -> exact plain TEXT, Enum -> its value, bool -> int."""
+    if isinstance(value, Decimal):
+        return plain_decimal(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str, sort_keys=True)
+        return json.dumps(value, default=_json_default, sort_keys=True)
     return value
+
+
+def _json_default(value: Any) -> Any:
+    return plain_decimal(value) if isinstance(value, Decimal) else str(value)
 
 
 def migrate(db: Database) -> int:

@@ -331,13 +331,14 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
                   strategy: StrategyConfig | None = None, *, markets: dict[tuple[str, str], Market] | None = None,
                   balances: Balances | None = None, validate_only: bool = False, check_permissions: bool = False,
                   fee_overrides: Mapping[str, Decimal] | None = None, symbols: Iterable[str] = (),
-                  poll_interval_s: float = 0.5, clock: Callable[[], float] = time.time,
+                  poll_interval_s: float = 0.5, transfers: Any = None, clock: Callable[[], float] = time.time,
                   monotonic: Callable[[], float] = time.monotonic) -> Executor:
     """An executor that trades ``strategy`` for real on ``adapters`` (one trade in flight at a time).
 
     ``max_notional`` is capped by ``live.max_notional_per_trade``. ``markets`` (the scanner's, shared)
     is read first; a venue with none is loaded at start-up. ``balances`` are the venues' as known.
     ``symbols``: whose assets' starting balances are journaled (default: every market loaded).
+    ``transfers`` (the scanner's ``RouteTransfers``) answers a strategy that skips untransferable routes.
     """
     strategy = strategy or StrategyConfig("default")
     cap = config.max_notional_per_trade
@@ -357,4 +358,4 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
                           check_permissions=check_permissions, symbols=symbols, clock=clock)
     return Executor(strategy=strategy, mode="live", lifecycle=lifecycle, risk=risk, kill=kill, runner=TaskRunner(),
                     startup=startup, markets=markets, clock=WallClock(clock), max_in_flight=1, trades=venue.trades,
-                    monotonic=monotonic)
+                    monotonic=monotonic, transfers=transfers)

@@ -119,7 +119,7 @@ class TrackedOrder:
         return self.filled if self.req.side is Side.BUY else -self.filled
 
     def as_row(self, run_id: int | None, mode: str) -> dict[str, Any]:
-        """The order as a row of table ``orders`` (exact values as TEXT)."""
+        """The order as a row of table ``orders`` (Decimals stay Decimal: the journal writes them as plain TEXT)."""
         r = self.req
         return {
             "client_id": r.client_id,
@@ -131,13 +131,13 @@ class TrackedOrder:
             "exchange": r.exchange,
             "symbol": r.symbol,
             "side": r.side.value,
-            "amount": str(r.amount),
-            "limit_price": str(r.limit_price),
+            "amount": r.amount,
+            "limit_price": r.limit_price,
             "time_in_force": r.time_in_force,
             "status": self.status.value,
-            "filled": str(self.filled),
-            "avg_price": None if self.avg_price is None else str(self.avg_price),
-            "fee": str(self.fee),
+            "filled": self.filled,
+            "avg_price": self.avg_price,
+            "fee": self.fee,
             "exchange_order_id": self.exchange_order_id,
             "created": self.created,
             "updated": self.updated,

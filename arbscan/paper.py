@@ -360,12 +360,14 @@ class PaperStartup:
 
 
 def paper_executor(strategy: StrategyConfig, markets: Mapping[tuple[str, str], Market], store: Any = None, *,
-                   starting_balances: Mapping[str, Mapping[str, Decimal]], run_id: int | None = None) -> Executor:
+                   starting_balances: Mapping[str, Mapping[str, Decimal]], run_id: int | None = None,
+                   transfers: Any = None) -> Executor:
     """An executor that paper-trades ``strategy`` from ``starting_balances`` (exchange -> asset -> amount).
 
     ``markets`` (the scanner's, filled as venues load) is read by reference; ``store`` (an
     ``arbscan.store.Store`` or None: no journal) receives the rows; ``run_id`` names the trade ids
-    (default: the store's run). ``BadInput`` without any capital: paper trading without it says nothing.
+    (default: the store's run); ``transfers`` (the scanner's ``RouteTransfers``) answers a strategy that
+    skips untransferable routes. ``BadInput`` without any capital: paper trading without it says nothing.
     """
     if not starting_balances or not any(starting_balances.values()):
         raise BadInput(f"strategy {strategy.name!r}: no starting balances (paper trading needs capital)")
@@ -380,4 +382,4 @@ def paper_executor(strategy: StrategyConfig, markets: Mapping[tuple[str, str], M
                           policy=KEEP)
     return Executor(strategy=strategy, mode="paper", lifecycle=lifecycle, risk=NoLimits(), kill=KillSwitch(None, clock),
                     runner=scheduler, startup=PaperStartup(journal, strategy.name, starting), markets=markets,
-                    clock=clock)
+                    clock=clock, transfers=transfers)

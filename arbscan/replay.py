@@ -15,12 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from arbscan.booksanity import believable_levels, crossing_reason, line_gate
 from arbscan.config import with_fee_override
-from arbscan.model import BookSnapshot, Level
+from arbscan.model import ZERO, BookSnapshot, Level, Market
 from arbscan.replayfile import (
     DEMO_FILE,
     BalanceEvent,
     BookEvent,
+    CurrencyEvent,
     Event,
     MarketEvent,
     ReplayReader,
@@ -35,6 +37,7 @@ __all__ = [
     "MarketEvent",
     "BalanceEvent",
     "BookEvent",
+    "CurrencyEvent",
     "ReplayReader",
     "read_replay",
     "replay_header",
@@ -89,48 +92,90 @@ class _Side:
 
 
 class BookBuilder:
-    """Rebuilds immutable ``BookSnapshot``s from book events (snapshots and deltas).
+    """Rebuilds immutable ``BookSnapshot``s from book events (snapshots and deltas), through the book gate.
 
     ``depth`` limits each side of the snapshots handed out (0: every level), as a live adapter
-    subscribed at that depth would.
+    subscribed at that depth would. ``markets`` ((exchange, symbol) -> ``Market``, read by reference;
+    None: steps unknown) lets the gate check the numbers against each market's steps.
+
+    Every line goes through ``arbscan.booksanity``: a level whose numbers cannot be meant is not applied
+    (an impossible amount at a sane price deletes that price), the levels of a line that would cross or
+    lock the book are not applied either (they are deleted), so the book held is never crossed and never
+    has more depth than the venue said. Such a line, and any line after which a side is empty, is
+    refused: :meth:`apply` returns None and ``untrue`` says why; the book is true again after the next
+    line that needs none of this.
     """
 
-    def __init__(self, depth: int = 0) -> None:
+    def __init__(self, depth: int = 0, markets: Mapping[tuple[str, str], Market] | None = None) -> None:
         self.depth = depth
+        self.markets = markets
         self._books: dict[tuple[str, str], tuple[_Side, _Side]] = {}
         self._tops: dict[tuple[str, str], tuple[tuple[Level, ...], tuple[Level, ...]]] = {}  # last handed out
-        self._warned_crossed: set[tuple[str, str]] = set()
+        self._gates: dict[tuple[str, str], Any] = {}  # per book: the line gate of its market (booksanity.line_gate)
+        self.untrue: str | None = None  # why the last line was refused; None when it gave a true book
+        self.refused = 0  # lines refused so far
+        self._warned: set[tuple[str, str]] = set()
 
-    def apply(self, ev: BookEvent) -> BookSnapshot:
-        """Apply one event and return the book after it."""
+    def apply(self, ev: BookEvent) -> BookSnapshot | None:
+        """Apply one event; the book after it, or None when the line was refused (``untrue`` says why)."""
         key = (ev.exchange, ev.symbol)
         sides = self._books.get(key)
         if sides is None:
             sides = self._books[key] = (_Side(descending=True), _Side(descending=False))
         bids, asks = sides
+        market = self.markets.get(key) if self.markets is not None else None
+        gate = self._gates.get(key)
+        if gate is None or gate.market is not market:
+            gate = self._gates[key] = line_gate(market)
+        new_bids, new_asks = ev.bids, ev.asks
+        reason = gate(new_bids, new_asks)
+        if reason is not None:
+            new_bids = believable_levels(new_bids, market, "bid")
+            new_asks = believable_levels(new_asks, market, "ask")
         if ev.snapshot:
             bids.clear()
             asks.clear()
-        bids.set_many(ev.bids)
-        asks.set_many(ev.asks)
+        bids.set_many(new_bids)
+        asks.set_many(new_asks)
+        bid_prices, ask_prices = bids.prices, asks.prices
+        if not bid_prices or not ask_prices:
+            reason = reason or ("no bids" if not bid_prices else "no asks")
+        elif bid_prices[-1] >= ask_prices[0]:
+            best_bid, best_ask = bid_prices[-1], ask_prices[0]
+            reason = reason or crossing_reason(best_bid, best_ask)
+            # what crossed came from this line (the book held never is): delete those levels again
+            bids.set_many([(p, ZERO) for p, a in new_bids if a and p >= best_ask])
+            asks.set_many([(p, ZERO) for p, a in new_asks if a and p <= best_bid])
+        if reason is not None:
+            self._tops[key] = (bids.top(self.depth), asks.top(self.depth))
+            self._refuse(ev, key, reason)
+            return None
+        self.untrue = None
         # A delta that leaves a side untouched hands out that side's previous tuple again.
         prev = None if ev.snapshot else self._tops.get(key)
-        top_bids = prev[0] if prev is not None and not ev.bids else bids.top(self.depth)
-        top_asks = prev[1] if prev is not None and not ev.asks else asks.top(self.depth)
+        top_bids = prev[0] if prev is not None and not new_bids else bids.top(self.depth)
+        top_asks = prev[1] if prev is not None and not new_asks else asks.top(self.depth)
         self._tops[key] = (top_bids, top_asks)
-        if top_bids and top_asks and top_bids[0][0] >= top_asks[0][0] and key not in self._warned_crossed:
-            self._warned_crossed.add(key)
-            logger.warning("line %d: %s %s book is crossed (bid %s >= ask %s)", ev.line, *key, top_bids[0][0], top_asks[0][0])
-        # sorted, distinct, positive by construction: no need to re-validate
+        # sorted, distinct, positive and not crossed by construction: no need to re-validate
         return BookSnapshot.trusted(ev.exchange, ev.symbol, top_bids, top_asks, ev.ts, ev.received)
+
+    def _refuse(self, ev: BookEvent, key: tuple[str, str], reason: str) -> None:
+        self.untrue = reason
+        self.refused += 1
+        if key not in self._warned:  # once per book: the summary and venue_stats count every one
+            self._warned.add(key)
+            logger.warning("line %d: %s %s book line refused as untrue: %s; its routes are not evaluated until "
+                           "a true update", ev.line, *key, reason)
 
 
 def iter_books(events: Iterable[Event], depth: int = 0) -> Iterator[BookSnapshot]:
-    """Only the books of an event stream, rebuilt (for executors and tools that need no markets)."""
+    """Only the true books of an event stream, rebuilt (for executors and tools that need no markets)."""
     builder = BookBuilder(depth)
     for ev in events:
         if isinstance(ev, BookEvent):
-            yield builder.apply(ev)
+            book = builder.apply(ev)
+            if book is not None:
+                yield book
 
 
 # -- replaying ---------------------------------------------------------------------------------
@@ -139,13 +184,14 @@ def iter_books(events: Iterable[Event], depth: int = 0) -> Iterator[BookSnapshot
 @dataclass(slots=True)
 class ReplayResult:
     """What a replay did: lines read, book events fed, the scanner (funnels, counts), the wall time,
-    and whether ``should_stop`` ended it early."""
+    whether ``should_stop`` ended it early, and how many book lines the book gate refused."""
 
     lines: int
     book_events: int
     scanner: Scanner
     seconds: float
     interrupted: bool = False
+    refused: int = 0  # book lines the book gate refused (counted per feed in ``scanner.feeds``)
 
 
 def run_replay(
@@ -167,7 +213,10 @@ def run_replay(
 ) -> ReplayResult:
     """Run the scanner over a replay file on the file's clock (no sleeping).
 
-    Balances from ``balance`` lines are added to ``balances``. On a malformed line the scanner is
+    Balances from ``balance`` lines are added to ``balances``; ``currency`` lines set the scanner's funding
+    facts where they stand in the file. A book line the book gate refuses (see :class:`BookBuilder`) does
+    not stop the replay: the scanner counts it and the routes through its book under ``untrue_book``
+    until a true line comes. On a malformed line the scanner is
     closed (open episodes end with reason ``end``, funnel written) and the ``ReplayFileError``
     propagates; everything journaled before it stays. ``progress(fraction, events)`` is called
     every ``progress_every`` book events. ``should_stop()`` is asked after every event (signal
@@ -183,7 +232,7 @@ def run_replay(
     if scanner is None:
         scanner = Scanner({}, store, min_net_bps=min_net_bps, max_book_age_ms=max_book_age_ms,
                           balances=balances, listeners=listeners)
-    builder = BookBuilder(depth)
+    builder = BookBuilder(depth, scanner.markets)
     book_events = 0
     interrupted = False
     throttle = getattr(store, "backpressure", None)
@@ -194,7 +243,11 @@ def run_replay(
                 interrupted = True
                 break
             if type(ev) is BookEvent:
-                scanner.on_book_event(builder.apply(ev), ev.ts)
+                book = builder.apply(ev)
+                if book is not None:
+                    scanner.on_book_event(book, ev.ts)
+                else:
+                    scanner.on_untrue_book(ev.exchange, ev.symbol, ev.ts, builder.untrue)
                 book_events += 1
                 if progress is not None and book_events % progress_every == 0:
                     progress(reader.fraction, book_events)
@@ -207,10 +260,12 @@ def run_replay(
                     throttle()  # let the journal's writer keep up: a crash loses only the last batch or two
             elif type(ev) is MarketEvent:
                 scanner.add_market(with_fee_override(ev.market, fee_overrides))
+            elif type(ev) is CurrencyEvent:
+                scanner.set_funding(ev.facts, ev.ts)
             else:
                 scanner.set_balance(ev.exchange, ev.asset, ev.free)
     finally:
         scanner.close()
     if progress is not None and not interrupted:
         progress(1.0, book_events)
-    return ReplayResult(reader.line, book_events, scanner, time.perf_counter() - started, interrupted)
+    return ReplayResult(reader.line, book_events, scanner, time.perf_counter() - started, interrupted, builder.refused)

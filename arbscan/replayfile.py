@@ -1,7 +1,7 @@
 """The replay file format and its reader: every line checked, a malformed one named by its number.
 
 The format (ARCHITECTURE.md, "Replay file") is JSON Lines, plain or gzip-compressed, numbers as
-strings, three line types::
+strings, three line types (and a fourth, optional one, below)::
 
     {"type": "market", "exchange": "kraken", "symbol": "BTC/USD", "taker_fee": "0.0026", "amount_step": "0.00000001",
      "price_step": "0.1", "min_amount": "0.0001", "min_cost": "0.5"}
@@ -12,7 +12,19 @@ strings, three line types::
 A ``book`` line with ``"snapshot": false`` is a delta: each level replaces that price's amount and
 an amount of ``"0"`` deletes it. Lines are in time order. A book line may carry ``"received"``
 (local receive time); unknown keys are ignored. Any malformed line raises ``ReplayFileError``
-naming the file and line number.
+naming the file and line number. A book level whose numbers are numbers but cannot be meant
+(negative, NaN, 1e26) is not malformed: it is read as it is, and the book gate
+(``arbscan.booksanity``) refuses it while the replay goes on.
+
+A ``currency`` line states a venue's funding facts for one asset from its place in the file on (it
+replaces what was known about that venue and asset); a file without them replays as before::
+
+    {"type": "currency", "ts": 1690700030.0, "exchange": "kraken", "asset": "BTC", "deposit": true,
+     "withdraw": true, "networks": [{"network": "BTC", "deposit": true, "withdraw": false, "fee": "0.0002",
+     "min": "0.0004", "deposit_fee": "0", "deposit_min": "0.0001", "confirmations": 3}]}
+
+Everything but ``exchange``, ``asset`` and each network's ``network`` may be left out or null (not
+stated: unknown). ``ts``, when given, must keep the file in time order.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from arbscan.errors import ReplayFileError
+from arbscan.funding import AssetFunding, NetworkFunding, network_code
 from arbscan.model import Balances, Level, Market
 
 __all__ = [
@@ -41,6 +54,7 @@ __all__ = [
     "BalanceEvent",
     "BookEvent",
     "ForeignBook",
+    "CurrencyEvent",
     "Event",
     "ReplayReader",
     "read_replay",
@@ -106,7 +120,19 @@ class ForeignBook:
     line: int
 
 
-Event = MarketEvent | BalanceEvent | BookEvent
+@dataclass(frozen=True, slots=True)
+class CurrencyEvent:
+    """A ``currency`` line: one venue's funding facts for one asset, from here on (``ts`` None: not given)."""
+
+    ts: float | None
+    facts: AssetFunding
+    line: int
+
+
+Event = MarketEvent | BalanceEvent | BookEvent | CurrencyEvent
+
+_NETWORK_NUMBERS = (("fee", "withdraw_fee"), ("min", "withdraw_min"), ("deposit_fee", "deposit_fee"),
+                    ("deposit_min", "deposit_min"))
 
 _BOOK_HEAD = re.compile(r'\{"type": "book", "ts": ([0-9][0-9.eE+-]*), "exchange": "[^"\\]+", "symbol": "([^"\\]+)"')
 """The start of a book line as ``arbscan record`` (and ``bench/gen_replay.py``) write it: time and symbol."""
@@ -125,7 +151,9 @@ def _open_text(path: Path) -> tuple[IO[str], IO[bytes]]:
     head = raw.read(2)
     raw.seek(0)
     stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == _GZIP_MAGIC else raw
-    return io.TextIOWrapper(stream, encoding="utf-8", newline="\n"), raw
+    # Bytes that are not UTF-8 become lone surrogates, found line by line (the decoder works in chunks,
+    # so a decoding error would name the wrong line).
+    return io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="\n"), raw
 
 
 class ReplayReader:
@@ -173,12 +201,14 @@ class ReplayReader:
                 except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
                     self.line += 1
                     raise self._fail(f"compressed data is truncated or corrupt ({exc})") from None
-                except UnicodeDecodeError:
-                    self.line += 1
-                    raise self._fail("not UTF-8 text") from None
                 if not raw_line:
                     return
                 self.line += 1
+                if not raw_line.isascii():
+                    try:
+                        raw_line.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise self._fail("not UTF-8 text") from None
                 if not raw_line.strip():
                     continue
                 if owns is not None:
@@ -224,6 +254,13 @@ class ReplayReader:
                     ev_m = self._market(obj)
                     markets.add((ev_m.market.exchange, ev_m.market.symbol))
                     yield ev_m
+                elif kind == "currency":
+                    ev_c = self._currency(obj)
+                    if ev_c.ts is not None:
+                        if ev_c.ts < last_ts:
+                            raise self._fail(f"ts {ev_c.ts} goes back in time (previous {last_ts}); lines must be in time order")
+                        last_ts = ev_c.ts
+                    yield ev_c
                 elif kind == "balance":
                     yield BalanceEvent(
                         self._str(obj, "exchange").lower(),
@@ -232,7 +269,7 @@ class ReplayReader:
                         self.line,
                     )
                 else:
-                    raise self._fail(f"unknown line type {kind!r} (expected market, balance or book)")
+                    raise self._fail(f"unknown line type {kind!r} (expected market, balance, book or currency)")
         finally:
             text.close()
             self._raw.close()
@@ -297,7 +334,19 @@ class ReplayReader:
             raise self._fail(str(exc)) from None
         return MarketEvent(market, self.line)
 
+    def _level_num(self, value: Any, what: str) -> Decimal:
+        """A level's number as read: anything that is a number, even NaN or negative (the book gate judges it)."""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self._fail(f"{what} must be a number as a string, got {value!r}")
+        try:
+            return Decimal(repr(value) if isinstance(value, float) else value)
+        except (InvalidOperation, ValueError):
+            raise self._fail(f"{what} is not a number: {value!r}") from None
+
     def _levels(self, obj: dict[str, Any], key: str, snapshot: bool) -> tuple[Level, ...]:
+        # Levels are read as they are: a number a price or an amount cannot mean (negative, NaN, 1e26) is a
+        # glitch the book gate (arbscan.booksanity) refuses while the replay goes on; only a level that is
+        # not a number at all makes the line malformed.
         raw = obj.get(key, [])
         if not isinstance(raw, list):
             raise self._fail(f"{key!r} must be a list of [price, amount] pairs")
@@ -309,22 +358,48 @@ class ReplayReader:
                 p, a = lvl
                 if type(p) is str and type(a) is str:
                     try:
-                        price = Decimal(p)
-                        amount = Decimal(a)
+                        out.append((Decimal(p), Decimal(a)))
+                        continue
                     except (InvalidOperation, ValueError):
                         pass
-                    else:
-                        if price.is_finite() and amount.is_finite() and price > 0 and amount >= 0:
-                            out.append((price, amount))
-                            continue
             if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
                 raise self._fail(f"{key}[{i}] must be a [price, amount] pair, got {lvl!r}")
-            price = self._num(lvl[0], f"{key}[{i}] price")
-            amount = self._num(lvl[1], f"{key}[{i}] amount")
-            if not price:
-                raise self._fail(f"{key}[{i}] price must be positive")
-            out.append((price, amount))
+            out.append((self._level_num(lvl[0], f"{key}[{i}] price"), self._level_num(lvl[1], f"{key}[{i}] amount")))
         return tuple(out)
+
+    def _flag(self, obj: dict[str, Any], key: str) -> bool | None:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise self._fail(f"{key!r} must be true, false or null, got {value!r}")
+        return value
+
+    def _network(self, i: int, obj: Any) -> NetworkFunding:
+        if not isinstance(obj, dict):
+            raise self._fail(f"networks[{i}] must be an object")
+        code = obj.get("network")
+        if not isinstance(code, str) or not code.strip():
+            raise self._fail(f"networks[{i}]: 'network' must be a non-empty string, got {code!r}")
+        numbers = {field: None if obj.get(key) is None else self._num(obj[key], f"networks[{i}] {key!r}")
+                   for key, field in _NETWORK_NUMBERS}
+        confirmations = obj.get("confirmations")
+        if confirmations is not None and (isinstance(confirmations, bool) or not isinstance(confirmations, int)
+                                          or confirmations < 0):
+            raise self._fail(f"networks[{i}]: 'confirmations' must be a whole number, got {confirmations!r}")
+        return NetworkFunding(network_code(code), self._flag(obj, "deposit"), self._flag(obj, "withdraw"),
+                              confirmations=confirmations, **numbers)
+
+    def _currency(self, obj: dict[str, Any]) -> CurrencyEvent:
+        ts = self._time(obj, "ts") if obj.get("ts") is not None else None
+        raw = obj.get("networks") or []
+        if not isinstance(raw, list):
+            raise self._fail("'networks' must be a list of objects")
+        try:
+            facts = AssetFunding(self._str(obj, "exchange").lower(), self._str(obj, "asset").upper(),
+                                 tuple(self._network(i, n) for i, n in enumerate(raw)), self._flag(obj, "deposit"),
+                                 self._flag(obj, "withdraw"), source="replay")
+        except (TypeError, ValueError) as exc:
+            raise self._fail(str(exc)) from None
+        return CurrencyEvent(ts, facts, self.line)
 
     def _book(self, obj: dict[str, Any]) -> BookEvent:
         ts = self._time(obj, "ts")

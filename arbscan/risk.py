@@ -17,11 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from arbscan.config import LiveConfig
-from arbscan.errors import BadInput
 from arbscan.execution_journal import DurableJournal
 from arbscan.model import ZERO, Market, Opportunity
 from arbscan.trades import Outcome, PairedTrade, floor_to
@@ -152,7 +150,9 @@ class KillSwitch:
     """The halt: set by a limit, an authentication error or an illegal order move; see the module docstring.
 
     ``journal`` (live) persists halts; None (paper) keeps them in memory. ``refused`` is separate: the
-    keys were refused at start-up (they can withdraw), which no ``resume`` can fix.
+    keys were refused at start-up (they can withdraw), which no ``resume`` can fix. ``listeners`` (the
+    alert hub) are told ``(event, reason)``: 'raised' for a new halt, 'loaded' for one an earlier run
+    set, 'cleared' when a resume is noticed.
     """
 
     def __init__(self, journal: DurableJournal | None = None, clock: Callable[[], float] = time.time,
@@ -163,6 +163,7 @@ class KillSwitch:
         self.reason: str | None = None
         self.refused: str | None = None
         self._checked = -HALT_POLL_S
+        self.listeners: list[Callable[[str, str], None]] = []
 
     @property
     def halted(self) -> bool:
@@ -175,15 +176,26 @@ class KillSwitch:
 
     def halt(self, reason: str) -> None:
         """Set the kill switch (persisted live); no order is sent until it is cleared."""
-        if self.reason is None:
+        first = self.reason is None
+        if first:
             self.reason = reason
         if self.journal is None:
             logger.error("TRADING HALTED: %s", reason)
+            if first:
+                self._tell("raised", reason)
             return
         if any(h["reason"] == reason for h in self.journal.active_halts()):
             return
         self.journal.set_halt(reason, self.clock())
         logger.error("TRADING HALTED: %s (run 'arbscan resume' after checking the venues)", reason)
+        self._tell("raised", reason)
+
+    def _tell(self, event: str, reason: str) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event, reason)
+            except Exception:  # noqa: BLE001 - telling someone must never undo or hide the halt
+                logger.exception("kill switch listener failed")
 
     def load(self) -> None:
         """Take a halt set by an earlier run (start-up)."""
@@ -191,6 +203,7 @@ class KillSwitch:
         if halts:
             self.reason = halts[0]["reason"]
             logger.error("trading is halted since an earlier run: %s (run 'arbscan resume')", self.reason)
+            self._tell("loaded", self.reason)
 
     def cleared(self) -> bool:
         """Every few seconds while halted, look whether ``arbscan resume`` cleared the halt (True once it has)."""
@@ -202,7 +215,8 @@ class KillSwitch:
         self._checked = now
         if self.journal.active_halts():
             return False
-        self.reason = None
+        reason, self.reason = self.reason, None
+        self._tell("cleared", reason)
         return True
 
 
@@ -213,10 +227,10 @@ def resume(db_path: str, by: str = "cli", clock: Callable[[], float] = time.time
     ``inventory_handled``: the user has dealt with the inventory kept from uneven fills, so it stops
     counting toward ``live.max_exposure`` (those trades' ``imbalance_action`` becomes 'handled').
     """
+    from arbscan.journalfile import check_journal
     from arbscan.store import Store
 
-    if not Path(db_path).exists():
-        raise BadInput(f"journal {db_path!r} does not exist (name it with --db)")
+    check_journal(db_path, write=False)  # a journal that is not there is not created by resuming
     store = Store(db_path)  # migrates the file so the halts table exists
     try:
         journal = DurableJournal(db_path, None)

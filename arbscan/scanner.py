@@ -12,6 +12,18 @@ time (``book.ts``), exactly as ARCHITECTURE.md's "Scanner semantics" says. For a
    gains an observation per live evaluation, and closes (``uncrossed``) at its route's first
    evaluation that is not live. Listeners' ``on_opportunity(opp, t)`` run for every live evaluation.
 
+Episode listeners (``episode_listeners``, e.g. the alert hub) hear of episodes only: opened, a new
+peak net profit, closed; nothing is called for evaluations that do not change an episode.
+
+When funding facts are known (``set_funding``; ``arbscan.funding``), each profitable evaluation also
+asks whether the route's inventory can move back (``arbscan.transfers``): episodes record the answer
+and ``net_after_transfer``; with ``require_transferable`` a blocked route is not live (funnel reason
+``transfer_blocked``). With no facts known none of this runs.
+
+A book the gate refused (``arbscan.booksanity``; an adapter or the replay calls
+:meth:`Scanner.on_untrue_book`) makes every route through it count ``untrue_book`` instead of being
+evaluated, and closes their episodes, until a true book of that venue comes.
+
 Every route also keeps a funnel of counts (see :class:`RouteFunnel`) so users see why routes were
 not live, and every book keeps feed statistics (:class:`FeedStats`). Replay drives the core
 directly (``arbscan.replay``); ``arbscan.feeds.LiveDriver`` drives it from live adapters and runs
@@ -21,21 +33,23 @@ step 1 on a timer.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 from arbscan import spread
 from arbscan.errors import BadInput
+from arbscan.funding import AssetFunding, FundingBook
 from arbscan.model import Balances, BookSnapshot, Market, Opportunity, Route
+from arbscan.expiry import Expiry
 from arbscan.records import CLOSE_REASONS, Episode, FeedStats, RouteFunnel
+from arbscan.transfers import BLOCKED, RouteTransfers, figures
 
 __all__ = [
     "Scanner",
     "ScannerListener",
+    "EpisodeListener",
     "Episode",
     "RouteFunnel",
     "FeedStats",
@@ -58,13 +72,28 @@ class ScannerListener(Protocol):
         """Called for every live evaluation."""
 
 
+class EpisodeListener(Protocol):
+    """What the scanner tells of episodes (``Scanner.episode_listeners``): three rare moments, never per evaluation."""
+
+    def episode_opened(self, episode: Episode, t: float) -> None:
+        """An episode opened at ``t`` (its first live evaluation)."""
+
+    def episode_peak(self, episode: Episode, t: float) -> None:
+        """A later live evaluation at ``t`` raised the open episode's peak net profit."""
+
+    def episode_closed(self, episode: Episode, t: float) -> None:
+        """The episode closed at ``t`` (``close_reason`` set) and was handed to the store."""
+
+
 class Scanner:
     """The synchronous scanner core; feed it books with :meth:`on_book_event`, end with :meth:`close`.
 
     ``markets`` maps (exchange, symbol) to ``Market``; books of markets not in it are ignored.
     ``store`` (an ``arbscan.store.Store`` or None) receives closed episodes, funnel counts and feed
     statistics. ``balances`` (exchange -> asset -> Decimal, mutable, shared with executors) caps
-    sizes: the buy venue's quote and the sell venue's base; a missing entry means no cap.
+    sizes: the buy venue's quote and the sell venue's base; a missing entry means no cap. ``funding``
+    (shared with executors) holds the funding facts; ``rebalance_batch`` spreads the cost of moving
+    the inventory back over that many trades.
     """
 
     def __init__(
@@ -76,11 +105,16 @@ class Scanner:
         max_book_age_ms: int = 2000,
         balances: Balances | None = None,
         listeners: Iterable[Any] = (),
+        funding: FundingBook | None = None,
+        require_transferable: bool = False,
+        rebalance_batch: int = 1,
     ) -> None:
         if not isinstance(min_net_bps, Decimal):
             raise BadInput(f"min_net_bps must be a Decimal, got {type(min_net_bps).__name__}")
         if max_book_age_ms <= 0:
             raise BadInput(f"max_book_age_ms must be positive, got {max_book_age_ms}")
+        if rebalance_batch < 1:
+            raise BadInput(f"rebalance_batch must be at least 1, got {rebalance_batch}")
         self.markets: dict[tuple[str, str], Market] = dict(markets)
         self.store = store
         self.min_net_bps = min_net_bps
@@ -88,10 +122,16 @@ class Scanner:
         self._max_age = max_book_age_ms / 1000.0
         self.balances: Balances = balances if balances is not None else {}
         self.listeners: list[Any] = list(listeners)
+        self.episode_listeners: list[EpisodeListener] = []
+        self.funding = funding if funding is not None else FundingBook()
+        self.require_transferable = require_transferable
+        self.rebalance_batch = rebalance_batch
+        self.transfers = RouteTransfers(self.funding, self.markets)  # verdicts per route; executors ask it too
+        self._funding_sets = 0
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
         self.episodes: dict[Route, Episode] = {}  # open ones
-        self._expiry = _Expiry(self._max_age, self.episodes, self.books)
+        self._expiry = Expiry(self._max_age, self.episodes, self.books)
         self.funnels: dict[Route, RouteFunnel] = {}
         self.feeds: dict[tuple[str, str], FeedStats] = {}
         # per (exchange, symbol): other exchange -> (route buying here, its funnel, route selling here,
@@ -106,6 +146,7 @@ class Scanner:
         self.clock: float | None = None  # latest event time seen
         self.closed = False
         self._unknown_markets: set[tuple[str, str]] = set()
+        self.untrue: dict[tuple[str, str], str] = {}  # (exchange, symbol) -> why its latest update was refused
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -117,15 +158,28 @@ class Scanner:
         """Set the free amount of ``asset`` on ``exchange`` (caps later evaluations)."""
         self.balances.setdefault(exchange, {})[asset] = free
 
+    def set_funding(self, facts: AssetFunding, t: float | None = None) -> AssetFunding:
+        """Replace the funding facts of one venue and asset (the config stays on top), journal them, tell listeners.
+
+        Listeners that have ``on_funding(facts, t)`` get the facts as the scanner now holds them.
+        """
+        merged = self.funding.set(facts)
+        when = t if t is not None else self.clock
+        if self.store is not None:
+            self._funding_sets += 1
+            self.store.record_funding(merged, when, self._funding_sets)
+        for listener in self.listeners:
+            if hasattr(listener, "on_funding"):
+                self._call(listener, "on_funding", merged, when)
+        return merged
+
     def on_book_event(self, book: BookSnapshot, t: float | None = None) -> list[Opportunity]:
         """Apply one book event at time ``t`` (default ``book.ts``); returns the live opportunities it made."""
         if t is None:
             t = book.ts
         key = (book.exchange, book.symbol)
         if key not in self.markets:
-            if key not in self._unknown_markets:
-                self._unknown_markets.add(key)
-                logger.warning("book for %s %s ignored: no market loaded for it", book.exchange, book.symbol)
+            self._unknown(key)
             return []
         if self.clock is None or t > self.clock:
             self.clock = t
@@ -134,6 +188,9 @@ class Scanner:
         if self.episodes:
             self.expire(t)
         # 2. apply
+        untrue = self.untrue
+        if untrue:
+            untrue.pop(key, None)  # a true book of this venue ends its untrue spell
         old = self.books.get(key)
         if old is not None and book.ts < old.ts:
             self._expiry.exact = False
@@ -161,6 +218,9 @@ class Scanner:
             if pair is None:
                 pair = via[other] = (self._route(symbol, here, other), self._route(symbol, other, here))
             (out, out_funnel), (back, back_funnel) = pair
+            if untrue and (other, symbol) in untrue:
+                self._not_evaluated(out, out_funnel, back, back_funnel, t)
+                continue
             opp = evaluate(out, out_funnel, t, book, other_book)
             if opp is not None:
                 found.append(opp)
@@ -168,6 +228,50 @@ class Scanner:
             if opp is not None:
                 found.append(opp)
         return found
+
+    def on_untrue_book(self, exchange: str, symbol: str, t: float, reason: str) -> None:
+        """A book update of ``exchange`` refused as untrue at time ``t`` (``reason`` from ``arbscan.booksanity``).
+
+        Step 1 runs; the feed counts the update as rejected; until the venue's next true book, routes
+        through it count ``untrue_book`` instead of being evaluated, and their open episodes close
+        (``uncrossed``, detail ``untrue_book``). Listeners never see an untrue book.
+        """
+        key = (exchange, symbol)
+        if key not in self.markets:
+            self._unknown(key)
+            return
+        if self.clock is None or t > self.clock:
+            self.clock = t
+        self.events += 1
+        if self.episodes:
+            self.expire(t)
+        self.untrue[key] = reason
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = self.feeds[key] = FeedStats(exchange, symbol, self.max_book_age_ms)
+        feed.add(t)
+        feed.rejected += 1
+        self._touched[key] = None
+        via = self._routes_via.setdefault(key, {})
+        for other in self._by_symbol.get(symbol, {}) if key in self.books else ():  # no true book yet: no routes
+            if other != exchange:
+                pair = via.get(other) or via.setdefault(other, (self._route(symbol, exchange, other),
+                                                                self._route(symbol, other, exchange)))
+                self._not_evaluated(*pair[0], *pair[1], t)
+
+    def _unknown(self, key: tuple[str, str]) -> None:
+        if key not in self._unknown_markets:
+            self._unknown_markets.add(key)
+            logger.warning("book for %s %s ignored: no market loaded for it", *key)
+
+    def _not_evaluated(self, out: Route, out_funnel: RouteFunnel, back: Route, back_funnel: RouteFunnel, t: float) -> None:
+        """Both directions of a route through an untrue book: counted, not evaluated; open episodes end."""
+        out_funnel.untrue_book += 1
+        back_funnel.untrue_book += 1
+        if out in self.episodes:
+            self._close_episode(out, t, "uncrossed", "untrue_book")
+        if back in self.episodes:
+            self._close_episode(back, t, "uncrossed", "untrue_book")
 
     def _route(self, symbol: str, buy_ex: str, sell_ex: str) -> tuple[Route, RouteFunnel]:
         route = (symbol, buy_ex, sell_ex)
@@ -288,6 +392,12 @@ class Scanner:
             if route in self.episodes:
                 self._close_episode(route, t, "uncrossed", reason)
             return None
+        verdict = self.transfers.verdict(route) if self.funding else None
+        if verdict is not None and verdict.status == BLOCKED and self.require_transferable:
+            funnel.transfer_blocked += 1
+            if route in self.episodes:
+                self._close_episode(route, t, "uncrossed", "transfer_blocked")
+            return None
         if opp.net_bps < self.min_net_bps:
             funnel.below_min_bps += 1
             if route in self.episodes:
@@ -295,13 +405,19 @@ class Scanner:
             return None
         funnel.live += 1
         self.live_evaluations += 1
+        transfer = None if verdict is None else figures(verdict, opp, self.rebalance_batch)
         ep = self.episodes.get(route)
         if ep is None:
-            ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t)
+            ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t, transfer=transfer)
             self._expiry.push(buy.ts if buy.ts < sell.ts else sell.ts, route, ep)
             funnel.episodes += 1
+            for listener in self.episode_listeners:
+                self._call(listener, "episode_opened", ep, t)
         else:
-            ep.observe(opp, t)
+            ep.observe(opp, t, transfer)
+            if self.episode_listeners and ep.peak is opp:
+                for listener in self.episode_listeners:
+                    self._call(listener, "episode_peak", ep, t)
         for listener in self.listeners:
             self._call(listener, "on_opportunity", opp, t)
         return opp
@@ -314,6 +430,8 @@ class Scanner:
         self.episodes_closed += 1
         if self.store is not None:
             self.store.record_episode(ep)
+        for listener in self.episode_listeners:
+            self._call(listener, "episode_closed", ep, t)
         logger.debug(
             "episode %s buy %s sell %s closed (%s): %d observations, peak %s bps",
             ep.symbol, ep.buy_exchange, ep.sell_exchange, reason, ep.observations, ep.peak.net_bps,
@@ -325,59 +443,3 @@ class Scanner:
             getattr(listener, method)(*args)
         except Exception:  # a listener's bug must not stop the scan; it is logged with its traceback
             logger.exception("listener %s.%s failed", type(listener).__name__, method)
-
-
-class _Expiry:
-    """Step 1 made cheap: tells whether some open episode may have a stale book without visiting them all.
-
-    A heap of (ts, seq, route, episode) holds, for every open episode, an entry whose ts is at most the
-    ts of its older book. A book whose ts goes backwards breaks that bound: ``exact`` is then False and
-    the scanner checks every episode once, then rebuilds the heap.
-    """
-
-    __slots__ = ("max_age", "episodes", "books", "heap", "seq", "exact")
-
-    def __init__(self, max_age: float, episodes: dict[Route, Episode], books: dict[tuple[str, str], BookSnapshot]) -> None:
-        self.max_age = max_age
-        self.episodes = episodes
-        self.books = books
-        self.heap: list[tuple[float, int, Route, Episode]] = []
-        self.seq = 0
-        self.exact = True
-
-    def any_stale(self, t: float) -> bool:
-        """Whether some open episode may have a stale book at ``t``; cost grows with stale-looking entries only."""
-        heap, max_age, episodes = self.heap, self.max_age, self.episodes
-        while heap and t - heap[0][0] > max_age:
-            _, _, route, ep = heappop(heap)
-            if episodes.get(route) is not ep:
-                continue  # that episode has closed
-            oldest = self.oldest_book_ts(route)
-            if t - oldest > max_age:
-                return True
-            self.push(oldest, route, ep)
-        return False
-
-    def oldest_book_ts(self, route: Route) -> float:
-        """The ts of the older of the route's two books (-inf when one is missing: stale at any time)."""
-        symbol, buy_ex, sell_ex = route
-        buy = self.books.get((buy_ex, symbol))
-        sell = self.books.get((sell_ex, symbol))
-        if buy is None or sell is None:
-            return -math.inf
-        return buy.ts if buy.ts < sell.ts else sell.ts
-
-    def push(self, ts: float, route: Route, ep: Episode) -> None:
-        """Watch a newly opened episode whose older book has time ``ts``."""
-        self.seq += 1
-        heappush(self.heap, (ts, self.seq, route, ep))
-
-    def rebuild(self) -> None:
-        """One exact entry per open episode again."""
-        entries = []
-        for route, ep in self.episodes.items():
-            self.seq += 1
-            entries.append((self.oldest_book_ts(route), self.seq, route, ep))
-        heapify(entries)
-        self.heap = entries
-        self.exact = True

@@ -28,7 +28,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from arbscan.funding import funding_rows
 from arbscan.journal import FUNNEL_COUNTS, MIGRATIONS, SCHEMA_VERSION, TRADE_STATUSES, migrate, to_db_value
+from arbscan.journalfile import check_journal, journal_error, mark_crashed_runs, mark_crashed_runs_at, this_host
 
 __all__ = ["Store", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value", "migrate"]
 
@@ -78,6 +80,8 @@ class Store:
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._lock = threading.Lock()
+        check_journal(self.path, write=True)  # a directory, a missing parent, read-only, not SQLite: one line
+        self._conn = None
         try:
             self._conn = _connect(self.path)
             self.db = Database(self._conn)
@@ -86,10 +90,11 @@ class Store:
                 self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable commits, crash-safe file
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 migrate(self.db)
-        except sqlite3.DatabaseError as exc:  # missing directory, no permission, not a database, ...
-            from arbscan.errors import BadInput
-
-            raise BadInput(f"journal {str(self.path)!r} cannot be opened: {exc}") from None
+                mark_crashed_runs(self._conn)
+        except (sqlite3.DatabaseError, RuntimeError) as exc:  # damaged, locked, written by a newer arbscan, ...
+            if self._conn is not None:
+                self._conn.close()
+            raise journal_error(self.path, exc, write=True) from None
         self.run_id: int | None = None
         self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]], Any] | None] = queue.Queue()
         self._committer = BatchCommitter(self._conn, self.db, self._lock)
@@ -108,25 +113,35 @@ class Store:
 
     @staticmethod
     def open_readonly(path: str | Path) -> Database:
-        """A read-only sqlite-utils ``Database`` on ``path``; works while a scanner writes (WAL)."""
-        p = Path(path)
-        if not p.exists():
-            from arbscan.errors import BadInput
+        """A read-only sqlite-utils ``Database`` on ``path``; works while a scanner writes (WAL).
 
-            raise BadInput(f"journal {str(p)!r} does not exist")
-        return Database(_connect(p, readonly=True))
+        ``BadInput`` for a path that cannot be read (``journalfile.check_journal``); dead runs are marked
+        ``crashed`` first when the file can be written."""
+        p = Path(path)
+        check_journal(p, write=False)
+        mark_crashed_runs_at(p)
+        try:
+            conn = _connect(p, readonly=True)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise journal_error(p, exc, write=False) from None
+        return Database(conn)
 
     # -- runs ------------------------------------------------------------------------------
 
     def start_run(self, mode: str, source: str | None = None, settings: Mapping[str, Any] | None = None) -> int:
-        """Open a ``runs`` row (synchronously) and make it this store's ``run_id``; returns the id."""
+        """Open a ``runs`` row (synchronously, with this process's pid and host) as this store's ``run_id``."""
         summary = json.dumps(dict(settings or {}), default=str, sort_keys=True)
-        with self._lock:
-            cur = self._conn.execute(
-                "INSERT INTO runs (started, mode, source, settings, status, events) VALUES (?, ?, ?, ?, 'running', 0)",
-                (time.time(), mode, source, summary),
-            )
-            self.run_id = int(cur.lastrowid)
+        try:
+            with self._lock:
+                cur = self._conn.execute(
+                    "INSERT INTO runs (started, mode, source, settings, status, events, pid, host) "
+                    "VALUES (?, ?, ?, ?, 'running', 0, ?, ?)",
+                    (time.time(), mode, source, summary, os.getpid(), this_host()),
+                )
+                self.run_id = int(cur.lastrowid)
+        except sqlite3.DatabaseError as exc:  # read-only after all, disk full, ...
+            raise journal_error(self.path, exc, write=True) from None
         return self.run_id
 
     def end_run(self, status: str = "ok", events: int | None = None) -> None:
@@ -193,6 +208,10 @@ class Store:
             row["updated"] = updated
             rows.append(row)
         self.upsert_many("funnel", rows, pk=("run_id", "symbol", "buy_exchange", "sell_exchange"))
+
+    def record_funding(self, facts: Any, ts: float | None, set_id: int) -> None:
+        """Queue one set of funding facts (an ``arbscan.funding.AssetFunding``) as rows of ``funding``."""
+        self.submit_many("funding", funding_rows(facts, ts, set_id))
 
     def record_venue_stats(self, stats: Iterable[Any]) -> None:
         """Queue the feed statistics of each book (``arbscan.scanner.FeedStats``) into ``venue_stats``."""

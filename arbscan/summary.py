@@ -242,7 +242,8 @@ def format_summary(s: StrategySummary, strategy: StrategyConfig | None = None) -
 
 
 def _fmt_bps(d: Decimal | None) -> str:
-    return "-" if d is None else f"{d.quantize(Decimal('0.01'))}"
+    """Basis points to 0.01 at any magnitude (``format`` rounds without the context's 28-digit limit)."""
+    return "-" if d is None else format(d, ".2f")
 
 
 def _fee_hurdle_bps(scanner: Any, f: Any) -> Decimal | None:
@@ -254,34 +255,81 @@ def _fee_hurdle_bps(scanner: Any, f: Any) -> Decimal | None:
     return Decimal(10000) * ((1 + buy.taker_fee) / (1 - sell.taker_fee) - 1)
 
 
-def print_funnel(scanner: Any, out: Any) -> None:
-    """The route funnel of a run as a table: evaluations, crosses, premiums, fee hurdles, why not live."""
-    rows = sorted(scanner.funnels.values(), key=lambda f: (f.symbol, f.buy_exchange, f.sell_exchange))
-    if not rows:
+SUMMARY_TOP = 20
+"""Routes and feeds listed one per line at the end of a run; the rest are totalled in one line."""
+
+
+def _funnel_rank(f: Any) -> tuple:
+    """Routes that matter first: live evaluations, then crossed before fees, then untrue or stale books."""
+    return (-f.live, -f.crossed_before_fees, -(f.untrue_book + f.stale), f.symbol, f.buy_exchange, f.sell_exchange)
+
+
+def print_funnel(scanner: Any, out: Any, top: int = SUMMARY_TOP) -> None:
+    """The route funnel of a run: the ``top`` routes that mattered most, one per line, and the rest in one line."""
+    funnels = list(scanner.funnels.values())
+    if not funnels:
         print("no route had books on two venues", file=out)
         return
     head = ("route (buy -> sell)", "evaluated", "crossed", "max gross bps", "fee hurdle bps", "live", "episodes",
-            "not crossed", "fees", "depth/min", "balance", "below min", "stale")
+            "not crossed", "fees", "depth/min", "balance", "below min", "stale", "untrue book")
+    blocked = scanner.require_transferable  # the column only counts when transferability is required
+    if blocked:
+        head = (*head, "transfer blocked")
+    ranked = sorted(funnels, key=_funnel_rank)
+    shown = [f for f in ranked[:top] if f.evaluated or f.stale or f.untrue_book]
     table = [head]
-    for f in rows:
+    for f in shown:
         table.append((
             f"{f.symbol} {f.buy_exchange} -> {f.sell_exchange}", str(f.evaluated), str(f.crossed_before_fees),
             _fmt_bps(f.max_gross_bps), _fmt_bps(_fee_hurdle_bps(scanner, f)), str(f.live), str(f.episodes), str(f.not_crossed), str(f.fees),
-            str(f.depth_or_minimums), str(f.balance), str(f.below_min_bps), str(f.stale),
+            str(f.depth_or_minimums), str(f.balance), str(f.below_min_bps), str(f.stale), str(f.untrue_book),
+            *((str(f.transfer_blocked),) if blocked else ()),
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     for r in table:
         print("  " + "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)), file=out)
+    rest = ranked[len(shown):]
+    if rest:
+        total = lambda name: sum(getattr(f, name) for f in rest)  # noqa: E731
+        print(f"  ... and {len(rest):,} more route{'s' if len(rest) > 1 else ''}: {total('evaluated'):,} evaluations, "
+              f"{total('crossed_before_fees'):,} crossed before fees, {total('live'):,} live, "
+              f"{total('episodes'):,} episodes (arbscan report --all lists every route)", file=out)
 
 
-def print_feeds(scanner: Any, out: Any) -> None:
-    """One line per book feed: events, the longest gap, gaps over max_book_age_ms."""
-    for f in sorted(scanner.feeds.values(), key=lambda f: (f.exchange, f.symbol)):
+def print_feeds(scanner: Any, out: Any, top: int = SUMMARY_TOP) -> None:
+    """The book feeds: one line when they are alike, else the ``top`` worst (gaps, refusals) and a line for the rest."""
+    feeds = sorted(scanner.feeds.values(), key=lambda f: (-f.gaps_over_max_age, -f.rejected, -f.max_gap_ms,
+                                                           f.exchange, f.symbol))
+    if not feeds:
+        return
+    troubled = [f for f in feeds if f.gaps_over_max_age or f.rejected]
+    if len(feeds) > top and not troubled:
+        events = [f.events for f in feeds]
+        longest = max(f.max_gap_ms for f in feeds) / 1000
+        print(f"  all {len(feeds):,} feeds: {min(events):,}-{max(events):,} book events each, longest gap {longest:.2f} s, "
+              f"no gap over {feeds[0].max_book_age_ms} ms, nothing refused", file=out)
+        return
+    for f in feeds[:top]:
+        untrue = f", {f.rejected} refused as untrue (not used)" if f.rejected else ""
         print(f"  {f.exchange} {f.symbol}: {f.events} book events, longest gap {f.max_gap_ms / 1000:.2f} s, "
-              f"{f.gaps_over_max_age} gaps over {f.max_book_age_ms} ms", file=out)
+              f"{f.gaps_over_max_age} gaps over {f.max_book_age_ms} ms{untrue}", file=out)
+    rest = feeds[top:]
+    if rest:
+        print(f"  ... and {len(rest):,} more feeds ({sum(1 for f in rest if f.gaps_over_max_age):,} with gaps over "
+              f"{rest[0].max_book_age_ms} ms; arbscan report --all lists every feed)", file=out)
 
 
 def fees_line(scanner: Any) -> str:
-    """The taker fee of every market, on one line."""
-    fees = sorted({(m.exchange, m.symbol, m.taker_fee) for m in scanner.markets.values()})
-    return ", ".join(f"{ex} {sym} {(fee * 100).normalize():f} %" for ex, sym, fee in fees)
+    """The taker fees, grouped: one figure when every market has it, else each venue's fee or range."""
+    by_venue: dict[str, set[Decimal]] = {}
+    for m in scanner.markets.values():
+        by_venue.setdefault(m.exchange, set()).add(m.taker_fee)
+    pct = lambda fee: f"{(fee * 100).normalize():f} %"  # noqa: E731
+    every = {fee for fees in by_venue.values() for fee in fees}
+    if len(every) == 1:
+        (fee,) = every
+        return f"{pct(fee)} on every market ({len(by_venue)} venue{'s' if len(by_venue) != 1 else ''})"
+    parts = []
+    for venue, fees in sorted(by_venue.items()):
+        parts.append(f"{venue} {pct(min(fees))}" if len(fees) == 1 else f"{venue} {pct(min(fees))}-{pct(max(fees))}")
+    return ", ".join(parts)

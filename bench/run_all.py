@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python -m bench.run_all                 # every benchmark, then the tables (about 10 minutes)
-    python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality, profile, workers
+    python -m bench.run_all --only kraken   # one of: kraken, replay, journal, locality, profile, report, workers
     python -m bench.run_all --render        # only rewrite BENCHMARKS.md from bench/results/*.json
 
 Tables go between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` markers in BENCHMARKS.md;
@@ -115,6 +115,27 @@ def _locality(doc: dict[str, Any]) -> str:
         for order, r in orders.items():
             lines.append(f"| {cell} | {order} | {r['p50_us']:.1f} | {r['mean_us']:.1f} | {r['live']:,} | {r['episodes']:,} |")
     return "\n".join(lines)
+
+
+def _report(doc: dict[str, Any]) -> str:
+    r = doc["results"]
+    s = r["seconds"]
+    w, h = r["largest_chart_px"]
+    m = doc["machine"]
+    return "\n".join([
+        f"Run finished {m['utc']} UTC on {m['cpu']}, {m['nproc']} CPUs (CPU affinity {m['affinity']}), "
+        f"{m['implementation']} {m['python']}; load average then {' '.join(m['loadavg'])}.", "",
+        f"{r['cell']}, {r['deltas']:,} deltas: {r['routes']:,} routes, {r['routes_with_episodes']:,} with episodes "
+        f"({r['episodes']:,} episodes). Each command in a fresh `python -m arbscan.cli` process (start-up and imports "
+        f"included, not pinned to a CPU), {r['repeat']} rounds; seconds as median (min-max).", "",
+        "| command | output | seconds |", "|---|---|---|",
+        f"| `report --db DB` | {r['text_lines']:,} lines | {fmt_spread(s['text'], 2)} |",
+        f"| `report --db DB --all` | {r['all_lines']:,} lines | {fmt_spread(s['all'], 2)} |",
+        f"| `report --db DB --html FILE` | {r['html_bytes'] / 1e6:.2f} MB, largest chart {w} x {h} px | "
+        f"{fmt_spread(s['html'], 2)} |",
+        f"| `report --db DB --csv DIR` | {r['csv_rows']:,} rows | {fmt_spread(s['csv'], 2)} |",
+        "", f"Lines written to stderr over all runs: {r['stderr_lines']}.",
+    ])
 
 
 def _before(doc: dict[str, Any]) -> str:
@@ -244,26 +265,27 @@ def _summary(doc: dict[str, Any]) -> str:
     if workers:
         sp = workers["speedup"]
         ev = {name: t["1"]["events"] for name, t in workers["throughput"].items()}
-        rows.append("| 5. `--workers 2` >= 1.8x `--workers 1` at 5 venues x 1,000 symbols (events/s, end to end) | "
+        rows.append("| 6. `--workers 2` >= 1.8x `--workers 1` at 5 venues x 1,000 symbols (events/s, end to end) | "
                     + "; ".join(f"{ev[name]:,} events: {fmt_spread(s_, 2)} x" for name, s_ in sp.items()) + " | "
                     + "; ".join(f"{ev[name]:,} events: {'yes' if s_['median'] >= 1.8 else 'no'}" for name, s_ in sp.items())
                     + " |")
         worst = max(d["p99"] for shards in workers["decisions"].values() for d in shards)
-        rows.append(f"| 5. decision p99 per shard < 100 µs | worst shard {worst:.1f} µs | {'yes' if worst < 100 else 'no'} |")
+        rows.append(f"| 6. decision p99 per shard < 100 µs | worst shard {worst:.1f} µs | {'yes' if worst < 100 else 'no'} |")
         st = workers["stall"]
         j = next(v for k, v in st.items() if "thread" in k)
         n = st["no journal"]
-        rows.append(f"| 5. longest event-loop stall in a shard, journal on, GC off < 1 ms | "
+        rows.append(f"| 6. longest event-loop stall in a shard, journal on, GC off < 1 ms | "
                     f"{fmt_spread(j['lag_max_ms'], 2)} ms (no journal, same machine: {fmt_spread(n['lag_max_ms'], 2)} ms); "
                     f"gaps over 1 ms {fmt_spread(j['lag_over_1ms'])} vs {fmt_spread(n['lag_over_1ms'])}; lag p99.9 "
                     f"{fmt_spread(j['lag_p999_ms'], 3)} ms | {'yes' if j['lag_max_ms']['median'] < 1 else 'no'} |")
         pr = workers["projection"]
-        rows.append(f"| 5. projection of N = 16 | shards {pr['by_n']['16']:,.0f} events/s; writer keeps up to "
+        rows.append(f"| 6. projection of N = 16 | shards {pr['by_n']['16']:,.0f} events/s; writer keeps up to "
                     f"{pr['writer_bound_events_per_s_replay']:,.0f} events/s: {pr['saturates_first']} | (no goal) |")
     return "\n".join(rows)
 
 
-RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality, "workers": _workers}
+RENDERERS = {"kraken": _kraken, "replay": _replay, "journal": _journal, "locality": _locality, "report": _report,
+             "workers": _workers}
 RENDER_ONLY = {"before": ("before_replay", _before), "summary": ("kraken", _summary)}
 
 
@@ -302,10 +324,10 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not a.render:
-        from bench import bench_journal, bench_kraken_book, bench_locality, bench_replay, bench_workers
+        from bench import bench_journal, bench_kraken_book, bench_locality, bench_replay, bench_report, bench_workers
         from bench.common import save_results
 
-        todo = a.only or ["kraken", "replay", "journal", "locality", "profile", "workers"]
+        todo = a.only or ["kraken", "replay", "journal", "locality", "profile", "report", "workers"]
         if "workers" in todo:  # not pinned: it needs every core
             bench_workers.main(["--json", str(RESULTS / "workers.json")])
         if "kraken" in todo:
@@ -319,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
             cells = {f"{v} venues x {n} symbols": bench_locality.main(["--cpu", a.cpu, "--venues", str(v), "--symbols", str(n)])
                      for v, n in ((5, 100), (5, 1000), (20, 1000))}
             save_results(RESULTS / "locality.json", "locality", cells)
+        if "report" in todo:
+            bench_report.main(["--json", str(RESULTS / "report.json")])  # unpinned: as a user runs a report
         if "profile" in todo:
             import contextlib
             import io

@@ -42,3 +42,17 @@ def store(tmp_path):
     s.start_run("scan", "test")
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """``cli.main`` configures logging for the whole process: put handlers and levels back after each test."""
+    import logging
+
+    names = ("", "adapters", "websockets", "asyncio", "ccxt", "urllib3", "aiohttp")
+    saved = {n: (logging.getLogger(n).level, list(logging.getLogger(n).handlers)) for n in names}
+    yield
+    for n, (level, handlers) in saved.items():
+        logger = logging.getLogger(n)
+        logger.setLevel(level)
+        logger.handlers[:] = handlers

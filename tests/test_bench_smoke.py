@@ -81,3 +81,11 @@ def test_workers_bench_runs_at_toy_size(tmp_path):
     assert [d["n"] for d in out["decisions"][2]] and sum(d["n"] for d in out["decisions"][2]) == 612
     assert out["writer"]["episodes"]["rows"] == 400
     assert out["projection"]["saturates_first"]
+def test_report_bench_runs_at_toy_size(tmp_path):
+    from bench import bench_report
+
+    out = bench_report.main(["--venues", "3", "--symbols", "2", "--deltas", "300", "--repeat", "1", "--cpu", "-1",
+                             "--workdir", str(tmp_path)])
+    assert out["routes"] == 12 and out["stderr_lines"] == 0
+    assert out["text_lines"] > 0 and out["html_bytes"] > 0 and out["csv_rows"] > 0
+    assert set(out["seconds"]) == {"text", "all", "html", "csv"}

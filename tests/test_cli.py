@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import conftest
 import pytest
 
-from arbscan import app, cli
+from arbscan import app, checks, cli
 from arbscan.model import BookSnapshot
 from arbscan.replay import iter_books, read_replay
 from arbscan.status import StatusView
@@ -31,7 +31,7 @@ def test_replay_without_file_runs_the_bundled_demo(tmp_path, capsys):
     assert cli.main(["replay", "--db", str(db), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "demo_bitmex_deribit_2019-04-01.jsonl.gz" in out
-    assert "bitmex BTC/USD 0.075 %" in out and "deribit BTC/USD 0.075 %" in out
+    assert "taker fees: 0.075 % on every market (2 venues)" in out
     row = next(ln for ln in out.splitlines() if "bitmex -> deribit" in ln)
     assert "15.01" in row  # the fee hurdle: 10000 * (1.00075 / 0.99925 - 1)
     assert f"journal: {db}" in out
@@ -148,6 +148,7 @@ def fake_venues(monkeypatch):
         return dict(made)
 
     monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: build(settings))
+    monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     return made
 
 
@@ -251,3 +252,27 @@ def test_scan_caps_sizes_by_fetched_balances_when_keys_are_set(tmp_path, fake_ve
     assert rc == 0
     amounts = [D(a) for (a,) in Store.open_readonly(db).execute("SELECT amount FROM opportunities")]
     assert amounts and all(a == D("0.25") for a in amounts)  # beta holds 0.25 BTC to sell; alpha has no keys: no cap
+
+
+def test_record_force_replaces_an_existing_file_only_with_a_complete_recording(tmp_path, fake_venues, capsys, monkeypatch):
+    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    out = tmp_path / "precious.jsonl.gz"
+    out.write_bytes(b"an older recording")
+    argv = ["record", "--config", str(write_config(tmp_path)), "--out", str(out), "--duration", "1.0", "--no-status"]
+    assert cli.main(argv) == 2  # refused without --force, nothing touched
+    assert out.read_bytes() == b"an older recording" and not fake_venues
+    assert cli.main([*argv, "--force"]) == 0
+    assert len(list(iter_books(read_replay(out)))) == 9  # the whole new recording, closed (gzip trailer included)
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_writer_that_fails_leaves_the_target_as_it_was(tmp_path):
+    from arbscan.recording import ReplayWriter
+
+    out = tmp_path / "r.jsonl"
+    out.write_text("old\n")
+    with pytest.raises(RuntimeError), ReplayWriter(out) as w:
+        w.write_market(market("alpha"))
+        assert out.read_text() == "old\n" and w.part.exists()  # lines go to the .part file beside it
+        raise RuntimeError("disk full")
+    assert out.read_text() == "old\n" and not w.part.exists()

@@ -155,3 +155,38 @@ def test_markets_names_an_unreachable_venue_and_shows_the_others(tmp_path, capsy
     out = _lines(capsys)
     assert out[0].startswith("kraken: not loaded (ExchangeUnavailable: connection refused by 127.0.0.1:9")
     assert "routes (both directions): bitstamp <-> coinbaseexchange (2 symbols)" in out
+
+
+# -- check-config -------------------------------------------------------------------------------
+
+
+def test_check_config_prints_every_setting_with_its_default_and_each_venues_adapter(tmp_path, capsys):
+    import tomllib
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[scanner]\nmin_net_bps = 3\n\n[[venues]]\nexchange = "kraken"\n\n[[venues]]\nexchange = "bitstamp"\n')
+    assert main(["check-config", "--config", str(cfg), "--max-age-ms", "1500"]) == 0
+    out = capsys.readouterr().out
+    doc = tomllib.loads(out)  # the output is the effective config, itself valid TOML
+    assert doc["scanner"]["min_net_bps"] == "3" and doc["scanner"]["max_book_age_ms"] == 1500  # the flag applied
+    assert doc["scanner"]["book_depth"] == 10 and doc["live"]["imbalance_policy"] == "flatten_buy_venue"  # defaults
+    assert 'adapter = "auto"  # this venue is served by the native adapter' in out
+    assert 'adapter = "auto"  # this venue is served by the ccxt adapter' in out
+    assert out.rstrip().endswith("# every check 'scan' makes at start passed")
+
+
+def test_check_config_stops_at_the_first_error_as_scan_would(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[venues]]\nexchange = "krakn"\n\n[[venues]]\nexchange = "bitstamp"\nrest_url = "not a url"\n')
+    assert main(["check-config", "--config", str(cfg)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("arbscan: error: venues[1].rest_url: ")  # URLs are checked before exchange ids
+    assert main(["scan", "--config", str(cfg), "--duration", "1"]) == 2
+    assert capsys.readouterr().err.strip() == line  # the same line scan gives
+
+
+def test_check_config_for_a_replay_checks_against_the_files_venues(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[venues]]\nexchange = "bitmx"\ntaker_fee = "0.001"\n')  # a typo of the demo's bitmex
+    assert main(["check-config", "--config", str(cfg), "--for", "replay"]) == 2
+    assert "'bitmx' is not a venue of the replay file" in capsys.readouterr().err

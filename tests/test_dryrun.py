@@ -83,7 +83,12 @@ def test_the_journal_tells_why_slow_missed(tmp_path, capsys):
 
 def test_strategy_without_any_balance_is_a_one_line_error(tmp_path, capsys):
     # the demo has no balance lines and strategy 'broke' has no balances: paper trading needs capital
-    code, out, err, _ = replay_cli(tmp_path, capsys, demo_path(), "--strategy", "broke")
+    # (its own config: strategies.toml's venues x and y are not venues of the demo, which is an error of its own)
+    cfg = tmp_path / "broke.toml"
+    cfg.write_text('[[strategies]]\nname = "broke"\n')
+    code = main(["replay", str(demo_path()), "--config", str(cfg), "--db", str(tmp_path / "j.db"), "--no-progress",
+                 "--strategy", "broke"])
+    err = capsys.readouterr().err
     assert code == 2
     assert err.strip().count("\n") == 0 and "'broke'" in err and "balances" in err
 

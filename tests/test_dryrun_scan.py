@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal as D
 
-from arbscan import app, cli
+from arbscan import app, checks, cli
 from arbscan.model import BookSnapshot, Market
 from arbscan.store import Store
 from arbscan.summary import summarize
@@ -64,6 +64,7 @@ def test_scan_paper_trades_a_strategy_and_prints_its_summary(tmp_path, monkeypat
     # alpha asks 100, beta bids 100.8, both 0.1 %: 1 BTC earns 100.8 * 0.999 - 100 * 1.001 = 0.5992
     monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: {"alpha": Venue("alpha", "99", "100"),
                                                                    "beta": Venue("beta", "100.8", "101")})
+    monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)
     db = tmp_path / "scan.db"

@@ -35,7 +35,12 @@ WALL_CLOCK = {
     "paper": set(),
 }
 ALWAYS_DROPPED = {"id", "run_id"}  # autoincrement ids and the run they belong to
-DROPPED = {"funnel": {"updated"}}  # when the last statistics write happened
+DROPPED = {
+    "funnel": {"updated", "transfer_blocked"},  # when the last statistics write happened
+    # columns added after the capture (journal migration 4, transfers); tests/test_scanner_transfers.py checks them
+    "opportunities": {"transfer", "transfer_detail", "base_network", "quote_network", "transfer_cost",
+                      "net_after_transfer"},
+}
 
 
 def _canon(value: Any) -> Any:

@@ -5,6 +5,7 @@ import dataclasses
 from pathlib import Path
 
 from arbscan import config
+from arbscan.alerts.config import EVENTS, AlertConfig
 from arbscan.cli import COMMANDS, build_parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -38,6 +39,7 @@ def test_every_setting_is_documented():
         "venues": config.VenueConfig,
         "strategies": config.StrategyConfig,
         "live": config.LiveConfig,
+        "alerts": AlertConfig,
     }
     missing = []
     for section, cls in sections.items():
@@ -53,3 +55,8 @@ def test_readme_gives_the_test_command_ci_runs():
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert "\npytest\n" in ci
     assert "```bash\npytest\n```" in README
+
+
+def test_every_alert_event_is_documented():
+    missing = [e for e in EVENTS if f"| `{e}` |" not in README]
+    assert not missing, f"alert events missing from README's table: {missing}"

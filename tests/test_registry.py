@@ -88,7 +88,8 @@ OPTIONAL = sorted(n for n in vars(AdapterDefaults) if not n.startswith("_"))
 def test_the_optional_members_are_the_ones_the_protocol_table_declares():
     import adapters.base as base
 
-    assert OPTIONAL == ["api_key_permissions", "closed_orders", "open_orders", "validate_orders"]
+    assert OPTIONAL == ["api_key_permissions", "closed_orders", "fetch_funding", "on_untrue_book", "open_orders",
+                        "validate_orders"]
     for name in OPTIONAL:
         (row,) = [ln for ln in base.__doc__.splitlines() if ln.startswith(f"``{name}")]
         assert " optional " in row, row
@@ -100,10 +101,13 @@ async def test_what_an_adapter_that_cannot_answers():
 
     bare = Bare()
     assert bare.validate_orders is False
+    assert bare.on_untrue_book is None
     assert await bare.api_key_permissions() is None
     for lister in (bare.open_orders, bare.closed_orders):
         with pytest.raises(NotSupported, match="bare cannot list"):
             await lister("BTC/USD")
+    with pytest.raises(NotSupported, match="bare states no deposit or withdrawal facts"):
+        await bare.fetch_funding(["BTC"])
 
 
 @pytest.mark.parametrize("exchange", ["kraken", "bitstamp", "coinbaseexchange"])

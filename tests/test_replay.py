@@ -86,7 +86,7 @@ def test_gzip_is_recognised_by_content_not_name(tmp_path):
         ("{not json", "not valid JSON"),
         ("[1, 2]", "not a JSON object"),
         ({"type": "trade"}, "unknown line type 'trade'"),
-        (book_line(3.0, "alpha", [("99", "-1")], []), "non-negative"),
+        (book_line(3.0, "alpha", [("99", None)], []), "must be a number as a string"),  # -1 is a glitch, not malformed
         (book_line(3.0, "alpha", [("abc", "1")], []), "not a number"),
         (book_line(3.0, "alpha", [("99",)], []), "[price, amount] pair"),
         (dict(book_line(3.0, "alpha", [], []), snapshot="yes"), "'snapshot' must be true or false"),
@@ -184,7 +184,7 @@ def test_written_books_read_back_identical(tmp_path):
     books = [
         snap("alpha", 1.0, [("99", "1"), ("98", "2")], [("100", "1")]),
         snap("alpha", 2.0, [("99", "0.5"), ("97", "2")], [("100", "1"), ("100.5", "3")], received=2.25),
-        snap("alpha", 3.0, [], [("100.5", "3")]),
+        snap("alpha", 3.0, [("98", "1")], [("100.5", "3")]),
     ]
     for name in ("w.jsonl", "w.jsonl.gz"):
         path = tmp_path / name

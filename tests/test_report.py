@@ -20,7 +20,7 @@ from arbscan.report import TABLES, ReportFilter, build_report, main, parse_time,
 from arbscan.store import Store
 
 DATA = Path(__file__).parent / "data" / "report"
-DOCS = Path(__file__).parent.parent / "docs" / "readme-parts" / "report.md"
+README = Path(__file__).parent.parent / "README.md"
 T0 = 1554076800.0  # 2019-04-01T00:00:00Z; the journal's times are T0 + offsets
 
 
@@ -51,30 +51,34 @@ def journal(tmp_path_factory):
 #   share 4/110 = 0.0363.. -> 0.0364; profit 0.2 + 0.4 = 0.6, median 0.3; bps (0.8 + 1.2)/2 = 1.00;
 #   fees 0.2 + 0.4 = 0.6, gross 1.2, fee_share 0.5.
 # ETH/USD kraken->bitstamp: funnel only; covered 1000..1060 and 1020..1080 -> 40 s.
+# Trades: T1-T5 all buy kraken / sell bitstamp (paper T1-T4, live T5): realised 1.10 - 0.35 + 0 + 0.11 = 0.86
+#   (T4 is open: no realised PnL yet); the other routes have none.
 ROUTES = [
     {"symbol": "BTC/USD", "buy_exchange": "bitstamp", "sell_exchange": "kraken", "quote": "USD", "episodes": "2",
      "observations": "5", "net_profit_total": "0.6", "net_profit_median": "0.3", "net_profit_max": "0.4",
      "net_bps_median": "1.00", "net_bps_max": "1.20", "gross_profit_total": "1.2", "fees_total": "0.6",
      "fee_share": "0.5000", "duration_median_s": "2.000", "duration_p90_s": "2.600", "duration_max_s": "2.750",
-     "live_s": "4.000", "covered_s": "110.000", "live_share": "0.0364"},
+     "live_s": "4.000", "covered_s": "110.000", "live_share": "0.0364", "trades": "0", "realised_pnl_total": ""},
     {"symbol": "BTC/USD", "buy_exchange": "kraken", "sell_exchange": "bitstamp", "quote": "USD", "episodes": "4",
      "observations": "17", "net_profit_total": "3.950", "net_profit_median": "0.80", "net_profit_max": "2.345",
      "net_bps_median": "2.15", "net_bps_max": "4.75", "gross_profit_total": "5.567", "fees_total": "1.617",
      "fee_share": "0.2905", "duration_median_s": "2.250", "duration_p90_s": "7.350", "duration_max_s": "9.000",
-     "live_s": "13.500", "covered_s": "110.000", "live_share": "0.1227"},
+     "live_s": "13.500", "covered_s": "110.000", "live_share": "0.1227", "trades": "5", "realised_pnl_total": "0.86"},
     {"symbol": "ETH/USD", "buy_exchange": "kraken", "sell_exchange": "bitstamp", "quote": "USD", "episodes": "0",
      "observations": "0", "net_profit_total": "0", "net_profit_median": "", "net_profit_max": "",
      "net_bps_median": "", "net_bps_max": "", "gross_profit_total": "0", "fees_total": "0", "fee_share": "",
      "duration_median_s": "", "duration_p90_s": "", "duration_max_s": "", "live_s": "0.000",
-     "covered_s": "40.000", "live_share": "0.0000"},
+     "covered_s": "40.000", "live_share": "0.0000", "trades": "0", "realised_pnl_total": ""},
 ]
 
 
 def _funnel(sym, buy, sell, *counts, reason):
-    names = TABLES["funnel"][3:-1]
+    names = TABLES["funnel"][3:TABLES["funnel"].index("main_reason_not_live")]
     row = {"symbol": sym, "buy_exchange": buy, "sell_exchange": sell}
     row.update({n: str(c) for n, c in zip(names, counts, strict=True)})
     row["main_reason_not_live"] = reason
+    row["transfer_blocked"] = "0"  # appended later; this journal has no funding facts
+    row["untrue_book"] = "0"  # appended later; this journal's books were all true
     return row
 
 
@@ -156,6 +160,11 @@ BALANCES = [
      "final": "9975", "change": "-25", "updates": "3", "as_of": "2019-04-01T00:17:41.000Z"},
 ]
 
+for _route in ROUTES:  # appended later; this journal has no funding facts
+    _route.update(net_after_transfer_total="", transfer_blocked_episodes="0")
+for _venue in VENUES:  # appended later; the gate refused nothing in this journal
+    _venue.update(rejected="0")
+
 EXPECTED = {"runs": RUNS, "routes": ROUTES, "funnel": FUNNEL, "venues": VENUES, "trading": TRADING,
             "imbalances": IMBALANCES, "balances": BALANCES}
 
@@ -191,7 +200,9 @@ def parse_printed(text: str) -> dict[str, list[dict[str, str]]]:
         if m:
             flush()
             section = next(v for k, v in titles.items() if m.group(1).startswith(k))
-        elif not line.strip() or line.startswith(("note:", "durations:")):
+        elif line.startswith(("note:", "durations:")):  # the footer
+            break
+        elif not line.strip():
             flush()
         elif section:
             block.append(line)
@@ -203,10 +214,13 @@ def parse_printed(text: str) -> dict[str, list[dict[str, str]]]:
 
 
 def test_every_printed_figure_matches_the_hand_computed_report(journal, capsys):
-    assert main(["--db", str(journal)]) == 0
+    assert main(["--db", str(journal), "--all"]) == 0
     printed = parse_printed(capsys.readouterr().out)
     assert set(printed) == set(EXPECTED)
-    for name, rows in EXPECTED.items():
+    # --all prints every table in full; routes ranked by realised PnL (the journal has trades): kraken->bitstamp
+    # (0.86), then the two without trades by episodes: bitstamp->kraken (2), ETH/USD (0)
+    ranked = dict(EXPECTED, routes=[ROUTES[1], ROUTES[0], ROUTES[2]])
+    for name, rows in ranked.items():
         assert [list(r) for r in printed[name]] == [list(TABLES[name])] * len(rows), name
         assert printed[name] == rows, name
 
@@ -245,8 +259,16 @@ def test_money_figures_are_exact_decimals(journal):
     assert trading["realised_pnl_total"].tolist() == [Decimal("0.11"), Decimal("0.75")]
 
 
-def test_every_column_is_documented_in_the_readme_part():
-    text = DOCS.read_text()
+def readme_report_section() -> str:
+    """The README's section "Reports: `arbscan report`", up to the next second-level heading."""
+    text = README.read_text()
+    start = text.index("## Reports: `arbscan report`")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else len(text)]
+
+
+def test_every_column_is_documented_in_the_readme_report_section():
+    text = readme_report_section()
     for name, columns in TABLES.items():
         assert f"`{name}.csv`" in text, name
         for col in columns:
@@ -257,7 +279,7 @@ def test_run_filter_reports_one_run(journal, capsys):
     # run 1 only, kraken->bitstamp: E1, E2, E3: durations 0, 3.5, 9 -> median 3.5, p90 at rank 1.8:
     # 3.5 + 0.8*5.5 = 7.9; profit 3.945, median 1.50; fees 1.615, gross 5.560 -> 0.29046 -> 0.2905;
     # live 12.5 of 90 s covered -> 0.1389
-    assert main(["--db", str(journal), "--run", "1"]) == 0
+    assert main(["--db", str(journal), "--run", "1", "--all"]) == 0
     printed = parse_printed(capsys.readouterr().out)
     kb = next(r for r in printed["routes"] if r["buy_exchange"] == "kraken" and r["symbol"] == "BTC/USD")
     assert (kb["episodes"], kb["observations"], kb["net_profit_total"], kb["net_profit_median"],
@@ -366,7 +388,8 @@ def test_empty_journal_says_nothing_journaled_yet(tmp_path, capsys):
     assert "nothing journaled yet" in (tmp_path / "r.html").read_text()
 
 
-def test_malformed_decimal_in_the_journal_is_logged_and_skipped(tmp_path, caplog):
+def test_malformed_decimal_in_the_journal_is_named_in_the_report_and_skipped(tmp_path, caplog):
+    caplog.set_level("INFO", logger="arbscan.report")
     path = write_journal(tmp_path / "bad.db")
     conn = sqlite3.connect(path)
     conn.execute("UPDATE opportunities SET net_profit = 'garbage' WHERE first_seen = ?", (T0 + 1020,))
@@ -376,6 +399,8 @@ def test_malformed_decimal_in_the_journal_is_logged_and_skipped(tmp_path, caplog
     kb = report.tables["routes"].set_index("buy_exchange").loc["kraken"]
     assert kb["net_profit_total"] == Decimal("3.845")  # 1.50 + 2.345; E2's 0.10 unreadable
     assert "garbage" in caplog.text
+    assert report.notes[0] == ("journal: opportunities.net_profit holds 1 value that is not a finite decimal "
+                               "(first: rowid 2, 'garbage'); read as missing")
 
 
 def test_reads_a_journal_while_a_store_is_still_writing(tmp_path):
@@ -448,6 +473,43 @@ def test_bps_are_shown_to_a_hundredth_half_even(tmp_path):
 
 
 def test_text_report_fits_the_width_by_splitting_columns(journal):
-    text = render_text(build_report(journal, charts=False), width=100)
-    table_lines = [ln for ln in text.splitlines() if ln and not ln.startswith(("arbscan report", "runs:", "durations:"))]
-    assert max(len(ln) for ln in table_lines) <= 100
+    report = build_report(journal, charts=False)
+    for top in (20, None):  # the summary and --all
+        text = render_text(report, width=100, top=top)
+        lines = [ln for ln in text.splitlines() if not ln.startswith("arbscan report: ")]  # the journal's path
+        assert max(len(ln) for ln in lines) <= 100
+
+
+def test_symbol_is_matched_without_case(journal, capsys):
+    assert main(["--db", str(journal), "--symbol", "eth/usd", "--all"]) == 0
+    lower = capsys.readouterr().out
+    assert main(["--db", str(journal), "--symbol", "ETH/USD", "--all"]) == 0
+    assert lower == capsys.readouterr().out  # the journal's spelling: the same report, header included
+    assert "symbol: ETH/USD" in lower
+
+
+def test_unknown_symbol_is_one_line_listing_the_journal_s_symbols(journal, capsys):
+    assert main(["--db", str(journal), "--symbol", "XRP/USD"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (f"arbscan report: error: --symbol: no symbol 'XRP/USD' in journal {str(journal)!r}; "
+                   "its symbols: BTC/USD, ETH/USD\n")
+
+
+def test_the_summary_of_the_known_journal(journal, capsys):
+    assert main(["--db", str(journal)]) == 0
+    out = capsys.readouterr().out
+    # routes by realised PnL (the journal has trades): only kraken->bitstamp (5 trades, 0.86) and bitstamp->kraken
+    # (2 episodes) are active; ETH/USD has neither. Fees: 1.617 + 0.6 = 2.217 of 5.567 + 1.2 = 6.767 gross: 32.76 %
+    assert "== Routes by realised PnL (paper and live): top 2 of 3 ==" in out
+    assert "... and 1 more route without episodes (--all lists them)" in out
+    assert ("fees took 2.217 of 6.767 USD gross edge (32.8 %) on 2 routes with episodes; fee_share by route "
+            "0.2905-0.5000") in " ".join(out.split())
+    # funnel totals (test FUNNEL): evaluated 100 + 110 + 30, crossed 10 + 43 + 5, live 5 + 17 + 0, not_crossed
+    # 90 + 67 + 25, fees 5 + 21 + 4, depth 0 + 3 + 1, balance 1, below_min_bps 1, stale 7 + 7 + 2
+    assert ("3 routes: 240 evaluations, 58 crossed before fees, 22 live; not live: not_crossed 182, fees 30, "
+            "depth_or_minimums 4, balance 1, below_min_bps 1; stale 16") in " ".join(out.split())
+    # every feed had gaps over max_book_age_ms: listed worst first (3, 2, then 1 with the longer max gap first)
+    feeds = out.split("== Venues")[1].split("\n\n")[0].splitlines()[2:]
+    assert [ln.split()[:2] for ln in feeds] == [["kraken", "BTC/USD"], ["bitstamp", "ETH/USD"], ["kraken", "ETH/USD"],
+                                               ["bitstamp", "BTC/USD"]]

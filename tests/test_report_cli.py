@@ -101,3 +101,19 @@ def test_reports_while_a_replay_process_is_writing_the_journal(tmp_path):
     final = build_report(db, charts=False)
     assert final.tables["runs"]["status"].tolist() == ["ok"]
     assert final.tables["venues"]["events"].tolist() == [3719, 3770]
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(m for m in ('pandas', 'matplotlib') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+def test_importing_the_cli_loads_neither_pandas_nor_matplotlib():
+    assert _modules_after("import arbscan.cli") == set()
+
+
+def test_importing_the_report_package_does_not_load_matplotlib():
+    # pandas may come in through arbscan.store (sqlite_utils imports it when it is installed)
+    assert "matplotlib" not in _modules_after("import arbscan.report")

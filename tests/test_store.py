@@ -63,7 +63,7 @@ def test_journal_newer_than_code_is_refused(tmp_path):
     conn = sqlite3.connect(tmp_path / "j.db")
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(BadInput, match=r"was written by a newer arbscan \(schema version \d+; this arbscan knows \d+\)"):
         Store(tmp_path / "j.db")
 
 
@@ -72,6 +72,33 @@ def test_decimals_are_stored_as_exact_text_and_enums_by_value(store):
     store.flush()
     row = store.db.execute("SELECT amount, typeof(amount), price, side FROM orders").fetchone()
     assert row == ("0.10000000", "text", "29430.3", "buy")
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("0E-8", "0"), ("0E-10", "0"), ("-0", "0"), ("1E-8", "0.00000001"), ("0.00000001", "0.00000001"),
+     ("1E+3", "1000"), ("-2.5E-7", "-0.00000025"), ("1.50", "1.50"), ("123.456E+2", "12345.6")],
+)
+def test_exact_decimals_are_written_plainly_never_with_an_exponent(store, value, stored):
+    store.submit("orders", {"amount": Decimal(value), "detail": {"fee": Decimal(value)}})
+    store.flush()
+    amount, detail = store.db.execute("SELECT amount, detail FROM orders").fetchone()
+    assert amount == stored and Decimal(amount) == Decimal(value)
+    assert detail == f'{{"fee": "{stored}"}}'
+
+
+def test_every_order_column_of_a_paper_journal_is_plain(tmp_path):
+    from arbscan.model import OrderRequest
+    from arbscan.orders import TrackedOrder
+
+    req = OrderRequest("c1", "alpha", "BTC/USD", Side.BUY, Decimal("1E-3"), Decimal("1.00E+2"))
+    row = TrackedOrder(req, "t", "buy", "s", filled=Decimal("0E-8"), fee=Decimal("0E-10")).as_row(1, "paper")
+    with Store(tmp_path / "j.db") as s:
+        s.start_run("replay")
+        s.upsert("orders", row, pk="client_id")
+        s.flush()
+        text = s.db.execute("SELECT amount, limit_price, filled, fee FROM orders").fetchone()
+    assert text == ("0.001", "100", "0", "0")
 
 
 def test_every_row_carries_the_run_id(store):
@@ -169,12 +196,13 @@ def test_flush_commits_at_once_without_waiting_for_the_batch_interval(tmp_path):
     s.close()
 
 
-@pytest.mark.parametrize("setup", ["missing_dir", "not_a_database"])
-def test_unusable_journal_path_is_bad_input(tmp_path, setup):
+@pytest.mark.parametrize(("setup", "cause"), [("missing_dir", "its directory '.*nope' does not exist"),
+                                             ("not_a_database", "is not an SQLite database")])
+def test_unusable_journal_path_is_bad_input(tmp_path, setup, cause):
     path = tmp_path / "nope" / "j.db" if setup == "missing_dir" else tmp_path / "j.db"
     if setup == "not_a_database":
         path.write_bytes(b"this is a text file, not SQLite" * 100)
-    with pytest.raises(BadInput, match="cannot be opened"):
+    with pytest.raises(BadInput, match=f"journal '.*j.db': {cause}"):
         Store(path)
 
 

@@ -7,7 +7,8 @@ What it does that a bare ccxt loop does not:
   and a config override above both); numbers become exact ``Decimal``s (``adapters.ccxt.parse``);
 - books come from ccxt.pro's ``watch_order_book`` where ``has['watchOrderBook']``, else from REST
   polling paced by one throttler per venue, shared round-robin by its symbols; a symbol whose stream
-  fails is retried with backoff while the others go on (``adapters.ccxt.streams``);
+  fails is retried with backoff while the others go on (``adapters.ccxt.streams``); every book passes
+  the book gate (``arbscan.booksanity``) first, and one it refuses is reported to ``on_untrue_book``;
 - order creation is never retried; a transport failure while sending is ``OrderOutcomeUnknown``;
 - every ccxt exception is translated by ``map_ccxt_errors`` with the API key and secret scrubbed.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 from adapters.base import AdapterDefaults, Credentials, load_credentials, replace_origin
 from adapters.ccxt.errors import map_ccxt_errors
+from adapters.ccxt.funding import fetch_funding
 from adapters.ccxt.parse import (
     binance_permissions,
     book_from_ccxt,
@@ -45,6 +47,7 @@ from arbscan.errors import (
     OrderRejected,
     UnexpectedPayload,
 )
+from arbscan.funding import AssetFunding
 from arbscan.model import ZERO, BookSnapshot, Market, OrderRequest, OrderUpdate
 
 __all__ = ["CcxtAdapter", "DEFAULT_POLL_INTERVAL_MS", "KEY_PERMISSION_PROBES", "order_params", "rewrite_urls"]
@@ -55,10 +58,11 @@ DEFAULT_POLL_INTERVAL_MS = 1000
 """REST polling spacing per venue when none is configured (never below ccxt's ``rateLimit``)."""
 
 # arbscan scans spot markets only; venues whose market list spans other products by default are told
-# to load spot only (binance would otherwise also call its futures exchangeInfo endpoints).
+# to load spot only (binance would otherwise also call its futures exchangeInfo endpoints, and its
+# margin pairs with every currency list).
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}},
-    "binanceus": {"fetchMarkets": {"types": ["spot"]}},
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
+    "binanceus": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
 }
 
 # Venues where ccxt passes ``timeInForce`` through unchanged and the venue wants its own field.
@@ -153,8 +157,9 @@ KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]
 class CcxtAdapter(AdapterDefaults):
     """An ``ExchangeAdapter`` for any ccxt exchange id (see the module docstring for what it adds).
 
-    Of the optional members it has ``api_key_permissions`` where the venue reports them, and
-    ``open_orders`` / ``closed_orders`` where ccxt can list them; ``validate_orders`` stays False.
+    Of the optional members it has ``api_key_permissions`` where the venue reports them,
+    ``open_orders`` / ``closed_orders`` where ccxt can list them, and ``fetch_funding`` where ccxt lists
+    the venue's currencies (``adapters.ccxt.funding``); ``validate_orders`` stays False.
     """
 
     def __init__(
@@ -254,7 +259,7 @@ class CcxtAdapter(AdapterDefaults):
         # no limit is passed: venues accept different limit values; the book is cut locally
         with self._errors():
             raw = await self._exchange.fetch_order_book(symbol)
-        return book_from_ccxt(self.name, symbol, raw, depth, self._wallclock())
+        return book_from_ccxt(self.name, symbol, raw, depth, self._wallclock(), self._markets.get(symbol))
 
     def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]:
         """Books for ``symbols``: ccxt.pro streams where the venue has them, else paced REST polling.
@@ -262,10 +267,11 @@ class CcxtAdapter(AdapterDefaults):
         A failing symbol is retried with backoff while the others go on. When every symbol has failed
         ``VENUE_DOWN_AFTER`` times in a row the venue is down: ``ExchangeUnavailable`` is raised so the
         caller can report it and retry; when every symbol is refused (``ConfigError``/``AuthError``)
-        that error is raised.
+        that error is raised. A book the book gate refuses is not yielded: ``on_untrue_book`` hears of it.
         """
         streams = BookStreams(self.name, symbols, clock=self._clock, sleep=self._sleep,
-                              backoff_initial_s=self._backoff_initial_s, backoff_max_s=self._backoff_max_s)
+                              backoff_initial_s=self._backoff_initial_s, backoff_max_s=self._backoff_max_s,
+                              on_untrue=lambda *untrue: self.on_untrue_book and self.on_untrue_book(*untrue))
         if self._ws:
             return streams.books(self._watched_book)
         return streams.books(self._polled_book, poll_interval_s=self.poll_interval_s)
@@ -273,7 +279,7 @@ class CcxtAdapter(AdapterDefaults):
     async def _watched_book(self, symbol: str) -> BookSnapshot:
         with self._errors():
             raw = await self._exchange.watch_order_book(symbol)
-        return book_from_ccxt(self.name, symbol, raw, self.depth, self._wallclock())
+        return book_from_ccxt(self.name, symbol, raw, self.depth, self._wallclock(), self._markets.get(symbol))
 
     async def _polled_book(self, symbol: str) -> BookSnapshot:
         return await self.fetch_book(symbol, self.depth)
@@ -385,6 +391,10 @@ class CcxtAdapter(AdapterDefaults):
         if not isinstance(raw, dict):
             raise UnexpectedPayload(f"{self.name} key permissions: expected an object, got {type(raw).__name__}")
         return read(raw)
+
+    async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
+        """Deposit/withdrawal switches, networks, fees and minimums of ``assets`` (see ``adapters.ccxt.funding``)."""
+        return await fetch_funding(self._exchange, self.name, assets, self._credentials is not None, self._errors)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our open orders on ``symbol`` (those with a client id); ``NotSupported`` when the venue cannot list them."""

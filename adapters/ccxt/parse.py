@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from arbscan.errors import OrderRejected, UnexpectedPayload
+from arbscan.booksanity import untrue_reason
+from arbscan.errors import OrderRejected, UnexpectedPayload, UntrueBook
 from arbscan.model import ZERO, BookSnapshot, Market, OrderRequest, OrderStatus, OrderUpdate
 
 __all__ = [
@@ -187,17 +188,23 @@ def _levels(raw: Any, depth: int, what: str, descending: bool) -> tuple[tuple[De
     return tuple(out[:depth])
 
 
-def book_from_ccxt(exchange: str, symbol: str, book: Mapping[str, Any], depth: int, received: float) -> BookSnapshot:
-    """A ccxt order book as a validated ``BookSnapshot``; ``ts`` is venue time, else ``received``."""
+def book_from_ccxt(exchange: str, symbol: str, book: Mapping[str, Any], depth: int, received: float,
+                   market: Market | None = None) -> BookSnapshot:
+    """A ccxt order book as a ``BookSnapshot`` that passed the book gate; ``ts`` is venue time, else ``received``.
+
+    A book the gate refuses (``arbscan.booksanity``: one-sided, crossed, locked, or a number ``market``'s
+    steps cannot mean) raises ``UntrueBook``, an ``UnexpectedPayload`` naming the reason.
+    """
     what = f"{exchange} {symbol}"
     bids = _levels(book.get("bids"), depth, f"{what} bids", True)
     asks = _levels(book.get("asks"), depth, f"{what} asks", False)
     ts_ms = book.get("timestamp")
     ts = float(ts_ms) / 1000.0 if isinstance(ts_ms, (int, float)) and not isinstance(ts_ms, bool) else received
-    try:
-        return BookSnapshot(exchange, symbol, bids, asks, ts, received)
-    except (TypeError, ValueError) as exc:
-        raise UnexpectedPayload(f"{what}: invalid book: {exc}") from None
+    snap = BookSnapshot.trusted(exchange, symbol, bids, asks, ts, received)
+    reason = untrue_reason(snap, market)
+    if reason is not None:
+        raise UntrueBook(exchange, symbol, ts, reason)
+    return snap
 
 
 def _fee_total(order: Mapping[str, Any], what: str) -> Decimal:

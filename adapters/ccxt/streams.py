@@ -1,7 +1,8 @@
 """Books of one ccxt venue as a stream: ccxt.pro watches per symbol, or REST polled round-robin.
 
 Both ways share one queue, one failure count per symbol and one failure classifier
-(:func:`classify_failure`): a malformed book is skipped, a symbol the venue refuses stops alone, anything
+(:func:`classify_failure`): a malformed book is skipped, an untrue one (``UntrueBook``) is reported in
+its place in the stream to ``on_untrue``, a symbol the venue refuses stops alone, anything
 else backs the symbol off (doubling from ``backoff_initial_s`` to ``backoff_max_s``), and when every
 symbol has failed ``VENUE_DOWN_AFTER`` times in a row the venue is reported down to the consumer: the
 last failure is raised, an ``ExchangeUnavailable`` or ``RateLimited`` whose message names the cause.
@@ -27,6 +28,7 @@ from arbscan.errors import (
     RateLimited,
     TemporaryError,
     UnexpectedPayload,
+    UntrueBook,
 )
 from arbscan.model import BookSnapshot
 
@@ -111,8 +113,11 @@ class BookStreams:
         sleep: Callable[[float], Awaitable[Any]],
         backoff_initial_s: float,
         backoff_max_s: float,
+        on_untrue: Callable[[str, float, str], None] | None = None,
     ) -> None:
         self.name = name
+        self.on_untrue = on_untrue  # (symbol, ts, reason) of every book the gate refused, in stream order
+        self.untrue: set[str] = set()  # symbols whose latest book was refused (logged once per spell)
         self.active = list(dict.fromkeys(symbols))
         self.failures = dict.fromkeys(self.active, 0)
         self.queue: asyncio.Queue[BookSnapshot | BaseException] = asyncio.Queue(maxsize=1000)
@@ -130,13 +135,25 @@ class BookStreams:
         try:
             while True:
                 item = await self.queue.get()
+                if isinstance(item, UntrueBook):
+                    self._report_untrue(item)
+                    continue
                 if isinstance(item, BaseException):
                     raise item
+                self.untrue.discard(item.symbol)
                 yield item
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _report_untrue(self, item: UntrueBook) -> None:
+        """An untrue book in its place in the stream: logged when its symbol's spell starts, always reported."""
+        if item.symbol not in self.untrue:
+            self.untrue.add(item.symbol)
+            log.warning("%s; not used until a true book comes", item)
+        if self.on_untrue is not None:
+            self.on_untrue(item.symbol, item.ts, item.reason)
 
     def _deliver(self, symbol: str, snapshot: BookSnapshot) -> None:
         self.failures[symbol] = 0
@@ -156,6 +173,10 @@ class BookStreams:
     def _failed(self, symbol: str, exc: BaseException) -> float | None:
         """React to one failure of ``symbol``: seconds before its next try (0: at once), or None when it stops."""
         kind, error = classify_failure(exc)
+        if isinstance(error, UntrueBook):  # the venue answers: its book goes to the consumer's side, in order
+            self.failures[symbol] = 0
+            self._put(error)
+            return 0.0
         if kind is Failure.SKIP:
             log.warning("%s %s: skipping book: %s", self.name, symbol, error)
             return 0.0

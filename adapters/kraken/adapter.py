@@ -22,16 +22,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import AdapterDefaults, Credentials, load_credentials
+from adapters.base import AdapterDefaults, Credentials, load_credentials, true_books
+from adapters.kraken import funding
 from adapters.kraken.rest import KrakenRestClient
 from adapters.kraken.ws import KrakenWsClient
+from arbscan.booksanity import untrue_reason
 from arbscan.errors import (
     ArbscanError,
     BadInput,
     OrderNotFound,
     OrderRejected,
     UnexpectedPayload,
+    UntrueBook,
 )
+from arbscan.funding import AssetFunding
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderStatus, OrderUpdate, Side
 
 __all__ = ["KrakenAdapter", "UNIFIED_ALIASES", "PairInfo", "cl_ord_id_for", "parse_asset_pairs", "parse_order"]
@@ -163,7 +167,8 @@ def parse_order(client_id: str, symbol: str, txid: str, order: dict[str, Any]) -
 class KrakenAdapter(AdapterDefaults):
     """Kraken through its own REST and WebSocket v2 APIs: validated books, signed private calls.
 
-    Of the optional members it has ``open_orders``, ``closed_orders`` and ``validate_orders``.
+    Of the optional members it has ``open_orders``, ``closed_orders``, ``validate_orders`` and
+    ``fetch_funding`` (``adapters.kraken.funding``).
     ``api_key_permissions()`` keeps the default None: Kraken has no endpoint that lists a key's
     permissions, and a forbidden call answers ``EGeneral:Permission denied`` (``AuthError``).
     """
@@ -198,6 +203,7 @@ class KrakenAdapter(AdapterDefaults):
         self._txids: dict[str, str] = {}  # our client id -> Kraken txid
         self._client_ids: dict[str, str] = {}  # cl_ord_id sent -> our client id
         self._by_altname: dict[str, str] = {}  # "XBTUSD" (order descriptions) -> "BTC/USD"
+        self._funding_warned: set[str] = set()  # funding endpoints the key was refused (warned once)
 
     def __repr__(self) -> str:
         return f"KrakenAdapter(rest={self.rest.base_url!r}, ws={self.ws.url!r}, keys={'yes' if self._credentials else 'no'})"
@@ -267,14 +273,17 @@ class KrakenAdapter(AdapterDefaults):
         except (KeyError, TypeError, ValueError) as exc:
             raise UnexpectedPayload(f"kraken Depth: malformed book ({exc})") from None
         ts = max(stamps) if stamps else received
-        try:
-            return BookSnapshot(NAME, symbol, bids, asks, ts, received)
-        except (TypeError, ValueError) as exc:
-            raise UnexpectedPayload(f"kraken Depth: {exc}") from None
+        snap = BookSnapshot.trusted(NAME, symbol, bids, asks, ts, received)
+        reason = untrue_reason(snap, pair.market)
+        if reason is not None:
+            raise UntrueBook(NAME, symbol, ts, reason)
+        return snap
 
     async def watch_books(self, symbols: list[str]) -> AsyncIterator[BookSnapshot]:
-        """Validated WebSocket v2 books of ``symbols``: one snapshot after every checked message."""
-        async for snap in self.ws.books(symbols):
+        """WebSocket v2 books of ``symbols``: one snapshot after every message whose checksum and book gate pass
+        (an untrue one goes to ``on_untrue_book``)."""
+        market = lambda symbol: info.market if (info := self._pairs.get(symbol)) is not None else None  # noqa: E731
+        async for snap in true_books(self.ws.books(symbols), market, lambda: self.on_untrue_book, NAME):
             yield snap
 
     # -- account -------------------------------------------------------------------------------
@@ -393,6 +402,10 @@ class KrakenAdapter(AdapterDefaults):
         except OrderNotFound:
             pass  # closed already, or never placed: fetch_order tells which
         return await self.fetch_order(symbol, client_id)
+
+    async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
+        """Deposit/withdrawal status of ``assets`` (public ``Assets``), with keys also networks, minimums and fees."""
+        return await funding.fetch_funding(self.rest, assets, _unified, self._funding_warned)
 
     async def close(self) -> None:
         """Close the HTTP session (the WebSocket closes with its iterator); safe to call twice."""

@@ -203,8 +203,10 @@ class KrakenBook:
                     continue  # another book's entry in a multi-symbol message
                 raw_bids = entry["bids"]
                 raw_asks = entry["asks"]
-                bids = self._parse_side(raw_bids, True) if raw_bids else ()
-                asks = self._parse_side(raw_asks, False) if raw_asks else ()
+                bids = _parse_side(raw_bids, True, self._pspec, self._qspec, self._pmax, self._qmax,
+                                   self._pcache) if raw_bids else ()
+                asks = _parse_side(raw_asks, False, self._pspec, self._qspec, self._pmax, self._qmax,
+                                   self._pcache) if raw_asks else ()
                 expected = entry["checksum"]
                 if type(expected) is not int:
                     expected = int(expected)
@@ -248,60 +250,6 @@ class KrakenBook:
             self._received = _now()
             self._ts_text = entry.get("timestamp")
 
-    def _parse_side(self, levels: Any, bids: bool) -> list[tuple[float, tuple[str, str, str] | None]]:
-        """Each level as (key, (price_text, qty_text, fragment)) or (key, None) for a delete."""
-        out = []
-        pspec, qspec, pmax, qmax, pcache = self._pspec, self._qspec, self._pmax, self._qmax, self._pcache
-        for level in levels:
-            price = level["price"]
-            qty = level["qty"]
-            tp = type(price)
-            if tp is float:
-                cached = pcache.get(price)
-                if cached is None:
-                    if not 0.0 < price < pmax:
-                        if price >= pmax:
-                            raise _Inexact
-                        raise ValueError(f"price {price!r}")
-                    ptext = format(price, pspec)
-                    if len(pcache) > 4096:
-                        pcache.clear()
-                    cached = pcache[price] = (ptext, ptext.replace(".", "").lstrip("0"))
-                ptext, pfrag = cached
-                key = price
-            else:
-                if tp is str:
-                    ptext = format(Decimal(price), pspec)
-                elif tp is Decimal or tp is int:
-                    ptext = format(price, pspec)
-                else:
-                    raise ValueError(f"price {price!r}")
-                key = float(ptext)
-                if not key > 0:
-                    raise ValueError(f"price {ptext}")
-                pfrag = ptext.replace(".", "").lstrip("0")
-            tq = type(qty)
-            if tq is float:
-                if qty >= qmax:
-                    raise _Inexact
-                qtext = format(qty, qspec)
-            elif tq is str:
-                qtext = format(Decimal(qty), qspec)
-            elif tq is Decimal or tq is int:
-                qtext = format(qty, qspec)
-            else:
-                raise ValueError(f"qty {qty!r}")
-            if bids:
-                key = -key
-            qdigits = qtext.replace(".", "").lstrip("0")
-            if not qdigits:
-                out.append((key, None))
-            elif qdigits[0] == "-":
-                raise ValueError(f"qty {qtext}")
-            else:
-                out.append((key, (ptext, qtext, pfrag + qdigits)))
-        return out
-
     # -- output --------------------------------------------------------------------------------
 
     def snapshot(self) -> BookSnapshot:
@@ -340,6 +288,65 @@ class KrakenBook:
             ts,
             self._received,
         )
+
+
+def _parse_side(levels: Any, bids: bool, pspec: str, qspec: str, pmax: float, qmax: float,
+            pcache: dict[float, tuple[str, str]]) -> list[tuple[float, tuple[str, str, str] | None]]:
+    """Each level as (key, (price_text, qty_text, fragment)) or (key, None) for a delete.
+
+    Prices and quantities are formatted at the pair's precision (floats through ``pcache``); a number
+    too large to be exact as a float raises ``_Inexact``, an impossible one ``ValueError``.
+    """
+    out = []
+    for level in levels:
+        price = level["price"]
+        qty = level["qty"]
+        tp = type(price)
+        if tp is float:
+            cached = pcache.get(price)
+            if cached is None:
+                if not 0.0 < price < pmax:
+                    if price >= pmax:
+                        raise _Inexact
+                    raise ValueError(f"price {price!r}")
+                ptext = format(price, pspec)
+                if len(pcache) > 4096:
+                    pcache.clear()
+                cached = pcache[price] = (ptext, ptext.replace(".", "").lstrip("0"))
+            ptext, pfrag = cached
+            key = price
+        else:
+            if tp is str:
+                ptext = format(Decimal(price), pspec)
+            elif tp is Decimal or tp is int:
+                ptext = format(price, pspec)
+            else:
+                raise ValueError(f"price {price!r}")
+            key = float(ptext)
+            if not key > 0:
+                raise ValueError(f"price {ptext}")
+            pfrag = ptext.replace(".", "").lstrip("0")
+        tq = type(qty)
+        if tq is float:
+            if qty >= qmax:
+                raise _Inexact
+            qtext = format(qty, qspec)
+        elif tq is str:
+            qtext = format(Decimal(qty), qspec)
+        elif tq is Decimal or tq is int:
+            qtext = format(qty, qspec)
+        else:
+            raise ValueError(f"qty {qty!r}")
+        if bids:
+            key = -key
+        qdigits = qtext.replace(".", "").lstrip("0")
+        if not qdigits:
+            out.append((key, None))
+        elif qdigits[0] == "-":
+            raise ValueError(f"qty {qtext}")
+        else:
+            out.append((key, (ptext, qtext, pfrag + qdigits)))
+    return out
 
 
 def _set_levels(

@@ -39,6 +39,7 @@ from asyncio_throttle import Throttler
 from adapters.base import Credentials, replace_origin
 from adapters.kraken.auth import key_fingerprint, key_lock, nonce_source, sign
 from adapters.kraken.errors import map_error
+from adapters.kraken.rest_funding import FundingEndpoints
 from adapters.network import describe_failure, http_status, public_url
 from arbscan.errors import (
     ArbscanError,
@@ -180,8 +181,11 @@ def _num(value: Decimal | int | str) -> str:
     return str(value)
 
 
-class KrakenRestClient:
-    """Kraken REST endpoints by their Kraken names; each returns the decoded ``result`` (no floats)."""
+class KrakenRestClient(FundingEndpoints):
+    """Kraken REST endpoints by their Kraken names; each returns the decoded ``result`` (no floats).
+
+    The funding endpoints (``withdraw_methods``, ``deposit_methods``, ...) are in ``adapters.kraken.rest_funding``.
+    """
 
     def __init__(
         self,
