@@ -12,13 +12,16 @@ every number of shards:
   line of the update they were built from): a copy from which a paper fill took liquidity stays as
   it is until that book's next update, as in one process;
 * the routes go to ``on_opportunity`` in the shard's order; a watermark goes to ``on_tick`` (trades
-  due by then settle); the end of the stream to ``on_close``.
+  due by then settle); the end of the stream to ``on_close``;
+* an episode event goes to the episode listeners (an alert hub) after the executors settled what one
+  process's executors had settled at that moment, so alerts come in one process's order.
 
 :class:`ShardTotals` adds up the shards' reports for the summary and the status view.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
@@ -27,6 +30,8 @@ from typing import Any
 from arbscan.model import BookSnapshot, Market
 
 __all__ = ["LineMerge", "ExecutorFeed", "ShardTotals"]
+
+logger = logging.getLogger(__name__)
 
 
 class LineMerge:
@@ -70,15 +75,18 @@ class LineMerge:
 class ExecutorFeed:
     """Plays the merged messages to the executors (module docstring); ``markets`` is theirs, filled here."""
 
-    def __init__(self, executors: Sequence[Any], markets: dict[tuple[str, str], Market]) -> None:
+    def __init__(self, executors: Sequence[Any], markets: dict[tuple[str, str], Market], funding: Any = None,
+                 episode_listeners: Sequence[Any] = ()) -> None:
         self.executors = list(executors)
         self.markets = markets
+        self.funding = funding  # the executors' FundingBook: a replay's currency lines land here
+        self.episode_listeners = list(episode_listeners)  # an alert hub: the shards' episodes
         self.versions: dict[tuple[str, str], int] = {}  # version of the executors' copy of each book
         self.last_t: float | None = None
         self.routes = 0
 
     def apply(self, msg: tuple[Any, ...]) -> None:
-        """Handle one message (``m``, ``r``, ``b`` or ``w``; see ``arbscan.shard``)."""
+        """Handle one message (``m``, ``r``, ``b``, ``w``, ``a`` or ``c``; see ``arbscan.shard``)."""
         kind = msg[0]
         if kind == "w":
             t = msg[2]
@@ -102,6 +110,18 @@ class ExecutorFeed:
         elif kind == "m":
             market = msg[2]
             self.markets[(market.exchange, market.symbol)] = market
+        elif kind == "a":
+            _, _, event, episode, t, settled = msg
+            if settled is not None:  # what one process's executors had settled when the scanner told of it
+                for ex in self.executors:
+                    ex.on_tick(settled)
+            for listener in self.episode_listeners:
+                try:
+                    getattr(listener, event)(episode, t)
+                except Exception:  # noqa: BLE001 - as the scanner does: a listener's bug must not stop the run
+                    logger.exception("episode listener %s.%s failed", type(listener).__name__, event)
+        elif kind == "c" and self.funding is not None:
+            self.funding.set(msg[2])
 
     def _book(self, book: BookSnapshot, version: int, t: float) -> None:
         self.versions[(book.exchange, book.symbol)] = version
@@ -126,11 +146,13 @@ class ShardTotals:
         self.funnels: dict[Any, Any] = {}
         self.feeds: dict[Any, Any] = {}
         self.episodes: dict[Any, Any] = {}  # open episodes (scan: as last reported)
-        self.books: dict[tuple[str, str], float] = {}  # (exchange, symbol) -> ts of the latest book (scan)
+        self.books: dict[tuple[str, str], Any] = {}  # (exchange, symbol) -> the latest book's time, as ``.ts`` (scan)
         self.events = 0
         self.live_evaluations = 0
         self.episodes_closed = 0
         self.skipped: list[Counter[str]] = []
+        self.require_transferable = False  # the run's setting: the summary's funnel shows transfer_blocked then
+        self.refused = 0  # book lines the book gate refused
         self.reports: list[Any] = []  # the shards' final reports, as they came
         self.writer: Any = None  # the journal writer's final report (replay)
 
@@ -143,6 +165,7 @@ class ShardTotals:
         self.events += report.events
         self.live_evaluations += report.live_evaluations
         self.episodes_closed += report.episodes_closed
+        self.refused += report.refused
         for i, counter in enumerate(report.skipped):
             while len(self.skipped) <= i:
                 self.skipped.append(Counter())
@@ -150,4 +173,4 @@ class ShardTotals:
 
     def book_ages(self, t: float) -> list[tuple[str, str, float]]:
         """(exchange, symbol, age in ms at ``t``) of every book reported, for the status view."""
-        return [(ex, sym, (t - ts) * 1000.0) for (ex, sym), ts in sorted(self.books.items())]
+        return [(ex, sym, (t - b.ts) * 1000.0) for (ex, sym), b in sorted(self.books.items())]

@@ -118,6 +118,10 @@ class LiveDriver:
         markets = [m for (ex, _), m in self.scanner.markets.items() if ex == name]
         return list(dict.fromkeys(a for m in markets for a in (m.base, m.quote)))
 
+    async def refresh_funding(self) -> None:
+        """Ask the venues for their funding facts as ``run`` does, until cancelled (``scan --workers``' parent runs only this)."""
+        await self._funding()
+
     async def _funding(self) -> None:
         """Ask each venue for the funding facts of its scanned assets once its markets load, then every ``funding_refresh_s``.
 

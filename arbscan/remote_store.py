@@ -84,6 +84,12 @@ class RemoteStore:
             rows.append(row)
         self.upsert_many("funnel", rows, pk=("run_id", "symbol", "buy_exchange", "sell_exchange"))
 
+    def record_funding(self, facts: Any, ts: float | None, set_id: int) -> None:
+        """Queue one set of funding facts (an ``arbscan.funding.AssetFunding``) as rows of ``funding``."""
+        from arbscan.funding import funding_rows
+
+        self.submit_many("funding", funding_rows(facts, ts, set_id))
+
     def record_venue_stats(self, stats: Iterable[Any]) -> None:
         """Queue the feed statistics of each book into ``venue_stats``."""
         self.upsert_many("venue_stats", [s.as_row() for s in stats], pk=("run_id", "exchange", "symbol"))

@@ -25,23 +25,24 @@ statistics, and a bad line's error if there was one.
 
 from __future__ import annotations
 
+import copy
 import logging
 import signal
 import time
 import traceback
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from arbscan.config import StrategyConfig, with_fee_override
+from arbscan.config import Settings, StrategyConfig, with_fee_override
 from arbscan.errors import ReplayFileError
-from arbscan.model import Balances, BookSnapshot, Market, Opportunity
+from arbscan.model import BookSnapshot, Market, Opportunity
 from arbscan.processes import ChildLog, child_start
 from arbscan.remote_store import RemoteStore
 from arbscan.replay import BookBuilder
-from arbscan.replayfile import BookEvent, ForeignBook, MarketEvent, ReplayReader
+from arbscan.records import Episode
+from arbscan.replayfile import BookEvent, CurrencyEvent, ForeignBook, MarketEvent, ReplayReader
 from arbscan.scanner import Scanner
 from arbscan.shards import ShardMap
 from arbscan.strategy import StrategyRules, micros
@@ -59,7 +60,7 @@ class ExecutionTap:
     """
 
     def __init__(self, strategies: Sequence[StrategyConfig], window_ms: int, scanner: Scanner) -> None:
-        self.rules = [StrategyRules(s) for s in strategies]
+        self.rules = [StrategyRules(s) for s in strategies]  # none: only episodes and funding are sent (alerts)
         self.window_us = window_ms * 1000
         self.scanner = scanner
         self.line = 0
@@ -71,12 +72,15 @@ class ExecutionTap:
         self._book: BookSnapshot | None = None
         self._t = 0.0
         self._opps: list[Opportunity] = []
+        self.prev_ts: float | None = None  # the time of the book line before this one (a replay sets it)
+        self._booked_line = -1  # the line whose book the executors have been given (on_book)
 
     def on_book(self, book: BookSnapshot, t: float) -> None:
         """A book event at ``t``: remember it and its version."""
         self.versions[(book.exchange, book.symbol)] = self.line
         self._book = book
         self._t = t
+        self._booked_line = self.line
 
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
         """A live route: kept when some strategy's filters accept it, else counted as each strategy's skip."""
@@ -114,6 +118,29 @@ class ExecutionTap:
                 self.out.append(("b", self.line, t, book))
             else:
                 del self.until_us[symbol]
+
+    def episode_opened(self, episode: Episode, t: float) -> None:
+        """An episode opened (an alert hub in the parent hears of it): sent as it is now."""
+        self._episode("episode_opened", episode, t)
+
+    def episode_peak(self, episode: Episode, t: float) -> None:
+        """An open episode has a new peak."""
+        self._episode("episode_peak", episode, t)
+
+    def episode_closed(self, episode: Episode, t: float) -> None:
+        """An episode closed."""
+        self._episode("episode_closed", episode, t)
+
+    def _episode(self, event: str, episode: Episode, t: float) -> None:
+        # In one process the executors settle what is due when they get an event's book (step 2): an
+        # episode event after it (step 3) follows the settling at ``t``, one before it (step 1, or an
+        # event the executors are not given) only that at the previous line's time.
+        settled = t if self._booked_line == self.line else self.prev_ts
+        self.out.append(("a", self.line, event, copy.copy(episode), t, settled))
+
+    def funding(self, line: int, facts: Any) -> None:
+        """Funding facts from a replay's ``currency`` line, for the executors' view of transfers."""
+        self.out.append(("c", line, facts))
 
     def market(self, line: int, market: Market) -> None:
         """Send a market of this shard's symbols (a replay's market line)."""
@@ -164,6 +191,7 @@ class ShardReport:
     failure: str | None = None  # an unexpected failure, with its traceback
     decide_us: dict[str, float] = field(default_factory=dict)  # with timing: per-event decision time
     rows_sent: int = 0
+    refused: int = 0  # own book lines the book gate refused
 
     def take(self, scanner: Scanner) -> None:
         """Copy the scanner's figures."""
@@ -184,13 +212,11 @@ class ReplayShardSpec:
     path: str
     run_id: int | None
     db: str | None
+    settings: Settings  # the scanner is built from them as one process builds it (arbscan.app.build_scanner)
     depth: int = 0
-    min_net_bps: Decimal = Decimal(0)
-    max_book_age_ms: int = 2000
-    balances: Balances = field(default_factory=dict)
-    fee_overrides: Mapping[str, Decimal] = field(default_factory=dict)
     strategies: tuple[StrategyConfig, ...] = ()  # their filters pick the routes sent; none: no executor
     window_ms: int = 0  # how long book updates follow a route: the largest latency_ms
+    episodes: bool = False  # send episode events (an alert hub in the parent)
     watermark_lines: int = 500
     stats_every_s: float = 5.0
     batch_rows: int = 200
@@ -202,14 +228,19 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
     started, cpu_started = time.perf_counter(), time.process_time()
     me = spec.index
     owner = ShardMap(spec.shards).owner
+    from arbscan.app import build_scanner
+
     store = RemoteStore(journal, spec.run_id, spec.db, batch_rows=spec.batch_rows)
-    scanner = Scanner({}, store, min_net_bps=spec.min_net_bps, max_book_age_ms=spec.max_book_age_ms,
-                      balances={ex: dict(b) for ex, b in spec.balances.items()})
-    tap = ExecutionTap(spec.strategies, spec.window_ms, scanner) if spec.strategies else None
+    settings = spec.settings
+    scanner = build_scanner(settings, store, {v.exchange: dict(v.balances) for v in settings.venues if v.balances})
+    fee_overrides = settings.fee_overrides()
+    tap = ExecutionTap(spec.strategies, spec.window_ms, scanner) if spec.strategies or spec.episodes else None
     if tap is not None:
         scanner.listeners.append(tap)
+        if spec.episodes:
+            scanner.episode_listeners.append(tap)
     reader = ReplayReader(spec.path, owns=lambda symbol: owner(symbol) == me)
-    builder = BookBuilder(spec.depth)
+    builder = BookBuilder(spec.depth, scanner.markets)
     report = ShardReport(me)
     decide: list[int] | None = [] if spec.timing else None
     last_ts: float | None = None
@@ -228,8 +259,10 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
             if kind is BookEvent:
                 book = builder.apply(ev)
                 if tap is not None:
-                    tap.line = ev.line
-                if decide is None:
+                    tap.line, tap.prev_ts = ev.line, last_ts
+                if book is None:  # the book gate refused the line (arbscan.booksanity), as in one process
+                    scanner.on_untrue_book(ev.exchange, ev.symbol, ev.ts, builder.untrue)
+                elif decide is None:
                     scanner.on_book_event(book, ev.ts)
                 else:
                     t0 = time.perf_counter_ns()
@@ -240,13 +273,24 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
                 book_events += 1
             elif kind is ForeignBook:
                 if scanner.episodes:
+                    if tap is not None:
+                        tap.line, tap.prev_ts = ev.line, last_ts
                     scanner.expire(ev.ts)  # step 1 runs at every event, whichever symbol it is on
             elif kind is MarketEvent:
                 if owner(ev.market.symbol) == me:
-                    market = with_fee_override(ev.market, spec.fee_overrides)
+                    market = with_fee_override(ev.market, fee_overrides)
                     scanner.add_market(market)
-                    if tap is not None:
+                    if tap is not None and spec.strategies:
                         tap.market(ev.line, market)
+                continue
+            elif kind is CurrencyEvent:
+                when = ev.ts if ev.ts is not None else last_ts  # one process's clock: the last book line's time
+                if me == 0:  # every shard's routes need the facts; one shard journals them
+                    scanner.set_funding(ev.facts, when)
+                    if tap is not None and spec.strategies:
+                        tap.funding(ev.line, ev.facts)
+                else:
+                    scanner.funding.set(ev.facts)
                 continue
             else:
                 scanner.set_balance(ev.exchange, ev.asset, ev.free)
@@ -278,6 +322,7 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
             pass
     report.take(scanner)
     report.lines, report.book_events, report.last_ts = reader.line, book_events, last_ts
+    report.refused = builder.refused
     report.skipped = tap.skipped if tap is not None else []
     report.seconds, report.cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     report.started_at = time.time() - report.seconds

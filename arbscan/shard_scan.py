@@ -73,7 +73,9 @@ class ScanShardSpec:
     build_adapters: Callable[..., Mapping[str, Any]]
     strategies: tuple[StrategyConfig, ...] = ()
     window_ms: int = 0
+    episodes: bool = False  # send episode events (an alert hub in the parent)
     balances: Balances = field(default_factory=dict)  # fetched by the parent so far
+    funding: tuple[Any, ...] = ()  # funding facts the parent has fetched so far (AssetFunding)
     resume_funnels: tuple[RouteFunnel, ...] = ()
     resume_feeds: tuple[FeedStats, ...] = ()
     driver_options: Mapping[str, Any] = field(default_factory=dict)
@@ -94,6 +96,14 @@ class LiveTap(ExecutionTap):
         self.event_done()
         self.line += 1
         super().on_book(book, t)
+        self._schedule()
+
+    def episode_closed(self, episode: Any, t: float) -> None:
+        """An episode closed (also by the expiry timer, between book events): sent after this loop turn."""
+        super().episode_closed(episode, t)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
@@ -124,22 +134,30 @@ async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, c
         seq[0] += 1
         return (msg[0], seq[0], *msg[1:])
 
+    from arbscan.app import build_scanner
+
     store = RemoteStore(journal, spec.run_id, spec.db, batch_rows=BATCH_ROWS)  # written from a thread (scan_shard_main)
     balances = {v.exchange: dict(v.balances) for v in spec.settings.venues if v.balances}
     balances.update({ex: dict(b) for ex, b in spec.balances.items()})
-    scanner = Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances)
+    scanner = build_scanner(spec.settings, store, balances)
+    for facts in spec.funding:
+        scanner.funding.set(facts)
     for funnel in spec.resume_funnels:
         scanner.funnels[(funnel.symbol, funnel.buy_exchange, funnel.sell_exchange)] = funnel
     for feed in spec.resume_feeds:
         scanner.feeds[(feed.exchange, feed.symbol)] = feed
     tap = None
-    if spec.strategies:
+    if spec.strategies or spec.episodes:
         tap = LiveTap(spec.strategies, spec.window_ms, scanner, send)
         scanner.listeners.append(tap)
+        if spec.episodes:
+            scanner.episode_listeners.append(tap)
     adapters = spec.build_adapters(spec.settings)
+    options = dict(spec.driver_options)
+    options["funding_refresh_s"] = 0  # the parent asks the venues (with keys a private call) and sends the facts
     driver = ShardDriver(scanner, adapters, symbols, depth=sc.book_depth, fee_overrides=spec.settings.fee_overrides(),
-                        on_unreachable=lambda venue, message, retry: send([numbered("u", venue, message, retry)]),
-                        **dict(spec.driver_options))
+                         on_unreachable=lambda venue, message, retry: send([numbered("u", venue, message, retry)]),
+                         **options)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, driver.stop.set)
 
@@ -153,13 +171,15 @@ async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, c
         for msg in messages:
             if msg[0] == "balances":
                 scanner.balances[msg[1]] = dict(msg[2])
+            elif msg[0] == "funding":  # journaled by the parent, which asked for them
+                scanner.funding.set(msg[1])
             elif msg[0] == "stop":
                 driver.stop.set()
 
     loop.add_reader(control.fileno(), on_control)
 
     def status() -> ShardStatus:
-        venues = {name: (st.reachable, st.failures, st.last_error) for name, st in driver.venues.items()}
+        venues = {name: (st.reachable, st.failures, st.last_error, st.down_since) for name, st in driver.venues.items()}
         return ShardStatus(venues, {k: b.ts for k, b in scanner.books.items()}, scanner.events,
                            scanner.live_evaluations, scanner.episodes_closed, list(scanner.episodes.values()),
                            driver.now() if scanner.clock is not None else None)

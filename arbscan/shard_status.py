@@ -18,14 +18,14 @@ from arbscan.executor_feed import ShardTotals
 from arbscan.feeds import VenueState
 from arbscan.records import Episode, FeedStats, RouteFunnel
 
-__all__ = ["ShardStatus", "WorkersView", "journaled_figures"]
+__all__ = ["ShardStatus", "WorkersView", "BookTime", "journaled_figures"]
 
 
 @dataclass(slots=True)
 class ShardStatus:
     """What a scan shard reports every ``status_s``."""
 
-    venues: dict[str, tuple[bool | None, int, str | None]]  # name -> (reachable, failures, last error)
+    venues: dict[str, tuple[bool | None, int, str | None, float | None]]  # name -> (reachable, failures, error, down since)
     books: dict[tuple[str, str], float]  # (exchange, symbol) -> ts of the latest book
     events: int
     live_evaluations: int
@@ -59,6 +59,13 @@ def journaled_figures(db: str, run_id: int, symbols: Sequence[str], max_book_age
     return tuple(funnels), tuple(feeds)
 
 
+@dataclass(frozen=True, slots=True)
+class BookTime:
+    """What the status view and the alert hub read of a shard's book: its time."""
+
+    ts: float
+
+
 class _LiveTotals(ShardTotals):
     """The shards' latest status added up, for the status view (``arbscan.status.StatusView``)."""
 
@@ -73,7 +80,7 @@ class _LiveTotals(ShardTotals):
         self.live_evaluations = sum(s.live_evaluations for s in st)
         self.episodes_closed = sum(s.episodes_closed for s in st)
         self.episodes = {i: ep for i, ep in enumerate(ep for s in st for ep in s.open_episodes)}
-        self.books = {k: ts for s in st for k, ts in s.books.items()}
+        self.books = {k: BookTime(ts) for s in st for k, ts in s.books.items()}
 
 
 class WorkersView:
@@ -89,12 +96,14 @@ class WorkersView:
         self.scanner.refresh()
         venues: dict[str, VenueState] = {}
         for status in self.statuses.values():
-            for name, (reachable, failures, error) in status.venues.items():
+            for name, (reachable, failures, error, down_since) in status.venues.items():
                 v = venues.setdefault(name, VenueState(name, reachable=reachable))
                 if reachable is False or (reachable is None and v.reachable):
                     v.reachable = reachable
                 v.failures += failures
                 v.last_error = error or v.last_error
+                if down_since is not None and (v.down_since is None or down_since < v.down_since):
+                    v.down_since = down_since  # monotonic clocks agree across processes on one machine
         self.venues = venues
 
     def now(self) -> float:

@@ -141,14 +141,17 @@ def describe_exit(code: int | None) -> str:
 
 
 def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies: list[str] | tuple[str, ...],
-                       progress: Any = None, timing: bool = False) -> Any:
+                       progress: Any = None, alerts: bool = False, timing: bool = False) -> Any:
     """Replay ``path`` with ``settings.scanner.workers`` shards; returns ``arbscan.app.ReplayRun``.
 
     The result's ``scanner`` is an ``arbscan.executor_feed.ShardTotals`` whose ``reports`` are the
-    shards' own; ``timing`` has every shard time each decision (benchmarks).
+    shards' own; ``alerts`` (``--alerts``) runs the alert hub here, on the shards' episodes and the
+    executors' trades; ``timing`` has every shard time each decision (benchmarks).
     """
-    from arbscan.app import ReplayRun, paper_executors, settings_summary
+    from arbscan.app import ReplayRun, alerts_for_run, paper_executors, settings_summary
+    from arbscan.funding import FundingBook
     from arbscan.replay import ReplayResult
+    from arbscan.transfers import RouteTransfers
     from arbscan.status import say
     from arbscan.store import Store
 
@@ -159,6 +162,7 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth, workers=n))
     processes = Processes()
     status = "error"
+    hub = None
     try:
         counts = venues_per_symbol(path)
         shard_map = ShardMap.build(counts, n)
@@ -167,11 +171,17 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
         markets: dict[tuple[str, str], Any] = {}
         journal_in, journal_out = pipe()
         parent_journal = RemoteStore(journal_out, run_id, sc.db)
+        funding = FundingBook(settings.transfer_overrides())  # the config's, then the file's currency lines
         if strategies:
             fallback = {ex: dict(b) for ex, b in venue_balances.items()}
             for exchange, assets in replay_header(path).items():  # the file's balance lines before its books
                 fallback.setdefault(exchange, {}).update(assets)
-            executors = paper_executors(settings, strategies, parent_journal, markets, fallback)
+            executors = paper_executors(settings, strategies, parent_journal, markets, fallback,
+                                        RouteTransfers(funding, markets))
+        if alerts:
+            hub = alerts_for_run(settings, store, required=True)  # audited through the parent's own journal
+            for ex in executors:
+                hub.watch_executor(ex)
         chosen = tuple(ex.strategy for ex in executors)
         say(f"arbscan: replay with {n} workers (symbols split by venues, stable):")
         for line in shard_map.describe(counts):
@@ -191,9 +201,9 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
         mux = PipeMux()
         controls = []
         for k in range(n):
-            spec = ReplayShardSpec(k, shard_map.shards, str(path), run_id, str(sc.db), depth, sc.min_net_bps,
-                                   sc.max_book_age_ms, venue_balances, settings.fee_overrides(), chosen,
-                                   max((s.latency_ms for s in chosen), default=0), timing=timing)
+            spec = ReplayShardSpec(k, shard_map.shards, str(path), run_id, str(sc.db), settings, depth, chosen,
+                                   max((s.latency_ms for s in chosen), default=0), episodes=hub is not None,
+                                   timing=timing)
             events_in, events_out = pipe()
             shard_control_in, shard_control_out = pipe()
             processes.start(f"shard{k + 1}", replay_shard_main,
@@ -201,9 +211,13 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
                             [shard_journals[k], events_out, shard_control_in])
             mux.add(k, events_in)
             controls.append(shard_control_out)
-        run = _ReplayParent(n, mux, controls, processes, ExecutorFeed(executors, markets), parent_journal, progress)
+        if hub is not None:
+            hub.start()
+        feed = ExecutorFeed(executors, markets, funding, [hub] if hub is not None else ())
+        run = _ReplayParent(n, mux, controls, processes, feed, parent_journal, progress)
         reports = run.run()
         totals = ShardTotals()
+        totals.require_transferable = sc.require_transferable
         for k in range(n):
             if k in reports:
                 totals.add(reports[k])
@@ -230,13 +244,15 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
         status = "interrupted" if interrupted else "ok"
         lines = max((r.lines for r in reports.values()), default=0)
         book_events = sum(r.book_events for r in reports.values())
-        result = ReplayResult(lines, book_events, totals, time.perf_counter() - started, interrupted)
+        result = ReplayResult(lines, book_events, totals, time.perf_counter() - started, interrupted, totals.refused)
         store.end_run(status, events=book_events)
         return ReplayRun(result, run_id, executors)
     finally:
         processes.stop_all()
         if progress:
             progress.done()
+        if hub is not None:
+            hub.close()  # its last alerts are audited before the journal closes
         store.close(status)
 
 

@@ -118,7 +118,7 @@ def shard_cost(path: Path, owns_all: bool) -> dict[str, Any]:
     """Seconds per line of one in-process shard that owns every symbol (or none)."""
     symbols = tuple(sorted({ev.market.symbol for ev in ReplayReader(path) if type(ev) is MarketEvent}))
     shards = ((*symbols,), ()) if owns_all else ((), (*symbols,))
-    spec = ReplayShardSpec(0, shards, str(path), 1, None, 10)
+    spec = ReplayShardSpec(0, shards, str(path), 1, None, Settings(), 10)
     journal = _NullOutbox(journal=True)
     report = run_replay_shard(spec, journal, _NullOutbox(journal=False), None)
     first = next(ev.ts for ev in ReplayReader(path) if type(ev) is BookEvent)

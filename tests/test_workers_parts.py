@@ -138,10 +138,10 @@ def test_rows_leave_as_stored_in_batches_of_the_configured_size():
     store.submit("t", {"x": D("1.50")})
     store.upsert("u", {"id": 1, "amount": D("2")}, pk="id")
     assert out.batches == []
-    store.submit_many("t", [{"x": D("0E-8")}])
+    store.submit_many("t", [{"x": D("1E-8"), "flag": True}])  # stored as plain text; a bool as 1
     assert out.batches == [[("insert", "t", [{"x": "1.50", "run_id": 7}], None),
                             ("upsert", "u", [{"id": 1, "amount": "2", "run_id": 7}], "id"),
-                            ("insert", "t", [{"x": "0E-8", "run_id": 7}], None)]]
+                            ("insert", "t", [{"x": "0.00000001", "flag": 1, "run_id": 7}], None)]]
     store.submit("t", {"x": 1})
     store.tick()
     assert len(out.batches) == 1  # not due yet
@@ -201,9 +201,9 @@ def test_the_status_view_adds_up_every_shards_venues_books_and_counts():
     from arbscan.status import StatusView
 
     statuses = {
-        0: ShardStatus({"kraken": (True, 0, None), "bitstamp": (True, 1, None)}, {("kraken", "BTC/USD"): 99.5},
+        0: ShardStatus({"kraken": (True, 0, None, None), "bitstamp": (True, 1, None, None)}, {("kraken", "BTC/USD"): 99.5},
                        events=10, live_evaluations=2, episodes_closed=1, open_episodes=[], clock=100.0),
-        1: ShardStatus({"kraken": (True, 0, None), "bitstamp": (False, 3, "ConnectionError: refused")},
+        1: ShardStatus({"kraken": (True, 0, None, None), "bitstamp": (False, 3, "ConnectionError: refused", 12.5)},
                        {("kraken", "ETH/USD"): 99.0}, events=5, live_evaluations=1, episodes_closed=2,
                        open_episodes=[], clock=99.8),
     }
@@ -211,7 +211,7 @@ def test_the_status_view_adds_up_every_shards_venues_books_and_counts():
     view.refresh()
     assert view.now() == 100.0
     assert (view.venues["kraken"].reachable, view.venues["bitstamp"].reachable) == (True, False)  # one shard cannot
-    assert view.venues["bitstamp"].failures == 4
+    assert view.venues["bitstamp"].failures == 4 and view.venues["bitstamp"].down_since == 12.5
     lines = StatusView(view, enabled=False).render()
     assert lines[1].startswith("kraken") and "BTC/USD 500 ms" in lines[1] and "ETH/USD 1,000 ms" in lines[1]
     assert lines[0].startswith("bitstamp") and "unreachable" in lines[0]

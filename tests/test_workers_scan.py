@@ -19,7 +19,7 @@ from decimal import Decimal as D
 import psutil
 import pytest
 
-from arbscan import app, cli
+from arbscan import app, checks, cli
 from arbscan.model import BookSnapshot, Market
 from arbscan.summary import summarize
 
@@ -88,6 +88,7 @@ ETH = 10
 def scan(tmp_path, monkeypatch):
     monkeypatch.setattr(app, "build_adapters", fake_adapters)
     monkeypatch.setattr(app, "DRIVER_OPTIONS", {"stats_interval": 0.2})
+    monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)
     db = tmp_path / "scan.db"
@@ -226,6 +227,7 @@ def test_live_orders_go_out_from_the_parent_only(tmp_path, monkeypatch, capsys):
     trading = {"alpha": LiveBookVenue("alpha", "99.9", "100.0"), "beta": LiveBookVenue("beta", "101.0", "101.1")}
     monkeypatch.setattr(me, "_PARENT_VENUES", trading)
     monkeypatch.setattr(app, "build_adapters", me.fake_live_adapters)
+    monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)
     for name in ("ALPHA", "BETA"):
         monkeypatch.setenv(f"{name}_API_KEY", "k")
         monkeypatch.setenv(f"{name}_API_SECRET", "s")
