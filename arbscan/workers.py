@@ -196,8 +196,6 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
             inbox, outbox = pipe()
             producers[f"shard{k + 1}"] = inbox
             shard_journals.append(outbox)
-        processes.start("writer", writer_main, (WriterSpec(str(sc.db)), os.getpid(), log, control_in, producers,
-                                                  report_out), [control_in, report_out, *producers.values()])
         mux = PipeMux()
         controls = []
         for k in range(n):
@@ -211,6 +209,10 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
                             [shard_journals[k], events_out, shard_control_in])
             mux.add(k, events_in)
             controls.append(shard_control_out)
+        # the writer starts after the shards: their first rows wait in the pipes, and the shards' start-up
+        # (the longer one) has the cores first
+        processes.start("writer", writer_main, (WriterSpec(str(sc.db)), os.getpid(), log, control_in, producers,
+                                                  report_out), [control_in, report_out, *producers.values()])
         if hub is not None:
             hub.start()
         feed = ExecutorFeed(executors, markets, funding, [hub] if hub is not None else ())
