@@ -56,3 +56,13 @@ def _logging_as_it_was():
         logger = logging.getLogger(n)
         logger.setLevel(level)
         logger.handlers[:] = handlers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_kraken_call_counters():
+    """Kraken's call counter is one per API key and process; tests reuse one fake key, so each starts from zero."""
+    from adapters.kraken import ratelimit
+
+    ratelimit._COUNTERS.clear()
+    yield
+    ratelimit._COUNTERS.clear()

@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from adapters.base import AdapterDefaults, Credentials, load_credentials, replace_origin
+from adapters.base import AdapterDefaults, Credentials, load_credentials
 from adapters.ccxt.errors import map_ccxt_errors
+from adapters.ccxt.exchange import new_exchange, order_params, rewrite_urls, ws_open_timeout_s
 from adapters.ccxt.funding import fetch_funding
 from adapters.ccxt.parse import (
     binance_permissions,
@@ -44,7 +45,6 @@ from arbscan.errors import (
     NotSupported,
     OrderNotFound,
     OrderOutcomeUnknown,
-    OrderRejected,
     UnexpectedPayload,
 )
 from arbscan.funding import AssetFunding
@@ -57,21 +57,6 @@ log = logging.getLogger(__name__)
 DEFAULT_POLL_INTERVAL_MS = 1000
 """REST polling spacing per venue when none is configured (never below ccxt's ``rateLimit``)."""
 
-# arbscan scans spot markets only; venues whose market list spans other products by default are told
-# to load spot only (binance would otherwise also call its futures exchangeInfo endpoints, and its
-# margin pairs with every currency list).
-_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
-    "binanceus": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False},
-}
-
-# Venues where ccxt passes ``timeInForce`` through unchanged and the venue wants its own field.
-# Bitstamp: limit orders are IOC with ``ioc_order=True`` (https://www.bitstamp.net/api/#tag/Orders);
-# an ignored ``timeInForce`` would leave a resting GTC order behind.
-_TIME_IN_FORCE_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
-    "bitstamp": {"IOC": {"ioc_order": True}, "FOK": {"fok_order": True}, "GTC": {}},
-}
-
 # Venues whose ccxt ``fetch_order`` looks an order up by ``params["clientOrderId"]`` (read in each
 # venue's fetch_order source: binance origClientOrderId, bitstamp client_order_id, coinbaseexchange
 # client_oid). Elsewhere an order we did not place in this process is searched in the venue's lists.
@@ -79,72 +64,6 @@ _FETCH_BY_CLIENT_ID = frozenset({"binance", "binanceus", "bitstamp", "coinbaseex
 
 # order list kind -> (ccxt method, its ``has`` flag)
 _ORDER_LISTS = {"open": ("fetch_open_orders", "fetchOpenOrders"), "closed": ("fetch_closed_orders", "fetchClosedOrders")}
-
-
-def rewrite_urls(urls: Any, rest_url: str | None, ws_url: str | None) -> Any:
-    """A copy of ccxt's ``urls['api']`` tree with every http(s) URL moved to ``rest_url`` and ws(s) to ``ws_url``."""
-    if isinstance(urls, dict):
-        return {k: rewrite_urls(v, rest_url, ws_url) for k, v in urls.items()}
-    if isinstance(urls, list):
-        return [rewrite_urls(v, rest_url, ws_url) for v in urls]
-    if isinstance(urls, str):
-        lower = urls.lower()
-        if lower.startswith(("ws://", "wss://")):
-            return replace_origin(urls, ws_url)
-        if lower.startswith(("http://", "https://")):
-            return replace_origin(urls, rest_url)
-    return urls
-
-
-def order_params(exchange: str, req: OrderRequest, features: Mapping[str, Any] | None) -> dict[str, Any]:
-    """ccxt ``create_order`` params for ``req``: its time in force as the venue reads it, our client id, no retries.
-
-    ``OrderRejected`` when the venue (by ccxt's ``features``, or our own table) has no such time in force.
-    """
-    tif = req.time_in_force.upper()
-    supported = ((features or {}).get("spot") or {}).get("createOrder") or {}
-    if supported.get("timeInForce") and not supported["timeInForce"].get(tif):
-        raise OrderRejected(f"{exchange}: time in force {tif} is not supported")
-    venue_tif = _TIME_IN_FORCE_PARAMS.get(exchange)
-    if venue_tif is not None and tif not in venue_tif:
-        raise OrderRejected(f"{exchange}: time in force {tif} is not supported")
-    tif_params = venue_tif[tif] if venue_tif is not None else {"timeInForce": tif}
-    # maxRetriesOnFailure=0: ccxt must not resend this request whatever its options say
-    return {**tif_params, "clientOrderId": req.client_id, "maxRetriesOnFailure": 0}
-
-
-def _new_exchange(
-    exchange_id: str,
-    credentials: Credentials | None,
-    options: Mapping[str, Any] | None,
-    rest_url: str | None,
-    ws_url: str | None,
-) -> Any:
-    """The ccxt exchange object: ccxt.pro's class where there is one, keys set, URLs moved to the overrides."""
-    import ccxt.async_support as ccxt_async  # imported here: ccxt is slow to import
-    import ccxt.pro as ccxt_pro
-
-    cls = getattr(ccxt_pro, exchange_id) if exchange_id in ccxt_pro.exchanges else getattr(ccxt_async, exchange_id)
-    merged_options = {**_DEFAULT_OPTIONS.get(exchange_id, {}), **dict(options or {})}
-    merged_options.setdefault("maxRetriesOnFailure", 0)  # ccxt's default too; orders force 0 below
-    config: dict[str, Any] = {"enableRateLimit": True, "options": merged_options}
-    if credentials is not None:
-        config["apiKey"] = credentials.api_key
-        config["secret"] = credentials.api_secret
-        if credentials.password:
-            config["password"] = credentials.password
-    exchange = cls(config)
-    if rest_url or ws_url:
-        exchange.urls["api"] = rewrite_urls(exchange.urls.get("api"), rest_url, ws_url)
-    return exchange
-
-
-def _ws_open_timeout_s(exchange: Any) -> float:
-    """How long ccxt.pro waits for a WebSocket to open: ``connectionTimeout`` (ms) from its settings or default."""
-    from ccxt.async_support.base.ws.client import Client
-
-    settings = {**(getattr(exchange, "streaming", None) or {}), **((exchange.options or {}).get("ws") or {})}
-    return float(settings.get("connectionTimeout", Client.connectionTimeout)) / 1000.0
 
 
 KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
@@ -201,7 +120,7 @@ class CcxtAdapter(AdapterDefaults):
         self._markets: dict[str, Market] = {}
         self._order_ids: dict[str, str] = {}  # client id -> venue order id, for orders we placed
 
-        self._exchange = _new_exchange(exchange_id, self._credentials, options, rest_url, ws_url)
+        self._exchange = new_exchange(exchange_id, self._credentials, options, rest_url, ws_url)
         self._ws = bool(use_websocket and self._exchange.has.get("watchOrderBook"))
         interval_ms = max(poll_interval_ms or DEFAULT_POLL_INTERVAL_MS, float(self._exchange.rateLimit or 0))
         self.poll_interval_s = interval_ms / 1000.0
@@ -225,7 +144,7 @@ class CcxtAdapter(AdapterDefaults):
             secrets=self._secrets(),
             retry_after=max(1.0, float(ex.rateLimit or 0) / 1000.0),
             timeout_s=ex.timeout / 1000.0,
-            ws_timeout_s=_ws_open_timeout_s(ex),
+            ws_timeout_s=ws_open_timeout_s(ex),
         )
 
     def _require_keys(self, what: str) -> None:

@@ -28,7 +28,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -37,8 +36,9 @@ from urllib.parse import urlencode
 from asyncio_throttle import Throttler
 
 from adapters.base import Credentials, replace_origin
-from adapters.kraken.auth import key_fingerprint, key_lock, nonce_source, sign
+from adapters.kraken.auth import key_lock, nonce_source, sign
 from adapters.kraken.errors import map_error
+from adapters.kraken.ratelimit import TIERS, CallCounter, counter_for
 from adapters.kraken.rest_funding import FundingEndpoints
 from adapters.network import describe_failure, http_status, public_url
 from arbscan.errors import (
@@ -65,13 +65,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REST_URL = "https://api.kraken.com"
 
-TIERS: dict[str, tuple[float, float]] = {
-    # tier: (max counter, decay per second), from Kraken's REST rate-limit guide
-    "starter": (15.0, 0.33),
-    "intermediate": (20.0, 0.5),
-    "pro": (20.0, 1.0),
-}
-
 # Ledger and trade-history calls cost 2 on the call counter; AddOrder/CancelOrder are not counted.
 _COST = {"Ledgers": 2, "QueryLedgers": 2, "TradesHistory": 2, "QueryTrades": 2, "ClosedOrders": 2}
 _TRADING = frozenset({"AddOrder", "CancelOrder"})
@@ -86,55 +79,6 @@ class NotSent(Exception):
 
 class _NeverSent(ExchangeUnavailable):
     """The request provably did not reach Kraken's engine (no connection, or Kraken says unprocessed)."""
-
-
-class CallCounter:
-    """Kraken's per-key REST call counter, kept locally so we wait instead of being rate limited."""
-
-    def __init__(self, maximum: float, decay_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.maximum = maximum
-        self.decay_per_s = decay_per_s
-        self._clock = clock
-        self._value = 0.0
-        self._at = clock()
-
-    @property
-    def value(self) -> float:
-        """The counter now, after decay."""
-        now = self._clock()
-        return max(0.0, self._value - (now - self._at) * self.decay_per_s)
-
-    def wait_time(self, cost: float) -> float:
-        """Seconds to wait before a call of ``cost`` fits under the maximum."""
-        over = self.value + cost - self.maximum
-        return over / self.decay_per_s if over > 0 else 0.0
-
-    async def acquire(self, cost: float = 1.0, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
-        """Wait until ``cost`` fits, then add it."""
-        while (delay := self.wait_time(cost)) > 0:
-            await sleep(delay)
-        now = self._clock()
-        self._value = max(0.0, self._value - (now - self._at) * self.decay_per_s) + cost
-        self._at = now
-
-    def penalise(self) -> None:
-        """After Kraken said ``EAPI:Rate limit exceeded``: assume the counter is full."""
-        self._value = self.maximum
-        self._at = self._clock()
-
-
-_COUNTERS: dict[tuple[str, str], CallCounter] = {}
-
-
-def _counter_for(credentials: Credentials | None, tier: str) -> CallCounter:
-    """Kraken counts calls per API key: every client of one key in this process shares one counter."""
-    if credentials is None:
-        return CallCounter(*TIERS[tier])
-    slot = (key_fingerprint(credentials.api_key), tier)
-    counter = _COUNTERS.get(slot)
-    if counter is None:
-        counter = _COUNTERS[slot] = CallCounter(*TIERS[tier])
-    return counter
 
 
 def aiohttp_transport(timeout_s: float = 10.0) -> tuple[Transport, Callable[[], Awaitable[None]]]:
@@ -205,7 +149,7 @@ class KrakenRestClient(FundingEndpoints):
         self._credentials = credentials
         if tier is not None and tier not in TIERS:
             raise ValueError(f"unknown Kraken tier {tier!r} (known: {', '.join(TIERS)})")
-        self.counter = _counter_for(credentials, tier) if tier else None
+        self.counter = counter_for(credentials, tier) if tier else None
         self._throttler = Throttler(rate_limit=1, period=1.0 / public_calls_per_s)
         self.timeout_s = timeout_s
         if transport is None:
