@@ -140,7 +140,12 @@ def _apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
         changes["max_book_age_ms"] = args.max_age_ms
     if getattr(args, "workers", None) is not None:
         changes["workers"] = args.workers
-    return replace(settings, scanner=replace(sc, **changes)) if changes else settings
+    settings = replace(settings, scanner=replace(sc, **changes)) if changes else settings
+    if getattr(args, "bus", None):
+        from arbscan.bus.commands import with_bus
+
+        settings = with_bus(settings, args.bus)
+    return settings
 
 
 def _workers_arg(text: str) -> int:
@@ -156,6 +161,28 @@ def _workers_arg(text: str) -> int:
 def _workers_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_workers_arg, metavar="N|auto",
                    help="split the symbols over N processes (auto: one per core; default: scanner.workers, 1)")
+
+
+def _shard_arg(text: str) -> tuple[int, int]:
+    from arbscan.bus.shard_proc import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _bus_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bus", metavar="URL",
+                   help="the NATS servers of a multi-host deployment, nats://HOST:4222[,...] (default: [bus] url)")
+
+
+def _shard_flags(p: argparse.ArgumentParser) -> None:
+    _bus_flag(p)
+    p.add_argument("--shard", type=_shard_arg, metavar="K/N",
+                   help="run shard K of N on the bus (its symbols by the rule of --workers); see 'Beyond one machine'")
+    p.add_argument("--run", metavar="NAME",
+                   help="with --shard: the run's name on the bus (default: made of the replay file or the settings, and N)")
 
 
 def _strategy_arg(p: argparse.ArgumentParser) -> None:
@@ -201,6 +228,7 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _strategy_arg(p)
     _workers_flag(p)
+    _shard_flags(p)
     p.add_argument("--alerts", action="store_true",
                    help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
 
@@ -214,6 +242,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file) if args.file else demo_path()
     sc = settings.scanner
     depth = sc.book_depth if args.depth is None else args.depth
+    from arbscan.bus.commands import check_shard_command, run_replay_shard_command
+
+    if check_shard_command(settings, args, "replay"):
+        return run_replay_shard_command(settings, path, args.shard, run=args.run, depth=depth)
     progress = None if args.no_progress else Progress(f"replay {path.name}")
     run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress,
                              alerts=args.alerts)
@@ -248,6 +280,7 @@ def _add_scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
     _strategy_arg(p)
     _workers_flag(p)
+    _shard_flags(p)
     p.add_argument("--live", action="store_true",
                    help="place REAL paired orders for the first --strategy (needs API keys for every venue it trades)")
     p.add_argument("--validate-orders", action="store_true",
@@ -288,6 +321,10 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
 
 
 def _run_scan(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.bus.commands import check_shard_command, run_scan_shard_command
+
+    if check_shard_command(settings, args, "scan"):
+        return run_scan_shard_command(settings, args.shard, run=args.run, duration=args.duration)
     return _run_live(args, settings, "scan")
 
 
@@ -316,6 +353,7 @@ def _run_report(args: argparse.Namespace, settings: Settings) -> int:
 def _add_resume(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inventory-handled", action="store_true",
                    help="the inventory kept from uneven fills was dealt with: stop counting it toward live.max_exposure")
+    _bus_flag(p)
 
 
 def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
@@ -329,6 +367,12 @@ def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no active halt in {settings.scanner.db}; live trading is not halted")
     for halt in cleared:
         print(f"cleared halt #{halt['id']}: {halt['reason']}")
+    if settings.bus is not None and settings.bus.url:
+        from arbscan.bus.commands import resume_on_bus
+
+        for halt in resume_on_bus(settings, by=f"arbscan resume ({getpass.getuser()})"):
+            print(f"cleared halt on the bus ({halt.get('host', '?')}): {halt.get('reason')}")
+            cleared.append(halt)
     if cleared:
         print("the next 'arbscan scan --live' reconciles unfinished orders before trading again")
     return 0
@@ -378,7 +422,7 @@ def _run_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_status(p: argparse.ArgumentParser) -> None:
-    pass
+    _bus_flag(p)
 
 
 def _run_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -394,6 +438,11 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
             print(line)
     finally:
         db.conn.close()
+    if settings.bus is not None and settings.bus.url:
+        from arbscan.bus.commands import bus_status_lines
+
+        for line in bus_status_lines(settings):
+            print(line)
     return 0
 
 
@@ -413,6 +462,37 @@ def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
     if not loaded:
         raise BadInput("no venue's markets could be loaded: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
     return 0
+
+
+# -- journal and execute (the bus) ---------------------------------------------------------------
+
+
+def _add_journal(p: argparse.ArgumentParser) -> None:
+    _bus_flag(p)
+
+
+def _run_journal(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.bus.commands import run_journal_command
+
+    return run_journal_command(settings)
+
+
+def _add_execute(p: argparse.ArgumentParser) -> None:
+    _bus_flag(p)
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="trade this [[strategies]] entry (repeatable; --live: exactly one)")
+    p.add_argument("--live", action="store_true",
+                   help="place REAL paired orders (API keys for every venue it trades; --db: its own journal on this host)")
+    p.add_argument("--validate-orders", action="store_true",
+                   help="with --live: Kraken checks every order with validate=true and executes none")
+
+
+def _run_execute(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.bus.commands import run_execute_command
+
+    if getattr(args, "db", None) and not args.live:
+        raise BadInput("--db: a paper executor on the bus journals through the journal consumer; --db is --live's own journal")
+    return run_execute_command(settings, args.strategy or [], live=args.live, validate_orders=args.validate_orders)
 
 
 # -- alert-test --------------------------------------------------------------------------------
@@ -463,6 +543,10 @@ COMMANDS: list[Command] = [
             _add_alert_test, _run_alert_test, ()),
     Command("rebalance", "propose the transfers that restore a strategy's starting balances (advice only, nothing is sent)",
             _add_rebalance, _run_rebalance, JOURNAL_FLAGS),
+    Command("journal", "on the bus: commit the shards' and the executor's rows into the SQLite journal (--db)",
+            _add_journal, _run_journal, JOURNAL_FLAGS),
+    Command("execute", "on the bus: the one executor, paper or --live, trading the shards' routes",
+            _add_execute, _run_execute, JOURNAL_FLAGS),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 
