@@ -60,7 +60,7 @@ def parse_bus(raw: Any) -> BusConfig:
         if kw["replicas"] > 5:
             raise ConfigError(f"bus.replicas: JetStream keeps at most 5 copies, got {kw['replicas']}")
     if "buffer_rows" in table:
-        kw["buffer_rows"] = _int("bus.buffer_rows", table["buffer_rows"], minimum=100)
+        kw["buffer_rows"] = _int("bus.buffer_rows", table["buffer_rows"], minimum=500)  # a batch is up to 500 rows
     return BusConfig(**kw)
 
 

@@ -13,11 +13,13 @@ under the same ids; only what was never stored is written.
 
 While NATS is away the queue grows, up to a bound:
 
-* journal batches (``kind="journal"``): at ``bound`` rows the oldest funnel and feed-statistics rows
-  queued are dropped (every later write of the same route or feed replaces them, so the final figures
-  survive; the drop is said in one line); episodes, trades, orders and everything else are never
-  dropped. When only such rows are left over the bound, ``put`` waits (``when_full="wait"``, a replay:
-  its file waits too) or keeps them beyond the bound and says so (``"keep"``, a live shard);
+* journal batches (``kind="journal"``): at ``bound`` rows, funnel and feed-statistics rows are dropped,
+  oldest first: first those a later queued row of the same route or feed replaces (each is a running
+  count, so nothing is lost), then — a live shard (``when_full="keep"``) only — any, so the latest
+  figures of a route may be missing until its next write (said in one line). Episodes, trades, orders
+  and everything else are never dropped: when only they would be left over the bound, ``put`` waits
+  until NATS takes some (``"wait"``, a replay: its file waits too, and the bound is never exceeded) or
+  keeps them beyond the bound and says so (``"keep"``: a live shard must go on scanning);
 * executor messages (``kind="routes"``): ``put`` waits at ``bound`` messages (a replay), or the oldest
   are dropped (``"drop"``, a live shard: a route is worthless seconds later).
 
@@ -147,11 +149,10 @@ class BusOutbox:
 
     def _queue_one(self, what: str, payload: Any, rows: int) -> None:
         with self._cond:
+            self._fit(rows)
             self.seq += 1
             body = {"k": what, "run": self.run, "p": self.producer, "s": self.seq, **self.header, "x": payload}
-            self._queue.append(_Pending(self.seq, body, rows))
-            self._held += rows
-            self._make_room()
+            self._append(_Pending(self.seq, body, rows))
         self._poke()
 
     def _encode_routes(self, what: str, payload: Any) -> list[bytes]:
@@ -164,52 +165,81 @@ class BusOutbox:
 
     def _queue_one_encoded(self, data: bytes) -> None:
         with self._cond:
+            self._fit(1)
             self.seq += 1
-            self._queue.append(_Pending(self.seq, data, 1))
-            self._held += 1
-            self._make_room()
+            self._append(_Pending(self.seq, data, 1))
         self._poke()
 
-    def _make_room(self) -> None:
-        """Called holding the lock: keep within the bound (module docstring)."""
+    def _append(self, pending: _Pending) -> None:
+        self._queue.append(pending)
+        self._held += pending.rows
         if self._held > self.stats.max_rows:
             self.stats.max_rows = self._held
-        if self._held <= self.bound:
+        over = self._held - self.bound
+        if over > self.stats.held_over_bound:
+            self.stats.held_over_bound = over
+            self._say_dropped(f"nothing more may be dropped: holding {over:,} episode / trade rows beyond the bound "
+                              "until NATS is back", dropped=False)
+
+    def _fit(self, rows: int) -> None:
+        """Called holding the lock, before ``rows`` more are queued: make room within the bound (module docstring)."""
+        if self._held + rows <= self.bound:
             return
         if self.kind == "journal":
-            dropped = 0
-            for pending in self._queue:  # oldest first; the one in flight is no longer in the queue
-                if self._held <= self.bound:
-                    break
-                work = pending.body["x"] if pending.body["k"] == "rows" else ()
-                keep = [w for w in work if w[1] not in STATISTICS_TABLES]
-                if len(keep) != len(work):
-                    gone = sum(len(w[2]) for w in work if w[1] in STATISTICS_TABLES)
-                    pending.body["x"] = keep
-                    pending.rows -= gone
-                    self._held -= gone
-                    dropped += gone
+            dropped = self._drop_statistics(rows, superseded_only=True)
+            if self._held + rows > self.bound and self.when_full != "wait":
+                dropped += self._drop_statistics(rows, superseded_only=False)
             if dropped:
                 self.stats.dropped_rows += dropped
-                self._say_dropped(f"{dropped:,} funnel / feed statistics rows (later rows of the same routes "
-                                  f"replace them; episodes and trades are kept)")
+                self._say_dropped(f"{self.stats.dropped_rows:,} funnel / feed statistics rows so far (episodes and "
+                                  "trades are kept)")
         elif self.when_full == "drop":
-            while self._held > self.bound and self._queue:
-                self._queue.popleft()
-                self._held -= 1
+            while self._held + rows > self.bound and self._queue:
+                self._held -= self._queue.popleft().rows
                 self.stats.dropped_messages += 1
-            self._say_dropped(f"{self.stats.dropped_messages:,} executor messages so far (routes are worthless "
-                              "once they are old)")
-        if self._held > self.bound:
-            if self.when_full == "wait":
-                while self._held > self.bound and not self._closed:
-                    self._cond.wait(0.5)
-            else:
-                over = self._held - self.bound
-                if over > self.stats.held_over_bound:
-                    self.stats.held_over_bound = over
-                    self._say_dropped(f"nothing more that may be dropped: holding {over:,} episode / trade rows "
-                                      "beyond the bound until NATS is back", dropped=False)
+            self._say_dropped(f"{self.stats.dropped_messages:,} executor messages so far (a route is worthless "
+                              "once it is old)")
+        if self.when_full == "wait":
+            while self._held and self._held + rows > self.bound and not self._closed:
+                self._cond.wait(0.5)
+
+    def _drop_statistics(self, rows: int, superseded_only: bool) -> int:
+        """Drop queued statistics rows, oldest first, until ``rows`` more fit; ``superseded_only``: only rows a later
+        queued row of the same route or feed replaces (nothing is lost then). Returns how many were dropped."""
+        later: set[tuple[Any, ...]] = set()
+        replaced: list[set[int]] = []
+        if superseded_only:  # newest first: a row is superseded when its key was already seen
+            for pending in reversed(self._queue):
+                gone = set()
+                for i, (op, table, items, pk) in enumerate(pending.body["x"] if pending.body["k"] == "rows" else ()):
+                    if table in STATISTICS_TABLES:
+                        keys = [c for c in ([pk] if isinstance(pk, str) else pk or ()) if c != "run_id"]
+                        for j, row in enumerate(items):
+                            key = (table, *(row.get(c) for c in keys))
+                            if key in later:
+                                gone.add((i, j))
+                            later.add(key)
+                replaced.append(gone)
+            replaced.reverse()
+        dropped = 0
+        for n, pending in enumerate(self._queue):  # oldest first; the one in flight is no longer in the queue
+            if self._held + rows <= self.bound:
+                break
+            if pending.body["k"] != "rows":
+                continue
+            work = []
+            for i, (op, table, items, pk) in enumerate(pending.body["x"]):
+                if table not in STATISTICS_TABLES:
+                    work.append([op, table, items, pk])
+                    continue
+                kept = [r for j, r in enumerate(items) if superseded_only and (i, j) not in replaced[n]]
+                dropped += len(items) - len(kept)
+                self._held -= len(items) - len(kept)
+                pending.rows -= len(items) - len(kept)
+                if kept:
+                    work.append([op, table, kept, pk])
+            pending.body["x"] = work
+        return dropped
 
     def _say_dropped(self, what: str, dropped: bool = True) -> None:
         now = time.monotonic()
