@@ -133,11 +133,22 @@ class BusOutbox:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._closed = True
-            while self._held or self._queue:
+            while self._held or self._queue or self._in_flight is not None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
                 self._cond.wait(0.2 if left is None else min(0.2, left))
+        return True
+
+    def wait_stored(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until JetStream has stored everything queued; False if it has not."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._held or self._queue or self._in_flight is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(0.05, left))
         return True
 
     @property
