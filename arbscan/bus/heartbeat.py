@@ -46,14 +46,16 @@ class Heartbeat:
     async def _beat(self) -> None:
         while True:
             kv = self.bus.kv.get(SHARDS_BUCKET)
-            if kv is not None and self.bus.connected.is_set():
-                try:
-                    extra = self.info()
-                    await kv.put(self.key, json.dumps({**self.base, **extra, "at": time.time()}).encode())
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a missed beat; the connection manager says why
-                    logger.debug("heartbeat not sent: %s", exc)
+            if kv is None or not self.bus.connected.is_set():
+                await asyncio.sleep(0.05)  # the first beat as soon as NATS is there
+                continue
+            try:
+                extra = self.info()
+                await kv.put(self.key, json.dumps({**self.base, **extra, "at": time.time()}).encode())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a missed beat; the connection manager says why
+                logger.debug("heartbeat not sent: %s", exc)
             await asyncio.sleep(BEAT_S)
 
     def stop(self) -> None:
