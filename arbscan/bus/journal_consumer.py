@@ -207,18 +207,24 @@ class JournalConsumer:
             (run_key, run.run_id, run.shards, json.dumps(sorted(run.ended)), run.events, run.worst))
 
     def _rows(self, run_id: int, work: list[Any]) -> int:
+        """Execute a batch's rows (consecutive rows with the same statement share one ``executemany``)."""
         count = 0
         for op, table, rows, pk in work:
             if not rows:
                 continue
-            columns = self._table_columns(table, rows)
-            has_run = "run_id" in columns
+            has_run = "run_id" in self._table_columns(table, rows)
+            sql, cols, params = None, None, []
             for row in rows:
                 if has_run:
                     row["run_id"] = run_id
-                cols = tuple(row)
-                self.conn.execute(self._statement(op, table, pk, cols), tuple(row.values()))
-                count += 1
+                keys = tuple(row)
+                if keys != cols:
+                    if params:
+                        self.conn.executemany(sql, params)
+                    sql, cols, params = self._statement(op, table, pk, keys), keys, []
+                params.append(tuple(row.values()))
+            self.conn.executemany(sql, params)
+            count += len(rows)
         return count
 
     def _table_columns(self, table: str, rows: list[dict[str, Any]]) -> set[str]:
