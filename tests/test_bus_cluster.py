@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not
 import test_workers_replay  # noqa: E402
 from bench.gen_replay import generate  # noqa: E402
 
+from test_bad_input import _logging_kept  # noqa: E402
+
 from arbscan.bus.server import NatsServer  # noqa: E402
 from arbscan.cli import main  # noqa: E402
 
@@ -42,8 +44,9 @@ def case(tmp_path_factory):
     cfg = d / "two.toml"
     cfg.write_text(test_workers_replay.two_strategies())
     ref = d / "ref.db"
-    assert main(["replay", str(path), "--config", str(cfg), "--db", str(ref), *REPLAY,
-                 "--strategy", "fast", "--strategy", "slow"]) == 0
+    with _logging_kept():  # a module fixture: the per-test restore of conftest.py does not cover it
+        assert main(["replay", str(path), "--config", str(cfg), "--db", str(ref), *REPLAY,
+                     "--strategy", "fast", "--strategy", "slow"]) == 0
     reference = test_workers_replay.dump(ref)
     assert len(reference["trades"]) > 50 and len(reference["opportunities"]) > 300
     return path, cfg, reference

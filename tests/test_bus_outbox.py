@@ -105,6 +105,13 @@ def bodies(bus) -> list[dict]:
     return [decode_json(data) for _, data in bus.js.stored]
 
 
+def _until(check, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
 def test_batches_are_numbered_in_order_with_ids_a_repeat_is_recognised(bus):
     box = journal(bus)
     box.announce("start", {"mode": "replay"})
@@ -136,7 +143,8 @@ def test_a_batch_is_split_by_row_count_the_same_way_every_time():
 def test_while_nats_is_down_the_oldest_statistics_rows_go_first_and_episodes_stay(bus):
     box = journal(bus, bound=600, when_full="keep")
     bus.down()
-    box.put(episode_rows(100))  # taken by the sender at once: in flight, it can no longer be changed
+    box.put(episode_rows(100))
+    _until(lambda: box._in_flight is not None)  # taken by the sender: in flight, it can no longer be changed
     box.put(funnel_rows(200, "old"))
     box.put(funnel_rows(200, "new"))
     box.put(episode_rows(250, start=100))  # 750 > 600: the oldest statistics rows make room
@@ -188,7 +196,9 @@ def test_a_live_shard_drops_its_oldest_routes_when_full(bus):
     box = BusOutbox(bus, "arbscan.routes", "run-a", "shard1@x", kind="routes", bound=3, when_full="drop",
                     header={"shard": 0, "of": 1})
     bus.down()
-    for i in range(5):
+    box.put([("w", 0, 0.0, 0.0, 0)])
+    _until(lambda: box._in_flight is not None)  # the sender has taken it: in flight, it is not dropped
+    for i in range(1, 5):
         box.put([("w", i, float(i), 0.0, i)])
     assert box.held == 3 and box.stats.dropped_messages == 2
     bus.back()
