@@ -219,3 +219,38 @@ def test_nats_stopped_mid_run_loses_nothing_writes_nothing_twice_and_keeps_the_b
         assert "is back after" in fleet.err(name)
     batches = {k: int(re.search(r"journal: (\d+) batches", fleet.err(f"shard{k}")).group(1)) for k in (1, 2)}
     assert {k: _applied(db, f"shard{k}") for k in (1, 2)} == batches  # each batch applied once, none missing
+
+
+def test_a_new_journal_on_a_stream_another_journal_already_consumed_goes_on_from_what_is_left(nats, fleet, tmp_path):
+    """A work-queue stream forgets what a journal committed: a second journal file must not wait for it."""
+    from arbscan.bus.config import BusConfig
+    from arbscan.bus.connection import Bus
+    from arbscan.bus.outbox import BusOutbox
+    from arbscan.bus.subjects import JOURNAL_SUBJECT
+
+    bus = Bus(BusConfig(url=nats.url), "test", lambda line: None).start()
+    try:
+        assert bus.wait_connected(10)
+
+        def send(run: str, symbols: list[str]) -> None:
+            box = BusOutbox(bus, JOURNAL_SUBJECT, run, "shard1", kind="journal", bound=10_000, when_full="wait",
+                            header={"shard": 0, "of": 1})
+            box.announce("start", {"mode": "replay"})
+            for s in symbols:
+                box.put([["insert", "opportunities", [{"symbol": s, "buy_exchange": "a", "sell_exchange": "b",
+                                                       "first_seen": 1.0, "last_seen": 2.0, "observations": 1}], None]])
+            assert box.close(timeout=10)
+
+        first, second = tmp_path / "first.db", tmp_path / "second.db"
+        symbols = lambda db: [r[0] for r in _query(db, "SELECT symbol FROM opportunities ORDER BY rowid")]  # noqa: E731
+        send("a", ["A/B", "C/D"])
+        fleet.start("journal", "journal", "--bus", nats.url, "--db", str(first))
+        _wait_until("the first journal's rows", lambda: symbols(first) == ["A/B", "C/D"], fleet, timeout=20)
+        assert fleet.stop("journal") == 0
+        send("b", ["E/F"])
+        fleet.start("journal", "journal", "--bus", nats.url, "--db", str(second))
+        _wait_until("the second journal's rows", lambda: symbols(second) == ["E/F"], fleet, timeout=20)
+        assert fleet.stop("journal") == 0
+        assert "the journal stream starts at 4: messages 1-3 are no longer in it" in fleet.err("journal")
+    finally:
+        bus.close()

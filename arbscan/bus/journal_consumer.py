@@ -286,6 +286,11 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
             pass
         if consumer.cursor:
             await js.purge_stream(JOURNAL_STREAM, seq=consumer.cursor + 1)  # keeps what is not applied yet
+        first = max(info.state.first_seq, consumer.cursor + 1)
+        if first > consumer.cursor + 1 and info.state.last_seq >= consumer.cursor + 1:
+            say(f"arbscan: journal: the journal stream starts at {first}: messages {consumer.cursor + 1}-{first - 1} "
+                f"are no longer in it (committed by another journal, or removed); {path} goes on from {first}")
+        state["first"] = first  # the first sequence that can still come: nothing below it is waited for
         # a work queue's consumer delivers all it holds: after the purge, exactly what follows the cursor
         await js.add_consumer(JOURNAL_STREAM, ConsumerConfig(
             durable_name=DURABLE, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=120,
@@ -342,7 +347,7 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
             state["failed"] = None
             if not msgs:
                 continue
-            expected = consumer.cursor + 1
+            expected = max(consumer.cursor + 1, state.get("first", 0))
             batch = []
             for m in msgs:
                 sseq = m.metadata.sequence.stream
