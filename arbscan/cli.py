@@ -108,7 +108,8 @@ def _add_record(p: argparse.ArgumentParser) -> None:
 
 
 def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
-    from arbscan.app import run_live_command, say_unreachable
+    from arbscan.app import say_unreachable
+    from arbscan.app_live import run_live_command
     from arbscan.status import StatusView
     from arbscan.summary import print_funnel, print_summaries
 
