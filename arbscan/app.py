@@ -1,7 +1,8 @@
 """Builds and runs arbscan once per command: one adapter per venue, the store, the executors, the listeners.
 
 This is the one place where parts are put together: ``cli.py`` parses arguments and calls
-:func:`run_replay_command` or :func:`run_live_command`. Every venue gets one adapter, shared by the
+:func:`run_replay_command` here or ``arbscan.app_live.run_live_command`` (scan, record: the same parts
+run on the live venues). Every venue gets one adapter, shared by the
 feed driver and a live executor; a venue's configured ``taker_fee`` is applied in one place
 (``arbscan.config.with_fee_override``, by whoever loads the markets: the feed driver, the replay,
 a live executor's start-up); paper or live is chosen here, once, by building one executor per strategy.
@@ -9,11 +10,10 @@ a live executor's start-up); paper or live is chosen here, once, by building one
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,6 @@ from arbscan.errors import BadInput, ConfigError
 from arbscan.executor import Executor
 from arbscan.funding import FundingBook
 from arbscan.model import Balances, Market
-from arbscan.recording import BookRecorder, ReplayWriter
 from arbscan.scanner import Scanner
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ __all__ = [
     "live_executor_for",
     "settings_summary",
     "run_replay_command",
-    "run_live_command",
     "alerts_for_run",
     "DRIVER_OPTIONS",
     "ALERT_OPTIONS",
@@ -88,7 +86,7 @@ def build_adapters(settings: Settings, *, validate_orders: bool = False) -> dict
             for v in settings.venues}
 
 
-def _venue_balances(settings: Settings) -> Balances:
+def venue_balances(settings: Settings) -> Balances:
     return {v.exchange: dict(v.balances) for v in settings.venues if v.balances}
 
 
@@ -160,7 +158,7 @@ def alerts_for_run(settings: Settings, store: Any, *, required: bool = False) ->
     return build_alerts(settings.alerts, store, **ALERT_OPTIONS)
 
 
-def _attach_alerts(alerts: Alerts, scanner: Scanner, executors: Sequence[Executor]) -> None:
+def attach_alerts(alerts: Alerts, scanner: Scanner, executors: Sequence[Executor]) -> None:
     """Hand the hub to what emits events: the scanner's episodes, each executor's trades and halts."""
     scanner.episode_listeners.append(alerts)
     for ex in executors:
@@ -207,13 +205,13 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     sc = settings.scanner
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))
-    balances = _venue_balances(settings)  # the file's balance lines override these
+    balances = venue_balances(settings)  # the file's balance lines override these
     scanner = build_scanner(settings, store, balances)
     hub = None
     try:
         executors: list[Executor] = []
         if strategies:
-            fallback = _venue_balances(settings)
+            fallback = venue_balances(settings)
             for exchange, assets in replay_header(path).items():
                 fallback.setdefault(exchange, {}).update(assets)
             executors = paper_executors(settings, strategies, store, scanner.markets, fallback, scanner.transfers)
@@ -224,7 +222,7 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
         raise
     scanner.listeners.extend(executors)
     if hub is not None:
-        _attach_alerts(hub, scanner, executors)
+        attach_alerts(hub, scanner, executors)
         hub.start()
     stop_requested: list[int] = []
 
@@ -249,156 +247,6 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
         for sig, handler in old_handlers.items():  # only now: a signal during the final flush is harmless
             signal.signal(sig, handler)
     return ReplayRun(result, run_id, executors)
-
-
-# -- scan and record -----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class LiveRun:
-    """What ``arbscan scan`` / ``record`` did."""
-
-    scanner: Scanner
-    run_id: int | None
-    executors: list[Executor] = field(default_factory=list)
-    books_recorded: int = 0
-
-
-def _keyed_venues(settings: Settings, adapters: Mapping[str, Any]) -> tuple[str, ...]:
-    """Venues with API keys and no configured balances: their own balances are read and cap sizes."""
-    from adapters.base import load_credentials
-
-    return tuple(v.exchange for v in settings.venues
-                 if not v.balances and v.exchange in adapters and load_credentials(v.exchange) is not None)
-
-
-async def run_live_command(settings: Settings, mode: str, *, duration: float | None, strategies: Sequence[str],
-                           live: bool, validate_orders: bool, out_path: str | None, status_view: Callable[[Any], Any],
-                           on_unreachable: Callable[[str, str, float], None], force: bool = False,
-                           warn: Callable[[str], None] | None = None) -> LiveRun:
-    """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped.
-
-    The settings are checked first (``arbscan.checks``; warnings go to ``warn``). ``record`` refuses an
-    existing ``out_path`` unless ``force``; the file appears only when the recording closes with books in
-    it (a recording that got none leaves no file, one stopped by an error leaves its ``.part`` file).
-    A ``scan`` with ``scanner.workers`` above 1 splits the symbols over that many processes
-    (``arbscan.workers_scan``).
-    """
-    from arbscan.checks import check_settings
-    from arbscan.feeds import LiveDriver
-
-    sc = settings.scanner
-    if not settings.venues:
-        raise ConfigError("venues: none configured")
-    if validate_orders and not live:
-        raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
-    if duration is not None and not (0 < duration < float("inf")):
-        raise BadInput(f"--duration must be a positive number of seconds, got {duration}")
-    if mode == "record" and out_path is not None and Path(out_path).exists() and not force:
-        raise BadInput(f"--out {out_path!r} already exists; pass --force to replace it (the new recording replaces "
-                       "it only once it closes properly)")
-    trading = list(strategies) if strategies or not live else [settings.strategies[0].name] if settings.strategies else []
-    for line in check_settings(settings, mode, strategies=trading):
-        (warn or say_warning)(line)
-    if mode == "scan" and sc.workers > 1:
-        from arbscan.workers_scan import run_scan_workers
-
-        return await run_scan_workers(settings, duration=duration, strategies=strategies, live=live,
-                                      validate_orders=validate_orders, status_view=status_view,
-                                      on_unreachable=on_unreachable)
-    store = writer = hub = None
-    executors: list[Executor] = []
-    scanner = build_scanner(settings, None, _venue_balances(settings))
-    try:  # everything that can refuse bad input, before any venue is touched
-        validate = live and (validate_orders or settings.live.validate_orders)
-        if mode == "scan":
-            from arbscan.store import Store
-
-            store = scanner.store = Store(sc.db)
-            store.start_run("scan", ",".join(v.exchange for v in settings.venues), settings_summary(settings))
-            hub = alerts_for_run(settings, store)
-        else:
-            writer = ReplayWriter(out_path)
-        adapters = build_adapters(settings, validate_orders=validate)
-        if live:
-            executors = [live_executor_for(settings, strategies, store, adapters, scanner.markets, validate,
-                                           scanner.transfers)]
-        elif strategies and store is not None:
-            executors = paper_executors(settings, strategies, store, scanner.markets, _venue_balances(settings),
-                                        scanner.transfers)
-    except BaseException:
-        if store is not None:
-            store.close("error")
-        if writer is not None:
-            writer.discard()
-        raise
-    scanner.listeners.extend(executors)
-    if hub is not None:
-        _attach_alerts(hub, scanner, executors)
-    if writer is not None:
-        scanner.listeners.append(BookRecorder(writer, scanner.markets))
-    driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=settings.fee_overrides(),
-                        on_unreachable=on_unreachable, balance_venues=_keyed_venues(settings, adapters) if store else (),
-                        funding_refresh_s=sc.transfer_refresh_s, **DRIVER_OPTIONS)
-    loop = asyncio.get_running_loop()
-    interrupted = False
-
-    def _on_signal() -> None:
-        nonlocal interrupted
-        interrupted = True
-        driver.stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _on_signal)
-    view = status_view(driver)
-
-    async def _status_loop() -> None:
-        while True:
-            await asyncio.sleep(sc.status_interval_ms / 1000)
-            view.draw()
-
-    status_task = asyncio.create_task(_status_loop())
-    watch_task = None
-    if hub is not None:
-        hub.start()
-        watch_task = asyncio.create_task(hub.watch(driver), name="alerts-watch")
-    if duration:
-        loop.call_later(duration, driver.stop.set)
-    outcome = "error"
-    try:
-        await driver.run()
-        outcome = "interrupted" if interrupted else "ok"
-    finally:
-        background = [t for t in (status_task, watch_task) if t is not None]
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        view.close()
-        for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)
-            await ex.close()
-        await driver.close_adapters()
-        if hub is not None:  # its last alerts go out (a short grace) and are audited before the journal closes
-            await loop.run_in_executor(None, hub.close)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        if writer is not None:
-            _finish_recording(writer, outcome)
-        if store is not None:
-            store.end_run(outcome, events=scanner.events)
-            store.close(outcome)
-    return LiveRun(scanner, store.run_id if store is not None else None, executors,
-                   writer.books if writer is not None else 0)
-
-
-def _finish_recording(writer: ReplayWriter, outcome: str) -> None:
-    """Rename a recording into place when it closed properly with books; else leave the target untouched."""
-    if outcome == "error":
-        kept = writer.abandon()
-        logger.error("recording stopped by an error; what it recorded is in %s (%s was not touched)", kept, writer.path)
-    elif writer.books:
-        writer.close()
-    else:
-        writer.discard()
 
 
 def say_warning(line: str) -> None:

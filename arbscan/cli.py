@@ -1,6 +1,6 @@
 """The ``arbscan`` command: arguments and logging only; ``arbscan.app`` builds and runs what a command does.
 
-This is the only module that configures logging. Exit codes: 0 success (a scan stopped with
+Logging is configured by ``arbscan.cli_args.configure_logging``. Exit codes: 0 success (a scan stopped with
 Ctrl-C is a success), 2 bad input (config, arguments, files) with one line ``arbscan: error: ...``
 on stderr, 1 an unexpected failure (or a ``record`` that recorded nothing: no file is written then),
 130 a replay or record interrupted by Ctrl-C / SIGTERM.
@@ -18,203 +18,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from arbscan import __version__
+from arbscan.cli_args import (COMMON_FLAGS, EVERY_COMMAND, JOURNAL_FLAGS, SCANNER_FLAGS, Command, Parser, add_common,
+                              apply_overrides, check_common, configure_logging, positive_seconds, strategy_flag,
+                              workers_flag)
+from arbscan.bus.commands import add_execute, add_journal, bus_flag, run_execute, run_journal, shard_flags
 from arbscan.config import Settings, load_settings
 from arbscan.errors import AuthError, BadInput
 
 __all__ = ["main", "Command", "COMMANDS", "build_parser"]
 
 logger = logging.getLogger(__name__)
-
-
-JOURNAL_FLAGS = ("--db",)
-SCANNER_FLAGS = ("--db", "--min-bps", "--max-age-ms")
-"""Common flags a command may take besides ``--config``, ``-v`` and ``--log-file`` (which every command takes)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One subcommand: its name, one-line help, a function adding its flags, the function running it, and
-    which of the common flags it uses (``--db``, ``--min-bps``, ``--max-age-ms``)."""
-
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, Settings], int]
-    common: tuple[str, ...] = SCANNER_FLAGS
-    reads_config: bool = True  # False: the command gets the defaults (init writes the file --config names)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with the contract's one-line error and exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"arbscan: error: {message} (see '{self.prog} --help')\n")
-        raise SystemExit(2)
-
-
-# -- shared helpers ---------------------------------------------------------------------------
-
-
-def _decimal_arg(text: str) -> Decimal:
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not d.is_finite():
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return d
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return n
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds: {text!r}")
-    return seconds
-
-
-_COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
-    "--config": (("--config",), {"metavar": "FILE", "help": "settings file (default ./arbscan.toml when it exists)"}),
-    "--db": (("--db",), {"metavar": "PATH", "help": "SQLite journal (default: scanner.db, 'arbscan.db')"}),
-    "--min-bps": (("--min-bps",), {"type": _decimal_arg, "metavar": "N",
-                                   "help": "a route is live at net_bps >= N (default: scanner.min_net_bps, 0)"}),
-    "--max-age-ms": (("--max-age-ms",), {"type": _positive_int, "metavar": "N",
-                                         "help": "books older than N ms are stale (default: scanner.max_book_age_ms, 2000)"}),
-    "--verbose": (("-v", "--verbose"), {"action": "count", "help": "more log output (-vv for debug)"}),
-    "--log-file": (("--log-file",), {"metavar": "FILE", "help": "also write the log to FILE (info level, with -v or not)"}),
-}
-_EVERY_COMMAND = ("--config", "--verbose", "--log-file")
-
-
-def _common(parser: argparse.ArgumentParser, flags: Sequence[str], *, before_command: bool) -> None:
-    """Add the common ``flags``: on the main parser (before the command) or on a command's (after it).
-
-    A command's copies default to SUPPRESS so a value given before the command is not overwritten.
-    """
-    for flag in flags:
-        names, kw = _COMMON_FLAGS[flag]
-        default = (0 if flag == "--verbose" else None) if before_command else argparse.SUPPRESS
-        parser.add_argument(*names, default=default, **kw)
-
-
-def _check_common(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A common flag given before a command that does not use it is an error, as it is after it."""
-    cmd: Command = args._command
-    for flag in _COMMON_FLAGS:
-        if flag in _EVERY_COMMAND or flag in cmd.common:
-            continue
-        if getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None:
-            parser.error(f"{flag} does not apply to '{cmd.name}'")
-
-
-def _apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
-    sc = settings.scanner
-    changes: dict[str, Any] = {}
-    if getattr(args, "db", None):
-        changes["db"] = args.db
-    if getattr(args, "min_bps", None) is not None:
-        changes["min_net_bps"] = args.min_bps
-    if getattr(args, "max_age_ms", None) is not None:
-        changes["max_book_age_ms"] = args.max_age_ms
-    if getattr(args, "workers", None) is not None:
-        changes["workers"] = args.workers
-    settings = replace(settings, scanner=replace(sc, **changes)) if changes else settings
-    if getattr(args, "bus", None):
-        from arbscan.bus.commands import with_bus
-
-        settings = with_bus(settings, args.bus)
-    return settings
-
-
-def _workers_arg(text: str) -> int:
-    from arbscan.config import workers_value
-    from arbscan.errors import ConfigError
-
-    try:
-        return workers_value("--workers", text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--workers: ")) from None
-
-
-def _workers_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=_workers_arg, metavar="N|auto",
-                   help="split the symbols over N processes (auto: one per core; default: scanner.workers, 1)")
-
-
-def _shard_arg(text: str) -> tuple[int, int]:
-    from arbscan.bus.shard_proc import parse_shard
-
-    try:
-        return parse_shard(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _bus_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bus", metavar="URL",
-                   help="the NATS servers of a multi-host deployment, nats://HOST:4222[,...] (default: [bus] url)")
-
-
-def _shard_flags(p: argparse.ArgumentParser) -> None:
-    _bus_flag(p)
-    p.add_argument("--shard", type=_shard_arg, metavar="K/N",
-                   help="run shard K of N on the bus (its symbols by the rule of --workers); see 'Beyond one machine'")
-    p.add_argument("--run", metavar="NAME",
-                   help="with --shard: the run's name on the bus (default: made of the replay file or the settings, and N)")
-
-
-def _strategy_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--strategy", action="append", metavar="NAME",
-                   help="paper-trade this [[strategies]] entry (repeatable; default: scan only, no strategy)")
-
-
-def _configure_logging(verbose: int, log_file: str | None) -> None:
-    """stderr at warning level (-v info, -vv debug); ``--log-file`` at info level (debug with -vv) by itself."""
-    from arbscan.status import console_handler
-
-    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    file_level = logging.DEBUG if verbose >= 2 else logging.INFO
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    handler = console_handler()
-    handler.setLevel(level)
-    root.addHandler(handler)
-    lowest = level
-    if log_file:
-        fh = logging.FileHandler(log_file, encoding="utf-8")
-        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        fh.setLevel(file_level)
-        root.addHandler(fh)
-        lowest = min(level, file_level)
-    root.setLevel(lowest)
-    for noisy in ("websockets", "asyncio", "ccxt", "urllib3", "aiohttp"):
-        logging.getLogger(noisy).setLevel(max(lowest, logging.WARNING))
-    # Without -v the user sees one line per unreachable venue (the live driver's), not every retry
-    # the adapters make inside one attempt; -v (or a log file) shows the adapters' warnings too.
-    logging.getLogger("adapters").setLevel(lowest if verbose > 0 or log_file else logging.ERROR)
 
 
 # -- replay ------------------------------------------------------------------------------------
@@ -226,9 +45,9 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=None, metavar="N",
                    help="levels per side handed to the scanner (default: scanner.book_depth; 0 = all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    _strategy_arg(p)
-    _workers_flag(p)
-    _shard_flags(p)
+    strategy_flag(p)
+    workers_flag(p)
+    shard_flags(p)
     p.add_argument("--alerts", action="store_true",
                    help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
 
@@ -276,11 +95,11 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_scan(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
-    _strategy_arg(p)
-    _workers_flag(p)
-    _shard_flags(p)
+    strategy_flag(p)
+    workers_flag(p)
+    shard_flags(p)
     p.add_argument("--live", action="store_true",
                    help="place REAL paired orders for the first --strategy (needs API keys for every venue it trades)")
     p.add_argument("--validate-orders", action="store_true",
@@ -291,12 +110,13 @@ def _add_record(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="replay file to write (.gz compresses); never an existing one without --force")
     p.add_argument("--force", action="store_true",
                    help="replace an existing --out (only once the new recording closes properly)")
-    p.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=positive_seconds, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
 
 
 def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
-    from arbscan.app import run_live_command, say_unreachable
+    from arbscan.app import say_unreachable
+    from arbscan.app_live import run_live_command
     from arbscan.status import StatusView
     from arbscan.summary import print_funnel, print_summaries
 
@@ -353,7 +173,7 @@ def _run_report(args: argparse.Namespace, settings: Settings) -> int:
 def _add_resume(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inventory-handled", action="store_true",
                    help="the inventory kept from uneven fills was dealt with: stop counting it toward live.max_exposure")
-    _bus_flag(p)
+    bus_flag(p)
 
 
 def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
@@ -422,7 +242,7 @@ def _run_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_status(p: argparse.ArgumentParser) -> None:
-    _bus_flag(p)
+    bus_flag(p)
 
 
 def _run_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -462,37 +282,6 @@ def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
     if not loaded:
         raise BadInput("no venue's markets could be loaded: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
     return 0
-
-
-# -- journal and execute (the bus) ---------------------------------------------------------------
-
-
-def _add_journal(p: argparse.ArgumentParser) -> None:
-    _bus_flag(p)
-
-
-def _run_journal(args: argparse.Namespace, settings: Settings) -> int:
-    from arbscan.bus.commands import run_journal_command
-
-    return run_journal_command(settings)
-
-
-def _add_execute(p: argparse.ArgumentParser) -> None:
-    _bus_flag(p)
-    p.add_argument("--strategy", action="append", metavar="NAME",
-                   help="trade this [[strategies]] entry (repeatable; --live: exactly one)")
-    p.add_argument("--live", action="store_true",
-                   help="place REAL paired orders (API keys for every venue it trades; --db: its own journal on this host)")
-    p.add_argument("--validate-orders", action="store_true",
-                   help="with --live: Kraken checks every order with validate=true and executes none")
-
-
-def _run_execute(args: argparse.Namespace, settings: Settings) -> int:
-    from arbscan.bus.commands import run_execute_command
-
-    if getattr(args, "db", None) and not args.live:
-        raise BadInput("--db: a paper executor on the bus journals through the journal consumer; --db is --live's own journal")
-    return run_execute_command(settings, args.strategy or [], live=args.live, validate_orders=args.validate_orders)
 
 
 # -- alert-test --------------------------------------------------------------------------------
@@ -544,22 +333,22 @@ COMMANDS: list[Command] = [
     Command("rebalance", "propose the transfers that restore a strategy's starting balances (advice only, nothing is sent)",
             _add_rebalance, _run_rebalance, JOURNAL_FLAGS),
     Command("journal", "on the bus: commit the shards' and the executor's rows into the SQLite journal (--db)",
-            _add_journal, _run_journal, JOURNAL_FLAGS),
+            add_journal, run_journal, JOURNAL_FLAGS),
     Command("execute", "on the bus: the one executor, paper or --live, trading the shards' routes",
-            _add_execute, _run_execute, JOURNAL_FLAGS),
+            add_execute, run_execute, JOURNAL_FLAGS),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command in ``COMMANDS``."""
-    parser = _Parser(prog="arbscan", description="Cross-exchange crypto arbitrage scanner with an honest SQLite journal.")
+    parser = Parser(prog="arbscan", description="Cross-exchange crypto arbitrage scanner with an honest SQLite journal.")
     parser.add_argument("--version", action="version", version=f"arbscan {__version__}")
-    _common(parser, list(_COMMON_FLAGS), before_command=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_common(parser, list(COMMON_FLAGS), before_command=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for cmd in COMMANDS:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
-        _common(p, [f for f in _COMMON_FLAGS if f in _EVERY_COMMAND or f in cmd.common], before_command=False)
+        add_common(p, [f for f in COMMON_FLAGS if f in EVERY_COMMAND or f in cmd.common], before_command=False)
         cmd.add_arguments(p)
         p.set_defaults(_command=cmd)
     return parser
@@ -576,16 +365,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        _check_common(parser, args)
+        check_common(parser, args)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
-        _configure_logging(args.verbose, args.log_file)
+        configure_logging(args.verbose, args.log_file)
     except OSError as exc:
         print(f"arbscan: error: cannot write log file {args.log_file!r}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        settings = _apply_overrides(load_settings(args.config) if args._command.reads_config else Settings(), args)
+        settings = apply_overrides(load_settings(args.config) if args._command.reads_config else Settings(), args)
         return args._command.run(args, settings)
     except (BadInput, AuthError) as exc:  # the user must fix input or credentials: one line, exit 2
         print(f"arbscan: error: {exc}", file=sys.stderr)

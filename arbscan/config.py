@@ -13,11 +13,25 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arbscan.config_values import (  # noqa: F401 (re-exported: the other sections' parsers import them here)
+    Balances,
+    _balances,
+    _bool,
+    _check_keys,
+    _decimal,
+    _float,
+    _int,
+    _names,
+    _str,
+    _str_list,
+    _symbol,
+    _table,
+)
 from arbscan.errors import ConfigError
 from arbscan.funding import NetworkFunding
 from arbscan.model import Market
@@ -44,8 +58,6 @@ DEFAULT_CONFIG_PATH = Path("arbscan.toml")
 IMBALANCE_POLICIES = ("flatten_buy_venue", "flatten_sell_venue", "keep")
 ADAPTER_KINDS = ("auto", "native", "ccxt")
 KRAKEN_RATE_TIERS = ("starter", "intermediate", "pro")
-
-Balances = dict[str, Decimal]  # asset -> free amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,104 +161,6 @@ class Settings:
                 return s
         known = ", ".join(s.name for s in self.strategies) or "none"
         raise ConfigError(f"strategies: no strategy named {name!r} (known: {known})")
-
-
-# -- value parsers ---------------------------------------------------------------------------
-
-_SECRET_WORDS = ("secret", "api_key", "apikey", "password", "passphrase", "private_key")
-
-
-def _decimal(key: str, value: Any, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: must be a number, got a boolean")
-    if isinstance(value, float):
-        value = repr(value)  # shortest round-trip text: 0.0026 stays 0.0026, never a binary expansion
-    if isinstance(value, (int, str)):
-        try:
-            d = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ConfigError(f"{key}: must be a number, got {value!r}") from None
-        if not d.is_finite():
-            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
-        if minimum is not None and d < minimum:
-            raise ConfigError(f"{key}: must not be below {minimum}, got {value!r}")
-        return d
-    raise ConfigError(f"{key}: must be a number, got {type(value).__name__}")
-
-
-def _int(key: str, value: Any, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}: must be a whole number, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(key: str, value: Any, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}: must be a number, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
-    return float(value)
-
-
-def _str(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: must be true or false, got {value!r}")
-    return value
-
-
-def _symbol(key: str, value: Any) -> str:
-    s = _str(key, value).upper()
-    base, sep, quote = s.partition("/")
-    if not sep or not base or not quote or "/" in quote:
-        raise ConfigError(f"{key}: {value!r} is not a unified symbol like 'BTC/USD'")
-    return s
-
-
-def _str_list(key: str, value: Any, item=_str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: must be a list, got {type(value).__name__}")
-    out = tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
-    seen: set[str] = set()
-    for i, v in enumerate(out):
-        if v in seen:
-            raise ConfigError(f"{key}[{i}]: {v!r} is listed twice")
-        seen.add(v)
-    return out
-
-
-def _balances(key: str, value: Any) -> Balances:
-    table = _table(key, value)
-    return {_str(f"{key}.{asset}", asset).upper(): _decimal(f"{key}.{asset}", v) for asset, v in table.items()}
-
-
-def _table(key: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key}: must be a table, got {type(value).__name__}")
-    return value
-
-
-def _check_keys(key: str, table: dict[str, Any], allowed: set[str]) -> None:
-    for k in table:
-        if any(w in k.lower() for w in _SECRET_WORDS):
-            raise ConfigError(
-                f"{key}.{k}: secrets are not read from the config file; set them in the environment "
-                "(<EXCHANGE>_API_KEY, <EXCHANGE>_API_SECRET) or a keyring"
-            )
-        if k not in allowed:
-            options = ", ".join(sorted(allowed))
-            raise ConfigError(f"{key + '.' if key else ''}{k}: unknown setting (known here: {options})")
-
-
-def _names(cls) -> set[str]:
-    return {f.name for f in fields(cls)}
 
 
 # -- section parsers -------------------------------------------------------------------------

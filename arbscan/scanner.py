@@ -38,28 +38,27 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from arbscan import spread
+from arbscan.episodes import OpenEpisodes, call_listener
 from arbscan.errors import BadInput
 from arbscan.funding import AssetFunding, FundingBook
 from arbscan.model import Balances, BookSnapshot, Market, Opportunity, Route
-from arbscan.expiry import Expiry
 from arbscan.records import CLOSE_REASONS, Episode, FeedStats, RouteFunnel
-from arbscan.transfers import BLOCKED, RouteTransfers, figures
+from arbscan.route_eval import evaluate_route
+from arbscan.route_stats import RoutePair, RouteStats
+from arbscan.transfers import RouteTransfers
 
 __all__ = [
-    "Scanner",
-    "ScannerListener",
-    "EpisodeListener",
+    "CLOSE_REASONS",
     "Episode",
-    "RouteFunnel",
+    "EpisodeListener",
     "FeedStats",
     "Route",
-    "CLOSE_REASONS",
+    "RouteFunnel",
+    "Scanner",
+    "ScannerListener",
 ]
 
 logger = logging.getLogger(__name__)
-
-_BPS = Decimal(10000)
 
 
 class ScannerListener(Protocol):
@@ -93,7 +92,9 @@ class Scanner:
     statistics. ``balances`` (exchange -> asset -> Decimal, mutable, shared with executors) caps
     sizes: the buy venue's quote and the sell venue's base; a missing entry means no cap. ``funding``
     (shared with executors) holds the funding facts; ``rebalance_batch`` spreads the cost of moving
-    the inventory back over that many trades.
+    the inventory back over that many trades. The open episodes live in :class:`OpenEpisodes`, the
+    funnels and feed statistics in :class:`RouteStats`; ``episodes``, ``funnels`` and ``feeds`` are
+    their dicts.
     """
 
     def __init__(
@@ -116,13 +117,11 @@ class Scanner:
         if rebalance_batch < 1:
             raise BadInput(f"rebalance_batch must be at least 1, got {rebalance_batch}")
         self.markets: dict[tuple[str, str], Market] = dict(markets)
-        self.store = store
         self.min_net_bps = min_net_bps
         self.max_book_age_ms = max_book_age_ms
         self._max_age = max_book_age_ms / 1000.0
         self.balances: Balances = balances if balances is not None else {}
         self.listeners: list[Any] = list(listeners)
-        self.episode_listeners: list[EpisodeListener] = []
         self.funding = funding if funding is not None else FundingBook()
         self.require_transferable = require_transferable
         self.rebalance_batch = rebalance_batch
@@ -130,23 +129,33 @@ class Scanner:
         self._funding_sets = 0
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
-        self.episodes: dict[Route, Episode] = {}  # open ones
-        self._expiry = Expiry(self._max_age, self.episodes, self.books)
-        self.funnels: dict[Route, RouteFunnel] = {}
-        self.feeds: dict[tuple[str, str], FeedStats] = {}
-        # per (exchange, symbol): other exchange -> (route buying here, its funnel, route selling here,
-        # its funnel), so an event walks its routes without building keys or looking funnels up
-        self._routes_via: dict[tuple[str, str], dict[str, tuple[tuple[Route, RouteFunnel], tuple[Route, RouteFunnel]]]] = {}
-        # (exchange, symbol) of the book events since the last write_stats: only their feed and the
-        # funnels of their routes changed, so only those rows are written again
-        self._touched: dict[tuple[str, str], None] = {}
+        self._open = OpenEpisodes(self._max_age, self.books, store)
+        self.episodes: dict[Route, Episode] = self._open.open
+        self.episode_listeners: list[EpisodeListener] = self._open.listeners
+        self.stats = RouteStats(max_book_age_ms)
+        self.funnels: dict[Route, RouteFunnel] = self.stats.funnels
+        self.feeds: dict[tuple[str, str], FeedStats] = self.stats.feeds
+        self._routes_via: dict[tuple[str, str], dict[str, RoutePair]] = self.stats.via
         self.events = 0
         self.live_evaluations = 0
-        self.episodes_closed = 0
         self.clock: float | None = None  # latest event time seen
         self.closed = False
         self._unknown_markets: set[tuple[str, str]] = set()
         self.untrue: dict[tuple[str, str], str] = {}  # (exchange, symbol) -> why its latest update was refused
+
+    @property
+    def store(self) -> Any:
+        """Where closed episodes, funnels and feed statistics go (None: nowhere)."""
+        return self._open.store
+
+    @store.setter
+    def store(self, store: Any) -> None:
+        self._open.store = store
+
+    @property
+    def episodes_closed(self) -> int:
+        """Episodes closed so far."""
+        return self._open.closed
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -170,7 +179,7 @@ class Scanner:
             self.store.record_funding(merged, when, self._funding_sets)
         for listener in self.listeners:
             if hasattr(listener, "on_funding"):
-                self._call(listener, "on_funding", merged, when)
+                call_listener(listener, "on_funding", merged, when)
         return merged
 
     def on_book_event(self, book: BookSnapshot, t: float | None = None) -> list[Opportunity]:
@@ -186,23 +195,19 @@ class Scanner:
         self.events += 1
         # 1. stale books end episodes, even on routes this event does not touch
         if self.episodes:
-            self.expire(t)
+            self._open.expire(t)
         # 2. apply
         untrue = self.untrue
         if untrue:
             untrue.pop(key, None)  # a true book of this venue ends its untrue spell
         old = self.books.get(key)
         if old is not None and book.ts < old.ts:
-            self._expiry.exact = False
+            self._open.book_went_back()
         self.books[key] = book
         self._by_symbol.setdefault(book.symbol, {})[book.exchange] = book
-        feed = self.feeds.get(key)
-        if feed is None:
-            feed = self.feeds[key] = FeedStats(book.exchange, book.symbol, self.max_book_age_ms)
-        feed.add(t)
-        self._touched[key] = None
+        self.stats.feed(key, t)
         for listener in self.listeners:
-            self._call(listener, "on_book", book, t)
+            call_listener(listener, "on_book", book, t)
         # 3. the routes through this venue, both directions
         found: list[Opportunity] = []
         here = book.exchange
@@ -210,21 +215,21 @@ class Scanner:
         via = self._routes_via.get(key)
         if via is None:
             via = self._routes_via[key] = {}
-        evaluate = self._evaluate_route
+        evaluate = evaluate_route
         for other, other_book in self._by_symbol[symbol].items():
             if other == here:
                 continue
             pair = via.get(other)
             if pair is None:
-                pair = via[other] = (self._route(symbol, here, other), self._route(symbol, other, here))
+                pair = self.stats.pair(via, symbol, here, other)
             (out, out_funnel), (back, back_funnel) = pair
             if untrue and (other, symbol) in untrue:
                 self._not_evaluated(out, out_funnel, back, back_funnel, t)
                 continue
-            opp = evaluate(out, out_funnel, t, book, other_book)
+            opp = evaluate(self, out, out_funnel, t, book, other_book)
             if opp is not None:
                 found.append(opp)
-            opp = evaluate(back, back_funnel, t, other_book, book)
+            opp = evaluate(self, back, back_funnel, t, other_book, book)
             if opp is not None:
                 found.append(opp)
         return found
@@ -244,20 +249,49 @@ class Scanner:
             self.clock = t
         self.events += 1
         if self.episodes:
-            self.expire(t)
+            self._open.expire(t)
         self.untrue[key] = reason
-        feed = self.feeds.get(key)
-        if feed is None:
-            feed = self.feeds[key] = FeedStats(exchange, symbol, self.max_book_age_ms)
-        feed.add(t)
-        feed.rejected += 1
-        self._touched[key] = None
+        self.stats.feed(key, t).rejected += 1
         via = self._routes_via.setdefault(key, {})
         for other in self._by_symbol.get(symbol, {}) if key in self.books else ():  # no true book yet: no routes
             if other != exchange:
-                pair = via.get(other) or via.setdefault(other, (self._route(symbol, exchange, other),
-                                                                self._route(symbol, other, exchange)))
-                self._not_evaluated(*pair[0], *pair[1], t)
+                (out, out_funnel), (back, back_funnel) = self.stats.pair(via, symbol, exchange, other)
+                self._not_evaluated(out, out_funnel, back, back_funnel, t)
+
+    def expire(self, t: float) -> int:
+        """Close every open episode one of whose books is older than ``max_book_age_ms`` at ``t``."""
+        return self._open.expire(t)
+
+    def close(self, t: float | None = None) -> None:
+        """End the run: close open episodes (reason ``end``), write funnel and feed stats, tell listeners."""
+        if self.closed:
+            return
+        self.closed = True
+        when = t if t is not None else (self.clock if self.clock is not None else time.time())
+        for route in list(self.episodes):
+            self._open.close(route, when, "end", None)
+        self.write_stats()
+        for listener in self.listeners:
+            if hasattr(listener, "on_close"):
+                call_listener(listener, "on_close", when)
+
+    def write_stats(self, max_rows: int | None = None) -> bool:
+        """Queue the funnel counts and feed statistics that changed since the last call into the store (no-op without one).
+
+        With ``max_rows``, stop after the books whose rows reach about that many and return True
+        while changed rows remain, so a caller on the event loop can write in slices.
+        """
+        if self.store is None:
+            return False
+        return self.stats.write(self.store, self.clock, max_rows)
+
+    # -- views -----------------------------------------------------------------------------
+
+    def book_ages(self, t: float) -> list[tuple[str, str, float]]:
+        """(exchange, symbol, age in ms at ``t``) of every book held, for the status view."""
+        return [(ex, sym, (t - b.ts) * 1000.0) for (ex, sym), b in sorted(self.books.items())]
+
+    # -- internals -------------------------------------------------------------------------
 
     def _unknown(self, key: tuple[str, str]) -> None:
         if key not in self._unknown_markets:
@@ -269,177 +303,6 @@ class Scanner:
         out_funnel.untrue_book += 1
         back_funnel.untrue_book += 1
         if out in self.episodes:
-            self._close_episode(out, t, "uncrossed", "untrue_book")
+            self._open.close(out, t, "uncrossed", "untrue_book")
         if back in self.episodes:
-            self._close_episode(back, t, "uncrossed", "untrue_book")
-
-    def _route(self, symbol: str, buy_ex: str, sell_ex: str) -> tuple[Route, RouteFunnel]:
-        route = (symbol, buy_ex, sell_ex)
-        funnel = self.funnels.get(route)
-        if funnel is None:
-            funnel = self.funnels[route] = RouteFunnel(symbol, buy_ex, sell_ex)
-        return route, funnel
-
-    def expire(self, t: float) -> int:
-        """Close every open episode one of whose books is older than ``max_book_age_ms`` at ``t``."""
-        max_age = self._max_age
-        expiry = self._expiry
-        if expiry.exact and not expiry.any_stale(t):
-            return 0
-        closed = 0
-        for route, ep in list(self.episodes.items()):
-            symbol, buy_ex, sell_ex = route
-            buy = self.books.get((buy_ex, symbol))
-            sell = self.books.get((sell_ex, symbol))
-            if buy is None or sell is None or t - buy.ts > max_age or t - sell.ts > max_age:
-                self._close_episode(route, t, "stale", None)
-                closed += 1
-        expiry.rebuild()
-        return closed
-
-    def close(self, t: float | None = None) -> None:
-        """End the run: close open episodes (reason ``end``), write funnel and feed stats, tell listeners."""
-        if self.closed:
-            return
-        self.closed = True
-        when = t if t is not None else (self.clock if self.clock is not None else time.time())
-        for route in list(self.episodes):
-            self._close_episode(route, when, "end", None)
-        self.write_stats()
-        for listener in self.listeners:
-            if hasattr(listener, "on_close"):
-                self._call(listener, "on_close", when)
-
-    def write_stats(self, max_rows: int | None = None) -> bool:
-        """Queue the funnel counts and feed statistics that changed since the last call into the store (no-op without one).
-
-        With ``max_rows``, stop after the books whose rows reach about that many and return True
-        while changed rows remain, so a caller on the event loop can write in slices.
-        """
-        if self.store is None:
-            return False
-        # Rows that did not change are already stored with these very counts. Every event on a book
-        # touches its feed and every route through it, both directions.
-        pending = self._touched
-        funnels: dict[Route, RouteFunnel] = {}
-        keys: list[tuple[str, str]] = []
-        for key in pending:
-            for (out, out_funnel), (back, back_funnel) in self._routes_via.get(key, {}).values():
-                funnels[out] = out_funnel
-                funnels[back] = back_funnel
-            keys.append(key)
-            if max_rows is not None and len(funnels) + len(keys) >= max_rows:
-                break
-        if len(keys) == len(pending):
-            self._touched = {}
-        else:
-            for key in keys:
-                del pending[key]
-        if funnels:
-            self.store.record_funnel(funnels.values(), now=self.clock)
-        if keys:
-            self.store.record_venue_stats([self.feeds[key] for key in keys])
-        return bool(self._touched)
-
-    # -- views -----------------------------------------------------------------------------
-
-    def book_ages(self, t: float) -> list[tuple[str, str, float]]:
-        """(exchange, symbol, age in ms at ``t``) of every book held, for the status view."""
-        return [(ex, sym, (t - b.ts) * 1000.0) for (ex, sym), b in sorted(self.books.items())]
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _evaluate_route(
-        self, route: Route, funnel: RouteFunnel, t: float, buy: BookSnapshot, sell: BookSnapshot
-    ) -> Opportunity | None:
-        max_age = self._max_age
-        if t - buy.ts > max_age or t - sell.ts > max_age:
-            funnel.stale += 1
-            if route in self.episodes:  # step 1 has closed it already unless t went backwards
-                self._close_episode(route, t, "stale", None)
-            return None
-        funnel.evaluated += 1
-        if buy.asks and sell.bids:
-            bid = sell.bids[0][0]
-            ask = buy.asks[0][0]
-            if bid <= ask:
-                # With fees >= 0, evaluate() would return None and diagnose() "not_crossed":
-                # count it without calling them.
-                funnel.not_crossed += 1
-                if route in self.episodes:
-                    self._close_episode(route, t, "uncrossed", "not_crossed")
-                return None
-            funnel.crossed_before_fees += 1
-            gross = _BPS * (bid - ask) / ask
-            if funnel.max_gross_bps is None or gross > funnel.max_gross_bps:
-                funnel.max_gross_bps = gross
-        symbol, buy_ex, sell_ex = route
-        buy_market = self.markets[(buy_ex, symbol)]
-        sell_market = self.markets[(sell_ex, symbol)]
-        quote_available = self.balances.get(buy_ex, {}).get(buy_market.quote)
-        base_available = self.balances.get(sell_ex, {}).get(sell_market.base)
-        # Most crossed routes are eaten by fees: the O(1) top-of-book reason spares evaluate + diagnose.
-        reason = spread.top_of_book_reason(buy, sell, buy_market, sell_market)
-        opp = None
-        if reason is None:
-            opp = spread.evaluate(buy, sell, buy_market, sell_market, quote_available, base_available)
-        if opp is None:
-            if reason is None:
-                reason = spread.diagnose(buy, sell, buy_market, sell_market, quote_available, base_available)
-            if reason is None or not hasattr(funnel, reason):  # cannot happen with a consistent spread module
-                reason = "depth_or_minimums"
-            setattr(funnel, reason, getattr(funnel, reason) + 1)
-            if route in self.episodes:
-                self._close_episode(route, t, "uncrossed", reason)
-            return None
-        verdict = self.transfers.verdict(route) if self.funding else None
-        if verdict is not None and verdict.status == BLOCKED and self.require_transferable:
-            funnel.transfer_blocked += 1
-            if route in self.episodes:
-                self._close_episode(route, t, "uncrossed", "transfer_blocked")
-            return None
-        if opp.net_bps < self.min_net_bps:
-            funnel.below_min_bps += 1
-            if route in self.episodes:
-                self._close_episode(route, t, "uncrossed", "below_min_bps")
-            return None
-        funnel.live += 1
-        self.live_evaluations += 1
-        transfer = None if verdict is None else figures(verdict, opp, self.rebalance_batch)
-        ep = self.episodes.get(route)
-        if ep is None:
-            ep = self.episodes[route] = Episode(symbol, buy_ex, sell_ex, t, t, opp, t, transfer=transfer)
-            self._expiry.push(buy.ts if buy.ts < sell.ts else sell.ts, route, ep)
-            funnel.episodes += 1
-            for listener in self.episode_listeners:
-                self._call(listener, "episode_opened", ep, t)
-        else:
-            ep.observe(opp, t, transfer)
-            if self.episode_listeners and ep.peak is opp:
-                for listener in self.episode_listeners:
-                    self._call(listener, "episode_peak", ep, t)
-        for listener in self.listeners:
-            self._call(listener, "on_opportunity", opp, t)
-        return opp
-
-    def _close_episode(self, route: Route, t: float, reason: str, detail: str | None) -> None:
-        ep = self.episodes.pop(route)
-        ep.closed_at = t
-        ep.close_reason = reason
-        ep.close_detail = detail
-        self.episodes_closed += 1
-        if self.store is not None:
-            self.store.record_episode(ep)
-        for listener in self.episode_listeners:
-            self._call(listener, "episode_closed", ep, t)
-        logger.debug(
-            "episode %s buy %s sell %s closed (%s): %d observations, peak %s bps",
-            ep.symbol, ep.buy_exchange, ep.sell_exchange, reason, ep.observations, ep.peak.net_bps,
-        )
-
-    @staticmethod
-    def _call(listener: Any, method: str, *args: Any) -> None:
-        try:
-            getattr(listener, method)(*args)
-        except Exception:  # a listener's bug must not stop the scan; it is logged with its traceback
-            logger.exception("listener %s.%s failed", type(listener).__name__, method)
+            self._open.close(back, t, "uncrossed", "untrue_book")

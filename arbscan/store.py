@@ -8,7 +8,8 @@ waits until everything accepted is committed; ``close()`` flushes, closes the ru
 Exact values (``Decimal``) are stored as TEXT, times as REAL unix seconds, enums by value. Every
 row carries the ``run_id`` of the ``runs`` row this process opened with :meth:`Store.start_run`.
 
-The schema (migrations, statuses, how a value is stored) is ``arbscan.journal``'s.
+The schema (migrations, statuses, how a value is stored) is ``arbscan.journal``'s; the writer
+thread and the batch committer are ``arbscan.store_writer``'s.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import atexit
 import json
 import logging
 import os
-import queue
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -29,19 +28,26 @@ from typing import Any
 from sqlite_utils import Database
 
 from arbscan.funding import funding_rows
-from arbscan.journal import FUNNEL_COUNTS, MIGRATIONS, SCHEMA_VERSION, TRADE_STATUSES, migrate, to_db_value
-from arbscan.journalfile import check_journal, journal_error, mark_crashed_runs, mark_crashed_runs_at, this_host
+from arbscan.journal import (
+    FUNNEL_COUNTS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TRADE_STATUSES,
+    migrate,
+    to_db_value,
+)
+from arbscan.journalfile import (
+    check_journal,
+    journal_error,
+    mark_crashed_runs,
+    mark_crashed_runs_at,
+    this_host,
+)
+from arbscan.store_writer import BatchCommitter, BatchWriter, Item
 
-__all__ = ["Store", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value", "migrate"]
+__all__ = ["Store", "BatchCommitter", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value", "migrate"]
 
 logger = logging.getLogger(__name__)
-
-_FLUSH: tuple[str, str, list[dict[str, Any]], Any] = ("flush", "", [], None)
-
-
-def _row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: to_db_value(v) for k, v in row.items()}
-
 
 def _connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
@@ -50,21 +56,6 @@ def _connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
     return conn
-
-
-def _lower_priority(thread: threading.Thread) -> None:
-    """Give the writer thread the lowest CPU priority (Linux: per-thread nice 19), best effort.
-
-    The writer's SQLite work runs without the GIL; at nice 19 the OS gives the core to the event loop
-    first, and the writer every idle moment and a share of a saturated core.
-    """
-    tid = getattr(thread, "native_id", None)
-    if tid is None or not sys.platform.startswith("linux"):  # only Linux takes a thread id as PRIO_PROCESS
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, 19)
-    except OSError as exc:  # not permitted or not supported: the journal works the same, less politely
-        logger.debug("could not lower the journal writer's priority: %s", exc)
 
 
 class Store:
@@ -78,7 +69,6 @@ class Store:
     def __init__(self, path: str | Path, *, batch_size: int = 500, flush_interval: float = 0.2) -> None:
         self.path = Path(path)
         self._batch_size = batch_size
-        self._flush_interval = flush_interval
         self._lock = threading.Lock()
         check_journal(self.path, write=True)  # a directory, a missing parent, read-only, not SQLite: one line
         self._conn = None
@@ -96,14 +86,10 @@ class Store:
                 self._conn.close()
             raise journal_error(self.path, exc, write=True) from None
         self.run_id: int | None = None
-        self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]], Any] | None] = queue.Queue()
         self._committer = BatchCommitter(self._conn, self.db, self._lock)
+        self._batches = BatchWriter(self._committer, batch_size=batch_size, flush_interval=flush_interval)
+        self._writer = self._batches.thread
         self._closed = False
-        self._pending = 0  # rows accepted but not yet committed (or lost)
-        self._pending_cond = threading.Condition()
-        self._writer = threading.Thread(target=self._write_loop, name="arbscan-store", daemon=True)
-        self._writer.start()
-        _lower_priority(self._writer)
         atexit.register(self.close)
 
     @classmethod
@@ -221,14 +207,7 @@ class Store:
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every row accepted so far is committed; raises ``RuntimeError`` once if a batch was lost."""
-        if self._writer.is_alive():
-            self._queue.put(_FLUSH)  # ends the writer's gathering: commit what is queued now
-            if timeout is None:
-                self._queue.join()
-            else:
-                deadline = time.monotonic() + timeout
-                while self._queue.unfinished_tasks and time.monotonic() < deadline:
-                    time.sleep(0.01)
+        self._batches.flush(timeout)
         if self._committer.error is not None:  # reported once; later batches are still written
             error, self._committer.error = self._committer.error, None
             raise RuntimeError(f"journal writer failed, rows were lost: {error}") from error
@@ -249,8 +228,7 @@ class Store:
                 self.flush()
         finally:
             self._closed = True
-            self._queue.put(None)
-            self._writer.join(timeout=30)
+            self._batches.stop()
             with self._lock:
                 try:
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -270,22 +248,20 @@ class Store:
         else:
             self.close("error")
 
-    # -- writer thread ---------------------------------------------------------------------
+    # -- the writer thread (arbscan.store_writer) ----------------------------------------------
 
-    def _put(self, item: tuple[str, str, list[dict[str, Any]], Any]) -> None:
+    def _put(self, item: Item) -> None:
         if self._closed:
             raise RuntimeError("journal is closed")
         if self.run_id is not None:
             for row in item[2]:
                 row.setdefault("run_id", self.run_id)
-        with self._pending_cond:
-            self._pending += len(item[2])
-        self._queue.put(item)
+        self._batches.put(item)
 
     @property
     def backlog(self) -> int:
         """Rows accepted but not yet committed."""
-        return self._pending
+        return self._batches.backlog
 
     def backpressure(self, max_rows: int | None = None) -> None:
         """Block while more than ``max_rows`` (default two batches) wait to be written.
@@ -294,115 +270,4 @@ class Store:
         producer that never waits can run far ahead of it, so a crash would lose more than the last
         batch. Never call this from an event loop; live scanning produces far less than a batch.
         """
-        limit = 2 * self._batch_size if max_rows is None else max_rows
-        if self._pending <= limit:
-            return
-        with self._pending_cond:
-            while self._pending > limit and self._writer.is_alive():
-                self._pending_cond.wait(timeout=0.5)
-
-    def _write_loop(self) -> None:
-        # items: (op, table, rows, pk); _FLUSH commits at once; None stops the thread after a last commit
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            batch = [item]
-            deadline = time.monotonic() + self._flush_interval
-            rows = 0 if item is None else len(item[2])
-            # gather more work for this transaction, up to batch_size rows or flush_interval seconds
-            while item is not None and item is not _FLUSH and rows < self._batch_size:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
-                batch.append(item)
-                if item is _FLUSH:
-                    break
-                if item is not None:
-                    rows += len(item[2])
-            work = [b for b in batch if b is not None and b is not _FLUSH]
-            stop = any(b is None for b in batch)
-            if work:
-                self._committer.commit(work)
-                with self._pending_cond:
-                    self._pending -= sum(len(w[2]) for w in work)
-                    self._pending_cond.notify_all()
-            for _ in batch:
-                self._queue.task_done()
-
-
-Work = list[tuple[str, str, list[dict[str, Any]], Any]]
-"""A batch: (operation, table, rows, primary key) items, in order; operation insert | insert_ignore | upsert."""
-
-
-class BatchCommitter:
-    """Commits batches of rows to one journal connection, one transaction per batch.
-
-    Another connection (a report, the live journal) may hold the write lock past the busy timeout:
-    the batch is kept and tried again. Any other failure loses that batch only; it is logged and kept
-    in ``error`` for the owner to raise.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, db: Database, lock: threading.Lock) -> None:
-        self.conn = conn
-        self.db = db
-        self.lock = lock
-        self.error: BaseException | None = None
-
-    def commit(self, work: Work) -> None:
-        """Write ``work`` in one transaction, retrying while the journal is locked."""
-        for attempt in range(5):
-            try:
-                self._commit(work)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    self._fail(exc, work)
-                    return
-                logger.warning("journal busy (%s); retrying the batch", exc)
-                time.sleep(min(0.1 * 2**attempt, 2.0))
-            except Exception as exc:  # noqa: BLE001 - reported through the owner's flush()
-                self._fail(exc, work)
-                return
-        self._fail(RuntimeError("journal stayed locked; batch not written"), work)
-
-    def _fail(self, exc: BaseException, work: Work) -> None:
-        if self.error is None:
-            self.error = exc
-        tables = sorted({table for _, table, _, _ in work})
-        logger.error("journal write failed (%d rows for %s lost): %s", sum(len(w[2]) for w in work), ", ".join(tables), exc)
-
-    def _commit(self, work: Work) -> None:
-        # Consecutive rows with the same operation, table, key and columns share one statement; the
-        # batch's order is kept. Rows with other columns start a new run: sqlite-utils gives every row
-        # of one upsert_all the union of their columns, which would blank the ones a partial row omits.
-        groups: list[tuple[tuple[str, str, Any], list[dict[str, Any]]]] = []
-        last: tuple[str, str, Any, frozenset[str]] | None = None
-        for op, table, rows, pk in work:
-            for row in rows:
-                key = (op, table, pk, frozenset(row))
-                if key != last:
-                    groups.append(((op, table, pk), []))
-                    last = key
-                groups[-1][1].append(row)
-        with self.lock:
-            # IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a batch
-            # never fails half-way because another connection wrote between its reads and writes
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                with self.db.atomic():  # a savepoint inside the batch's transaction
-                    for (op, table, pk), rows in groups:
-                        clean = [_row(r) for r in rows]
-                        if op == "insert":
-                            self.db[table].insert_all(clean, alter=True, batch_size=100)
-                        elif op == "insert_ignore":
-                            self.db[table].insert_all(clean, alter=True, ignore=True, batch_size=100)
-                        else:
-                            self.db[table].upsert_all(clean, pk=pk, alter=True, batch_size=100)
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+        self._batches.wait_below(2 * self._batch_size if max_rows is None else max_rows)

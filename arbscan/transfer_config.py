@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from arbscan.config import _bool, _check_keys, _decimal, _int, _str, _table
+from arbscan.config_values import _bool, _check_keys, _decimal, _int, _str, _table
 from arbscan.errors import ConfigError
 from arbscan.funding import NetworkFunding, network_code
 

@@ -66,10 +66,11 @@ class _ToShards:
 async def run_scan_workers(settings: Settings, *, duration: float | None, strategies: Sequence[str], live: bool,
                            validate_orders: bool, status_view: Callable[[Any], Any],
                            on_unreachable: Callable[[str, str, float], None]) -> Any:
-    """``scan`` with ``settings.scanner.workers`` shards until stopped; returns ``arbscan.app.LiveRun``."""
+    """``scan`` with ``settings.scanner.workers`` shards until stopped; returns ``arbscan.app_live.LiveRun``."""
     from adapters.base import load_credentials
 
     from arbscan import app
+    from arbscan.app_live import LiveRun
     from arbscan.status import say
     from arbscan.store import Store
 
@@ -129,7 +130,7 @@ async def run_scan_workers(settings: Settings, *, duration: float | None, strate
             raise RuntimeError(sup.failure)
         outcome = "interrupted" if interrupted else "ok"
         store.end_run(outcome, events=totals.events)
-        return app.LiveRun(totals, run_id, executors)
+        return LiveRun(totals, run_id, executors)
     finally:
         if sup is not None:
             sup.processes.stop_all()

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from alert_server import AlertServer, Answer
 
-from arbscan import app, checks
+from arbscan import app, app_live, checks
 from arbscan.alerts import alerts_summary
 from arbscan.cli import main
 from arbscan.config import parse_settings
@@ -186,7 +186,7 @@ async def scan_with_lag_probe(settings, seconds):
             last = now
 
     probing = asyncio.create_task(probe())
-    run = await app.run_live_command(settings, "scan", duration=seconds, strategies=[], live=False,
+    run = await app_live.run_live_command(settings, "scan", duration=seconds, strategies=[], live=False,
                                      validate_orders=False, out_path=None,
                                      status_view=lambda driver: SimpleNamespace(draw=lambda: None, close=lambda: None), on_unreachable=None)
     stop.set()

@@ -108,7 +108,8 @@ def later(seconds: float, action) -> threading.Thread:
 
 def test_two_shards_scan_their_symbols_and_one_executor_trades_both(scan, capsys):
     run, db = scan
-    assert run("--duration", "2.5", "--strategy", "once") == 0
+    # 6 s: the shards' start-up (a spawned interpreter each) takes seconds on a loaded 2-core machine
+    assert run("--duration", "6", "--strategy", "once") == 0
     out, err = capsys.readouterr()
     assert "scan with 2 workers" in err and "shard 1/2: 1 symbols, 2 books: BTC/USD" in err
     conn = sqlite3.connect(db)
@@ -122,11 +123,11 @@ def test_two_shards_scan_their_symbols_and_one_executor_trades_both(scan, capsys
     assert conn.execute("SELECT status FROM runs").fetchone() == ("ok",)
 
 
-def _btc_episodes(db) -> int:
+def _alpha_episodes(db, symbol: str = "BTC/USD") -> int:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
         try:
-            row = conn.execute("SELECT episodes FROM funnel WHERE symbol = 'BTC/USD' AND buy_exchange = 'alpha'").fetchone()
+            row = conn.execute("SELECT episodes FROM funnel WHERE symbol = ? AND buy_exchange = 'alpha'", (symbol,)).fetchone()
         finally:
             conn.close()
     except sqlite3.Error:
@@ -139,12 +140,12 @@ def test_a_dead_shard_is_reported_restarted_and_its_open_episode_closed_as_stale
 
     def kill_shard1_then_stop_once_its_successor_scans():
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _btc_episodes(db) < 1:  # shard 1 scans and has journaled its funnel
+        while time.monotonic() < deadline and _alpha_episodes(db) < 1:  # shard 1 scans and has journaled its funnel
             time.sleep(0.05)
         for p in psutil.Process().children():
             if p.name() == "arbscan-shard1":
                 p.kill()
-        while time.monotonic() < deadline and _btc_episodes(db) < 2:  # the successor opened its own episode
+        while time.monotonic() < deadline and _alpha_episodes(db) < 2:  # the successor opened its own episode
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -164,7 +165,15 @@ def test_a_dead_shard_is_reported_restarted_and_its_open_episode_closed_as_stale
 def test_ctrl_c_stops_every_process_within_5_s_with_the_journal_flushed(scan, capsys):
     run, db = scan
     sent = []
-    later(1.5, lambda: (sent.append(time.monotonic()), os.kill(os.getpid(), signal.SIGINT)))
+
+    def interrupt_once_both_shards_scan():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and min(_alpha_episodes(db, s) for s in PRICES) < 1:
+            time.sleep(0.05)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    later(0, interrupt_once_both_shards_scan)
     assert run() == 0
     assert time.monotonic() - sent[0] < 5.0
     conn = sqlite3.connect(db)

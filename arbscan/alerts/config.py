@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from arbscan.config import _check_keys, _decimal, _float, _int, _names, _str, _str_list, _table
+from arbscan.config_values import _check_keys, _decimal, _float, _int, _names, _str, _str_list, _table
 from arbscan.errors import ConfigError
 
 __all__ = ["AlertConfig", "parse_alerts", "EVENTS", "KINDS", "URGENT_EVENTS", "TRADE_STATUSES"]

@@ -10,6 +10,7 @@ The bus URL comes from ``--bus`` or ``[bus] url``; a bad one, or a bad ``--shard
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import sys
@@ -21,7 +22,8 @@ from typing import Any
 from arbscan.config import Settings
 from arbscan.errors import BadInput
 
-__all__ = ["with_bus", "check_shard_command", "run_replay_shard_command", "run_scan_shard_command",
+__all__ = ["with_bus", "bus_flag", "shard_flags", "add_journal", "run_journal", "add_execute", "run_execute",
+           "check_shard_command", "run_replay_shard_command", "run_scan_shard_command",
            "run_journal_command", "run_execute_command", "bus_status_lines", "resume_on_bus"]
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,61 @@ def with_bus(settings: Settings, url: str | None) -> Settings:
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
     return replace(settings, bus=replace(settings.bus or BusConfig(), url=checked))
+
+
+# -- the flags and the two commands, as arbscan.cli registers them --------------------------------
+
+
+def _shard_arg(text: str) -> tuple[int, int]:
+    from arbscan.bus.shard_proc import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def bus_flag(p: argparse.ArgumentParser) -> None:
+    """``--bus URL`` (scan, replay, journal, execute, status, resume)."""
+    p.add_argument("--bus", metavar="URL",
+                   help="the NATS servers of a multi-host deployment, nats://HOST:4222[,...] (default: [bus] url)")
+
+
+def shard_flags(p: argparse.ArgumentParser) -> None:
+    """``--bus``, ``--shard K/N`` and ``--run NAME`` (scan and replay)."""
+    bus_flag(p)
+    p.add_argument("--shard", type=_shard_arg, metavar="K/N",
+                   help="run shard K of N on the bus (its symbols by the rule of --workers); see 'Beyond one machine'")
+    p.add_argument("--run", metavar="NAME",
+                   help="with --shard: the run's name on the bus (default: made of the replay file or the settings, and N)")
+
+
+def add_journal(p: argparse.ArgumentParser) -> None:
+    """``journal``'s flags."""
+    bus_flag(p)
+
+
+def run_journal(args: argparse.Namespace, settings: Settings) -> int:
+    """``journal``."""
+    return run_journal_command(settings)
+
+
+def add_execute(p: argparse.ArgumentParser) -> None:
+    """``execute``'s flags."""
+    bus_flag(p)
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help="trade this [[strategies]] entry (repeatable; --live: exactly one)")
+    p.add_argument("--live", action="store_true",
+                   help="place REAL paired orders (API keys for every venue it trades; --db: its own journal on this host)")
+    p.add_argument("--validate-orders", action="store_true",
+                   help="with --live: Kraken checks every order with validate=true and executes none")
+
+
+def run_execute(args: argparse.Namespace, settings: Settings) -> int:
+    """``execute``."""
+    if getattr(args, "db", None) and not args.live:
+        raise BadInput("--db: a paper executor on the bus journals through the journal consumer; --db is --live's own journal")
+    return run_execute_command(settings, args.strategy or [], live=args.live, validate_orders=args.validate_orders)
 
 
 def _require_url(settings: Settings, command: str) -> None:

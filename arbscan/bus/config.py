@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from arbscan.config import _check_keys, _int, _names, _str, _table
+from arbscan.config_values import _check_keys, _int, _names, _str, _table
 from arbscan.errors import ConfigError
 
 __all__ = ["BusConfig", "parse_bus", "bus_url", "bus_credentials", "SCHEMES"]

@@ -1,0 +1,111 @@
+"""The value parsers every settings section shares: each checks one TOML value and names its key.
+
+``config.py`` (the core sections), ``alerts/config.py``, ``transfer_config.py`` and the bus's settings
+build their sections from these, so a wrong type or an impossible value reads the same everywhere:
+``venues[1].taker_fee: must not be below 0, got '-1'``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from arbscan.errors import ConfigError
+
+Balances = dict[str, Decimal]  # asset -> free amount
+
+_SECRET_WORDS = ("secret", "api_key", "apikey", "password", "passphrase", "private_key")
+
+
+def _decimal(key: str, value: Any, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: must be a number, got a boolean")
+    if isinstance(value, float):
+        value = repr(value)  # shortest round-trip text: 0.0026 stays 0.0026, never a binary expansion
+    if isinstance(value, (int, str)):
+        try:
+            d = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ConfigError(f"{key}: must be a number, got {value!r}") from None
+        if not d.is_finite():
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+        if minimum is not None and d < minimum:
+            raise ConfigError(f"{key}: must not be below {minimum}, got {value!r}")
+        return d
+    raise ConfigError(f"{key}: must be a number, got {type(value).__name__}")
+
+
+def _int(key: str, value: Any, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(key: str, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: must be a number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    return float(value)
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _symbol(key: str, value: Any) -> str:
+    s = _str(key, value).upper()
+    base, sep, quote = s.partition("/")
+    if not sep or not base or not quote or "/" in quote:
+        raise ConfigError(f"{key}: {value!r} is not a unified symbol like 'BTC/USD'")
+    return s
+
+
+def _str_list(key: str, value: Any, item=_str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list, got {type(value).__name__}")
+    out = tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
+    seen: set[str] = set()
+    for i, v in enumerate(out):
+        if v in seen:
+            raise ConfigError(f"{key}[{i}]: {v!r} is listed twice")
+        seen.add(v)
+    return out
+
+
+def _balances(key: str, value: Any) -> Balances:
+    table = _table(key, value)
+    return {_str(f"{key}.{asset}", asset).upper(): _decimal(f"{key}.{asset}", v) for asset, v in table.items()}
+
+
+def _table(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a table, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(key: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for k in table:
+        if any(w in k.lower() for w in _SECRET_WORDS):
+            raise ConfigError(
+                f"{key}.{k}: secrets are not read from the config file; set them in the environment "
+                "(<EXCHANGE>_API_KEY, <EXCHANGE>_API_SECRET) or a keyring"
+            )
+        if k not in allowed:
+            options = ", ".join(sorted(allowed))
+            raise ConfigError(f"{key + '.' if key else ''}{k}: unknown setting (known here: {options})")
+
+
+def _names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}
