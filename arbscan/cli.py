@@ -27,6 +27,7 @@ from arbscan import __version__
 from arbscan.cli_args import (COMMON_FLAGS, EVERY_COMMAND, JOURNAL_FLAGS, SCANNER_FLAGS, Command, Parser, add_common,
                               apply_overrides, check_common, configure_logging, positive_seconds, strategy_flag,
                               workers_flag)
+from arbscan.bus.commands import add_execute, add_journal, bus_flag, run_execute, run_journal, shard_flags
 from arbscan.config import Settings, load_settings
 from arbscan.errors import AuthError, BadInput
 
@@ -46,6 +47,7 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     strategy_flag(p)
     workers_flag(p)
+    shard_flags(p)
     p.add_argument("--alerts", action="store_true",
                    help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
 
@@ -59,6 +61,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file) if args.file else demo_path()
     sc = settings.scanner
     depth = sc.book_depth if args.depth is None else args.depth
+    from arbscan.bus.commands import check_shard_command, run_replay_shard_command
+
+    if check_shard_command(settings, args, "replay"):
+        return run_replay_shard_command(settings, path, args.shard, run=args.run, depth=depth)
     progress = None if args.no_progress else Progress(f"replay {path.name}")
     run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress,
                              alerts=args.alerts)
@@ -93,6 +99,7 @@ def _add_scan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-status", action="store_true", help="no live status view on stderr")
     strategy_flag(p)
     workers_flag(p)
+    shard_flags(p)
     p.add_argument("--live", action="store_true",
                    help="place REAL paired orders for the first --strategy (needs API keys for every venue it trades)")
     p.add_argument("--validate-orders", action="store_true",
@@ -134,6 +141,10 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
 
 
 def _run_scan(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.bus.commands import check_shard_command, run_scan_shard_command
+
+    if check_shard_command(settings, args, "scan"):
+        return run_scan_shard_command(settings, args.shard, run=args.run, duration=args.duration)
     return _run_live(args, settings, "scan")
 
 
@@ -162,6 +173,7 @@ def _run_report(args: argparse.Namespace, settings: Settings) -> int:
 def _add_resume(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inventory-handled", action="store_true",
                    help="the inventory kept from uneven fills was dealt with: stop counting it toward live.max_exposure")
+    bus_flag(p)
 
 
 def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,6 +187,12 @@ def _run_resume(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no active halt in {settings.scanner.db}; live trading is not halted")
     for halt in cleared:
         print(f"cleared halt #{halt['id']}: {halt['reason']}")
+    if settings.bus is not None and settings.bus.url:
+        from arbscan.bus.commands import resume_on_bus
+
+        for halt in resume_on_bus(settings, by=f"arbscan resume ({getpass.getuser()})"):
+            print(f"cleared halt on the bus ({halt.get('host', '?')}): {halt.get('reason')}")
+            cleared.append(halt)
     if cleared:
         print("the next 'arbscan scan --live' reconciles unfinished orders before trading again")
     return 0
@@ -224,7 +242,7 @@ def _run_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_status(p: argparse.ArgumentParser) -> None:
-    pass
+    bus_flag(p)
 
 
 def _run_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,6 +258,11 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
             print(line)
     finally:
         db.conn.close()
+    if settings.bus is not None and settings.bus.url:
+        from arbscan.bus.commands import bus_status_lines
+
+        for line in bus_status_lines(settings):
+            print(line)
     return 0
 
 
@@ -309,6 +332,10 @@ COMMANDS: list[Command] = [
             _add_alert_test, _run_alert_test, ()),
     Command("rebalance", "propose the transfers that restore a strategy's starting balances (advice only, nothing is sent)",
             _add_rebalance, _run_rebalance, JOURNAL_FLAGS),
+    Command("journal", "on the bus: commit the shards' and the executor's rows into the SQLite journal (--db)",
+            add_journal, run_journal, JOURNAL_FLAGS),
+    Command("execute", "on the bus: the one executor, paper or --live, trading the shards' routes",
+            add_execute, run_execute, JOURNAL_FLAGS),
 ]
 """The subcommands, in help order; append a ``Command`` to add one."""
 

@@ -119,7 +119,7 @@ def check_common(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 
 def apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
-    """The settings with the command line's common flags (``--db``, ``--min-bps``, ...) applied."""
+    """The settings with the command line's common flags (``--db``, ``--min-bps``, ...) and ``--bus`` applied."""
     sc = settings.scanner
     changes: dict[str, Any] = {}
     if getattr(args, "db", None):
@@ -130,7 +130,12 @@ def apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
         changes["max_book_age_ms"] = args.max_age_ms
     if getattr(args, "workers", None) is not None:
         changes["workers"] = args.workers
-    return replace(settings, scanner=replace(sc, **changes)) if changes else settings
+    settings = replace(settings, scanner=replace(sc, **changes)) if changes else settings
+    if getattr(args, "bus", None):
+        from arbscan.bus.commands import with_bus
+
+        settings = with_bus(settings, args.bus)
+    return settings
 
 
 def workers_arg(text: str) -> int:

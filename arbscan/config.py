@@ -38,6 +38,7 @@ from arbscan.model import Market
 
 if TYPE_CHECKING:
     from arbscan.alerts.config import AlertConfig
+    from arbscan.bus.config import BusConfig
 
 __all__ = [
     "Settings",
@@ -135,6 +136,7 @@ class Settings:
     strategies: tuple[StrategyConfig, ...] = (StrategyConfig("default"),)
     live: LiveConfig = field(default_factory=LiveConfig)
     alerts: tuple[AlertConfig, ...] = ()  # [[alerts]] destinations (arbscan.alerts.config)
+    bus: BusConfig | None = None  # [bus]: NATS JetStream for processes on several hosts (arbscan.bus.config)
     source: str | None = None  # path the settings were read from, None for defaults
 
     def venue(self, exchange: str) -> VenueConfig:
@@ -302,7 +304,7 @@ def _array_of_tables(key: str, raw: Any, parse: Any, unique: str) -> tuple[Any, 
 
 def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
     """Build ``Settings`` from a decoded TOML document, checking every key."""
-    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts"})
+    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts", "bus"})
     kw: dict[str, Any] = {"source": source}
     if "scanner" in raw:
         kw["scanner"] = _scanner(_table("scanner", raw["scanner"]))
@@ -316,6 +318,10 @@ def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
         from arbscan.alerts.config import parse_alerts  # its parsers build on this module's
 
         kw["alerts"] = parse_alerts(raw["alerts"])
+    if "bus" in raw:
+        from arbscan.bus.config import parse_bus  # its parsers build on this module's
+
+        kw["bus"] = parse_bus(raw["bus"])
     return Settings(**kw)
 
 

@@ -59,6 +59,8 @@ def effective_toml(settings: Settings) -> str:
     lines = [f"# effective settings (from {settings.source or 'the defaults: no config file'})"]
     for name in _SECTIONS:
         lines += ["", f"[{name}]", *_table(getattr(settings, name))]
+    if settings.bus is not None:  # only when configured: most deployments run on one host
+        lines += ["", "[bus]", *_table(settings.bus)]
     for name, key in _ARRAYS.items():
         for item in getattr(settings, name, ()) or ():
             comments = {"adapter": f"this venue is served by the {adapter_kind(item)} adapter"} if name == "venues" else None

@@ -314,6 +314,17 @@ def _m006_untrue_books_and_crashes(db: Database) -> None:
     db["runs"].add_column("host", str)
 
 
+def _m007_bus(db: Database) -> None:
+    """What the journal consumer of ``arbscan journal --bus`` keeps in the same transaction as the rows it
+    commits (``arbscan.bus.journal_consumer``): the runs it opened for the bus's run names, each producer's
+    last applied batch, and how far it has read the journal stream."""
+    db.execute("CREATE TABLE bus_runs (run_key TEXT PRIMARY KEY, run_id INTEGER, shards INTEGER, "
+               "ended TEXT, events INTEGER, worst TEXT)")
+    db.execute("CREATE TABLE bus_producers (producer TEXT PRIMARY KEY, run_key TEXT, last_seq INTEGER, "
+               "rows INTEGER, ended INTEGER, updated REAL)")
+    db.execute("CREATE TABLE bus_cursor (stream TEXT PRIMARY KEY, seq INTEGER, created TEXT)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
@@ -321,6 +332,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("alerts", _m004_alerts),
     ("transfers", _m005_transfers),
     ("untrue_books_and_crashes", _m006_untrue_books_and_crashes),
+    ("bus", _m007_bus),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -332,20 +332,21 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
                   balances: Balances | None = None, validate_only: bool = False, check_permissions: bool = False,
                   fee_overrides: Mapping[str, Decimal] | None = None, symbols: Iterable[str] = (),
                   poll_interval_s: float = 0.5, transfers: Any = None, clock: Callable[[], float] = time.time,
-                  monotonic: Callable[[], float] = time.monotonic) -> Executor:
+                  monotonic: Callable[[], float] = time.monotonic, kill: KillSwitch | None = None) -> Executor:
     """An executor that trades ``strategy`` for real on ``adapters`` (one trade in flight at a time).
 
     ``max_notional`` is capped by ``live.max_notional_per_trade``. ``markets`` (the scanner's, shared)
     is read first; a venue with none is loaded at start-up. ``balances`` are the venues' as known.
     ``symbols``: whose assets' starting balances are journaled (default: every market loaded).
     ``transfers`` (the scanner's ``RouteTransfers``) answers a strategy that skips untransferable routes.
+    ``kill``: the kill switch to use (default one on ``journal``; on the bus, one that also reads the bucket).
     """
     strategy = strategy or StrategyConfig("default")
     cap = config.max_notional_per_trade
     if strategy.max_notional is None or strategy.max_notional > cap:
         strategy = replace(strategy, max_notional=cap)
     markets = markets if markets is not None else {}
-    kill = KillSwitch(journal, clock, monotonic)
+    kill = kill if kill is not None else KillSwitch(journal, clock, monotonic)
     risk = RiskLimits(config)
     tracker = OrderTracker(journal, clock)
     reconciler = Reconciler(tracker, adapters, config, kill, poll_interval_s=poll_interval_s, clock=clock,

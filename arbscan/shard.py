@@ -221,6 +221,8 @@ class ReplayShardSpec:
     stats_every_s: float = 5.0
     batch_rows: int = 200
     timing: bool = False  # measure every decision (benchmarks)
+    flush_interval: float = 0.2  # a batch goes at a watermark once its first row waited this long (0: at every
+    # watermark, so batches are cut by line position alone and a restarted shard resends the same ones: the bus)
 
 
 def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, control: Inbox | None) -> ShardReport:
@@ -230,7 +232,7 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
     owner = ShardMap(spec.shards).owner
     from arbscan.app import build_scanner
 
-    store = RemoteStore(journal, spec.run_id, spec.db, batch_rows=spec.batch_rows)
+    store = RemoteStore(journal, spec.run_id, spec.db, batch_rows=spec.batch_rows, flush_interval=spec.flush_interval)
     settings = spec.settings
     scanner = build_scanner(settings, store, {v.exchange: dict(v.balances) for v in settings.venues if v.balances})
     fee_overrides = settings.fee_overrides()

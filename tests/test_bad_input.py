@@ -80,6 +80,8 @@ CFG2 = '[[venues]]\nexchange = "alpha"\n\n[[venues]]\nexchange = "beta"\n'
 STRAT = CFG2 + '\n[[strategies]]\nname = "s"\nbalances = { alpha = { USD = 1000 }, beta = { BTC = 1 } }\n'
 SCAN = "scan --db {tmp}/s.db --duration 1 --no-status --config {tmp}/c.toml"
 KRAKEN = '[[venues]]\nexchange = "kraken"\n'
+BUS = "nats://127.0.0.1:4222"  # never reached: every case below is refused before any connection
+SHARD = "replay {good} --db {db} --no-progress --bus " + BUS
 DUR = "argument --duration: must be a positive, finite number of seconds"
 
 CASES = [
@@ -206,6 +208,36 @@ CASES = [
     Case("db-readonly-file-resume", "resume --db {db}", 2, "journal '{db}': is read-only (no write permission on the file)", setup="readonly_db", no_dac=True),
     Case("db-readonly-dir-replay", "replay {good} --db {tmp}/ro/j.db", 2, "journal '{tmp}/ro/j.db': its directory '{tmp}/ro' is read-only", setup="readonly_dir", no_dac=True),
     Case("db-readonly-dir-new", "replay {good} --db {tmp}/ro/new.db", 2, "journal '{tmp}/ro/new.db': cannot be created: its directory '{tmp}/ro' is read-only", setup="readonly_dir", no_dac=True),
+    # -- the bus (several hosts): URLs, K/N and flags that do not go together, refused before NATS is contacted
+    Case("bus-url-scheme", "replay {good} --bus http://127.0.0.1:4222 --shard 1/2", 2,
+         "--bus: 'http://127.0.0.1:4222' is not a nats:// or tls:// URL with a host"),
+    Case("bus-url-port", "journal --db {db} --bus nats://127.0.0.1:nats", 2, "--bus: 'nats://127.0.0.1:nats' has a port that is not a number"),
+    Case("bus-url-credentials", "journal --db {db} --bus nats://me:hunter2@127.0.0.1:4222", 2,
+         "--bus: credentials do not belong in the URL; set ARBSCAN_BUS_USER and ARBSCAN_BUS_PASSWORD"),
+    Case("bus-url-one-of-several", "journal --db {db} --bus nats://10.0.0.1:4222,10.0.0.2:4222", 2,
+         "--bus: '10.0.0.2:4222' is not a nats:// or tls:// URL with a host"),
+    Case("bus-shard-not-k-of-n", SHARD + " --shard 2", 2, "argument --shard: must be K/N, this shard's number and the number of shards (e.g. 1/2), got '2'"),
+    Case("bus-shard-k-above-n", SHARD + " --shard 3/2", 2, "argument --shard: K must be between 1 and N, got '3/2'"),
+    Case("bus-shard-zero", SHARD + " --shard 0/2", 2, "argument --shard: K must be between 1 and N, got '0/2'"),
+    Case("bus-shard-without-bus", "replay {good} --db {db} --shard 1/2", 2,
+         "--shard 1/2 needs the bus: --bus nats://HOST:4222 (or [bus] url in the config)"),
+    Case("bus-without-shard", SHARD, 2, "--bus: 'replay' on the bus runs one shard: add --shard K/N"),
+    Case("bus-scan-without-shard", "scan --db {db} --bus " + BUS, 2, "--bus: 'scan' on the bus runs one shard: add --shard K/N"),
+    Case("bus-shard-and-workers", SHARD + " --shard 1/2 --workers 2", 2, "--shard runs one shard of N; --workers splits symbols"),
+    Case("bus-shard-strategy", SHARD + " --shard 1/2 --strategy s", 2, "--strategy: on the bus the executor trades: arbscan execute"),
+    Case("bus-run-without-shard", "replay {good} --db {db} --run mine", 2, "--run names a run on the bus: it needs --shard K/N"),
+    Case("bus-journal-without-url", "journal --db {db}", 2, "journal needs the bus: --bus nats://HOST:4222 (or [bus] url in the config)"),
+    Case("bus-execute-without-strategy", "execute --bus " + BUS, 2, "execute: name the strategy to trade: --strategy NAME"),
+    Case("bus-execute-unknown-strategy", "execute --bus " + BUS + " --strategy nope", 2, "strategies: no strategy named 'nope'"),
+    Case("bus-execute-paper-db", "execute --bus " + BUS + " --strategy default --db {db}", 2,
+         "--db: a paper executor on the bus journals through the journal consumer"),
+    Case("config-bus-url", C, 2, "bus.url: 'redis://127.0.0.1:6379' is not a nats:// or tls:// URL with a host",
+         files={"c.toml": '[bus]\nurl = "redis://127.0.0.1:6379"\n'}),
+    Case("config-bus-unknown-key", C, 2, "bus.urls: unknown setting (known here: buffer_rows, replicas, url)",
+         files={"c.toml": '[bus]\nurls = ["nats://127.0.0.1:4222"]\n'}),
+    Case("config-bus-password", C, 2, "bus.password: secrets are not read from the config file", files={"c.toml": '[bus]\npassword = "x"\n'}),
+    Case("config-bus-replicas", C, 2, "bus.replicas: JetStream keeps at most 5 copies, got 7", files={"c.toml": "[bus]\nreplicas = 7\n"}),
+    Case("config-bus-buffer", C, 2, "bus.buffer_rows: must be at least 500, got 10", files={"c.toml": "[bus]\nbuffer_rows = 10\n"}),
     Case("db-dead-running-run", "replay {good} --db {db} --no-progress", 0, "journal: {db} (run 3)", stream="out", setup="dead_run", check="dead_run_crashed"),
 ]
 

@@ -89,3 +89,13 @@ def test_report_bench_runs_at_toy_size(tmp_path):
     assert out["routes"] == 12 and out["stderr_lines"] == 0
     assert out["text_lines"] > 0 and out["html_bytes"] > 0 and out["csv_rows"] > 0
     assert set(out["seconds"]) == {"text", "all", "html", "csv"}
+
+
+def test_bus_bench_runs_at_toy_size(tmp_path):
+    from bench import bench_bus
+
+    out = bench_bus.main(["--rounds", "1", "--routes", "20", "--rate", "1000", "--flood", "40", "--rows", "400",
+                          "--workdir", str(tmp_path)])
+    assert all(v["n"] == 20 for v in out["latency"][0].values())
+    assert out["flood"][0]["messages"] == 40 and out["journal"][0]["stored_rows_per_s"] > 0
+    assert out["projection"]["shards"] == 23

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from arbscan import config
 from arbscan.alerts.config import EVENTS, AlertConfig
+from arbscan.bus.config import BusConfig
 from arbscan.cli import COMMANDS, build_parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -40,6 +41,7 @@ def test_every_setting_is_documented():
         "strategies": config.StrategyConfig,
         "live": config.LiveConfig,
         "alerts": AlertConfig,
+        "bus": BusConfig,
     }
     missing = []
     for section, cls in sections.items():

@@ -1,0 +1,261 @@
+"""``arbscan execute --bus URL --strategy NAME``: the one executor of a deployment, fed by the shards over the bus.
+
+It follows the routes stream (an ordered JetStream consumer: every message once, in the stream's
+order, from the moment it starts) and, per run, plays the shards' messages to its executors exactly
+as the parent of ``--workers`` does (``arbscan.executor_feed``): a replay's messages merged by line
+number (:class:`arbscan.executor_feed.LineMerge`), so a replay's trades are those of one process; a
+scan's as they come. A shard's messages carry its batch numbers: a repeat (a restarted replay shard
+sending again from the start of its file) is dropped; a run whose beginning this executor did not see
+(it started after the run's shards) is not traded, and it says so.
+
+Its own journal rows (trades, orders, fills, balances) go to the journal stream like a shard's. A run
+ends here when every shard of it has sent its report: the stream is closed for the executors (trades
+still waiting end), their rows are sent, and one line sums the run up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from arbscan.bus.codec import decode_pickle
+from arbscan.bus.connection import Bus
+from arbscan.bus.outbox import BusOutbox
+from arbscan.bus.subjects import JOURNAL_SUBJECT, ROUTES_STREAM, ROUTES_SUBJECT, RUNS_BUCKET, token
+from arbscan.config import Settings
+from arbscan.errors import UnexpectedPayload
+from arbscan.executor_feed import ExecutorFeed, LineMerge
+from arbscan.remote_store import RemoteStore
+from arbscan.shard import ShardReport
+
+__all__ = ["BusExecutor", "RunFeed"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RunFeed:
+    """One run as this executor follows it: its executors, the merge of its shards, their batch numbers."""
+
+    run: str
+    mode: str
+    n: int
+    feed: ExecutorFeed
+    journal: RemoteStore
+    outbox: BusOutbox
+    merge: LineMerge | None  # replay: by line; scan: None (as they come)
+    last_seq: dict[int, int] = field(default_factory=dict)
+    reports: dict[int, ShardReport] = field(default_factory=dict)
+
+    @property
+    def executors(self) -> list[Any]:
+        """The executors trading this run."""
+        return self.feed.executors
+
+
+class BusExecutor:
+    """Follows the routes stream and trades (see the module docstring); ``make_executors`` builds a run's executors."""
+
+    def __init__(self, bus: Bus, settings: Settings, strategies: Sequence[str],
+                 make_executors: Callable[[RemoteStore, dict[Any, Any], Any, dict[str, dict[str, Any]]], list[Any]],
+                 say: Callable[[str], None]) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.strategies = list(strategies)
+        self.make_executors = make_executors
+        self.say = say
+        self.producer = f"executor@{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
+        self.runs: dict[str, RunFeed] = {}
+        self.ignored: set[str] = set()
+        self.ended: list[tuple[str, list[Any]]] = []  # (run, executors) of the runs that ended, in order
+        self.last_stream_seq = 0
+        self.outboxes: list[BusOutbox] = []  # every run's, ended ones included, until their rows are stored
+        self._queue: asyncio.Queue[tuple[int, bytes]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sub: Any = None
+
+    # -- following the stream ------------------------------------------------------------------
+
+    async def follow(self) -> None:
+        """Subscribe (again at every reconnection, from the last message seen); call from the main loop."""
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self.bus.on_connect.append(self._subscribe)
+        self.bus.waiting_for = "NATS (the routes stream; no order is sent meanwhile)"
+        if self.bus.connected.is_set():
+            await asyncio.wrap_future(self.bus.submit(self._subscribe()))
+
+    async def _subscribe(self) -> None:
+        """On the bus loop: an ordered push consumer from the message after the last one seen (new ones at first)."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        loop, queue = self._loop, self._queue
+        assert loop is not None and queue is not None
+
+        async def on_message(msg: Any) -> None:
+            self.last_stream_seq = msg.metadata.sequence.stream
+            batch = int((msg.headers or {}).get("Arbscan-Seq", 0))
+            loop.call_soon_threadsafe(queue.put_nowait, (batch, msg.data))
+
+        if self.last_stream_seq:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.last_stream_seq + 1)
+        else:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+        self._sub = await self.bus.js.subscribe(ROUTES_SUBJECT, stream=ROUTES_STREAM, cb=on_message, ordered_consumer=True,
+                                                config=config, idle_heartbeat=2.0)
+        logger.info("executor: following %s from %s", ROUTES_SUBJECT, self.last_stream_seq + 1 or "now")
+
+    async def next_messages(self, timeout: float) -> list[tuple[int, bytes]]:
+        """What arrived (``(batch number, data)``), waiting up to ``timeout`` seconds for the first."""
+        assert self._queue is not None
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            return []
+        out = [first]
+        while not self._queue.empty() and len(out) < 1000:
+            out.append(self._queue.get_nowait())
+        return out
+
+    # -- handling a message ----------------------------------------------------------------------
+
+    def handle(self, seq: int, data: bytes) -> None:
+        """One routes-stream message, batch ``seq`` of its producer."""
+        try:
+            body = decode_pickle(data)
+            run, kind, k, n = body["run"], body["k"], int(body["shard"]), int(body["of"])
+        except (UnexpectedPayload, KeyError, TypeError, ValueError) as exc:
+            logger.error("routes message skipped: %s", exc)
+            return
+        if run in self.ignored:
+            return
+        state = self.runs.get(run)
+        if state is None:
+            if kind != "start" or seq != 1:
+                self.ignored.add(run)
+                self.say(f"arbscan: executor: run {run} began before this executor started; not traded "
+                         "(start the executor before the shards)")
+                return
+            state = self._open(run, body, n)
+        last = state.last_seq.get(k, 0)
+        if seq <= last:
+            return  # a repeat: a restarted replay shard sends its run again from the start
+        if seq != last + 1 and state.merge is not None:
+            self.say(f"arbscan: executor: run {run}: shard {k + 1}/{n} skipped from batch {last} to {seq}; "
+                     "its replay can no longer be merged in line order: not traded further")
+            self._finish(state, interrupted=True)
+            self.ignored.add(run)
+            return
+        state.last_seq[k] = seq
+        if kind == "start":
+            self._check_strategies(run, body["x"])
+        elif kind == "events":
+            if state.merge is not None:
+                state.merge.add(k, body["x"])
+            else:
+                for msg in body["x"]:
+                    state.feed.apply(msg)
+        elif kind == "report":
+            state.reports[k] = body["x"]
+            if state.merge is not None:
+                state.merge.finish(k)
+        if state.merge is not None:
+            for msg in state.merge.ready():
+                state.feed.apply(msg)
+        if state.n and len(state.reports) >= state.n:
+            self._finish(state)
+
+    def _open(self, run: str, body: dict[str, Any], n: int) -> RunFeed:
+        from arbscan.funding import FundingBook
+
+        meta = body["x"]
+        outbox = BusOutbox(self.bus, JOURNAL_SUBJECT, run, self.producer, kind="journal",
+                           bound=self.settings.bus.buffer_rows, when_full="wait")
+        self.outboxes.append(outbox)
+        journal = RemoteStore(outbox, self._run_id(run), None)
+        markets: dict[tuple[str, str], Any] = {}
+        funding = FundingBook(self.settings.transfer_overrides())
+        fallback = {v.exchange: dict(v.balances) for v in self.settings.venues if v.balances}
+        for exchange, assets in (meta.get("balances") or {}).items():
+            fallback.setdefault(exchange, {}).update(assets)
+        executors = self.make_executors(journal, markets, funding, fallback)
+        feed = ExecutorFeed(executors, markets, funding)
+        state = RunFeed(run, meta.get("mode", "replay"), n, feed, journal, outbox,
+                        LineMerge(n) if meta.get("mode") == "replay" else None)
+        self.runs[run] = state
+        self.say(f"arbscan: executor: trading run {run} ({state.mode}, {n} shard(s)) with "
+                 + ", ".join(getattr(ex, "name", "?") for ex in executors))
+        return state
+
+    def _run_id(self, run: str) -> int:
+        """The journal's id of ``run`` (trade ids are named after it): waits for the journal consumer to open it."""
+        async def get() -> int | None:
+            from nats.js.errors import KeyNotFoundError
+
+            try:
+                entry = await self.bus.kv[RUNS_BUCKET].get(token(run))
+            except KeyNotFoundError:
+                return None
+            return int(entry.value) if entry.value else None
+
+        said = False
+        while True:
+            if self.bus.wait_connected(1.0):
+                try:
+                    rid = self.bus.call(get(), timeout=5)
+                except Exception as exc:  # noqa: BLE001 - the connection went: asked again once it is back
+                    logger.debug("run id of %s not read: %s", run, exc)
+                    rid = None
+                if rid is not None:
+                    return rid
+            if not said:
+                said = True
+                self.say(f"arbscan: executor: waiting for the journal consumer (arbscan journal) to open run {run}; "
+                         "no trade before it can be journaled")
+            time.sleep(0.2)
+
+    def _check_strategies(self, run: str, meta: dict[str, Any]) -> None:
+        """Warn when the shards do not send what this executor's strategies need."""
+        sent = set(meta.get("strategies") or ())
+        window = int(meta.get("window_ms") or 0)
+        for name in self.strategies:
+            if name not in sent:
+                self.say(f"arbscan: warning: run {run}: the shards do not know strategy {name!r}; they send only the "
+                         "routes their [[strategies]] accept (give every host the same config)")
+            elif self.settings.strategy(name).latency_ms > window:
+                self.say(f"arbscan: warning: run {run}: strategy {name!r} waits {self.settings.strategy(name).latency_ms} ms "
+                         f"but the shards send book updates for {window} ms only")
+
+    def _finish(self, state: RunFeed, interrupted: bool = False) -> None:
+        """Every shard reported: close the stream for the executors, send their rows, sum the run up."""
+        last = [r.last_ts for r in state.reports.values() if r.last_ts is not None]
+        state.feed.close(max(last) if last else None)
+        for report in state.reports.values():
+            for ex, skipped in zip(state.executors, report.skipped):
+                ex.skips.update(skipped)
+        state.journal.flush()
+        state.outbox.announce("end", {"status": "interrupted" if interrupted else "ok"})
+        self.runs.pop(state.run, None)
+        self.ended.append((state.run, state.executors))
+        trades = sum(getattr(ex, "taken", 0) for ex in state.executors)
+        self.say(f"arbscan: executor: run {state.run} ended: {state.feed.routes:,} live routes seen, {trades:,} trades")
+
+    def tick(self) -> None:
+        """Send the executors' rows that have waited long enough (every 0.1 s or so)."""
+        for state in self.runs.values():
+            state.journal.tick()
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Send every run's rows (the runs still open end as they are); False when NATS did not take them in time."""
+        for state in list(self.runs.values()):
+            state.journal.flush()
+        ok = True
+        for outbox in self.outboxes:
+            ok = outbox.close(timeout) and ok
+        return ok
