@@ -238,6 +238,8 @@ def require_credentials(exchanges: Iterable[str], environ: Mapping[str, str] | N
 class LiveStartup:
     """Everything a live executor does before its first trade, once per run and again after a resume."""
 
+    _starts_journaled = False  # set once the run's starting balances are written: a resume writes none
+
     def __init__(self, venue: LiveVenue, reconciler: Reconciler, journal: DurableJournal, markets: dict[tuple[str, str], Market],
                  *, fee_overrides: Mapping[str, Decimal] | None = None, check_permissions: bool = False,
                  symbols: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
@@ -255,8 +257,12 @@ class LiveStartup:
         """The run's starting balances: each trading venue's holdings of the traded assets, as the venue reports them.
 
         A venue that reported its balances holds 0 of an asset it did not list; a venue whose balances
-        could not be read journals nothing, so its start stays unknown (never 0).
+        could not be read journals nothing, so its start stays unknown (never 0). Only the run's first
+        start writes them: after a resume the balances are mid-run, not starting ones.
         """
+        if self._starts_journaled:
+            return
+        self._starts_journaled = True
         symbols = self.symbols or tuple(sorted({sym for ex, sym in self.markets if ex in self.venue.adapters}))
         assets = sorted({a for sym in symbols for a in sym.split("/")})
         rows = []

@@ -9,7 +9,8 @@ Least cost, per asset: every way of filling the deficits from the surpluses (eac
 empties a source) is tried and the best kept, judged in this order: the least left short, the fewest
 transfers that are impossible now (a switch is off, no common network, below the withdrawal minimum), the
 fewest whose possibility or fee is unknown, then the smallest total of known fees. Nothing is dropped silently: an impossible transfer is
-proposed with the reason, a deficit no surplus can fill and a surplus nobody needs are listed.
+proposed with the reason, a deficit no surplus can fill and a surplus nobody needs are listed, and a
+venue's asset whose starting balance is unknown (a live venue not read at the start) is named as not planned.
 
 The facts are the latest funding facts the journal holds (what the last scan or replay learnt), with the
 config's ``transfer`` tables on top. arbscan never moves money: this only prints.
@@ -76,6 +77,7 @@ class Plan:
     facts: int = 0  # sets of funding facts read from the journal (one per venue and asset)
     facts_as_of: float | None = None  # event time of the latest of them (None: not known)
     drift: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # asset -> exchange -> now - start
+    unknown: list[tuple[str, str]] = field(default_factory=list)  # (asset, exchange) whose start is unknown: not planned
 
 
 def _edge(asset: str, source: str, target: str, funding: FundingBook) -> Leg:
@@ -139,12 +141,20 @@ def plan_asset(asset: str, drift: Mapping[str, Decimal], funding: FundingBook) -
     return transfers, leftovers
 
 
-def plan_transfers(strategy: str, mode: str, run_id: int, start: Mapping[tuple[str, str], Decimal],
+def plan_transfers(strategy: str, mode: str, run_id: int, start: Mapping[tuple[str, str], Decimal | None],
                    final: Mapping[tuple[str, str], Decimal], funding: FundingBook) -> Plan:
-    """The advice for balances that went from ``start`` to ``final`` ((exchange, asset) -> amount)."""
+    """The advice for balances that went from ``start`` to ``final`` ((exchange, asset) -> amount).
+
+    A start of None is unknown: that venue's asset is left out of planning (listed in ``plan.unknown``),
+    never taken as 0; an (exchange, asset) missing from ``start`` started at 0.
+    """
     plan = Plan(strategy, mode, run_id)
     for ex, asset in sorted({*start, *final}, key=lambda k: (k[1], k[0])):
-        d = final.get((ex, asset), ZERO) - start.get((ex, asset), ZERO)
+        begin = start.get((ex, asset), ZERO)
+        if begin is None:
+            plan.unknown.append((asset, ex))
+            continue
+        d = final.get((ex, asset), ZERO) - begin
         if d:
             plan.drift.setdefault(asset, {})[ex] = d
     for asset, drift in plan.drift.items():
@@ -204,7 +214,9 @@ def rebalance(db_path: str | Path, strategy: str | None,
         funding, sets, as_of = load_funding(db, overrides)
     finally:
         db.conn.close()
-    plan = plan_transfers(name, mode, run_id, summary.start, summary.final, funding)
+    # the summary's rule: a live venue with no starting rows journaled has an unknown start, never 0
+    start = {k: summary.start_of(*k) for k in {*summary.start, *summary.final}}
+    plan = plan_transfers(name, mode, run_id, start, summary.final, funding)
     plan.facts, plan.facts_as_of = sets, as_of
     return plan
 
@@ -225,8 +237,10 @@ def format_plan(plan: Plan) -> str:
     elif plan.facts_as_of is not None:
         when += ", the latest of " + datetime.fromtimestamp(plan.facts_as_of, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines.append(f"transfer facts: {when}; the config's transfer tables on top")
+    lines += [f"{asset} on {ex}: starting balance unknown, not planned" for asset, ex in plan.unknown]
     if not plan.drift:
-        lines.append("balances are at their starting allocation: nothing to move")
+        known = " with a known start" if plan.unknown else ""
+        lines.append(f"balances{known} are at their starting allocation: nothing to move")
         return "\n".join(lines)
     if plan.transfers:
         table = [("asset", "from", "to", "network", "amount", "fee", "arrives", "note")]

@@ -149,6 +149,7 @@ async def test_kucoin_withdrawal_quota_gives_the_accounts_btc_fee():
 async def test_a_venue_ccxt_lists_no_currencies_for_says_not_supported():
     adapter = CcxtAdapter("bitstamp", credentials=None)
     adapter._exchange.has["fetchCurrencies"] = False  # as for venues whose ccxt class has no currency list
+    adapter._exchange.has["fetchDepositWithdrawFees"] = False  # ... and no fee list
     try:
         with pytest.raises(NotSupported):
             await adapter.fetch_funding(["BTC"])

@@ -23,15 +23,16 @@ def _printable(text: str) -> str:
 
 
 def text_table(df: pd.DataFrame, keys: tuple[str, ...], width: int = 120, fit: bool = False) -> list[str]:
-    """A table as aligned text: columns two spaces apart, numbers right-aligned, '-' for missing; wide
-    tables are split into blocks of columns, each repeating the row's key columns, or with ``fit``
-    (the summary's views) keep to one block and leave out the columns that do not fit."""
+    """A table as aligned text: columns two spaces apart, numbers right-aligned (an 'unknown' among them
+    too), '-' for missing; wide tables are split into blocks of columns, each repeating the row's key
+    columns, or with ``fit`` (the summary's views) keep to one block and leave out the columns that do
+    not fit."""
     f = formatted(df)
     keys_here = [c for c in keys if c in f.columns]
     others = [c for c in f.columns if c not in keys_here]
     cells = {c: [_printable(v) if v != "" else "-" for v in f[c]] for c in f.columns}
     widths = {c: max([len(c)] + [len(v) for v in cells[c]]) for c in f.columns}
-    numeric = {c: all(v == "-" or is_number(v) for v in cells[c]) for c in f.columns}
+    numeric = {c: all(v in ("-", "unknown") or is_number(v) for v in cells[c]) for c in f.columns}
     chunks: list[list[str]] = []
     base = sum(widths[c] + 2 for c in keys_here)
     cur: list[str] = []

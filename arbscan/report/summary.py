@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from arbscan.report.cells import count_text, decimal_text, span_text
+from arbscan.report.cells import cell, count_text, decimal_text, span_text
 from arbscan.report.tables import TRADE_STATUSES, WIDE, Report, num, round_to, route_label
 
 if TYPE_CHECKING:
@@ -295,10 +295,24 @@ def _balances(report: Report, top: int) -> Section | None:
         return None
     moved = [isinstance(c, Decimal) and c != 0 for c in b["change"]]
     b = b.iloc[sorted(range(len(b)), key=lambda i: not moved[i])]  # balances that changed first, else in order
-    section = Section("balances", TITLES["balances"], rows=b.head(top), keys=KEYS["balances"])
+    section = Section("balances", TITLES["balances"], rows=_unknown_starts(b.head(top)), keys=KEYS["balances"])
     if len(b) > top:
         section.after.append(f"... and {_plural(len(b) - top, 'more balance')} (balances.csv)")
+    unknown = {(cell("run_id", r["run_id"]), r["mode"], r["strategy"], r["exchange"]): None
+               for r in b.to_dict("records") if not isinstance(r["start"], Decimal)}
+    for run, mode, strategy, ex in unknown:
+        section.after.append(f"{ex} ({mode} strategy {strategy}, run {run}): starting balances unknown (not read at "
+                             "the start), so no change is computed")
     return section
+
+
+def _unknown_starts(b: pd.DataFrame) -> pd.DataFrame:
+    """The balances rows with an unknown start shown as ``unknown`` (never as 0 or a blank)."""
+    if not len(b):
+        return b
+    b = b.copy()
+    b["start"] = [s if isinstance(s, Decimal) else "unknown" for s in b["start"]]
+    return b
 
 
 def _full(report: Report) -> list[Section]:
@@ -309,6 +323,8 @@ def _full(report: Report) -> list[Section]:
             df = ranked_routes(df)[0]
         if name in ("trading", "imbalances", "balances") and not len(df):
             continue
+        if name == "balances":
+            df = _unknown_starts(df)
         out.append(Section(name, TITLES[name], before=[] if len(df) else ["(none)"], rows=df if len(df) else None,
                            keys=KEYS[name], fit=False))
     return out

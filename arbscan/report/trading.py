@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,7 @@ def _leg_diff(t: dict[str, Any]) -> Decimal:
 
 
 def _balances_table(balances: list[dict[str, Any]], symbols: tuple[str, ...] | None) -> pd.DataFrame:
+    starts_of = _start_rule(balances)
     if symbols is not None:  # the assets of the symbol: its base and quote
         assets = {a for s in symbols for a in s.split("/", 1)} if all("/" in s for s in symbols) else None
         if assets is not None:
@@ -89,15 +91,12 @@ def _balances_table(balances: list[dict[str, Any]], symbols: tuple[str, ...] | N
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for b in balances:
         groups.setdefault(tuple(b[k] for k in keys), []).append(b)
-    # a strategy that journaled starting balances (trade_id NULL) held nothing of an asset it has no
-    # starting row for; without any starting rows the start is unknown
-    with_starts = {k[:3] for k, g in groups.items() if any(b["trade_id"] is None for b in g)}
     rows = []
     for key in sorted(groups, key=lambda k: (k[0] is None, k[0] or 0, *k[1:])):
         g = sorted(groups[key], key=_when)
         starts = [b for b in g if b["trade_id"] is None]
         last = g[-1]
-        start = starts[0]["free"] if starts else Decimal(0) if key[:3] in with_starts else None
+        start = starts[0]["free"] if starts else Decimal(0) if starts_of(key) else None
         final = last["free"]
         with localcontext(WIDE):
             change = final - start if start is not None and final is not None else None
@@ -107,6 +106,19 @@ def _balances_table(balances: list[dict[str, Any]], symbols: tuple[str, ...] | N
             "updates": len(g) - (1 if starts else 0), "as_of": num(last["ts"]),
         })
     return frame("balances", rows)
+
+
+def _start_rule(balances: list[dict[str, Any]]) -> Callable[[tuple[Any, ...]], bool]:
+    """Whether an asset with no starting row started at 0, per (run, mode, strategy, exchange, asset) key.
+
+    The rule of ``arbscan.summary.StrategySummary.start_of``, per venue: a live venue that journaled
+    starting rows (trade_id NULL) in the run reported its balances and held none of an asset it did
+    not list; a live venue with none could not be read at the start, so its start is unknown (None,
+    never 0). A paper strategy that journaled starting rows holds exactly what it listed: 0 elsewhere.
+    """
+    venues = {(b["run_id"], b["mode"], b["strategy"], b["exchange"]) for b in balances if b["trade_id"] is None}
+    strategies = {v[:3] for v in venues}
+    return lambda key: key[:4] in venues or (key[1] == "paper" and key[:3] in strategies)
 
 
 def _when(b: dict[str, Any]) -> tuple[bool, float, int]:
