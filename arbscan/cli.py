@@ -253,7 +253,7 @@ def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
 
     symbols = check_symbols(args.symbols.split(",")) if args.symbols else None
     adapters = build_adapters(settings)
-    loaded, failed = asyncio.run(load_all_markets(adapters, settings.fee_overrides()))
+    loaded, failed = asyncio.run(load_all_markets(adapters))
     for line in markets_lines(settings, loaded, failed, symbols):
         print(line)
     if not loaded:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,6 @@ from arbscan.config_values import (  # noqa: F401 (re-exported: the other sectio
 )
 from arbscan.errors import ConfigError
 from arbscan.funding import NetworkFunding
-from arbscan.model import Market
 
 if TYPE_CHECKING:
     from arbscan.alerts.config import AlertConfig
@@ -49,7 +47,6 @@ __all__ = [
     "parse_settings",
     "DEFAULT_CONFIG_PATH",
     "IMBALANCE_POLICIES",
-    "with_fee_override",
     "workers_value",
 ]
 
@@ -352,9 +349,3 @@ def workers_value(key: str, value: Any) -> int:
         raise ConfigError(f"{key}: must be a whole number of at least 1 or 'auto', got {value!r}")
     return value
 
-
-def with_fee_override(market: Market, overrides: Mapping[str, Decimal] | None) -> Market:
-    """``market`` with its venue's configured ``taker_fee`` (``[[venues]] taker_fee``) when one is set."""
-    if overrides and market.exchange in overrides:
-        return replace(market, taker_fee=overrides[market.exchange])
-    return market

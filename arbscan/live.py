@@ -24,7 +24,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from arbscan.config import LiveConfig, StrategyConfig, with_fee_override
+from arbscan.config import LiveConfig, StrategyConfig
 from arbscan.errors import AuthError, BadInput, ConfigError, ExchangeUnavailable, InsufficientFunds, OrderNotFound, \
     OrderRejected, RateLimited
 from arbscan.execution_journal import DurableJournal, balance_row
@@ -239,14 +239,13 @@ class LiveStartup:
     """Everything a live executor does before its first trade, once per run and again after a resume."""
 
     def __init__(self, venue: LiveVenue, reconciler: Reconciler, journal: DurableJournal, markets: dict[tuple[str, str], Market],
-                 *, fee_overrides: Mapping[str, Decimal] | None = None, check_permissions: bool = False,
+                 *, check_permissions: bool = False,
                  symbols: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
         self.symbols = tuple(symbols)
         self.reconciler = reconciler
         self.journal = journal
         self.markets = markets
-        self.fee_overrides = dict(fee_overrides or {})
         self.check_permissions = check_permissions
         self.clock = clock
         self._task: asyncio.Task[Any] | None = None
@@ -309,7 +308,7 @@ class LiveStartup:
             if not any(ex == name for ex, _ in self.markets):
                 try:
                     for sym, m in (await adapter.load_markets()).items():
-                        self.markets[(name, sym)] = with_fee_override(m, self.fee_overrides)
+                        self.markets[(name, sym)] = m  # with the venue's taker_fee override: the adapter's
                 except Exception as exc:  # noqa: BLE001 - markets refine rounding; the scanner's are used first
                     logger.warning("%s markets not loaded (%s)", name, exc)
             if name not in venue.balances:
@@ -330,7 +329,7 @@ class LiveStartup:
 def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: LiveConfig,
                   strategy: StrategyConfig | None = None, *, markets: dict[tuple[str, str], Market] | None = None,
                   balances: Balances | None = None, validate_only: bool = False, check_permissions: bool = False,
-                  fee_overrides: Mapping[str, Decimal] | None = None, symbols: Iterable[str] = (),
+                  symbols: Iterable[str] = (),
                   poll_interval_s: float = 0.5, transfers: Any = None, clock: Callable[[], float] = time.time,
                   monotonic: Callable[[], float] = time.monotonic) -> Executor:
     """An executor that trades ``strategy`` for real on ``adapters`` (one trade in flight at a time).
@@ -354,8 +353,7 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
                       validate_only=validate_only, monotonic=monotonic)
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
                           policy=config.imbalance_policy, max_slippage_bps=config.max_slippage_bps, halted=kill.why)
-    startup = LiveStartup(venue, reconciler, journal, markets, fee_overrides=fee_overrides,
-                          check_permissions=check_permissions, symbols=symbols, clock=clock)
+    startup = LiveStartup(venue, reconciler, journal, markets, check_permissions=check_permissions, symbols=symbols, clock=clock)
     return Executor(strategy=strategy, mode="live", lifecycle=lifecycle, risk=risk, kill=kill, runner=TaskRunner(),
                     startup=startup, markets=markets, clock=WallClock(clock), max_in_flight=1, trades=venue.trades,
                     monotonic=monotonic, transfers=transfers)

@@ -1,7 +1,7 @@
 """``arbscan markets``: what the configured venues list, side by side, and which venue pairs can form routes.
 
-Markets are loaded through the venues' own adapters (as ``scan`` would), with the configured
-``taker_fee`` overrides applied. A venue that cannot be reached is named in one line and left out.
+Markets are loaded through the venues' own adapters (as ``scan`` would), which apply the configured
+``taker_fee`` overrides. A venue that cannot be reached is named in one line and left out.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from arbscan.config import Settings, with_fee_override
+from arbscan.config import Settings
 from arbscan.errors import BadInput, describe
 from arbscan.model import Market
 
@@ -21,14 +21,13 @@ __all__ = ["load_all_markets", "markets_lines"]
 logger = logging.getLogger(__name__)
 
 
-async def load_all_markets(adapters: Mapping[str, Any], fee_overrides: Mapping[str, Decimal]
-                           ) -> tuple[dict[str, dict[str, Market]], dict[str, str]]:
+async def load_all_markets(adapters: Mapping[str, Any]) -> tuple[dict[str, dict[str, Market]], dict[str, str]]:
     """(venue -> symbol -> Market, venue -> why it could not be loaded), loading every venue at once."""
 
     async def one(name: str, adapter: Any) -> tuple[str, dict[str, Market] | None, str | None]:
         try:
             markets = await adapter.load_markets()
-            return name, {s: with_fee_override(m, fee_overrides) for s, m in markets.items()}, None
+            return name, dict(markets), None
         except Exception as exc:  # noqa: BLE001 - one line per venue that failed; the others are shown
             return name, None, describe(exc)
         finally:
