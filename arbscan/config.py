@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbscan.config_values import (  # noqa: F401 (re-exported: the other sections' parsers import them here)
-    Balances,
     _balances,
     _bool,
     _check_keys,
@@ -33,6 +32,7 @@ from arbscan.config_values import (  # noqa: F401 (re-exported: the other sectio
 )
 from arbscan.errors import ConfigError
 from arbscan.funding import NetworkFunding
+from arbscan.model import Amounts, Balances
 
 if TYPE_CHECKING:
     from arbscan.alerts.config import AlertConfig
@@ -82,7 +82,7 @@ class VenueConfig:
     rest_url: str | None = None
     ws_url: str | None = None
     poll_interval_ms: int | None = None  # REST polling pace when the venue has no WS books
-    balances: Balances = field(default_factory=dict)  # paper balances in dry-run; caps sizes
+    balances: Amounts = field(default_factory=dict)  # asset -> amount: paper balances in dry-run; caps sizes
     rate_tier: str | None = None  # native Kraken: the account's verification tier for the REST call counter
     transfer: dict[str, tuple[NetworkFunding, ...]] = field(default_factory=dict)  # asset -> networks (wins)
 
@@ -99,7 +99,7 @@ class StrategyConfig:
     max_notional: Decimal | None = None  # quote per trade (buy leg, before fee)
     latency_ms: int = 0  # delay between seeing an opportunity and the orders reaching the venues
     cooldown_ms: int = 0  # per route, after a trade
-    balances: dict[str, Balances] = field(default_factory=dict)  # venue -> asset -> starting amount
+    balances: Balances = field(default_factory=dict)  # venue -> asset -> starting amount
     skip_untransferable: bool = False  # skip routes whose inventory cannot move back (blocked; unknown is taken)
 
 
@@ -108,7 +108,7 @@ class LiveConfig:
     """Risk limits and leg-risk policy for live execution."""
 
     max_notional_per_trade: Decimal = Decimal(100)
-    max_exposure: Balances = field(default_factory=dict)  # asset -> max open inventory
+    max_exposure: Amounts = field(default_factory=dict)  # asset -> max open inventory
     daily_loss_limit: Decimal = Decimal(50)  # quote; realised loss in a UTC day that halts trading
     max_orders_per_minute: int = 20  # per venue
     max_consecutive_failures: int = 3

@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from arbscan.config import StrategyConfig
 from arbscan.errors import TradingHalted
-from arbscan.model import ZERO, BookSnapshot, Market, Opportunity
+from arbscan.model import ZERO, BookSnapshot, Market, Opportunity, Route
 from arbscan.risk import KillSwitch
 from arbscan.strategy import StrategyRules
 from arbscan.trades import Lifecycle, Outcome, PairedTrade
@@ -198,7 +198,7 @@ class Executor:
             return self._skip("risk")
         return plan
 
-    def _blocked(self, route: tuple[str, str, str]) -> bool:
+    def _blocked(self, route: Route) -> bool:
         transfers = self.transfers
         return transfers is not None and bool(transfers.funding) and transfers.verdict(route).status == BLOCKED
 
