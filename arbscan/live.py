@@ -239,9 +239,13 @@ class LiveStartup:
     """Everything a live executor does before its first trade, once per run and again after a resume."""
 
     def __init__(self, venue: LiveVenue, reconciler: Reconciler, journal: DurableJournal, markets: dict[tuple[str, str], Market],
-                 *, check_permissions: bool = False,
+                 *, kill: KillSwitch, risk: RiskLimits, lifecycle: Lifecycle, strategy: str, check_permissions: bool = False,
                  symbols: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
+        self.kill = kill
+        self.risk = risk
+        self.lifecycle = lifecycle
+        self.strategy = strategy
         self.symbols = tuple(symbols)
         self.reconciler = reconciler
         self.journal = journal
@@ -267,36 +271,38 @@ class LiveStartup:
             rows += [balance_row(strategy, exchange, a, held.get(a, Decimal(0)), now, None) for a in assets]
         self.journal.write_balances(rows)
 
-    def begin(self, executor: Executor, t: float) -> None:
-        """Schedule :meth:`start` once (needs a running event loop)."""
+    def begin(self, t: float, started: Callable[[], None]) -> None:
+        """Schedule :meth:`start` once (needs a running event loop); ``started()`` when it has finished."""
         if self._task is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._task = loop.create_task(self._run(executor), name="live-start")
+        self._task = loop.create_task(self._run(started), name="live-start")
 
-    def restart(self, executor: Executor) -> None:
+    def restart(self, started: Callable[[], None]) -> None:
         """Start again (after ``arbscan resume``): reconcile before trading."""
         self._task = None
-        self.begin(executor, self.clock())
+        self.begin(self.clock(), started)
 
     async def idle(self) -> None:
         """Wait for a start-up in progress."""
         if self._task is not None and not self._task.done():
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self, executor: Executor) -> None:
+    async def _run(self, started: Callable[[], None]) -> None:
         try:
-            await self.start(executor)
+            await self.start()
         except Exception:  # noqa: BLE001 - never trade after a start-up that did not finish
             logger.exception("live executor start-up failed; no trading in this run")
-            executor.kill.refused = "start-up failed (see the log)"
+            self.kill.refused = "start-up failed (see the log)"
+        else:
+            started()
 
-    async def start(self, executor: Executor) -> None:
+    async def start(self) -> None:
         """Halts, key permissions, markets, balances, start-up reconciliation, today's PnL; then trading may start."""
-        kill, venue = executor.kill, self.venue
+        kill, venue = self.kill, self.venue
         kill.load()
         if self.check_permissions:
             try:
@@ -316,14 +322,13 @@ class LiveStartup:
                     venue.balances[name] = dict(await adapter.fetch_balances())
                 except Exception as exc:  # noqa: BLE001 - sizes are then capped by max_notional only
                     logger.warning("%s balances not fetched (%s)", name, exc)
-        await self.reconciler.unfinished(self.journal, executor.lifecycle, executor.name)
+        await self.reconciler.unfinished(self.journal, self.lifecycle, self.strategy)
         now = self.clock()
-        self._journal_starting_balances(executor.name, now)
-        executor.risk.start_day(now, self.journal.realised_since(day_start(now)), self.journal.open_inventory())
-        reason = executor.risk.loss_reason()
+        self._journal_starting_balances(self.strategy, now)
+        self.risk.start_day(now, self.journal.realised_since(day_start(now)), self.journal.open_inventory())
+        reason = self.risk.loss_reason()
         if reason is not None:
             kill.halt(reason)
-        executor.started = True
 
 
 def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: LiveConfig,
@@ -353,7 +358,8 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
                       validate_only=validate_only, monotonic=monotonic)
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
                           policy=config.imbalance_policy, max_slippage_bps=config.max_slippage_bps, halted=kill.why)
-    startup = LiveStartup(venue, reconciler, journal, markets, check_permissions=check_permissions, symbols=symbols, clock=clock)
+    startup = LiveStartup(venue, reconciler, journal, markets, kill=kill, risk=risk, lifecycle=lifecycle,
+                          strategy=strategy.name, check_permissions=check_permissions, symbols=symbols, clock=clock)
     return Executor(strategy=strategy, mode="live", lifecycle=lifecycle, risk=risk, kill=kill, runner=TaskRunner(),
                     startup=startup, markets=markets, clock=WallClock(clock), max_in_flight=1, trades=venue.trades,
                     monotonic=monotonic, transfers=transfers)

@@ -343,26 +343,28 @@ def _update(order: TrackedOrder, status: OrderStatus, filled: Decimal, avg: Deci
 class PaperStartup:
     """A paper executor starts at its first event: its starting balances are journaled at that time."""
 
-    def __init__(self, journal: Any, strategy: str, starting: Balances) -> None:
+    def __init__(self, journal: Any, strategy: str, starting: Balances, clock: EventClock) -> None:
         self.journal = journal
         self.strategy = strategy
         self.starting = starting
+        self.clock = clock
+        self.balances_journaled = False
 
-    def begin(self, executor: Any, t: float) -> None:
-        """Journal the starting balances at ``t``; trading starts at once."""
-        if executor.started:
-            return
-        executor.started = True
-        self.journal.write_balances([balance_row(self.strategy, ex, asset, amount, t, None)
-                                     for ex, assets in sorted(self.starting.items())
-                                     for asset, amount in sorted(assets.items())])
+    def begin(self, t: float, started: Callable[[], None]) -> None:
+        """Journal the starting balances at ``t`` (once); trading starts at once."""
+        if not self.balances_journaled:
+            self.balances_journaled = True
+            self.journal.write_balances([balance_row(self.strategy, ex, asset, amount, t, None)
+                                         for ex, assets in sorted(self.starting.items())
+                                         for asset, amount in sorted(assets.items())])
+        started()
 
-    def restart(self, executor: Any) -> None:
+    def restart(self, started: Callable[[], None]) -> None:
         """Paper halts last the run: nothing restarts."""
 
-    async def start(self, executor: Any) -> None:
+    async def start(self) -> None:
         """Start at the clock's time."""
-        self.begin(executor, executor.clock())
+        self.begin(self.clock(), lambda: None)
 
     async def idle(self) -> None:
         """Nothing runs in the background."""
@@ -391,5 +393,5 @@ def paper_executor(strategy: StrategyConfig, markets: Mapping[tuple[str, str], M
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
                           policy=KEEP)
     return Executor(strategy=strategy, mode="paper", lifecycle=lifecycle, risk=NoLimits(), kill=kill,
-                    runner=scheduler, startup=PaperStartup(journal, strategy.name, starting), markets=markets,
+                    runner=scheduler, startup=PaperStartup(journal, strategy.name, starting, clock), markets=markets,
                     clock=clock, transfers=transfers)
