@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,9 +16,23 @@ from arbscan.config import Settings
 from arbscan.errors import BadInput, describe
 from arbscan.model import Market
 
-__all__ = ["load_all_markets", "markets_lines"]
+__all__ = ["run_markets", "load_all_markets", "markets_lines", "check_symbols"]
 
 logger = logging.getLogger(__name__)
+
+
+def run_markets(settings: Settings, symbols: Sequence[str] | None, write: Callable[[str], Any]) -> None:
+    """``arbscan markets``: one adapter per venue (``arbscan.app.build_adapters``), every venue's markets, the table.
+
+    Each line is passed to ``write``; ``BadInput`` (after the table) when no venue's markets could be loaded.
+    """
+    from arbscan import app  # looked up per run: tests replace app.build_adapters
+
+    loaded, failed = asyncio.run(load_all_markets(app.build_adapters(settings)))
+    for line in markets_lines(settings, loaded, failed, symbols):
+        write(line)
+    if not loaded:
+        raise BadInput("no venue's markets could be loaded: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
 
 
 async def load_all_markets(adapters: Mapping[str, Any]) -> tuple[dict[str, dict[str, Market]], dict[str, str]]:
