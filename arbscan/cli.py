@@ -1,4 +1,4 @@
-"""The ``arbscan`` command: arguments and logging only; ``arbscan.app`` (or the command's own module) builds and runs it.
+"""The ``arbscan`` command: arguments and logging only; ``arbscan.app`` (or the command's module) builds and runs it.
 
 Logging is configured by ``arbscan.cli_args.configure_logging``. Exit codes: 0 success (a scan stopped with
 Ctrl-C is a success), 2 bad input (config, arguments, files) with one line ``arbscan: error: ...``

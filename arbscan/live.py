@@ -239,8 +239,9 @@ class LiveStartup:
     """Everything a live executor does before its first trade, once per run and again after a resume."""
 
     def __init__(self, venue: LiveVenue, reconciler: Reconciler, journal: DurableJournal, markets: dict[tuple[str, str], Market],
-                 *, kill: KillSwitch, risk: RiskLimits, lifecycle: Lifecycle, strategy: str, check_permissions: bool = False,
-                 symbols: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
+                 *, kill: KillSwitch, risk: RiskLimits, lifecycle: Lifecycle, strategy: str,
+                 check_permissions: bool = False, symbols: Iterable[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
         self.kill = kill
         self.risk = risk

@@ -283,7 +283,7 @@ class OrderTracker:
 
 def apply_or_halt(tracker: OrderTracker, update: OrderUpdate, halt: Callable[[str], None], detail: str | None = None,
                   **kw: Any) -> bool:
-    """A venue's news through ``tracker.apply``; a move the table forbids is refused and halts (False), paper and live alike.
+    """A venue's news through ``tracker.apply``; a move the table forbids is refused and halts (False), paper and live.
 
     The refused move journals nothing and the order keeps its state; ``halt`` (the kill switch's) gets
     a reason naming the order and the move (``kraken order <id>: order cannot move from filled to open``).

@@ -292,6 +292,7 @@ def test_an_illegal_order_move_is_refused_and_halts_the_strategy_as_live(store):
     db = store.db
     (row,) = db.execute("SELECT status, filled, updated FROM orders WHERE client_id = ?", (f"{tid}-buy",)).fetchall()
     assert (row[0], D(row[1]), row[2]) == ("filled", D(1), 1.15)
-    events = db.execute("SELECT from_status, to_status FROM order_events WHERE client_id = ? ORDER BY id", (f"{tid}-buy",))
+    events = db.execute("SELECT from_status, to_status FROM order_events WHERE client_id = ? ORDER BY id",
+                        (f"{tid}-buy",))
     assert events.fetchall() == [(None, "created"), ("created", "submitted"), ("submitted", "filled")]
     assert db.execute("SELECT status FROM trades").fetchall() == [("filled",)]

@@ -29,7 +29,8 @@ from adapters.ccxt.errors import map_ccxt_errors
 from adapters.ccxt.exchange import new_exchange, order_params, rewrite_urls, ws_open_timeout_s
 from adapters.ccxt.funding import fetch_funding
 from adapters.ccxt.lookup import OrderLookup
-from adapters.ccxt.parse import book_from_ccxt, check_order, order_update_from_ccxt, our_orders, spot_markets, to_decimal
+from adapters.ccxt.parse import (book_from_ccxt, check_order, order_update_from_ccxt, our_orders, spot_markets,
+                                 to_decimal)
 from adapters.ccxt.permissions import KEY_PERMISSION_PROBES, read_key_permissions
 from adapters.ccxt.streams import BookStreams
 from adapters.network import describe_failure

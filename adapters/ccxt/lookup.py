@@ -65,7 +65,7 @@ class OrderLookup:
         raise OrderNotFound(f"{self.name}: no order with client id {client_id} on {symbol}")
 
     async def listed(self, kind: str, symbol: str) -> list[Mapping[str, Any]]:
-        """The venue's ``kind`` ("open" or "closed") orders on ``symbol`` as ccxt dicts; ``NotSupported`` when it has no such list."""
+        """The venue's ``kind`` ("open" or "closed") orders on ``symbol`` as ccxt dicts (``NotSupported``: none)."""
         method, has = ORDER_LISTS[kind]
         if not self.exchange.has.get(has):
             raise NotSupported(f"{self.name} cannot list {kind} orders")

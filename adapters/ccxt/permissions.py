@@ -18,7 +18,8 @@ KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]
 """Venues whose API reports what a key may do: ccxt's implicit method and how to read its answer."""
 
 
-async def read_key_permissions(exchange: Any, name: str, errors: Callable[[], AbstractContextManager[Any]]) -> list[str]:
+async def read_key_permissions(exchange: Any, name: str,
+                               errors: Callable[[], AbstractContextManager[Any]]) -> list[str]:
     """Ask venue ``name`` (one of :data:`KEY_PERMISSION_PROBES`) what the key may do, through ``exchange``.
 
     Names are the venue's own, except that a permission to move funds off the venue is named
