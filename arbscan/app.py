@@ -200,10 +200,14 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
         raise BadInput(f"--depth must be 0 or more, got {depth}")
     for line in check_settings(settings, "replay", strategies=strategies, replay=replay_markets(path)):
         (warn or say_warning)(line)
-    if settings.scanner.workers > 1:
-        from arbscan.workers import run_replay_workers
+    requested = settings.scanner.workers
+    if requested > 1:
+        from arbscan.workers import run_replay_workers, workers_for_file
 
-        return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress, alerts=alerts)
+        settings = workers_for_file(settings, path)
+        if settings.scanner.workers > 1:
+            return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress,
+                                      alerts=alerts, requested=requested)
     sc = settings.scanner
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))

@@ -339,10 +339,18 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return parse_settings(raw, source=str(p))
 
 
-def workers_value(key: str, value: Any) -> int:
-    """A number of worker processes: a whole number of at least 1, or ``"auto"`` (the machine's cores)."""
-    if isinstance(value, str) and value.strip().lower() == "auto":
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. under ``taskset`` or a container), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
         return os.cpu_count() or 1
+
+
+def workers_value(key: str, value: Any) -> int:
+    """A number of worker processes: a whole number of at least 1, or ``"auto"`` (the cores this process may use)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return usable_cores()
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -216,3 +216,15 @@ def test_the_status_view_adds_up_every_shards_venues_books_and_counts():
     assert lines[1].startswith("kraken") and "BTC/USD 500 ms" in lines[1] and "ETH/USD 1,000 ms" in lines[1]
     assert lines[0].startswith("bitstamp") and "unreachable" in lines[0]
     assert lines[-1] == "events 15  live evaluations 3  open episodes 0  closed episodes 3"
+
+
+def test_auto_workers_are_the_cores_this_process_may_use(monkeypatch):
+    import os
+
+    from arbscan import config
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)  # e.g. taskset -c 0,3,5
+    assert config.workers_value("--workers", "auto") == 3
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows: every core
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert config.workers_value("scanner.workers", "auto") == 8

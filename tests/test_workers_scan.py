@@ -266,7 +266,8 @@ def test_live_orders_go_out_from_the_parent_only(tmp_path, monkeypatch, capsys):
                    "--max-age-ms", "60000", "--no-status"])
     err = capsys.readouterr().err
     assert rc == 0, err
-    assert "shard 2/2: 0 symbols" in err  # one symbol: the second shard is not started
+    assert "scan with 2 workers (symbols split by venues, stable; 1 without a symbol, not started)" in err
+    assert "shard 2/2: 0 symbols, 0 books (not started)" in err  # one symbol: the second shard is not started
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT mode, strategy, status FROM trades").fetchall() == [("live", "s1", "filled")]
     assert [len(v.sent) for v in trading.values()] == [1, 1]  # the parent's adapters placed both legs
