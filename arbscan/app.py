@@ -3,9 +3,11 @@
 This is the one place where parts are put together: ``cli.py`` parses arguments and calls
 :func:`run_replay_command` here or ``arbscan.app_live.run_live_command`` (scan, record: the same parts
 run on the live venues). Every venue gets one adapter, shared by the
-feed driver and a live executor; a venue's configured ``taker_fee`` is applied in one place
-(``arbscan.config.with_fee_override``, by whoever loads the markets: the feed driver, the replay,
-a live executor's start-up); paper or live is chosen here, once, by building one executor per strategy.
+feed driver and a live executor. A venue's configured ``taker_fee`` is applied once per source of
+markets: a venue's markets get it in its adapter (:func:`build_adapters` passes it to the adapter's
+constructor, so the feed driver, a live executor's start-up and ``arbscan markets`` all see it), a
+replay file's market lines in ``arbscan.replay.file_market`` (one process and every replay shard).
+Paper or live is chosen here, once, by building one executor per strategy.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adap
                    " (validate only: Kraken checks each order, nothing executes)" if validate_orders else "")
     return live_executor({v: adapters[v] for v in venues}, DurableJournal.for_store(store), settings.live, strategy,
                          markets=markets, validate_only=validate_orders, check_permissions=True,
-                         fee_overrides=settings.fee_overrides(), symbols=strategy.symbols or settings.scanner.symbols,
+                         symbols=strategy.symbols or settings.scanner.symbols,
                          transfers=transfers)
 
 
@@ -198,10 +200,14 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
         raise BadInput(f"--depth must be 0 or more, got {depth}")
     for line in check_settings(settings, "replay", strategies=strategies, replay=replay_markets(path)):
         (warn or say_warning)(line)
-    if settings.scanner.workers > 1:
-        from arbscan.workers import run_replay_workers
+    requested = settings.scanner.workers
+    if requested > 1:
+        from arbscan.workers import run_replay_workers, workers_for_file
 
-        return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress, alerts=alerts)
+        settings = workers_for_file(settings, path)
+        if settings.scanner.workers > 1:
+            return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress,
+                                      alerts=alerts, requested=requested)
     sc = settings.scanner
     store = Store(sc.db)
     run_id = store.start_run("replay", str(path), settings_summary(settings, depth=depth))

@@ -121,8 +121,8 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         attach_alerts(hub, scanner, executors)
     if writer is not None:
         scanner.listeners.append(BookRecorder(writer, scanner.markets))
-    driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, fee_overrides=settings.fee_overrides(),
-                        on_unreachable=on_unreachable, balance_venues=_keyed_venues(settings, adapters) if store else (),
+    driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, on_unreachable=on_unreachable,
+                        balance_venues=_keyed_venues(settings, adapters) if store else (),
                         funding_refresh_s=sc.transfer_refresh_s, **app.DRIVER_OPTIONS)
     loop = asyncio.get_running_loop()
     interrupted = False

@@ -1,4 +1,4 @@
-"""The ``arbscan`` command: arguments and logging only; ``arbscan.app`` builds and runs what a command does.
+"""The ``arbscan`` command: arguments and logging only; ``arbscan.app`` (or the command's module) builds and runs it.
 
 Logging is configured by ``arbscan.cli_args.configure_logging``. Exit codes: 0 success (a scan stopped with
 Ctrl-C is a success), 2 bad input (config, arguments, files) with one line ``arbscan: error: ...``
@@ -271,16 +271,10 @@ def _add_markets(p: argparse.ArgumentParser) -> None:
 
 
 def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
-    from arbscan.app import build_adapters
-    from arbscan.markets import check_symbols, load_all_markets, markets_lines
+    from arbscan.markets import check_symbols, run_markets
 
     symbols = check_symbols(args.symbols.split(",")) if args.symbols else None
-    adapters = build_adapters(settings)
-    loaded, failed = asyncio.run(load_all_markets(adapters, settings.fee_overrides()))
-    for line in markets_lines(settings, loaded, failed, symbols):
-        print(line)
-    if not loaded:
-        raise BadInput("no venue's markets could be loaded: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
+    run_markets(settings, symbols, print)
     return 0
 
 

@@ -152,7 +152,7 @@ def workers_arg(text: str) -> int:
 def workers_flag(p: argparse.ArgumentParser) -> None:
     """Add ``--workers``."""
     p.add_argument("--workers", type=workers_arg, metavar="N|auto",
-                   help="split the symbols over N processes (auto: one per core; default: scanner.workers, 1)")
+                   help="split the symbols over N processes (auto: one per usable core; default: scanner.workers, 1)")
 
 
 def strategy_flag(p: argparse.ArgumentParser) -> None:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbscan.config_values import (  # noqa: F401 (re-exported: the other sections' parsers import them here)
-    Balances,
     _balances,
     _bool,
     _check_keys,
@@ -34,7 +32,7 @@ from arbscan.config_values import (  # noqa: F401 (re-exported: the other sectio
 )
 from arbscan.errors import ConfigError
 from arbscan.funding import NetworkFunding
-from arbscan.model import Market
+from arbscan.model import Amounts, Balances
 
 if TYPE_CHECKING:
     from arbscan.alerts.config import AlertConfig
@@ -50,7 +48,6 @@ __all__ = [
     "parse_settings",
     "DEFAULT_CONFIG_PATH",
     "IMBALANCE_POLICIES",
-    "with_fee_override",
     "workers_value",
 ]
 
@@ -86,7 +83,7 @@ class VenueConfig:
     rest_url: str | None = None
     ws_url: str | None = None
     poll_interval_ms: int | None = None  # REST polling pace when the venue has no WS books
-    balances: Balances = field(default_factory=dict)  # paper balances in dry-run; caps sizes
+    balances: Amounts = field(default_factory=dict)  # asset -> amount: paper balances in dry-run; caps sizes
     rate_tier: str | None = None  # native Kraken: the account's verification tier for the REST call counter
     transfer: dict[str, tuple[NetworkFunding, ...]] = field(default_factory=dict)  # asset -> networks (wins)
 
@@ -103,7 +100,7 @@ class StrategyConfig:
     max_notional: Decimal | None = None  # quote per trade (buy leg, before fee)
     latency_ms: int = 0  # delay between seeing an opportunity and the orders reaching the venues
     cooldown_ms: int = 0  # per route, after a trade
-    balances: dict[str, Balances] = field(default_factory=dict)  # venue -> asset -> starting amount
+    balances: Balances = field(default_factory=dict)  # venue -> asset -> starting amount
     skip_untransferable: bool = False  # skip routes whose inventory cannot move back (blocked; unknown is taken)
 
 
@@ -112,7 +109,7 @@ class LiveConfig:
     """Risk limits and leg-risk policy for live execution."""
 
     max_notional_per_trade: Decimal = Decimal(100)
-    max_exposure: Balances = field(default_factory=dict)  # asset -> max open inventory
+    max_exposure: Amounts = field(default_factory=dict)  # asset -> max open inventory
     daily_loss_limit: Decimal = Decimal(50)  # quote; realised loss in a UTC day that halts trading
     max_orders_per_minute: int = 20  # per venue
     max_consecutive_failures: int = 3
@@ -348,19 +345,21 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return parse_settings(raw, source=str(p))
 
 
-def workers_value(key: str, value: Any) -> int:
-    """A number of worker processes: a whole number of at least 1, or ``"auto"`` (the machine's cores)."""
-    if isinstance(value, str) and value.strip().lower() == "auto":
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. under ``taskset`` or a container), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
         return os.cpu_count() or 1
+
+
+def workers_value(key: str, value: Any) -> int:
+    """A number of worker processes: a whole number of at least 1, or ``"auto"`` (the cores this process may use)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return usable_cores()
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key}: must be a whole number of at least 1 or 'auto', got {value!r}")
     return value
 
-
-def with_fee_override(market: Market, overrides: Mapping[str, Decimal] | None) -> Market:
-    """``market`` with its venue's configured ``taker_fee`` (``[[venues]] taker_fee``) when one is set."""
-    if overrides and market.exchange in overrides:
-        return replace(market, taker_fee=overrides[market.exchange])
-    return market

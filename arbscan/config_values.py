@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from arbscan.errors import ConfigError
+from arbscan.model import Amounts
 
-Balances = dict[str, Decimal]  # asset -> free amount
 
 _SECRET_WORDS = ("secret", "api_key", "apikey", "password", "passphrase", "private_key")
 
@@ -84,7 +84,7 @@ def _str_list(key: str, value: Any, item=_str) -> tuple[str, ...]:
     return out
 
 
-def _balances(key: str, value: Any) -> Balances:
+def _balances(key: str, value: Any) -> Amounts:
     table = _table(key, value)
     return {_str(f"{key}.{asset}", asset).upper(): _decimal(f"{key}.{asset}", v) for asset, v in table.items()}
 

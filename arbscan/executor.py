@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from arbscan.config import StrategyConfig
 from arbscan.errors import TradingHalted
-from arbscan.model import ZERO, BookSnapshot, Market, Opportunity
+from arbscan.model import ZERO, BookSnapshot, Market, Opportunity, Route
 from arbscan.risk import KillSwitch
 from arbscan.strategy import StrategyRules
 from arbscan.trades import Lifecycle, Outcome, PairedTrade
@@ -60,16 +60,20 @@ class ExecutorListener(Protocol):
 
 
 class Startup(Protocol):
-    """How an executor starts: at its first event (paper: at once; live: reconciliation first)."""
+    """How an executor starts: at its first event (paper: at once; live: reconciliation first).
 
-    def begin(self, executor: Executor, t: float) -> None:
-        """Start, or schedule the start of, ``executor``; it sets ``executor.started`` when done."""
+    It is handed what it needs when it is built (journal, kill switch, risk limits, lifecycle); the
+    executor only learns that trading may start, through the ``started`` callback or ``start`` returning.
+    """
 
-    def restart(self, executor: Executor) -> None:
-        """The halt was cleared by ``arbscan resume``: start again before trading."""
+    def begin(self, t: float, started: Callable[[], None]) -> None:
+        """Start, or schedule the start; call ``started()`` once trading may start."""
 
-    async def start(self, executor: Executor) -> None:
-        """Start now."""
+    def restart(self, started: Callable[[], None]) -> None:
+        """The halt was cleared by ``arbscan resume``: start again before trading, then call ``started()``."""
+
+    async def start(self) -> None:
+        """Start now; returns once trading may start (raises when it cannot)."""
 
     async def idle(self) -> None:
         """Wait for a start in progress."""
@@ -111,18 +115,21 @@ class Executor:
 
     # -- scanner listener ------------------------------------------------------------------
 
+    def _trading_may_start(self) -> None:
+        self.started = True
+
     def on_book(self, book: BookSnapshot, t: float) -> None:
         """Start at the first event; the venue settles what is due and keeps the book."""
         self.clock.advance(t)
         if not self.started:
-            self.startup.begin(self, t)
+            self.startup.begin(t, self._trading_may_start)
         self.venue.on_book(book, t)
 
     def on_tick(self, t: float) -> None:
         """An event at ``t`` on none of the books this executor is given (another process's symbol): start, settle what is due."""
         self.clock.advance(t)
         if not self.started:
-            self.startup.begin(self, t)
+            self.startup.begin(t, self._trading_may_start)
         self.venue.on_tick(t)
 
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
@@ -131,7 +138,7 @@ class Executor:
             return
         self.clock.advance(t)
         if not self.started:
-            self.startup.begin(self, t)
+            self.startup.begin(t, self._trading_may_start)
         plan = self._gate(opp, t)
         if plan is not None:
             trade = self._open(plan)
@@ -144,7 +151,7 @@ class Executor:
         self.closed = True
         self.clock.advance(t)
         if not self.started:
-            self.startup.begin(self, t)
+            self.startup.begin(t, self._trading_may_start)
         self.venue.on_close(t)
 
     # -- deciding --------------------------------------------------------------------------
@@ -170,7 +177,7 @@ class Executor:
                 logger.warning("halt cleared by 'arbscan resume'; reconciling before trading again")
                 self.risk.consecutive_failures = 0
                 self.started = False
-                self.startup.restart(self)
+                self.startup.restart(self._trading_may_start)
             return self._skip("halted")
         if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
             return self._skip("busy")
@@ -198,7 +205,7 @@ class Executor:
             return self._skip("risk")
         return plan
 
-    def _blocked(self, route: tuple[str, str, str]) -> bool:
+    def _blocked(self, route: Route) -> bool:
         transfers = self.transfers
         return transfers is not None and bool(transfers.funding) and transfers.verdict(route).status == BLOCKED
 
@@ -248,7 +255,8 @@ class Executor:
 
     async def start(self) -> None:
         """Start now (live: start-up reconciliation) instead of at the first event."""
-        await self.startup.start(self)
+        await self.startup.start()
+        self.started = True
 
     async def wait_idle(self) -> None:
         """Wait until start-up and every trade in flight are done (live: bounded by their deadlines)."""

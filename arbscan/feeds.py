@@ -15,10 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from arbscan.config import with_fee_override
 from arbscan.errors import AuthError, BadInput, BookIntegrityError, NotSupported, UnexpectedPayload, describe
 from arbscan.scanner import Scanner
 
@@ -59,7 +57,6 @@ class LiveDriver:
     adapters: Mapping[str, Any]
     symbols: tuple[str, ...]
     depth: int = 10
-    fee_overrides: Mapping[str, Decimal] = field(default_factory=dict)
     expire_interval: float = 0.25
     stats_interval: float = 5.0
     initial_backoff: float = 1.0
@@ -195,7 +192,7 @@ class LiveDriver:
                     if missing:
                         logger.warning("%s does not list %s; not scanned there", name, ", ".join(missing))
                     for sym in wanted:
-                        self.scanner.add_market(with_fee_override(markets[sym], self.fee_overrides))
+                        self.scanner.add_market(markets[sym])  # the venue's taker_fee override is the adapter's
                     state.markets = len(wanted)
                     loaded = True
                     if not wanted:

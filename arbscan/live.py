@@ -24,7 +24,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from arbscan.config import LiveConfig, StrategyConfig, with_fee_override
+from arbscan.config import LiveConfig, StrategyConfig
 from arbscan.errors import AuthError, BadInput, ConfigError, ExchangeUnavailable, InsufficientFunds, OrderNotFound, \
     OrderRejected, RateLimited
 from arbscan.execution_journal import DurableJournal, balance_row
@@ -238,20 +238,23 @@ def require_credentials(exchanges: Iterable[str], environ: Mapping[str, str] | N
 class LiveStartup:
     """Everything a live executor does before its first trade, once per run and again after a resume."""
 
-    _starts_journaled = False  # set once the run's starting balances are written: a resume writes none
-
     def __init__(self, venue: LiveVenue, reconciler: Reconciler, journal: DurableJournal, markets: dict[tuple[str, str], Market],
-                 *, fee_overrides: Mapping[str, Decimal] | None = None, check_permissions: bool = False,
-                 symbols: Iterable[str] = (), clock: Callable[[], float] = time.time) -> None:
+                 *, kill: KillSwitch, risk: RiskLimits, lifecycle: Lifecycle, strategy: str,
+                 check_permissions: bool = False, symbols: Iterable[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
         self.venue = venue
+        self.kill = kill
+        self.risk = risk
+        self.lifecycle = lifecycle
+        self.strategy = strategy
         self.symbols = tuple(symbols)
         self.reconciler = reconciler
         self.journal = journal
         self.markets = markets
-        self.fee_overrides = dict(fee_overrides or {})
         self.check_permissions = check_permissions
         self.clock = clock
         self._task: asyncio.Task[Any] | None = None
+        self._starts_journaled = False  # set once the run's starting balances are written: a resume writes none
 
     def _journal_starting_balances(self, strategy: str, now: float) -> None:
         """The run's starting balances: each trading venue's holdings of the traded assets, as the venue reports them.
@@ -274,36 +277,38 @@ class LiveStartup:
             rows += [balance_row(strategy, exchange, a, held.get(a, Decimal(0)), now, None) for a in assets]
         self.journal.write_balances(rows)
 
-    def begin(self, executor: Executor, t: float) -> None:
-        """Schedule :meth:`start` once (needs a running event loop)."""
+    def begin(self, t: float, started: Callable[[], None]) -> None:
+        """Schedule :meth:`start` once (needs a running event loop); ``started()`` when it has finished."""
         if self._task is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._task = loop.create_task(self._run(executor), name="live-start")
+        self._task = loop.create_task(self._run(started), name="live-start")
 
-    def restart(self, executor: Executor) -> None:
+    def restart(self, started: Callable[[], None]) -> None:
         """Start again (after ``arbscan resume``): reconcile before trading."""
         self._task = None
-        self.begin(executor, self.clock())
+        self.begin(self.clock(), started)
 
     async def idle(self) -> None:
         """Wait for a start-up in progress."""
         if self._task is not None and not self._task.done():
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self, executor: Executor) -> None:
+    async def _run(self, started: Callable[[], None]) -> None:
         try:
-            await self.start(executor)
+            await self.start()
         except Exception:  # noqa: BLE001 - never trade after a start-up that did not finish
             logger.exception("live executor start-up failed; no trading in this run")
-            executor.kill.refused = "start-up failed (see the log)"
+            self.kill.refused = "start-up failed (see the log)"
+        else:
+            started()
 
-    async def start(self, executor: Executor) -> None:
+    async def start(self) -> None:
         """Halts, key permissions, markets, balances, start-up reconciliation, today's PnL; then trading may start."""
-        kill, venue = executor.kill, self.venue
+        kill, venue = self.kill, self.venue
         kill.load()
         if self.check_permissions:
             try:
@@ -315,7 +320,7 @@ class LiveStartup:
             if not any(ex == name for ex, _ in self.markets):
                 try:
                     for sym, m in (await adapter.load_markets()).items():
-                        self.markets[(name, sym)] = with_fee_override(m, self.fee_overrides)
+                        self.markets[(name, sym)] = m  # with the venue's taker_fee override: the adapter's
                 except Exception as exc:  # noqa: BLE001 - markets refine rounding; the scanner's are used first
                     logger.warning("%s markets not loaded (%s)", name, exc)
             if name not in venue.balances:
@@ -323,20 +328,19 @@ class LiveStartup:
                     venue.balances[name] = dict(await adapter.fetch_balances())
                 except Exception as exc:  # noqa: BLE001 - sizes are then capped by max_notional only
                     logger.warning("%s balances not fetched (%s)", name, exc)
-        await self.reconciler.unfinished(self.journal, executor.lifecycle, executor.name)
+        await self.reconciler.unfinished(self.journal, self.lifecycle, self.strategy)
         now = self.clock()
-        self._journal_starting_balances(executor.name, now)
-        executor.risk.start_day(now, self.journal.realised_since(day_start(now)), self.journal.open_inventory())
-        reason = executor.risk.loss_reason()
+        self._journal_starting_balances(self.strategy, now)
+        self.risk.start_day(now, self.journal.realised_since(day_start(now)), self.journal.open_inventory())
+        reason = self.risk.loss_reason()
         if reason is not None:
             kill.halt(reason)
-        executor.started = True
 
 
 def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: LiveConfig,
                   strategy: StrategyConfig | None = None, *, markets: dict[tuple[str, str], Market] | None = None,
                   balances: Balances | None = None, validate_only: bool = False, check_permissions: bool = False,
-                  fee_overrides: Mapping[str, Decimal] | None = None, symbols: Iterable[str] = (),
+                  symbols: Iterable[str] = (),
                   poll_interval_s: float = 0.5, transfers: Any = None, clock: Callable[[], float] = time.time,
                   monotonic: Callable[[], float] = time.monotonic, kill: KillSwitch | None = None) -> Executor:
     """An executor that trades ``strategy`` for real on ``adapters`` (one trade in flight at a time).
@@ -361,8 +365,8 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
                       validate_only=validate_only, monotonic=monotonic)
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
                           policy=config.imbalance_policy, max_slippage_bps=config.max_slippage_bps, halted=kill.why)
-    startup = LiveStartup(venue, reconciler, journal, markets, fee_overrides=fee_overrides,
-                          check_permissions=check_permissions, symbols=symbols, clock=clock)
+    startup = LiveStartup(venue, reconciler, journal, markets, kill=kill, risk=risk, lifecycle=lifecycle,
+                          strategy=strategy.name, check_permissions=check_permissions, symbols=symbols, clock=clock)
     return Executor(strategy=strategy, mode="live", lifecycle=lifecycle, risk=risk, kill=kill, runner=TaskRunner(),
                     startup=startup, markets=markets, clock=WallClock(clock), max_in_flight=1, trades=venue.trades,
                     monotonic=monotonic, transfers=transfers)

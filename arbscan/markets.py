@@ -1,34 +1,47 @@
 """``arbscan markets``: what the configured venues list, side by side, and which venue pairs can form routes.
 
-Markets are loaded through the venues' own adapters (as ``scan`` would), with the configured
-``taker_fee`` overrides applied. A venue that cannot be reached is named in one line and left out.
+Markets are loaded through the venues' own adapters (as ``scan`` would), which apply the configured
+``taker_fee`` overrides. A venue that cannot be reached is named in one line and left out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from arbscan.config import Settings, with_fee_override
+from arbscan.config import Settings
 from arbscan.errors import BadInput, describe
 from arbscan.model import Market
 
-__all__ = ["load_all_markets", "markets_lines"]
+__all__ = ["run_markets", "load_all_markets", "markets_lines", "check_symbols"]
 
 logger = logging.getLogger(__name__)
 
 
-async def load_all_markets(adapters: Mapping[str, Any], fee_overrides: Mapping[str, Decimal]
-                           ) -> tuple[dict[str, dict[str, Market]], dict[str, str]]:
+def run_markets(settings: Settings, symbols: Sequence[str] | None, write: Callable[[str], Any]) -> None:
+    """``arbscan markets``: one adapter per venue (``arbscan.app.build_adapters``), every venue's markets, the table.
+
+    Each line is passed to ``write``; ``BadInput`` (after the table) when no venue's markets could be loaded.
+    """
+    from arbscan import app  # looked up per run: tests replace app.build_adapters
+
+    loaded, failed = asyncio.run(load_all_markets(app.build_adapters(settings)))
+    for line in markets_lines(settings, loaded, failed, symbols):
+        write(line)
+    if not loaded:
+        raise BadInput("no venue's markets could be loaded: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
+
+
+async def load_all_markets(adapters: Mapping[str, Any]) -> tuple[dict[str, dict[str, Market]], dict[str, str]]:
     """(venue -> symbol -> Market, venue -> why it could not be loaded), loading every venue at once."""
 
     async def one(name: str, adapter: Any) -> tuple[str, dict[str, Market] | None, str | None]:
         try:
             markets = await adapter.load_markets()
-            return name, {s: with_fee_override(m, fee_overrides) for s, m in markets.items()}, None
+            return name, dict(markets), None
         except Exception as exc:  # noqa: BLE001 - one line per venue that failed; the others are shown
             return name, None, describe(exc)
         finally:

@@ -30,6 +30,7 @@ __all__ = [
     "FINAL",
     "IllegalTransition",
     "check_transition",
+    "apply_or_halt",
     "new_client_id",
     "TrackedOrder",
     "OrderTracker",
@@ -278,6 +279,24 @@ class OrderTracker:
             "fee_asset": quote,
             "ts": now,
         }
+
+
+def apply_or_halt(tracker: OrderTracker, update: OrderUpdate, halt: Callable[[str], None], detail: str | None = None,
+                  **kw: Any) -> bool:
+    """A venue's news through ``tracker.apply``; a move the table forbids is refused and halts (False), paper and live.
+
+    The refused move journals nothing and the order keeps its state; ``halt`` (the kill switch's) gets
+    a reason naming the order and the move (``kraken order <id>: order cannot move from filled to open``).
+    """
+    try:
+        tracker.apply(update, detail, **kw)
+    except IllegalTransition as exc:  # the venue contradicts itself (or the simulation has a bug)
+        order = tracker.orders[update.client_id]
+        reason = f"{order.req.exchange} order {order.client_id}: {exc}"
+        logger.error("%s", reason)
+        halt(reason)
+        return False
+    return True
 
 
 def _reported_fill_row(f: Fill) -> dict[str, Any]:

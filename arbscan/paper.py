@@ -17,6 +17,9 @@ venues' timestamps; the file's ``ts`` in a replay), so a replay gives the same r
 4. when the stream ends, trades still waiting for their due time are cancelled unsent (``missed``,
    detail ``stream_ended``).
 
+Every order update goes through the live path's rule (``arbscan.orders.apply_or_halt``): a move the
+state table forbids is refused, journals nothing and halts the strategy for the rest of the run.
+
 Trade coroutines wait for their due time on an :class:`EventScheduler`, which resumes them from the
 book events themselves: no asyncio, no wall clock.
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 import copy
 import heapq
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -36,7 +39,7 @@ from arbscan.errors import BadInput
 from arbscan.execution_journal import BatchedJournal, balance_row
 from arbscan.executor import Executor
 from arbscan.model import ZERO, Balances, BookSnapshot, Fill, Level, Market, OrderStatus, OrderUpdate, Side
-from arbscan.orders import OrderTracker, TrackedOrder
+from arbscan.orders import OrderTracker, TrackedOrder, apply_or_halt
 from arbscan.risk import KillSwitch, NoLimits
 from arbscan.strategy import micros
 from arbscan.trades import KEEP, Lifecycle, PairedTrade
@@ -213,7 +216,8 @@ class PaperVenue:
     executes_orders = True
 
     def __init__(self, name: str, latency_ms: int, markets: Mapping[tuple[str, str], Market], balances: Balances,
-                 tracker: OrderTracker, clock: EventClock, scheduler: EventScheduler, run_id: Any) -> None:
+                 tracker: OrderTracker, clock: EventClock, scheduler: EventScheduler, run_id: Any,
+                 halt: Callable[[str], None]) -> None:
         self.name = name
         self.latency_us = latency_ms * 1000
         self.markets = markets
@@ -222,6 +226,7 @@ class PaperVenue:
         self.clock = clock
         self.scheduler = scheduler
         self.run_id = run_id  # a callable: the run the trade ids are named after
+        self.halt = halt  # the kill switch's: an illegal order move halts this strategy, as live
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._seq = 0
 
@@ -275,10 +280,14 @@ class PaperVenue:
 
     # -- the legs ------------------------------------------------------------------------
 
+    def apply(self, order: TrackedOrder, update: OrderUpdate, detail: str | None = None, **kw: Any) -> bool:
+        """Move ``order`` to the simulated venue's view; an illegal move is refused and halts, as live (False)."""
+        return apply_or_halt(self.tracker, update, self.halt, detail, **kw)
+
     async def execute(self, trade: PairedTrade, orders: list[TrackedOrder]) -> None:
         """Submit ``orders`` now; at their due time fill each one (or cancel them all if the stream ends first)."""
         for order in orders:
-            self.tracker.apply(_update(order, OrderStatus.SUBMITTED, ZERO, None, ZERO))
+            self.apply(order, _update(order, OrderStatus.SUBMITTED, ZERO, None, ZERO))
         due_us = self._due_us(trade)
         if (await _Due(due_us)) == STREAM_ENDED:
             why = "stream ended before the order reached the venue"
@@ -323,8 +332,8 @@ class PaperVenue:
         fills = [Fill(req.exchange, f"{req.client_id}-{i}", req.client_id, req.symbol, req.side, amount, price,
                       price * amount * market.taker_fee, market.quote, now)
                  for i, (price, amount) in enumerate(leg.fills, 1)]
-        self.tracker.apply(_update(order, status, leg.filled, leg.avg_price, leg.fee), detail, error=detail,
-                           fills=fills, last=True)
+        self.apply(order, _update(order, status, leg.filled, leg.avg_price, leg.fee), detail, error=detail, fills=fills,
+                   last=True)
 
 
 def _update(order: TrackedOrder, status: OrderStatus, filled: Decimal, avg: Decimal | None, fee: Decimal) -> OrderUpdate:
@@ -334,26 +343,28 @@ def _update(order: TrackedOrder, status: OrderStatus, filled: Decimal, avg: Deci
 class PaperStartup:
     """A paper executor starts at its first event: its starting balances are journaled at that time."""
 
-    def __init__(self, journal: Any, strategy: str, starting: Balances) -> None:
+    def __init__(self, journal: Any, strategy: str, starting: Balances, clock: EventClock) -> None:
         self.journal = journal
         self.strategy = strategy
         self.starting = starting
+        self.clock = clock
+        self.balances_journaled = False
 
-    def begin(self, executor: Any, t: float) -> None:
-        """Journal the starting balances at ``t``; trading starts at once."""
-        if executor.started:
-            return
-        executor.started = True
-        self.journal.write_balances([balance_row(self.strategy, ex, asset, amount, t, None)
-                                     for ex, assets in sorted(self.starting.items())
-                                     for asset, amount in sorted(assets.items())])
+    def begin(self, t: float, started: Callable[[], None]) -> None:
+        """Journal the starting balances at ``t`` (once); trading starts at once."""
+        if not self.balances_journaled:
+            self.balances_journaled = True
+            self.journal.write_balances([balance_row(self.strategy, ex, asset, amount, t, None)
+                                         for ex, assets in sorted(self.starting.items())
+                                         for asset, amount in sorted(assets.items())])
+        started()
 
-    def restart(self, executor: Any) -> None:
+    def restart(self, started: Callable[[], None]) -> None:
         """Paper halts last the run: nothing restarts."""
 
-    async def start(self, executor: Any) -> None:
+    async def start(self) -> None:
         """Start at the clock's time."""
-        self.begin(executor, executor.clock())
+        self.begin(self.clock(), lambda: None)
 
     async def idle(self) -> None:
         """Nothing runs in the background."""
@@ -376,10 +387,11 @@ def paper_executor(strategy: StrategyConfig, markets: Mapping[tuple[str, str], M
     clock = EventClock()
     scheduler = EventScheduler(clock)
     tracker = OrderTracker(journal, clock)
+    kill = KillSwitch(None, clock)
     venue = PaperVenue(strategy.name, strategy.latency_ms, markets, copy.deepcopy(starting), tracker, clock, scheduler,
-                       lambda: journal.run_id if journal.run_id is not None else 0)
+                       lambda: journal.run_id if journal.run_id is not None else 0, kill.halt)
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
                           policy=KEEP)
-    return Executor(strategy=strategy, mode="paper", lifecycle=lifecycle, risk=NoLimits(), kill=KillSwitch(None, clock),
-                    runner=scheduler, startup=PaperStartup(journal, strategy.name, starting), markets=markets,
+    return Executor(strategy=strategy, mode="paper", lifecycle=lifecycle, risk=NoLimits(), kill=kill,
+                    runner=scheduler, startup=PaperStartup(journal, strategy.name, starting, clock), markets=markets,
                     clock=clock, transfers=transfers)

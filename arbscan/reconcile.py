@@ -24,10 +24,10 @@ from decimal import Decimal
 from typing import Any
 
 from arbscan.config import LiveConfig
-from arbscan.errors import ArbscanError, NotSupported, OrderNotFound
+from arbscan.errors import NotSupported, OrderNotFound
 from arbscan.execution_journal import DurableJournal
 from arbscan.model import Opportunity, OrderStatus, OrderUpdate
-from arbscan.orders import OrderTracker, TrackedOrder
+from arbscan.orders import OrderTracker, TrackedOrder, apply_or_halt
 from arbscan.risk import KillSwitch
 from arbscan.trades import Lifecycle, PairedTrade
 
@@ -75,11 +75,7 @@ class Reconciler:
         """Move ``order`` to the venue's view; a move the state table forbids keeps our state and halts trading."""
         if update.client_id != order.client_id:
             update = replace(update, client_id=order.client_id)
-        try:
-            self.tracker.apply(update, detail)
-        except ArbscanError as exc:  # the venue contradicts itself
-            logger.error("%s order %s: %s", order.req.exchange, order.client_id, exc)
-            self.kill.halt(f"{order.req.exchange} order {order.client_id}: {exc}")
+        apply_or_halt(self.tracker, update, self.kill.halt, detail)
 
     async def lookup(self, order: TrackedOrder, adapter: Any) -> OrderUpdate:
         """The venue's view of ``order`` by client id: ``fetch_order``, then its open and closed order lists."""

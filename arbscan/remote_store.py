@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from arbscan.journal import to_db_value
+from arbscan.scanner_tables import ScannerTables
 from arbscan.transport import Closed, Outbox
 
 __all__ = ["RemoteStore"]
@@ -31,8 +32,11 @@ _STORED_AS_IS = frozenset({str, int, float, type(None)})
 """Types ``to_db_value`` returns unchanged (exactly these: a bool, an Enum or a Decimal is converted)."""
 
 
-class RemoteStore:
-    """``arbscan.store.Store``'s writing interface over an outbox to the journal writer process."""
+class RemoteStore(ScannerTables):
+    """``arbscan.store.Store``'s writing interface over an outbox to the journal writer process.
+
+    The scanner's ``record_*`` methods are ``arbscan.scanner_tables``'s, as ``Store``'s are.
+    """
 
     def __init__(self, outbox: Outbox, run_id: int | None, path: str | Path | None = None, *, batch_rows: int = 200,
                  flush_interval: float = 0.2, clock: Callable[[], float] = time.monotonic) -> None:
@@ -69,30 +73,6 @@ class RemoteStore:
     def upsert_many(self, table: str, rows: Iterable[Mapping[str, Any]], pk: str | tuple[str, ...]) -> None:
         """Queue inserts-or-updates keyed by ``pk``."""
         self._put("upsert", table, rows, pk)
-
-    def record_episode(self, episode: Any) -> None:
-        """Queue one closed episode as a row of ``opportunities``."""
-        self.submit("opportunities", episode.as_row())
-
-    def record_funnel(self, funnels: Iterable[Any], now: float | None = None) -> None:
-        """Queue the current counts of each route into ``funnel``."""
-        updated = time.time() if now is None else now
-        rows = []
-        for f in funnels:
-            row = f.as_row()
-            row["updated"] = updated
-            rows.append(row)
-        self.upsert_many("funnel", rows, pk=("run_id", "symbol", "buy_exchange", "sell_exchange"))
-
-    def record_funding(self, facts: Any, ts: float | None, set_id: int) -> None:
-        """Queue one set of funding facts (an ``arbscan.funding.AssetFunding``) as rows of ``funding``."""
-        from arbscan.funding import funding_rows
-
-        self.submit_many("funding", funding_rows(facts, ts, set_id))
-
-    def record_venue_stats(self, stats: Iterable[Any]) -> None:
-        """Queue the feed statistics of each book into ``venue_stats``."""
-        self.upsert_many("venue_stats", [s.as_row() for s in stats], pk=("run_id", "exchange", "symbol"))
 
     # -- sending ---------------------------------------------------------------------------
 

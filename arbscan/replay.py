@@ -10,13 +10,12 @@ import bisect
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from arbscan.booksanity import believable_levels, crossing_reason, line_gate
-from arbscan.config import with_fee_override
 from arbscan.model import ZERO, BookSnapshot, Level, Market
 from arbscan.replayfile import (
     DEMO_FILE,
@@ -46,12 +45,24 @@ __all__ = [
     "ReplayWriter",
     "write_replay",
     "run_replay",
+    "file_market",
     "ReplayResult",
     "demo_path",
     "DEMO_FILE",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def file_market(market: Market, fee_overrides: Mapping[str, Decimal] | None) -> Market:
+    """A replay file's market line with its venue's configured ``taker_fee`` when one is set.
+
+    The one place a replay's markets get the override (``run_replay`` and every replay shard call it);
+    a venue's markets get theirs from its adapter (``build_adapter`` passes ``taker_fee`` on).
+    """
+    if fee_overrides and market.exchange in fee_overrides:
+        return replace(market, taker_fee=fee_overrides[market.exchange])
+    return market
 
 
 # -- books from events -------------------------------------------------------------------------
@@ -259,7 +270,7 @@ def run_replay(
                 if throttle is not None and not book_events & 255:
                     throttle()  # let the journal's writer keep up: a crash loses only the last batch or two
             elif type(ev) is MarketEvent:
-                scanner.add_market(with_fee_override(ev.market, fee_overrides))
+                scanner.add_market(file_market(ev.market, fee_overrides))
             elif type(ev) is CurrencyEvent:
                 scanner.set_funding(ev.facts, ev.ts)
             else:

@@ -26,12 +26,37 @@ from arbscan.shards import ShardMap
 from arbscan.transport import Closed, pipe
 from arbscan.workers import Processes, child_log, describe_exit
 
-__all__ = ["ScanSupervisor", "RESTART_BACKOFF_S"]
+__all__ = ["ScanSupervisor", "RestartBackoff", "RESTART_BACKOFF_S"]
 
 logger = logging.getLogger(__name__)
 
 RESTART_BACKOFF_S = (1.0, 30.0)
 """A dead shard is started again after 1 s, doubling up to 30 s; back to 1 s after a minute of running."""
+
+RESET_AFTER_S = 60.0
+"""A shard that ran this long before it died starts its backoff again from the first delay."""
+
+
+class RestartBackoff:
+    """How long each dead shard waits before it is started again (:data:`RESTART_BACKOFF_S`); times are monotonic."""
+
+    def __init__(self, shards: int, first_s: float = RESTART_BACKOFF_S[0], max_s: float = RESTART_BACKOFF_S[1],
+                 reset_after_s: float = RESET_AFTER_S) -> None:
+        self.first_s, self.max_s, self.reset_after_s = first_s, max_s, reset_after_s
+        self.pending = [first_s] * shards  # the next delay of each shard
+        self.started_at: dict[int, float] = {}
+
+    def started(self, k: int, now: float) -> None:
+        """Shard ``k`` was started at ``now``."""
+        self.started_at[k] = now
+
+    def after_death(self, k: int, now: float) -> float:
+        """Shard ``k`` died at ``now``: the delay before its restart (the next one doubles, up to the cap)."""
+        if now - self.started_at.get(k, 0.0) >= self.reset_after_s:
+            self.pending[k] = self.first_s
+        wait = self.pending[k]
+        self.pending[k] = min(wait * 2, self.max_s)
+        return wait
 
 
 class ScanSupervisor:
@@ -66,8 +91,7 @@ class ScanSupervisor:
         self.stopping = False
         self._controls: dict[int, Any] = {}
         self._inboxes: dict[int, Any] = {}
-        self._started_at: dict[int, float] = {}
-        self._backoff = [RESTART_BACKOFF_S[0]] * self.n
+        self.backoff = RestartBackoff(self.n)
         self._generation = [0] * self.n
         self._said: dict[tuple[str, str], float] = {}
         control_in, self._writer_control = pipe()
@@ -108,7 +132,7 @@ class ScanSupervisor:
                              [journal_out, events_out, control_in])
         self._controls[k] = control_out
         self._inboxes[k] = events_in
-        self._started_at[k] = time.monotonic()
+        self.backoff.started(k, time.monotonic())
         loop.add_reader(events_in.fileno(), self._on_events, k)
 
     def _on_events(self, k: int) -> None:
@@ -152,10 +176,7 @@ class ScanSupervisor:
                 ep.closed_at, ep.close_reason, ep.close_detail = now, "stale", "shard_died"
                 self.journal.record_episode(ep)
                 closed += 1
-        if time.monotonic() - self._started_at.get(k, 0.0) >= 60.0:
-            self._backoff[k] = RESTART_BACKOFF_S[0]
-        wait = self._backoff[k]
-        self._backoff[k] = min(wait * 2, RESTART_BACKOFF_S[1])
+        wait = self.backoff.after_death(k, time.monotonic())
         self.say(f"arbscan: shard {k + 1}/{self.n} died ({how}); {closed} open episode(s) closed as stale; "
                  f"restarting in {wait:g} s")
         asyncio.get_running_loop().call_later(wait, self._restart, k)
@@ -167,8 +188,9 @@ class ScanSupervisor:
             self.start_shard(k, resume=True)
         except Exception as exc:  # noqa: BLE001 - try again later rather than stop the other shards
             logger.exception("restarting shard %d failed", k + 1)
-            self.say(f"arbscan: shard {k + 1}/{self.n} could not be restarted ({exc}); retrying in {self._backoff[k]:g} s")
-            asyncio.get_running_loop().call_later(self._backoff[k], self._restart, k)
+            wait = self.backoff.pending[k]
+            self.say(f"arbscan: shard {k + 1}/{self.n} could not be restarted ({exc}); retrying in {wait:g} s")
+            asyncio.get_running_loop().call_later(wait, self._restart, k)
 
     def send_balances(self, exchange: str, free: dict[str, Decimal]) -> None:
         """Known balances of a venue: kept for restarts and sent to every shard."""

@@ -35,12 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbscan.config import Settings, StrategyConfig, with_fee_override
+from arbscan.config import Settings, StrategyConfig
 from arbscan.errors import ReplayFileError
 from arbscan.model import BookSnapshot, Market, Opportunity
 from arbscan.processes import ChildLog, child_start
 from arbscan.remote_store import RemoteStore
-from arbscan.replay import BookBuilder
+from arbscan.replay import BookBuilder, file_market
 from arbscan.records import Episode
 from arbscan.replayfile import BookEvent, CurrencyEvent, ForeignBook, MarketEvent, ReplayReader
 from arbscan.scanner import Scanner
@@ -280,7 +280,7 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
                     scanner.expire(ev.ts)  # step 1 runs at every event, whichever symbol it is on
             elif kind is MarketEvent:
                 if owner(ev.market.symbol) == me:
-                    market = with_fee_override(ev.market, fee_overrides)
+                    market = file_market(ev.market, fee_overrides)
                     scanner.add_market(market)
                     if tap is not None and spec.strategies:
                         tap.market(ev.line, market)

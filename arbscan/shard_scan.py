@@ -155,7 +155,7 @@ async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, c
     adapters = spec.build_adapters(spec.settings)
     options = dict(spec.driver_options)
     options["funding_refresh_s"] = 0  # the parent asks the venues (with keys a private call) and sends the facts
-    driver = ShardDriver(scanner, adapters, symbols, depth=sc.book_depth, fee_overrides=spec.settings.fee_overrides(),
+    driver = ShardDriver(scanner, adapters, symbols, depth=sc.book_depth,
                          on_unreachable=lambda venue, message, retry: send([numbered("u", venue, message, retry)]),
                          **options)
     loop = asyncio.get_running_loop()

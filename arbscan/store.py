@@ -27,7 +27,6 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from arbscan.funding import funding_rows
 from arbscan.journal import (
     FUNNEL_COUNTS,
     MIGRATIONS,
@@ -43,6 +42,7 @@ from arbscan.journalfile import (
     mark_crashed_runs_at,
     this_host,
 )
+from arbscan.scanner_tables import ScannerTables
 from arbscan.store_writer import BatchCommitter, BatchWriter, Item
 
 __all__ = ["Store", "BatchCommitter", "MIGRATIONS", "FUNNEL_COUNTS", "TRADE_STATUSES", "SCHEMA_VERSION", "to_db_value", "migrate"]
@@ -58,12 +58,13 @@ def _connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-class Store:
+class Store(ScannerTables):
     """The journal: one SQLite file in WAL mode with a background writer thread.
 
     ``Store(path)`` (or ``Store.open(path)``) creates or migrates the file. Other modules write
     their own tables with ``submit(table, row)`` / ``submit_many`` / ``upsert``; the scanner uses
-    ``record_episode``, ``record_funnel`` and ``record_venue_stats``.
+    ``record_episode``, ``record_funnel``, ``record_funding`` and ``record_venue_stats``
+    (``arbscan.scanner_tables``, shared with ``RemoteStore``).
     """
 
     def __init__(self, path: str | Path, *, batch_size: int = 500, flush_interval: float = 0.2) -> None:
@@ -178,30 +179,6 @@ class Store:
         batch = [dict(r) for r in rows]
         if batch:
             self._put(("upsert", table, batch, pk))
-
-    # -- the scanner's tables --------------------------------------------------------------
-
-    def record_episode(self, episode: Any) -> None:
-        """Queue one closed episode (an ``arbscan.scanner.Episode``) as a row of ``opportunities``."""
-        self.submit("opportunities", episode.as_row())
-
-    def record_funnel(self, funnels: Iterable[Any], now: float | None = None) -> None:
-        """Queue the current counts of each route (``arbscan.scanner.RouteFunnel``) into ``funnel``."""
-        updated = time.time() if now is None else now
-        rows = []
-        for f in funnels:
-            row = f.as_row()
-            row["updated"] = updated
-            rows.append(row)
-        self.upsert_many("funnel", rows, pk=("run_id", "symbol", "buy_exchange", "sell_exchange"))
-
-    def record_funding(self, facts: Any, ts: float | None, set_id: int) -> None:
-        """Queue one set of funding facts (an ``arbscan.funding.AssetFunding``) as rows of ``funding``."""
-        self.submit_many("funding", funding_rows(facts, ts, set_id))
-
-    def record_venue_stats(self, stats: Iterable[Any]) -> None:
-        """Queue the feed statistics of each book (``arbscan.scanner.FeedStats``) into ``venue_stats``."""
-        self.upsert_many("venue_stats", [s.as_row() for s in stats], pk=("run_id", "exchange", "symbol"))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from decimal import Decimal
 
 from arbscan import spread
 from arbscan.config import StrategyConfig
-from arbscan.model import BookSnapshot, Market, Opportunity
+from arbscan.model import BookSnapshot, Market, Opportunity, Route
 
 __all__ = [
     "StrategyRules",
@@ -37,9 +37,6 @@ __all__ = [
     "available",
     "micros",
 ]
-
-Route = tuple[str, str, str]
-"""(symbol, buy_exchange, sell_exchange)."""
 
 SKIP_REASONS = ("symbol", "venue", "busy", "cooldown", "no_trade", "min_net_bps", "min_profit")
 """Why a strategy did not take an opportunity: symbol or venue filtered out, a trade in flight on

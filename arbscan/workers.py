@@ -140,13 +140,34 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
+def workers_for_file(settings: Settings, path: str | Path) -> Settings:
+    """``settings`` with ``scanner.workers`` capped at the number of symbols of the file's header (says so).
+
+    Every shard reads the whole file: one without a symbol would read it for nothing. A file whose
+    market lines all come after its first book line has no header symbols, and keeps its N.
+    """
+    from dataclasses import replace
+
+    from arbscan.status import say
+
+    requested = settings.scanner.workers
+    symbols = len(venues_per_symbol(path))
+    if not 0 < symbols < requested:
+        return settings
+    if symbols == 1:
+        say(f"arbscan: replay in one process (--workers {requested} capped at the file's 1 symbol)")
+    return replace(settings, scanner=replace(settings.scanner, workers=symbols))
+
+
 def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies: list[str] | tuple[str, ...],
-                       progress: Any = None, alerts: bool = False, timing: bool = False) -> Any:
+                       progress: Any = None, alerts: bool = False, timing: bool = False,
+                       requested: int | None = None) -> Any:
     """Replay ``path`` with ``settings.scanner.workers`` shards; returns ``arbscan.app.ReplayRun``.
 
     The result's ``scanner`` is an ``arbscan.executor_feed.ShardTotals`` whose ``reports`` are the
     shards' own; ``alerts`` (``--alerts``) runs the alert hub here, on the shards' episodes and the
-    executors' trades; ``timing`` has every shard time each decision (benchmarks).
+    executors' trades; ``timing`` has every shard time each decision (benchmarks). ``requested``: the
+    N asked for, when :func:`workers_for_file` capped it (the start line says so).
     """
     from arbscan.app import ReplayRun, alerts_for_run, paper_executors, settings_summary
     from arbscan.funding import FundingBook
@@ -183,7 +204,8 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
             for ex in executors:
                 hub.watch_executor(ex)
         chosen = tuple(ex.strategy for ex in executors)
-        say(f"arbscan: replay with {n} workers (symbols split by venues, stable):")
+        capped = f"--workers {requested} capped at the file's {n} symbols; " if requested and requested > n else ""
+        say(f"arbscan: replay with {n} workers ({capped}symbols split by venues, stable):")
         for line in shard_map.describe(counts):
             say(f"  {line}")
         logger.info("shards: %s", shard_map.shards)

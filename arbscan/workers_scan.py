@@ -102,9 +102,11 @@ async def run_scan_workers(settings: Settings, *, duration: float | None, strate
         hub = app.alerts_for_run(settings, store)  # audited through the parent's own journal
         for ex in executors if hub is not None else ():
             hub.watch_executor(ex)
-        say(f"arbscan: scan with {sc.workers} workers (symbols split evenly, stable):")
-        for line in shard_map.describe({sym: len(settings.venues) for sym in sc.symbols}):
-            say(f"  {line}")
+        idle = sum(1 for syms in shard_map.shards if not syms)  # more workers than symbols
+        note = f"; {idle} without a symbol, not started" if idle else ""
+        say(f"arbscan: scan with {sc.workers} workers (symbols split by venues, stable{note}):")
+        for k, line in enumerate(shard_map.describe({sym: len(settings.venues) for sym in sc.symbols})):
+            say(f"  {line}" + ("" if shard_map.shards[k] else " (not started)"))
         logger.info("shards: %s", shard_map.shards)
         feed = ExecutorFeed(executors, here.markets, None, [hub] if hub is not None else ())
         sup = ScanSupervisor(settings, shard_map, run_id, feed, journal, journal_in, app.build_adapters,

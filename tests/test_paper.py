@@ -15,7 +15,7 @@ from arbscan.app import starting_balances
 from arbscan.config import StrategyConfig
 from arbscan.errors import BadInput
 from arbscan.executor import Executor
-from arbscan.model import Side
+from arbscan.model import OrderStatus, OrderUpdate, Side
 from arbscan.paper import paper_executor, simulate_ioc
 from arbscan.scanner import Scanner
 from arbscan.summary import summarize
@@ -260,3 +260,39 @@ def test_summary_from_the_journal(store):
     # base drift = the kept imbalance; quote drift = cash: -200.2 + 40.7184 + 101.796
     assert s.drift() == {"BTC": D("0.6"), "USD": D("-57.6856")}
     assert s.inventory == {"BTC": D("0.6")}
+
+
+def test_an_illegal_order_move_is_refused_and_halts_the_strategy_as_live(store):
+    # The simulated venue fills the buy leg (FILLED), then reports it OPEN again: filled -> open is not
+    # in the state table. As live (reconcile.py), the move is refused (nothing journaled for it, the
+    # order stays filled), the strategy halts with a reason naming the move, and the run goes on.
+    strategy = StrategyConfig("s", min_net_bps=D(0), latency_ms=100)
+    ex = paper_executor(strategy, MARKETS, store, starting_balances={"a": {"USD": D(1000)}, "b": {"BTC": D(2)}})
+    venue, fill = ex.venue, ex.venue._fill
+
+    def fill_then_reopen(trade, order):
+        fill(trade, order)
+        if order.role == "buy":
+            again = OrderUpdate(order.client_id, "a", SYM, OrderStatus.OPEN, order.filled, order.avg_price, order.fee)
+            assert venue.apply(order, again, "the venue contradicts itself") is False
+
+    venue._fill = fill_then_reopen
+    sc = Scanner(MARKETS, listeners=[ex])
+    for b in CROSS + [book("c", 1.2, bids=[("1", "1")], asks=[("1000", "1")])]:
+        sc.on_book_event(b)
+    # the same cross again after the trade settled: the halted strategy takes nothing
+    sc.on_book_event(book("b", 1.5, bids=[("102", "1")], asks=[("103", "1")]))
+    sc.close(2.0)
+    store.flush()
+    (trade,) = ex.trades
+    assert trade.status == "filled" and trade.buy.status is OrderStatus.FILLED
+    tid = trade.id
+    assert ex.kill.why() == f"a order {tid}-buy: order cannot move from filled to open"
+    assert ex.skips["halted"] >= 1
+    db = store.db
+    (row,) = db.execute("SELECT status, filled, updated FROM orders WHERE client_id = ?", (f"{tid}-buy",)).fetchall()
+    assert (row[0], D(row[1]), row[2]) == ("filled", D(1), 1.15)
+    events = db.execute("SELECT from_status, to_status FROM order_events WHERE client_id = ? ORDER BY id",
+                        (f"{tid}-buy",))
+    assert events.fetchall() == [(None, "created"), ("created", "submitted"), ("submitted", "filled")]
+    assert db.execute("SELECT status FROM trades").fetchall() == [("filled",)]

@@ -98,12 +98,13 @@ async def test_stop_is_prompt_even_while_waiting_to_retry():
     assert time.monotonic() - started < 1
 
 
-async def test_venue_fee_override_replaces_the_market_fee():
+async def test_the_driver_takes_the_venues_markets_as_they_are():
+    # a configured taker_fee is the adapter's (tests/test_fee_override.py); the driver applies nothing again
     s = Scanner({}, None)
     venues = {"alpha": Venue("alpha", [("99", "100")])}
-    driver = LiveDriver(s, venues, (SYM,), fee_overrides={"alpha": D("0.0002")})
+    driver = LiveDriver(s, venues, (SYM,))
     await run_for(driver, 0.1)
-    assert s.markets[("alpha", SYM)].taker_fee == D("0.0002")
+    assert s.markets[("alpha", SYM)].taker_fee == D("0.001")
 
 
 class Garbled(Venue):

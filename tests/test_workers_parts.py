@@ -216,3 +216,35 @@ def test_the_status_view_adds_up_every_shards_venues_books_and_counts():
     assert lines[1].startswith("kraken") and "BTC/USD 500 ms" in lines[1] and "ETH/USD 1,000 ms" in lines[1]
     assert lines[0].startswith("bitstamp") and "unreachable" in lines[0]
     assert lines[-1] == "events 15  live evaluations 3  open episodes 0  closed episodes 3"
+
+
+def test_auto_workers_are_the_cores_this_process_may_use(monkeypatch):
+    import os
+
+    from arbscan import config
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)  # e.g. taskset -c 0,3,5
+    assert config.workers_value("--workers", "auto") == 3
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows: every core
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert config.workers_value("scanner.workers", "auto") == 8
+
+
+def test_a_shard_that_keeps_dying_waits_twice_as_long_each_time_up_to_30_s():
+    from arbscan.scan_supervisor import RestartBackoff
+
+    backoff = RestartBackoff(2)  # 1 s, doubling, at most 30 s; from 1 s again after a minute of running
+    waits, now = [], 1000.0
+    for _ in range(8):  # shard 1 dies 0.5 s after every start
+        backoff.started(0, now)
+        now += 0.5
+        waits.append(backoff.after_death(0, now))
+        now += waits[-1]
+    assert waits == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert backoff.after_death(1, now) == 1  # each shard has its own
+    backoff.started(0, now)
+    assert backoff.after_death(0, now + 59.9) == 30  # ran under a minute: still backing off
+    backoff.started(0, now + 100)
+    assert backoff.after_death(0, now + 160) == 1  # ran a minute: back to the first delay
+    backoff.started(0, now + 161)
+    assert backoff.after_death(0, now + 161.5) == 2  # and doubles again while it keeps dying

@@ -153,14 +153,21 @@ def test_replay_alerts_come_in_one_processs_order_with_2_workers(tmp_path, monke
     cfg = tmp_path / "alerts.toml"
     cfg.write_text((data / "strategies.toml").read_text()
                    + '\n[[alerts]]\nname = "ops"\nkind = "webhook"\nurl_env = "ARBSCAN_TEST_HOOK"\n')
+    # a second symbol (market lines, no books) so that 2 workers are 2 shards: N is capped at the symbols
+    lines = (data / "two_latencies.jsonl").read_text().splitlines()
+    extra = [ln.replace('"BTC/USD"', '"ETH/USD"') for ln in lines if '"type": "market"' in ln]
+    path = tmp_path / "two_latencies_two_symbols.jsonl"
+    path.write_text("\n".join(extra + lines) + "\n")
     seen = []
     for workers in (1, 2):
         with AlertServer() as srv:
             monkeypatch.setenv("ARBSCAN_TEST_HOOK", srv.url + "/hook")
-            rc = main(["replay", str(data / "two_latencies.jsonl"), "--config", str(cfg), "--db",
+            rc = main(["replay", str(path), "--config", str(cfg), "--db",
                        str(tmp_path / f"a{workers}.db"), "--no-progress", "--strategy", "slow", "--alerts",
                        "--workers", str(workers)])
-        assert rc == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert rc == 0, err
+        assert workers == 1 or "replay with 2 workers (symbols split by venues, stable)" in err
         seen.append([(d["event"], d["ts"], d["data"].get("status")) for d in (s.json() for s in srv.seen)])
     assert seen[0][:3] == [("episode_opened", 100.0, None), ("trade_finished", 100.2, "imbalanced"),
                            ("episode_closed", 103.0, None)]  # tests/test_alerts_run.py has the figures
@@ -191,13 +198,23 @@ def test_a_trade_due_before_another_shards_episode_closes_is_told_of_first(tmp_p
                    '[[alerts]]\nname = "ops"\nkind = "webhook"\nurl_env = "ARBSCAN_TEST_HOOK"\n')
     monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)
     seen = []
-    for workers in (1, 2):
+    for workers in (1, 3):  # 3 asked for, 2 symbols: 2 shards (a third would read the file for nothing)
         with AlertServer() as srv:
             monkeypatch.setenv("ARBSCAN_TEST_HOOK", srv.url + "/hook")
             rc = main(["replay", str(path), "--config", str(cfg), "--db", str(tmp_path / f"t{workers}.db"),
                        "--no-progress", "--max-age-ms", "60000", "--strategy", "s", "--alerts", "--workers", str(workers)])
-        assert rc == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert rc == 0, err
+        assert workers == 1 or "replay with 2 workers (--workers 3 capped at the file's 2 symbols; " in err
         seen.append([(d["event"], d["ts"]) for d in (s.json() for s in srv.seen)])
     assert seen[0][:4] == [("episode_opened", 100.0), ("episode_opened", 100.05), ("trade_finished", 100.2),
                            ("episode_closed", 101.0)]
     assert seen[1] == seen[0]
+
+
+def test_more_workers_than_the_files_symbols_are_capped_and_one_symbol_runs_in_one_process(tmp_path, capsys):
+    # the bundled demo has one symbol (BTC/USD on bitmex and deribit): no shard process is started
+    assert main(["replay", "--db", str(tmp_path / "d.db"), "--no-progress", "--workers", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "arbscan: replay in one process (--workers 4 capped at the file's 1 symbol)" in err
+    assert "replay with" not in err

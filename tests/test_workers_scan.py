@@ -135,6 +135,17 @@ def _alpha_episodes(db, symbol: str = "BTC/USD") -> int:
     return row[0] if row else 0
 
 
+def _filled_trades(db) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute("SELECT count(*) FROM trades WHERE status = 'filled'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
 def test_a_dead_shard_is_reported_restarted_and_its_open_episode_closed_as_stale(scan, capsys):
     run, db = scan
 
@@ -243,11 +254,20 @@ def test_live_orders_go_out_from_the_parent_only(tmp_path, monkeypatch, capsys):
     cfg = tmp_path / "live.toml"
     cfg.write_text(LIVE_CONFIG)
     db = tmp_path / "live.db"
+
+    def stop_once_the_trade_is_journaled():  # no fixed duration: a loaded machine starts shards slowly
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (all(v.sent for v in trading.values()) and _filled_trades(db)):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    later(0, stop_once_the_trade_is_journaled)
     rc = cli.main(["scan", "--live", "--strategy", "s1", "--config", str(cfg), "--db", str(db), "--workers", "2",
-                   "--duration", "2.0", "--max-age-ms", "60000", "--no-status"])
+                   "--max-age-ms", "60000", "--no-status"])
     err = capsys.readouterr().err
     assert rc == 0, err
-    assert "shard 2/2: 0 symbols" in err  # one symbol: the second shard is not started
+    assert "scan with 2 workers (symbols split by venues, stable; 1 without a symbol, not started)" in err
+    assert "shard 2/2: 0 symbols, 0 books (not started)" in err  # one symbol: the second shard is not started
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT mode, strategy, status FROM trades").fetchall() == [("live", "s1", "filled")]
     assert [len(v.sent) for v in trading.values()] == [1, 1]  # the parent's adapters placed both legs

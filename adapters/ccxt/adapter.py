@@ -10,6 +10,8 @@ What it does that a bare ccxt loop does not:
   fails is retried with backoff while the others go on (``adapters.ccxt.streams``); every book passes
   the book gate (``arbscan.booksanity``) first, and one it refuses is reported to ``on_untrue_book``;
 - order creation is never retried; a transport failure while sending is ``OrderOutcomeUnknown``;
+  orders are found again by client id the way the venue allows (``adapters.ccxt.lookup``), and a
+  key's permissions are read where the venue reports them (``adapters.ccxt.permissions``);
 - every ccxt exception is translated by ``map_ccxt_errors`` with the API key and secret scrubbed.
 """
 
@@ -26,27 +28,13 @@ from adapters.base import AdapterDefaults, Credentials, load_credentials
 from adapters.ccxt.errors import map_ccxt_errors
 from adapters.ccxt.exchange import new_exchange, order_params, rewrite_urls, ws_open_timeout_s
 from adapters.ccxt.funding import fetch_funding
-from adapters.ccxt.parse import (
-    binance_permissions,
-    book_from_ccxt,
-    check_order,
-    coinbase_permissions,
-    order_update_from_ccxt,
-    our_orders,
-    spot_markets,
-    to_decimal,
-)
+from adapters.ccxt.lookup import OrderLookup
+from adapters.ccxt.parse import (book_from_ccxt, check_order, order_update_from_ccxt, our_orders, spot_markets,
+                                 to_decimal)
+from adapters.ccxt.permissions import KEY_PERMISSION_PROBES, read_key_permissions
 from adapters.ccxt.streams import BookStreams
 from adapters.network import describe_failure
-from arbscan.errors import (
-    ArbscanError,
-    AuthError,
-    ConfigError,
-    NotSupported,
-    OrderNotFound,
-    OrderOutcomeUnknown,
-    UnexpectedPayload,
-)
+from arbscan.errors import ArbscanError, AuthError, ConfigError, OrderOutcomeUnknown
 from arbscan.funding import AssetFunding
 from arbscan.model import ZERO, BookSnapshot, Market, OrderRequest, OrderUpdate
 
@@ -56,21 +44,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL_MS = 1000
 """REST polling spacing per venue when none is configured (never below ccxt's ``rateLimit``)."""
-
-# Venues whose ccxt ``fetch_order`` looks an order up by ``params["clientOrderId"]`` (read in each
-# venue's fetch_order source: binance origClientOrderId, bitstamp client_order_id, coinbaseexchange
-# client_oid). Elsewhere an order we did not place in this process is searched in the venue's lists.
-_FETCH_BY_CLIENT_ID = frozenset({"binance", "binanceus", "bitstamp", "coinbaseexchange"})
-
-# order list kind -> (ccxt method, its ``has`` flag)
-_ORDER_LISTS = {"open": ("fetch_open_orders", "fetchOpenOrders"), "closed": ("fetch_closed_orders", "fetchClosedOrders")}
-
-
-KEY_PERMISSION_PROBES: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
-    "binance": ("sapiGetAccountApiRestrictions", binance_permissions),
-    "coinbase": ("v3PrivateGetBrokerageKeyPermissions", coinbase_permissions),
-}
-"""Venues whose API reports what a key may do: ccxt's implicit method and how to read its answer."""
 
 
 class CcxtAdapter(AdapterDefaults):
@@ -118,9 +91,9 @@ class CcxtAdapter(AdapterDefaults):
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._markets: dict[str, Market] = {}
-        self._order_ids: dict[str, str] = {}  # client id -> venue order id, for orders we placed
-
         self._exchange = new_exchange(exchange_id, self._credentials, options, rest_url, ws_url)
+        self._lookup = OrderLookup(self._exchange, exchange_id, self._errors)
+        self._order_ids = self._lookup.order_ids  # client id -> venue order id, for orders we placed
         self._ws = bool(use_websocket and self._exchange.has.get("watchOrderBook"))
         interval_ms = max(poll_interval_ms or DEFAULT_POLL_INTERVAL_MS, float(self._exchange.rateLimit or 0))
         self.poll_interval_s = interval_ms / 1000.0
@@ -243,55 +216,22 @@ class CcxtAdapter(AdapterDefaults):
             self._order_ids[req.client_id] = update.exchange_order_id
         return update
 
-    async def _find(self, symbol: str, client_id: str) -> Mapping[str, Any]:
-        """The ccxt order for our client id: by the venue id we got back, by client id, else from the venue's lists.
-
-        ``OrderNotFound`` only when the venue was asked everything it can answer; a venue that cannot
-        list its finished orders gives ``OrderOutcomeUnknown`` instead (reconcile by hand, never resend).
-        """
-        ex = self._exchange
-        order_id = self._order_ids.get(client_id)
-        if order_id is not None:
-            with self._errors():
-                return await ex.fetch_order(order_id, symbol)
-        if self.name in _FETCH_BY_CLIENT_ID:
-            with self._errors():
-                order = await ex.fetch_order(None, symbol, {"clientOrderId": client_id})
-            if order.get("id"):
-                self._order_ids[client_id] = str(order["id"])
-            return order
-        searched_closed = False
-        for kind in ("open", "closed"):
-            try:
-                orders = await self._listed(kind, symbol)
-            except NotSupported:
-                continue
-            searched_closed |= kind == "closed"
-            for order in orders:
-                if order.get("clientOrderId") == client_id:
-                    if order.get("id"):
-                        self._order_ids[client_id] = str(order["id"])
-                    return order
-        if not searched_closed:
-            raise OrderOutcomeUnknown(f"{self.name}: cannot look up client id {client_id} on {symbol}; check the venue")
-        raise OrderNotFound(f"{self.name}: no order with client id {client_id} on {symbol}")
-
     async def fetch_order(self, symbol: str, client_id: str) -> OrderUpdate:
         """The venue's view of our order; ``OrderNotFound`` when the venue has none with this client id."""
         self._require_keys("fetch_order")
-        return order_update_from_ccxt(self.name, client_id, symbol, await self._find(symbol, client_id))
+        return order_update_from_ccxt(self.name, client_id, symbol, await self._lookup.find(symbol, client_id))
 
     async def cancel_order(self, symbol: str, client_id: str) -> OrderUpdate:
         """Cancel our order and return its state after the cancel."""
         self._require_keys("cancel_order")
         order_id = self._order_ids.get(client_id)
         if order_id is None:
-            order_id = str((await self._find(symbol, client_id))["id"])
+            order_id = str((await self._lookup.find(symbol, client_id))["id"])
         with self._errors():
             raw = await self._exchange.cancel_order(order_id, symbol)
         if not raw or raw.get("status") is None:
             # many venues answer a cancel with the id only: ask for the resulting state
-            raw = await self._find(symbol, client_id)
+            raw = await self._lookup.find(symbol, client_id)
         return order_update_from_ccxt(self.name, client_id, symbol, raw)
 
     async def api_key_permissions(self) -> list[str] | None:
@@ -300,16 +240,10 @@ class CcxtAdapter(AdapterDefaults):
         Names are the venue's own, except that a permission to move funds off the venue is named
         ``withdraw (<venue field>)`` so the live executor refuses it.
         """
-        probe = KEY_PERMISSION_PROBES.get(self.name)
-        if probe is None:
+        if self.name not in KEY_PERMISSION_PROBES:
             return None
         self._require_keys("api_key_permissions")
-        method, read = probe
-        with self._errors():
-            raw = await getattr(self._exchange, method)()
-        if not isinstance(raw, dict):
-            raise UnexpectedPayload(f"{self.name} key permissions: expected an object, got {type(raw).__name__}")
-        return read(raw)
+        return await read_key_permissions(self._exchange, self.name, self._errors)
 
     async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
         """Deposit/withdrawal switches, networks, fees and minimums of ``assets`` (see ``adapters.ccxt.funding``)."""
@@ -318,20 +252,12 @@ class CcxtAdapter(AdapterDefaults):
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our open orders on ``symbol`` (those with a client id); ``NotSupported`` when the venue cannot list them."""
         self._require_keys("open_orders")
-        return our_orders(self.name, symbol, await self._listed("open", symbol))
+        return our_orders(self.name, symbol, await self._lookup.listed("open", symbol))
 
     async def closed_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our recently closed orders on ``symbol`` (those with a client id); ``NotSupported`` when it cannot list them."""
         self._require_keys("closed_orders")
-        return our_orders(self.name, symbol, await self._listed("closed", symbol))
-
-    async def _listed(self, kind: str, symbol: str) -> list[Mapping[str, Any]]:
-        """The venue's ``kind`` ("open" or "closed") orders on ``symbol`` as ccxt dicts."""
-        method, has = _ORDER_LISTS[kind]
-        if not self._exchange.has.get(has):
-            raise NotSupported(f"{self.name} cannot list {kind} orders")
-        with self._errors():
-            return await getattr(self._exchange, method)(symbol)
+        return our_orders(self.name, symbol, await self._lookup.listed("closed", symbol))
 
     async def close(self) -> None:
         """Close ccxt's HTTP session and sockets; safe to call twice."""

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
+from arbscan.model import Route
 from arbscan.report.tables import WIDE, num, route_label
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ CHART_ROUTES = 10
 _OTHER = "#b0b0b0"
 _FUNNEL_COLOURS = {"live": "#2ca02c", "not_crossed": "#7f7f7f", "fees": "#d62728", "depth_or_minimums": "#9467bd",
                    "balance": "#8c564b", "below_min_bps": "#bcbd22", "stale": "#17becf"}
-_Route = tuple[str, str, str]
 
 
 @dataclass(slots=True)
@@ -52,7 +52,7 @@ class Chart:
     png: bytes
 
 
-def build_charts(tables: dict[str, pd.DataFrame], raw_trades: pd.DataFrame, ranked: list[_Route]) -> list[Chart]:
+def build_charts(tables: dict[str, pd.DataFrame], raw_trades: pd.DataFrame, ranked: list[Route]) -> list[Chart]:
     """Every chart the data allows: routes over time, episode durations, the funnel, cumulative PnL.
 
     ``ranked`` lists every route best first (as the routes table ranks them); the first
@@ -133,7 +133,7 @@ def _bin_edges(values: list[float]) -> Any:
     return np.histogram_bin_edges(values, bins=int(min(40, max(5, math.ceil(count)))))
 
 
-def _groups(episodes: pd.DataFrame, ranked: list[_Route]) -> list[tuple[str, str, pd.DataFrame]]:
+def _groups(episodes: pd.DataFrame, ranked: list[Route]) -> list[tuple[str, str, pd.DataFrame]]:
     """(label, colour, episodes) for each top route with episodes, then 'other routes' for the rest."""
     keys = list(zip(episodes["symbol"], episodes["buy_exchange"], episodes["sell_exchange"]))
     with_episodes = set(keys)
@@ -151,7 +151,7 @@ def _groups(episodes: pd.DataFrame, ranked: list[_Route]) -> list[tuple[str, str
     return out
 
 
-def _route_charts(episodes: pd.DataFrame, ranked: list[_Route]) -> list[Chart]:
+def _route_charts(episodes: pd.DataFrame, ranked: list[Route]) -> list[Chart]:
     if not len(episodes):
         return []
     groups = _groups(episodes, ranked)
@@ -213,7 +213,7 @@ def _duration_histogram(groups: list[tuple[str, str, pd.DataFrame]]) -> list[Cha
     return [Chart("duration_histogram", "Episode-duration histogram", series, _png(fig))]
 
 
-def _funnel_chart(funnel: pd.DataFrame, ranked: list[_Route]) -> list[Chart]:
+def _funnel_chart(funnel: pd.DataFrame, ranked: list[Route]) -> list[Chart]:
     """Per route, what each book event touching it came to: live, each reason not to be, or stale books."""
     if not len(funnel):
         return []

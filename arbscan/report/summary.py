@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
+from arbscan.model import Route
 from arbscan.report.cells import cell, count_text, decimal_text, span_text
 from arbscan.report.tables import TRADE_STATUSES, WIDE, Report, num, round_to, route_label
 
@@ -191,7 +192,7 @@ def _fees(routes: pd.DataFrame) -> list[str]:
     return [f"fees took {', '.join(parts)} on {_plural(len(paid), 'route')} with episodes{spread}"]
 
 
-def _funnel(report: Report, top: int, order: dict[tuple[str, str, str], int]) -> Section:
+def _funnel(report: Report, top: int, order: dict[Route, int]) -> Section:
     f = report.tables["funnel"]
     section = Section("funnel", "Route funnel: evaluated, crossed before fees, live after fees, why not", keys=("route",))
     if not len(f):

@@ -16,6 +16,7 @@ from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, local
 from typing import TYPE_CHECKING, Any
 
 from arbscan.journal import TRADE_STATUSES
+from arbscan.model import Route
 from arbscan.report.read import FUNNEL_COUNTS, FUNNEL_COUNTS_LATER, ReportFilter, Snapshot
 from arbscan.transfers import ranking_edge
 
@@ -205,7 +206,7 @@ def _episodes_table(opps: list[dict[str, Any]]) -> pd.DataFrame:
     return frame("episodes", rows)
 
 
-def _route_row(route: tuple[str, str, str], mine: list[dict[str, Any]], trades: list[dict[str, Any]],
+def _route_row(route: Route, mine: list[dict[str, Any]], trades: list[dict[str, Any]],
                feeds: dict[tuple[int, str, str], tuple[float, float]], runs: set[int], flt: ReportFilter
                ) -> dict[str, Any]:
     import numpy as np
