@@ -272,8 +272,8 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
         info = await js.stream_info(JOURNAL_STREAM)
         created = str(info.created) if getattr(info, "created", None) is not None else None
         if consumer.stream_created is not None and created is not None and created != consumer.stream_created:
-            say(f"arbscan: journal: the journal stream was created anew (a NATS store lost?); reading it from "
-                f"its start (batches already applied are recognised by their numbers)")
+            say("arbscan: journal: the journal stream was created anew (a NATS store lost?); reading it from "
+                "its start (batches already applied are recognised by their numbers)")
             consumer.cursor = 0
         consumer.stream_created = created
         if info.state.last_seq < consumer.cursor:
