@@ -47,6 +47,16 @@ GOOD_LINES = [
     book(2.0, "beta", [["100.8", "0"], ["99.5", "1"]], [], snapshot=False),  # not crossed any more
 ]
 GOOD = "\n".join(GOOD_LINES) + "\n"
+# the audit's case: alpha jumps from 99/100 to 109/111 but the recording misses the deletion of its ask at 100
+STALE_ASK = "".join(line + "\n" for line in [
+    M % ("alpha", "0.001"), M % ("beta", "0.001"),
+    book(1.0, "alpha", [["99", "1"]], [["100", "1"]]),
+    book(1.1, "beta", [["99", "1"]], [["100", "1"]]),
+    book(2.0, "alpha", [["109", "1"]], [["111", "1"]], snapshot=False),  # crossed with the stale ask 100: refused
+    book(2.1, "beta", [["109", "1"]], [["110", "1"]]),
+    book(2.2, "alpha", [], [["111.5", "1"]], snapshot=False),  # sane on its own, the book still crossed: refused
+    book(2.3, "beta", [["109.2", "1"]], [], snapshot=False),  # selling 109.2 against alpha's stale 100 would be fake
+])
 
 
 def replay_with(*lines: str) -> str:
@@ -114,6 +124,8 @@ CASES = [
          files={"r.jsonl": replay_with(*[glitch(2.5 + i / 10, "beta", [["99999999", "1"]], []) for i in range(10)])}),
     Case("glitch-bid-1e26", R, 0, "untrue books: 1 book line refused", stream="out", check="run_ok",
          files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["1e26", "1"]], []))}),
+    Case("glitch-stale-ask", R, 0, "untrue books: 2 book lines refused", stream="out", check="no_episode",
+         files={"r.jsonl": STALE_ASK}),
     Case("glitch-locked", R, 0, "locked (bid 100 = ask 100)", check="only_the_good_episode",
          files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["100", "1"]], []))}),
     Case("glitch-negative-amount", R, 0, "bid amount -1 at 99 is not positive", check="only_the_good_episode",
@@ -275,6 +287,13 @@ def dead_run(tmp: Path) -> None:
 def only_the_good_episode(tmp: Path, db: Path) -> None:
     rows = sqlite3.connect(db).execute("SELECT buy_exchange, sell_exchange, net_bps FROM opportunities WHERE run_id = 2").fetchall()
     assert [(b, s, round(float(n), 2)) for b, s, n in rows] == [("alpha", "beta", 59.86)], rows
+
+
+def no_episode(tmp: Path, db: Path) -> None:
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM opportunities WHERE run_id = 2").fetchone() == (0,)
+    assert conn.execute("SELECT sum(live) FROM funnel WHERE run_id = 2").fetchone() == (0,)
+    assert conn.execute("SELECT exchange, rejected FROM venue_stats WHERE run_id = 2 AND rejected > 0").fetchall() == [("alpha", 2)]
 
 
 def run_ok(tmp: Path, db: Path) -> None:

@@ -1,4 +1,4 @@
-"""Untrue books in a replay, by hand: what the book builder keeps of a refused line, and what the scanner
+"""Untrue books in a replay, by hand: what the book builder holds after a refused line, and what the scanner
 does with the routes through an untrue book. Figures are worked out in the comments."""
 
 from __future__ import annotations
@@ -26,14 +26,30 @@ def builder():
     return b
 
 
-def test_a_crossing_level_is_refused_and_the_rest_of_its_line_applied():
+def test_a_crossing_line_is_applied_as_stated_and_the_book_stays_untrue_until_uncrossed():
     b = builder()
-    # bid 100.5 crosses the ask at 100; the deletion of 98 and the new ask at 102 are facts
+    # bid 100.5 crosses the ask at 100; the deletion of 98 and the new ask at 102 are facts too
     assert b.apply(ev(2.0, [("100.5", "3"), ("98", "0")], [("102", "1")])) is None
     assert b.untrue == "crossed (bid 100.5 > ask 100)" and b.refused == 1
-    book = b.apply(ev(3.0, [("97", "1")], []))  # the next line is true: the book it leaves is believed
-    assert book.bids == ((D(99), D(1)), (D(97), D(1)))
-    assert book.asks == ((D(100), D(1)), (D(101), D(2)), (D(102), D(1)))
+    # a line on the other side only leaves the book as crossed as it was: refused too
+    assert b.apply(ev(3.0, [("97", "1")], [])) is None
+    assert b.untrue == "crossed (bid 100.5 > ask 100)" and b.refused == 2
+    assert b.apply(ev(3.5, [], [("103", "1")])) is None and b.refused == 3
+    # the recording deletes the ask at 100: best ask 101 is above the best bid 100.5, the book is true
+    book = b.apply(ev(4.0, [], [("100", "0")]))
+    assert book.bids == ((D("100.5"), D(3)), (D(99), D(1)), (D(97), D(1)))
+    assert book.asks == ((D(101), D(2)), (D(102), D(1)), (D(103), D(1)))
+    assert b.untrue is None and b.refused == 3
+
+
+def test_a_market_jump_with_a_missing_deletion_never_reaches_the_scanner():
+    """The audit's case: alpha moves from 99/100 to 109/111, the recording misses the deletion of ask 100."""
+    b = builder()
+    assert b.apply(ev(2.0, [("109", "1")], [("111", "1")])) is None  # bid 109 >= stale ask 100
+    assert b.apply(ev(2.2, [], [("111.5", "1")])) is None  # sane on its own; the stale ask 100 still crosses
+    assert b.untrue == "crossed (bid 109 > ask 100)"
+    book = b.apply(ev(3.0, [("109", "1")], [("111", "1"), ("111.5", "1")], snapshot=True))  # a snapshot replaces it
+    assert book.bids == ((D(109), D(1)),) and book.asks == ((D(111), D(1)), (D("111.5"), D(1)))
 
 
 def test_an_impossible_amount_deletes_its_price_and_an_impossible_price_is_left_out():
@@ -45,12 +61,13 @@ def test_an_impossible_amount_deletes_its_price_and_an_impossible_price_is_left_
     assert book.asks == ((D(100), D(1)), (D(101), D(4)))  # the sane level of the refused line was applied
 
 
-def test_a_crossed_snapshot_keeps_only_what_crosses_nothing():
+def test_a_crossed_snapshot_is_held_as_stated_until_a_line_uncrosses_it():
     b = builder()
     assert b.apply(ev(2.0, [("110", "1"), ("99", "1")], [("101", "1"), ("111", "1")], snapshot=True)) is None
     assert b.untrue == "crossed (bid 110 > ask 101)"
-    book = b.apply(ev(3.0, [("98", "1")], []))
-    assert book.bids == ((D(99), D(1)), (D(98), D(1))) and book.asks == ((D(111), D(1)),)
+    assert b.apply(ev(3.0, [("98", "1")], [])) is None  # still crossed: 110 > 101
+    book = b.apply(ev(4.0, [("110", "0")], []))  # the bid at 110 deleted: 99 < 101
+    assert book.bids == ((D(99), D(1)), (D(98), D(1))) and book.asks == ((D(101), D(1)), (D(111), D(1)))
 
 
 def test_an_emptied_side_is_untrue_until_it_is_filled_again():
