@@ -209,6 +209,14 @@ CASES = [
     Case("journal-odd-values-csv", "report --db {db} --csv {tmp}/csv", 0, "opportunities.buy_vwap holds 1 value", stream="out", setup="odd_values"),
     Case("journal-odd-values-html", "report --db {db} --html {tmp}/r.html", 0, "opportunities.last_seen holds 1 value", stream="out", setup="odd_values"),
     Case("journal-odd-status", "status --db {db}", 0, "episodes:", stream="out", setup="odd_values"),
+    Case("journal-status-events-many", "status --db {db}", 0, "#2 replay  ok          started 1970-01-01 00:00:02 UTC, ended -, many book events",
+         stream="out", setup="odd_runs"),
+    Case("journal-status-mode-null", "status --db {db}", 0, ("#3 -       ok", "#4 \ufffdA\ufffd     \ufffd"), stream="out", setup="odd_runs"),
+    Case("journal-rebalance-free-text", "rebalance --db {db} --strategy s", 2,
+         "journal: balances.free of row 2 ('abc') is not a number; no advice for strategy 's' from a balance that cannot be read",
+         setup="odd_balances"),
+    Case("journal-rebalance-asset-not-utf8", "rebalance --db {db} --strategy t", 0,
+         "balances are at their starting allocation: nothing to move", stream="out", setup="odd_balances"),
     Case("journal-empty", "report --db {tmp}/empty.db", 0, "nothing journaled yet", stream="out", setup="empty_journal"),
     Case("db-not-sqlite-replay", "replay {good} --db {tmp}/notes.txt", 2, "journal '{tmp}/notes.txt': is not an SQLite database", setup="notes"),
     Case("db-not-sqlite-report", "report --db {tmp}/notes.txt", 2, "journal '{tmp}/notes.txt': is not an SQLite database", setup="notes"),
@@ -243,6 +251,27 @@ def odd_values(tmp: Path) -> None:
                  "observations, amount, net_profit, net_bps) VALUES (2, 'BTC/USD', 'alpha', 'beta', 'soon', '', -3, "
                  "'1e26', 'NaN', '99999999999999999999999999999')")
     conn.execute("UPDATE opportunities SET net_bps = '1e999', buy_vwap = 'abc' WHERE run_id = 2")
+    conn.commit()
+    conn.close()
+
+
+def odd_runs(tmp: Path) -> None:
+    """Runs another tool wrote: events not a number, no mode, text that is not UTF-8."""
+    conn = sqlite3.connect(tmp / "j.db")
+    conn.execute("INSERT INTO runs (started, mode, status, events) VALUES (2, 'replay', 'ok', 'many')")
+    conn.execute("INSERT INTO runs (started, mode, status, events) VALUES (3, NULL, 'ok', 5)")
+    conn.execute("INSERT INTO runs (started, mode, status, events) VALUES (4, CAST(x'ff41fe' AS TEXT), CAST(x'ff' AS TEXT), 1)")
+    conn.commit()
+    conn.close()
+
+
+def odd_balances(tmp: Path) -> None:
+    """Paper balances of strategy s with a free amount that is not a number; of t with an asset that is not UTF-8."""
+    conn = sqlite3.connect(tmp / "j.db")
+    conn.executemany("INSERT INTO balances (id, run_id, mode, strategy, exchange, asset, free) VALUES (?, 1, 'paper', ?, 'alpha', ?, ?)",
+                     [(1, "s", "USD", "1000"), (2, "s", "BTC", "abc")])
+    conn.execute("INSERT INTO balances (id, run_id, mode, strategy, exchange, asset, free) "
+                 "VALUES (3, 1, 'paper', 't', 'beta', CAST(x'ff41' AS TEXT), '1')")
     conn.commit()
     conn.close()
 
