@@ -125,3 +125,33 @@ def test_the_closed_episode_says_why():
     s.on_untrue_book("alpha", SYM, 2.0, "no asks")
     (row,) = store.rows
     assert (row["close_reason"], row["close_detail"], row["closed_at"]) == ("uncrossed", "untrue_book", 2.0)
+
+
+STALE_ASK = [  # the audit's file: alpha jumps from 99/100 to 109/111, the deletion of its ask at 100 is missing
+    {"type": "market", "exchange": "alpha", "symbol": SYM, "taker_fee": "0.001", "amount_step": "0.001", "price_step": "0.01"},
+    {"type": "market", "exchange": "beta", "symbol": SYM, "taker_fee": "0.001", "amount_step": "0.001", "price_step": "0.01"},
+    {"type": "book", "ts": 1.0, "exchange": "alpha", "symbol": SYM, "snapshot": True, "bids": [["99", "1"]], "asks": [["100", "1"]]},
+    {"type": "book", "ts": 1.1, "exchange": "beta", "symbol": SYM, "snapshot": True, "bids": [["99", "1"]], "asks": [["100", "1"]]},
+    {"type": "book", "ts": 2.0, "exchange": "alpha", "symbol": SYM, "snapshot": False, "bids": [["109", "1"]], "asks": [["111", "1"]]},
+    {"type": "book", "ts": 2.1, "exchange": "beta", "symbol": SYM, "snapshot": True, "bids": [["109", "1"]], "asks": [["110", "1"]]},
+    {"type": "book", "ts": 2.2, "exchange": "alpha", "symbol": SYM, "snapshot": False, "bids": [], "asks": [["111.5", "1"]]},
+    {"type": "book", "ts": 2.3, "exchange": "beta", "symbol": SYM, "snapshot": False, "bids": [["109.2", "1"]], "asks": []},
+]
+
+
+def test_the_text_report_shows_the_untrue_counts(tmp_path, capsys):
+    import json
+
+    from arbscan import cli
+
+    path = tmp_path / "stale.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in STALE_ASK))
+    assert cli.main(["replay", str(path), "--db", str(tmp_path / "j.db"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", "--db", str(tmp_path / "j.db")]) == 0
+    out = capsys.readouterr().out
+    # alpha's lines at 2.0 and 2.2 are refused (bid 109 > stale ask 100): 2 updates. Each of the four book
+    # events from 2.0 on touches both routes while alpha is untrue: 4 x 2 = 8 route counts, none evaluated;
+    # the only evaluations are beta's snapshot at 1.1 (one per route, not crossed).
+    assert "2 routes: 2 evaluations, 0 crossed before fees, 0 live; not live: not_crossed 2; untrue_book 8\n" in out
+    assert "2 book updates refused as untrue (crossed, locked, one-sided or impossible numbers; rejected in venues.csv)\n" in out
