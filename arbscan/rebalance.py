@@ -204,9 +204,14 @@ def _which(db: Any, strategy: str | None) -> tuple[str, str, int]:
 
 
 def _balances_readable(db: Any, run_id: Any, strategy: str, mode: str) -> None:
-    """``BadInput`` naming the first balance of the run that is not a finite decimal: no advice from it."""
-    for rowid, free in db.execute("SELECT id, free FROM balances WHERE run_id IS ? AND mode = ? AND strategy = ? "
-                                  "ORDER BY id", (run_id, mode, strategy)).fetchall():
+    """``BadInput`` naming the first balance of the run without a venue or asset, or whose amount is not a
+    finite decimal: no advice from it."""
+    for rowid, exchange, asset, free in db.execute(
+            "SELECT id, exchange, asset, free FROM balances WHERE run_id IS ? AND mode = ? AND strategy = ? ORDER BY id",
+            (run_id, mode, strategy)).fetchall():
+        if exchange is None or asset is None:
+            raise BadInput(f"journal: balances row {rowid} names no {'exchange' if exchange is None else 'asset'}; "
+                           f"no advice for strategy {strategy!r} from a balance that cannot be placed")
         try:
             readable = free is not None and Decimal(str(free)).is_finite()
         except ArithmeticError:

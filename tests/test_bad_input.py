@@ -221,6 +221,9 @@ CASES = [
     Case("journal-rebalance-free-text", "rebalance --db {db} --strategy s", 2,
          "journal: balances.free of row 2 ('abc') is not a number; no advice for strategy 's' from a balance that cannot be read",
          setup="odd_balances"),
+    Case("journal-rebalance-exchange-null", "rebalance --db {db} --strategy s", 2,
+         "journal: balances row 1 names no exchange; no advice for strategy 's' from a balance that cannot be placed",
+         setup="odd_balances_no_exchange"),
     Case("journal-rebalance-asset-not-utf8", "rebalance --db {db} --strategy t", 0,
          "balances are at their starting allocation: nothing to move", stream="out", setup="odd_balances"),
     Case("journal-empty", "report --db {tmp}/empty.db", 0, "nothing journaled yet", stream="out", setup="empty_journal"),
@@ -278,6 +281,15 @@ def odd_balances(tmp: Path) -> None:
                      [(1, "s", "USD", "1000"), (2, "s", "BTC", "abc")])
     conn.execute("INSERT INTO balances (id, run_id, mode, strategy, exchange, asset, free) "
                  "VALUES (3, 1, 'paper', 't', 'beta', CAST(x'ff41' AS TEXT), '1')")
+    conn.commit()
+    conn.close()
+
+
+def odd_balances_no_exchange(tmp: Path) -> None:
+    """Paper balances of strategy s, the first without its venue."""
+    conn = sqlite3.connect(tmp / "j.db")
+    conn.executemany("INSERT INTO balances (id, run_id, mode, strategy, exchange, asset, free) VALUES (?, 1, 'paper', 's', ?, 'USD', '10')",
+                     [(1, None), (2, "alpha")])
     conn.commit()
     conn.close()
 
