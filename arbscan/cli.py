@@ -222,6 +222,10 @@ def _run_check_config(args: argparse.Namespace, settings: Settings) -> int:
         replay = replay_markets(path)
     print(effective_toml(settings), end="")
     warnings = check_settings(settings, args.check_for, strategies=args.strategy, replay=replay)
+    if args.check_for in ("scan", "replay"):  # both open the journal next: a path it cannot use is refused the same way
+        from arbscan.journalfile import check_journal
+
+        check_journal(settings.scanner.db, write=True)
     for line in warnings:
         print(f"# warning: {line}")
     print(f"# every check '{args.check_for}' makes at start passed" + (f" ({len(warnings)} warning(s))" if warnings else ""))

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["overview_lines", "LAST_EPISODES", "LAST_RUNS"]
+__all__ = ["overview_lines", "decode_text", "LAST_EPISODES", "LAST_RUNS"]
 
 LAST_RUNS = 5
 LAST_EPISODES = 5
@@ -41,21 +41,45 @@ def _bps(text: Any) -> str:
         return str(text)
 
 
+def _text(value: Any) -> str:
+    """Any journal value as text: '-' for NULL (another tool may have written anything)."""
+    return "-" if value is None else str(value)
+
+
+def _count(value: Any) -> str:
+    """A whole-number column (``runs.events``) with thousands separators, or the odd value as it is."""
+    if value is None:
+        return "0"
+    try:
+        return f"{int(value):,}" if int(value) == value else str(value)
+    except (TypeError, ValueError, OverflowError):  # 'many', NaN, infinity: shown as they are
+        return str(value)
+
+
+def decode_text(raw: bytes) -> str:
+    """The connection's ``text_factory``: text that is not UTF-8 (another tool wrote it) shown, not fatal."""
+    return raw.decode("utf-8", "replace")
+
+
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def overview_lines(conn: sqlite3.Connection) -> list[str]:
-    """What ``arbscan status`` prints, from an open (read-only) journal connection."""
+    """What ``arbscan status`` prints, from an open (read-only) journal connection (its ``text_factory`` is set
+    to :func:`decode_text`); an odd value in any column is shown as it is."""
+    conn.text_factory = decode_text
     tables = _tables(conn)
     out: list[str] = []
     runs = conn.execute(f"SELECT id, mode, status, started, ended, events FROM runs ORDER BY id DESC LIMIT {LAST_RUNS}"
                         ).fetchall() if "runs" in tables else []
     counts = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()) if runs else {}
-    out.append("runs: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"))
+    out.append("runs: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda c: _text(c[0])))
+                           or "none yet"))
     for rid, mode, status, started, ended, events in runs:
         end = "still running" if status == "running" else f"ended {_when(ended)}"
-        out.append(f"  #{rid} {mode:<7} {status:<11} started {_when(started)}, {end}, {events or 0:,} book events")
+        out.append(f"  #{rid} {_text(mode):<7} {_text(status):<11} started {_when(started)}, {end}, "
+                   f"{_count(events)} book events")
     halts = conn.execute("SELECT id, set_at, reason FROM halts WHERE cleared_at IS NULL ORDER BY id").fetchall() \
         if "halts" in tables else []
     out.append(f"live trading: {'HALTED' if halts else 'not halted'}")
@@ -75,7 +99,8 @@ def overview_lines(conn: sqlite3.Connection) -> list[str]:
         if rows:
             out.append("latest balances (last run that journaled any):")
             for mode, strategy, exchange, asset, free, ts in rows:
-                out.append(f"  {mode:<5} {strategy or '-':<12} {exchange:<12} {asset:<6} {_num(free):>20}  at {_when(ts)}")
+                out.append(f"  {_text(mode):<5} {_text(strategy):<12} {_text(exchange):<12} {_text(asset):<6} "
+                           f"{_num(free):>20}  at {_when(ts)}")
     if "opportunities" in tables:
         eps = conn.execute("SELECT symbol, buy_exchange, sell_exchange, first_seen, last_seen, observations, "
                            f"net_profit, net_bps FROM opportunities ORDER BY id DESC LIMIT {LAST_EPISODES}").fetchall()

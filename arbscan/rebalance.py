@@ -19,6 +19,7 @@ config's ``transfer`` tables on top. arbscan never moves money: this only prints
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,8 +29,11 @@ from typing import Any
 from arbscan.errors import BadInput
 from arbscan.funding import FundingBook, NetworkFunding, facts_from_rows
 from arbscan.model import ZERO
+from arbscan.overview import decode_text
 from arbscan.summary import summarize
 from arbscan.transfers import CLOSED, OPEN, Leg, leg
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Transfer", "Leftover", "Plan", "plan_asset", "plan_transfers", "load_funding", "rebalance", "format_plan"]
 
@@ -177,18 +181,25 @@ def load_funding(db: Any, overrides: Mapping[str, Mapping[str, tuple[NetworkFund
     for rows in sets.values():  # in journal order: a later set of a venue and asset replaces an earlier one
         latest[(rows[0]["exchange"], rows[0]["asset"])] = rows
     as_of = None
+    read = 0
     for rows in latest.values():
-        book.set(facts_from_rows(rows))
+        try:
+            book.set(facts_from_rows(rows))
+        except (ValueError, TypeError, ArithmeticError) as exc:  # a journal another tool touched: facts unknown
+            logger.warning("journal: funding rows %s cannot be read (%s); their facts count as unknown",
+                           ", ".join(str(r["id"]) for r in rows), exc)
+            continue
+        read += 1
         ts = rows[0]["ts"]
-        if ts is not None and (as_of is None or ts > as_of):
-            as_of = ts
-    return book, len(latest), as_of
+        if isinstance(ts, (int, float)) and 0 <= ts < 1e11 and (as_of is None or ts > as_of):
+            as_of = float(ts)
+    return book, read, as_of
 
 
 def _which(db: Any, strategy: str | None) -> tuple[str, str, int]:
     """(strategy, mode, run id) of the latest run in which ``strategy`` (or the journal's only one) traded."""
-    rows = list(db.query("SELECT strategy, mode, run_id, MAX(id) AS last FROM balances GROUP BY strategy, mode, run_id "
-                         "ORDER BY last DESC"))
+    rows = list(db.query("SELECT strategy, mode, run_id, MAX(id) AS last FROM balances WHERE strategy IS NOT NULL "
+                         "AND mode IS NOT NULL GROUP BY strategy, mode, run_id ORDER BY last DESC"))
     if not rows:
         raise BadInput("the journal holds no paper or live balances: run a strategy first (--strategy)")
     names = sorted({r["strategy"] for r in rows})
@@ -202,14 +213,34 @@ def _which(db: Any, strategy: str | None) -> tuple[str, str, int]:
     raise BadInput(f"strategy {strategy!r} has no balances in the journal (it holds: {', '.join(names)})")
 
 
+def _balances_readable(db: Any, run_id: Any, strategy: str, mode: str) -> None:
+    """``BadInput`` naming the first balance of the run without a venue or asset, or whose amount is not a
+    finite decimal: no advice from it."""
+    for rowid, exchange, asset, free in db.execute(
+            "SELECT id, exchange, asset, free FROM balances WHERE run_id IS ? AND mode = ? AND strategy = ? ORDER BY id",
+            (run_id, mode, strategy)).fetchall():
+        if exchange is None or asset is None:
+            raise BadInput(f"journal: balances row {rowid} names no {'exchange' if exchange is None else 'asset'}; "
+                           f"no advice for strategy {strategy!r} from a balance that cannot be placed")
+        try:
+            readable = free is not None and Decimal(str(free)).is_finite()
+        except ArithmeticError:
+            readable = False
+        if not readable:
+            raise BadInput(f"journal: balances.free of row {rowid} ({free!r}) is not a number; "
+                           f"no advice for strategy {strategy!r} from a balance that cannot be read")
+
+
 def rebalance(db_path: str | Path, strategy: str | None,
               overrides: Mapping[str, Mapping[str, tuple[NetworkFunding, ...]]]) -> Plan:
     """The advice for ``strategy``'s latest run in the journal at ``db_path`` (read-only; ``BadInput`` when it cannot)."""
     from arbscan.store import Store
 
     db = Store.open_readonly(db_path)
+    db.conn.text_factory = decode_text
     try:
         name, mode, run_id = _which(db, strategy)
+        _balances_readable(db, run_id, name, mode)
         summary = summarize(db, run_id, name, mode)
         funding, sets, as_of = load_funding(db, overrides)
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from arbscan.booksanity import believable_levels, crossing_reason, line_gate
-from arbscan.model import ZERO, BookSnapshot, Level, Market
+from arbscan.model import BookSnapshot, Level, Market
 from arbscan.replayfile import (
     DEMO_FILE,
     BalanceEvent,
@@ -110,11 +110,11 @@ class BookBuilder:
     None: steps unknown) lets the gate check the numbers against each market's steps.
 
     Every line goes through ``arbscan.booksanity``: a level whose numbers cannot be meant is not applied
-    (an impossible amount at a sane price deletes that price), the levels of a line that would cross or
-    lock the book are not applied either (they are deleted), so the book held is never crossed and never
-    has more depth than the venue said. Such a line, and any line after which a side is empty, is
-    refused: :meth:`apply` returns None and ``untrue`` says why; the book is true again after the next
-    line that needs none of this.
+    (an impossible amount at a sane price deletes that price, so the book never has more depth than the
+    venue said), and such a line is refused. Every other level is applied as the file states it, crossing
+    ones included: the book held is the recording's book. While it is crossed, locked or one-sided, every
+    line on it is refused, whichever side the line touches: :meth:`apply` returns None and ``untrue`` says
+    why. The book is true again only when a later line uncrosses it or a snapshot replaces it.
     """
 
     def __init__(self, depth: int = 0, markets: Mapping[tuple[str, str], Market] | None = None) -> None:
@@ -152,13 +152,10 @@ class BookBuilder:
         if not bid_prices or not ask_prices:
             reason = reason or ("no bids" if not bid_prices else "no asks")
         elif bid_prices[-1] >= ask_prices[0]:
-            best_bid, best_ask = bid_prices[-1], ask_prices[0]
-            reason = reason or crossing_reason(best_bid, best_ask)
-            # what crossed came from this line (the book held never is): delete those levels again
-            bids.set_many([(p, ZERO) for p, a in new_bids if a and p >= best_ask])
-            asks.set_many([(p, ZERO) for p, a in new_asks if a and p <= best_bid])
+            # kept as stated: deleting the crossing levels would leave the stale opposite ones believed
+            reason = reason or crossing_reason(bid_prices[-1], ask_prices[0])
         if reason is not None:
-            self._tops[key] = (bids.top(self.depth), asks.top(self.depth))
+            self._tops.pop(key, None)  # the next true line builds both sides afresh
             self._refuse(ev, key, reason)
             return None
         self.untrue = None

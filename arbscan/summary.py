@@ -133,7 +133,11 @@ class StrategySummary:
 
 
 def _dec(text: Any) -> Decimal:
-    return Decimal(text) if text not in (None, "") else _ZERO
+    try:  # a journal another tool touched: a value that is not a finite decimal counts as 0
+        value = Decimal(str(text)) if text not in (None, "") else _ZERO
+    except ArithmeticError:
+        return _ZERO
+    return value if value.is_finite() else _ZERO
 
 
 def _add(totals: dict[str, Decimal], asset: str, amount: Decimal) -> None:

@@ -47,6 +47,16 @@ GOOD_LINES = [
     book(2.0, "beta", [["100.8", "0"], ["99.5", "1"]], [], snapshot=False),  # not crossed any more
 ]
 GOOD = "\n".join(GOOD_LINES) + "\n"
+# the audit's case: alpha jumps from 99/100 to 109/111 but the recording misses the deletion of its ask at 100
+STALE_ASK = "".join(line + "\n" for line in [
+    M % ("alpha", "0.001"), M % ("beta", "0.001"),
+    book(1.0, "alpha", [["99", "1"]], [["100", "1"]]),
+    book(1.1, "beta", [["99", "1"]], [["100", "1"]]),
+    book(2.0, "alpha", [["109", "1"]], [["111", "1"]], snapshot=False),  # crossed with the stale ask 100: refused
+    book(2.1, "beta", [["109", "1"]], [["110", "1"]]),
+    book(2.2, "alpha", [], [["111.5", "1"]], snapshot=False),  # sane on its own, the book still crossed: refused
+    book(2.3, "beta", [["109.2", "1"]], [], snapshot=False),  # selling 109.2 against alpha's stale 100 would be fake
+])
 
 
 def replay_with(*lines: str) -> str:
@@ -116,6 +126,8 @@ CASES = [
          files={"r.jsonl": replay_with(*[glitch(2.5 + i / 10, "beta", [["99999999", "1"]], []) for i in range(10)])}),
     Case("glitch-bid-1e26", R, 0, "untrue books: 1 book line refused", stream="out", check="run_ok",
          files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["1e26", "1"]], []))}),
+    Case("glitch-stale-ask", R, 0, "untrue books: 2 book lines refused", stream="out", check="no_episode",
+         files={"r.jsonl": STALE_ASK}),
     Case("glitch-locked", R, 0, "locked (bid 100 = ask 100)", check="only_the_good_episode",
          files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["100", "1"]], []))}),
     Case("glitch-negative-amount", R, 0, "bid amount -1 at 99 is not positive", check="only_the_good_episode",
@@ -188,6 +200,12 @@ CASES = [
     Case("db-directory-report", "report --db {tmp}", 2, "journal '{tmp}': is a directory, not a journal file"),
     Case("db-directory-resume", "resume --db {tmp}", 2, "journal '{tmp}': is a directory, not a journal file"),
     Case("db-directory-scan", "scan --db {tmp} --duration 1 --config {tmp}/c.toml", 2, "journal '{tmp}': is a directory", files={"c.toml": KRAKEN}),
+    Case("db-directory-check-config", "check-config --db {tmp} --config {tmp}/c.toml", 2, "journal '{tmp}': is a directory, not a journal file",
+         files={"c.toml": KRAKEN}),
+    Case("db-missing-parent-check-config", "check-config --for replay --db {tmp}/no/j.db", 2,
+         "journal '{tmp}/no/j.db': its directory '{tmp}/no' does not exist"),
+    Case("db-not-sqlite-check-config", "check-config --db {tmp}/notes.txt --config {tmp}/c.toml", 2,
+         "journal '{tmp}/notes.txt': is not an SQLite database", setup="notes", files={"c.toml": KRAKEN}),
     Case("db-missing-parent-replay", "replay {good} --db {tmp}/no/j.db", 2, "journal '{tmp}/no/j.db': its directory '{tmp}/no' does not exist"),
     Case("db-missing-parent-resume", "resume --db {tmp}/no/j.db", 2, "journal '{tmp}/no/j.db': its directory '{tmp}/no' does not exist"),
     Case("db-missing-report", "report --db {tmp}/none.db", 2, "journal '{tmp}/none.db': does not exist"),
@@ -199,6 +217,17 @@ CASES = [
     Case("journal-odd-values-csv", "report --db {db} --csv {tmp}/csv", 0, "opportunities.buy_vwap holds 1 value", stream="out", setup="odd_values"),
     Case("journal-odd-values-html", "report --db {db} --html {tmp}/r.html", 0, "opportunities.last_seen holds 1 value", stream="out", setup="odd_values"),
     Case("journal-odd-status", "status --db {db}", 0, "episodes:", stream="out", setup="odd_values"),
+    Case("journal-status-events-many", "status --db {db}", 0, "#2 replay  ok          started 1970-01-01 00:00:02 UTC, ended -, many book events",
+         stream="out", setup="odd_runs"),
+    Case("journal-status-mode-null", "status --db {db}", 0, ("#3 -       ok", "#4 \ufffdA\ufffd     \ufffd"), stream="out", setup="odd_runs"),
+    Case("journal-rebalance-free-text", "rebalance --db {db} --strategy s", 2,
+         "journal: balances.free of row 2 ('abc') is not a number; no advice for strategy 's' from a balance that cannot be read",
+         setup="odd_balances"),
+    Case("journal-rebalance-exchange-null", "rebalance --db {db} --strategy s", 2,
+         "journal: balances row 1 names no exchange; no advice for strategy 's' from a balance that cannot be placed",
+         setup="odd_balances_no_exchange"),
+    Case("journal-rebalance-asset-not-utf8", "rebalance --db {db} --strategy t", 0,
+         "balances are at their starting allocation: nothing to move", stream="out", setup="odd_balances"),
     Case("journal-empty", "report --db {tmp}/empty.db", 0, "nothing journaled yet", stream="out", setup="empty_journal"),
     Case("db-not-sqlite-replay", "replay {good} --db {tmp}/notes.txt", 2, "journal '{tmp}/notes.txt': is not an SQLite database", setup="notes"),
     Case("db-not-sqlite-report", "report --db {tmp}/notes.txt", 2, "journal '{tmp}/notes.txt': is not an SQLite database", setup="notes"),
@@ -267,6 +296,36 @@ def odd_values(tmp: Path) -> None:
     conn.close()
 
 
+def odd_runs(tmp: Path) -> None:
+    """Runs another tool wrote: events not a number, no mode, text that is not UTF-8."""
+    conn = sqlite3.connect(tmp / "j.db")
+    conn.execute("INSERT INTO runs (started, mode, status, events) VALUES (2, 'replay', 'ok', 'many')")
+    conn.execute("INSERT INTO runs (started, mode, status, events) VALUES (3, NULL, 'ok', 5)")
+    conn.execute("INSERT INTO runs (started, mode, status, events) VALUES (4, CAST(x'ff41fe' AS TEXT), CAST(x'ff' AS TEXT), 1)")
+    conn.commit()
+    conn.close()
+
+
+def odd_balances(tmp: Path) -> None:
+    """Paper balances of strategy s with a free amount that is not a number; of t with an asset that is not UTF-8."""
+    conn = sqlite3.connect(tmp / "j.db")
+    conn.executemany("INSERT INTO balances (id, run_id, mode, strategy, exchange, asset, free) VALUES (?, 1, 'paper', ?, 'alpha', ?, ?)",
+                     [(1, "s", "USD", "1000"), (2, "s", "BTC", "abc")])
+    conn.execute("INSERT INTO balances (id, run_id, mode, strategy, exchange, asset, free) "
+                 "VALUES (3, 1, 'paper', 't', 'beta', CAST(x'ff41' AS TEXT), '1')")
+    conn.commit()
+    conn.close()
+
+
+def odd_balances_no_exchange(tmp: Path) -> None:
+    """Paper balances of strategy s, the first without its venue."""
+    conn = sqlite3.connect(tmp / "j.db")
+    conn.executemany("INSERT INTO balances (id, run_id, mode, strategy, exchange, asset, free) VALUES (?, 1, 'paper', 's', ?, 'USD', '10')",
+                     [(1, None), (2, "alpha")])
+    conn.commit()
+    conn.close()
+
+
 def empty_journal(tmp: Path) -> None:
     from arbscan.store import Store
 
@@ -307,6 +366,13 @@ def dead_run(tmp: Path) -> None:
 def only_the_good_episode(tmp: Path, db: Path) -> None:
     rows = sqlite3.connect(db).execute("SELECT buy_exchange, sell_exchange, net_bps FROM opportunities WHERE run_id = 2").fetchall()
     assert [(b, s, round(float(n), 2)) for b, s, n in rows] == [("alpha", "beta", 59.86)], rows
+
+
+def no_episode(tmp: Path, db: Path) -> None:
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM opportunities WHERE run_id = 2").fetchone() == (0,)
+    assert conn.execute("SELECT sum(live) FROM funnel WHERE run_id = 2").fetchone() == (0,)
+    assert conn.execute("SELECT exchange, rejected FROM venue_stats WHERE run_id = 2 AND rejected > 0").fetchall() == [("alpha", 2)]
 
 
 def run_ok(tmp: Path, db: Path) -> None:

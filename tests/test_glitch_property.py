@@ -2,9 +2,11 @@
 
 A clean synthetic replay (``bench/gen_replay.py``: three venues, two symbols) is replayed once; then
 the same file with random glitches inserted: crossed deltas (a bid far above the asks, an ask far below
-the bids), numbers no market can mean (1e26, NaN, 0, a negative or infinite amount, more digits than
-the step) and emptied sides (a delta deleting every level of one side, then one putting them back).
-Each glitch line carries the ts of the line before it, so the clock is the clean file's.
+the bids; they stay in the book until a line deletes them), a market jump whose deletion of the old asks
+is missing from the recording (a bid above the stale best ask, then a line on the asks only, then the
+levels deleted again), numbers no market can mean (1e26, NaN, 0, a negative or infinite amount, more
+digits than the step) and emptied sides (a delta deleting every level of one side, then one putting them
+back). Each glitch line carries the ts of the line before it, so the clock is the clean file's.
 
 What must hold:
 
@@ -12,8 +14,9 @@ What must hold:
   an episode) has the figures of a live evaluation of the same route in the clean replay, so none was
   computed from a glitch; every paper trade was opened at one of those evaluations;
 - routes whose two books no glitch touched get exactly the clean replay's episodes and funnel;
-- every glitch is refused, counted in its feed's ``rejected``, and routes through the glitched book
-  count ``untrue_book``.
+- exactly the lines the README's rule calls untrue are refused, per feed: a line with a number no market
+  can mean, and every line after which the book as the file states it is crossed, locked or one-sided
+  (worked out below on plain dicts of levels); routes through a glitched book count ``untrue_book``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,18 +45,23 @@ WORKDIR = Path(tempfile.mkdtemp(prefix="arbscan-glitch-"))
 atexit.register(shutil.rmtree, WORKDIR, True)
 BOOKS = [(f"v0{v}", f"C000{s}/USD") for v in range(3) for s in range(2)]
 
-# (bids, asks) of one glitch line: each is refused by the gate without changing the book it leaves
-GLITCHES = {
+# (bids, asks, the price an impossible amount at a sane price deletes) of one glitch line with a number no
+# market can mean: refused whatever the book
+NUMBER_GLITCHES = {
+    "price_1e26": ([["1e26", "1"]], [], None),
+    "price_nan": ([], [["NaN", "1"]], None),
+    "price_zero": ([["0", "1"]], [], None),
+    "amount_negative": ([["0.05", "-1"]], [], ("bids", "0.05")),
+    "amount_infinite": ([], [["150.00", "Infinity"]], ("asks", "150.00")),
+    "too_many_digits": ([["100.001", "1"]], [], None),
+}
+# (bids, asks) of one crossing line: applied as stated, the book stays crossed until a line deletes them
+CROSSED = {
     "crossed_bid": ([["99999999", "1"]], []),
     "crossed_ask": ([], [["0.01", "1"]]),
-    "price_1e26": ([["1e26", "1"]], []),
-    "price_nan": ([], [["NaN", "1"]]),
-    "price_zero": ([["0", "1"]], []),
-    "amount_negative": ([["0.05", "-1"]], []),  # at a price the book does not have: nothing to delete
-    "amount_infinite": ([], [["150.00", "Infinity"]]),
-    "too_many_digits": ([["100.001", "1"]], []),
 }
-KINDS = [*GLITCHES, "emptied_bids", "emptied_asks"]
+KINDS = [*NUMBER_GLITCHES, *CROSSED, "emptied_bids", "emptied_asks", "jump_missing_delete"]
+JUMP = Decimal("1.00")
 
 
 def clean_file(seed: int) -> tuple[Path, list[str]]:
@@ -67,45 +76,82 @@ def _book_line(ts: float, key: tuple[str, str], bids: list, asks: list) -> str:
                        "bids": bids, "asks": asks})
 
 
-def with_glitches(lines: list[str], glitches: list[tuple[int, str, int]]) -> tuple[list[str], set[tuple[str, str]]]:
-    """``lines`` with each glitch (position among the book lines after the snapshots, kind, book) inserted."""
-    state: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+class Books:
+    """Each book as the file states it (a snapshot replaces, a delta sets, "0" deletes), and which lines
+    the README's rule refuses: per feed, the lines after which its book is crossed, locked or one-sided."""
+
+    def __init__(self) -> None:
+        self.levels: dict[tuple[str, str], dict[str, dict[Decimal, Decimal]]] = {}
+        self.refused: Counter[tuple[str, str]] = Counter()
+
+    def apply(self, key: tuple[str, str], bids: list, asks: list, snapshot: bool = False) -> None:
+        book = self.levels.setdefault(key, {"bids": {}, "asks": {}})
+        for side, levels in (("bids", bids), ("asks", asks)):
+            if snapshot:
+                book[side] = {}
+            for price, amount in levels:
+                if Decimal(amount):
+                    book[side][Decimal(price)] = Decimal(amount)
+                else:
+                    book[side].pop(Decimal(price), None)
+        if not book["bids"] or not book["asks"] or max(book["bids"]) >= min(book["asks"]):
+            self.refused[key] += 1
+
+    def number_glitch(self, key: tuple[str, str], deleted: tuple[str, str] | None) -> None:
+        if deleted is not None:
+            self.levels[key][deleted[0]].pop(Decimal(deleted[1]), None)
+        self.refused[key] += 1
+
+
+def with_glitches(lines: list[str], glitches: list[tuple[int, str, int]]
+                  ) -> tuple[list[str], set[tuple[str, str]], Counter[tuple[str, str]]]:
+    """``lines`` with each glitch (position among the book lines after the snapshots, kind, book) inserted,
+    the books they touched, and how many lines of each book are to be refused."""
+    books = Books()
     wanted: dict[int, list[tuple[str, tuple[str, str]]]] = {}
     for pos, kind, book in glitches:
         wanted.setdefault(pos, []).append((kind, BOOKS[book]))
     out, touched, n = [], set(), -1
+
+    def add(ts: float, key: tuple[str, str], bids: list, asks: list) -> None:
+        out.append(_book_line(ts, key, bids, asks))
+        books.apply(key, bids, asks)
+
     for line in lines:
         out.append(line)
         obj = json.loads(line)
         if obj["type"] != "book":
             continue
-        key = (obj["exchange"], obj["symbol"])
-        side_state = state.setdefault(key, {"bids": {}, "asks": {}})
-        for side in ("bids", "asks"):  # the format's rule: a snapshot replaces, a delta sets, "0" deletes
-            if obj["snapshot"]:
-                side_state[side] = {}
-            for price, amount in obj[side]:
-                if Decimal(amount):
-                    side_state[side][price] = amount
-                else:
-                    side_state[side].pop(price, None)
+        books.apply((obj["exchange"], obj["symbol"]), obj["bids"], obj["asks"], obj["snapshot"])
         if obj["snapshot"]:
             continue
         n += 1
+        ts = obj["ts"]
         for kind, target in wanted.get(n, []):
-            levels = state.get(target)
+            levels = books.levels.get(target)
             if levels is None:
                 continue  # no snapshot of that book yet
             touched.add(target)
-            if kind in GLITCHES:
-                out.append(_book_line(obj["ts"], target, *GLITCHES[kind]))
-                continue
-            side = "bids" if kind == "emptied_bids" else "asks"
-            gone = [[p, "0"] for p in levels[side]]
-            back = [[p, a] for p, a in levels[side].items()]
-            out.append(_book_line(obj["ts"], target, *((gone, []) if side == "bids" else ([], gone))))
-            out.append(_book_line(obj["ts"], target, *((back, []) if side == "bids" else ([], back))))
-    return out, touched
+            if kind in NUMBER_GLITCHES:
+                bids, asks, deleted = NUMBER_GLITCHES[kind]
+                out.append(_book_line(ts, target, bids, asks))
+                books.number_glitch(target, deleted)
+            elif kind in CROSSED:
+                add(ts, target, *CROSSED[kind])
+            elif kind == "jump_missing_delete":
+                # the quote jumps up by JUMP, but the line deleting the old asks is missing from the recording
+                stale_ask = min(levels["asks"], default=Decimal(100))
+                bid, ask, other = (f"{stale_ask + k * JUMP:.2f}" for k in (1, 2, 3))
+                add(ts, target, [[bid, "1"]], [[ask, "1"]])  # crosses the stale ask
+                add(ts, target, [], [[other, "1"]])  # sane on its own; the stale ask still crosses
+                add(ts, target, [[bid, "0"]], [[ask, "0"], [other, "0"]])  # a later line undoes the jump
+            else:
+                side = "bids" if kind == "emptied_bids" else "asks"
+                gone = [[str(p), "0"] for p in levels[side]]
+                back = [[str(p), str(a)] for p, a in levels[side].items()]
+                add(ts, target, *((gone, []) if side == "bids" else ([], gone)))
+                add(ts, target, *((back, []) if side == "bids" else ([], back)))
+    return out, touched, books.refused
 
 
 class Listener:
@@ -172,7 +218,7 @@ glitch = st.tuples(st.integers(0, 239), st.sampled_from(KINDS), st.integers(0, l
 def test_no_decision_comes_from_an_untrue_book(seed, glitches):
     lines, clean, clean_eps, clean_live, _ = clean_run(seed)
     assert clean.refused == 0 and clean_eps, "the clean file must be clean and have episodes"
-    dirty_lines, touched = with_glitches(lines, glitches)
+    dirty_lines, touched, refused = with_glitches(lines, glitches)
     path = WORKDIR / f"dirty_{seed}.jsonl"
     path.write_text("\n".join(dirty_lines) + "\n")
     dirty, dirty_eps, dirty_live, trades = replay(path)
@@ -199,11 +245,9 @@ def test_no_decision_comes_from_an_untrue_book(seed, glitches):
         if route not in touched_routes:
             assert dirty.scanner.funnels[route] == funnel, route
 
-    # every glitch refused and counted; routes through a glitched book counted untrue_book
-    glitch_lines = len(dirty_lines) - len(lines)
-    emptied = sum(1 for _, kind, book in glitches if kind.startswith("emptied") and BOOKS[book] in touched)
-    assert dirty.refused == glitch_lines - emptied  # an emptied side's second line (putting it back) is true
-    assert sum(f.rejected for f in dirty.scanner.feeds.values()) == dirty.refused
+    # exactly the untrue lines refused, per feed; routes through a glitched book counted untrue_book
+    assert dirty.refused == sum(refused.values())
+    assert {k: f.rejected for k, f in dirty.scanner.feeds.items() if f.rejected} == dict(refused)
     for key in touched:
         assert dirty.scanner.feeds[key].rejected >= 1
         assert any(dirty.scanner.funnels[r].untrue_book for r in _routes_of(key) if r in dirty.scanner.funnels)

@@ -350,7 +350,7 @@ def test_parse_time_reads_iso_and_unix_seconds(text, expected):
 def test_bad_arguments_exit_2_with_one_line(journal, capsys, argv):
     assert main(["--db", str(journal), *argv]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("arbscan report: error: ") and err.count("\n") == 1
+    assert err.startswith("arbscan: error: ") and err.count("\n") == 1
 
 
 def test_missing_journal_is_one_line_exit_2(tmp_path, capsys):
@@ -371,10 +371,10 @@ def test_unwritable_outputs_are_one_line_exit_2_and_nothing_else(journal, tmp_pa
     (tmp_path / "file").write_text("x")
     assert main(["--db", str(journal), "--csv", str(tmp_path / "file")]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("arbscan report: error: --csv: ") and err.count("\n") == 1
+    assert out == "" and err.startswith("arbscan: error: --csv: ") and err.count("\n") == 1
     assert main(["--db", str(journal), "--html", str(tmp_path / "no" / "such" / "r.html")]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("arbscan report: error: --html: ") and err.count("\n") == 1
+    assert out == "" and err.startswith("arbscan: error: --html: ") and err.count("\n") == 1
 
 
 def test_empty_journal_says_nothing_journaled_yet(tmp_path, capsys):
@@ -492,7 +492,7 @@ def test_unknown_symbol_is_one_line_listing_the_journal_s_symbols(journal, capsy
     assert main(["--db", str(journal), "--symbol", "XRP/USD"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == (f"arbscan report: error: --symbol: no symbol 'XRP/USD' in journal {str(journal)!r}; "
+    assert err == (f"arbscan: error: --symbol: no symbol 'XRP/USD' in journal {str(journal)!r}; "
                    "its symbols: BTC/USD, ETH/USD\n")
 
 

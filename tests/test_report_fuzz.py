@@ -68,6 +68,13 @@ def _write_realistic(path: Path) -> Path:
                                         "to_status": "submitted", "detail": None}])
         s.submit_many("halts", [{"set_at": T0 + 9002, "reason": "daily loss", "run_id": run, "cleared_at": None,
                                  "cleared_by": None}])
+        s.submit_many("alerts", [{"run_id": run, "event": "episode_opened", "destination": "desk", "status": "failed",
+                                  "attempts": 3, "queued": T0 + 9003, "finished": T0 + 9004, "event_ts": T0 + 9003,
+                                  "title": "opened", "detail": "HTTP 500"}])
+        s.submit_many("funding", [{"run_id": 1, "set_id": 1, "ts": T0 + 10, "exchange": "kraken", "asset": "BTC",
+                                   "source": "venue", "asset_deposit": 1, "asset_withdraw": 1, "network": "BTC",
+                                   "deposit": 1, "withdraw": 1, "withdraw_fee": "0.0001", "withdraw_min": "0.0005",
+                                   "deposit_fee": "0", "deposit_min": "0", "confirmations": 3}])
     conn = sqlite3.connect(path)
     # columns a later arbscan may add (counts in funnel and venue_stats) and a run whose process died
     conn.execute("ALTER TABLE funnel ADD COLUMN later_count INTEGER")
@@ -241,3 +248,33 @@ def test_a_crashed_run_is_shown_as_crashed(template, capsys):
     runs = out.split("== Runs ==")[1].split("==")[0]
     assert [ln.split()[2] for ln in runs.strip().splitlines()[1:4]] == ["ok", "crashed", "ok"]
     assert "note: run 2 crashed (the process died)" in out
+
+
+# -- status and rebalance read the same journals -----------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_any_value_in_any_column_gives_a_status_and_a_rebalance_advice(template, tmp_path_factory, data):
+    workdir = tmp_path_factory.mktemp("fz", numbered=True)
+    db = _fuzzed_copy(template, workdir, data)
+    for command in ("status", "rebalance"):
+        code, _, err = _run_report([command, "--db", str(db)])
+        _check(code, err)
+
+
+@pytest.mark.parametrize("value", ["", "garbage", "many", None, "NaN", "Infinity", "-Infinity", "1e26", "-0E-8",
+                                   "1E+999999", 2**63 - 1, -(2**63), 1e308, -1.5, NOT_UTF8], ids=repr)
+def test_status_and_rebalance_with_one_odd_value_in_every_column_at_once(template, tmp_path, value):
+    db = tmp_path / "j.db"
+    shutil.copy(template, db)
+    conn = sqlite3.connect(db)
+    for table, column in _columns(conn):
+        for row in range(10):
+            _write(conn, table, column, row, value)
+    conn.commit()
+    conn.close()
+    for command in ("status", "rebalance"):
+        code, _, err = _run_report([command, "--db", str(db)])
+        _check(code, err)

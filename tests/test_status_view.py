@@ -1,7 +1,8 @@
 """What a person sees: ``arbscan scan`` in a pseudo-terminal, its screen rendered by the terminal emulator pyte.
 
 Two venues point at a loopback port nothing listens on, so they fail again and again (retries every
-0.2-0.4 s here). While the scan runs, the screen must show every retry notice whole and readable
+0.2-0.4 s here). Once two bitstamp retries and the status area are on the screen (polled, with a 30 s
+deadline for a loaded machine), the screen must show every retry notice whole and readable
 above the status area, and the status area once, at the bottom — at 80 x 24 and at 200 x 50.
 """
 
@@ -40,11 +41,25 @@ ws_url = "ws://127.0.0.1:9"
 """
 
 
-def screen_while_running(tmp_path, cols: int, rows: int, at_s: float = 3.0) -> list[str]:
-    """The rendered screen ``at_s`` seconds into a 5-second scan in a ``cols`` x ``rows`` terminal."""
+def _settled(fd: int) -> bool:
+    """Nothing more to read for a moment: the scan is between two redraws, not in the middle of one."""
+    return not select.select([fd], [], [], 0.1)[0]
+
+
+def _enough(rows: list[str], cols: int) -> bool:
+    """At least two bitstamp retry notices and the status area are on the screen."""
+    lines = _unwrap([row.rstrip() for row in rows], cols)
+    return sum(line.startswith("arbscan: bitstamp unreachable") for line in lines) >= 2 and \
+        any(line.startswith("events ") for line in lines)
+
+
+def screen_while_running(tmp_path, cols: int, rows: int, deadline_s: float = 30.0) -> list[str]:
+    """The rendered screen of a scan in a ``cols`` x ``rows`` terminal, once two bitstamp retries and the status
+    area are on it (polled, at most ``deadline_s``: a loaded machine starts the scan late)."""
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(CONFIG)
-    argv = [sys.executable, "-c", DRIVER, "scan", "--config", str(cfg), "--db", str(tmp_path / "s.db"), "--duration", "5"]
+    argv = [sys.executable, "-c", DRIVER, "scan", "--config", str(cfg), "--db", str(tmp_path / "s.db"),
+            "--duration", str(deadline_s + 30)]
     pid, fd = pty.fork()
     if pid == 0:  # the child: the scan, its stdout and stderr on the terminal
         os.execv(sys.executable, argv)
@@ -53,8 +68,8 @@ def screen_while_running(tmp_path, cols: int, rows: int, at_s: float = 3.0) -> l
         os.kill(pid, signal.SIGWINCH)
         screen = pyte.Screen(cols, rows)
         stream = pyte.ByteStream(screen)
-        started, snapshot = time.monotonic(), None
-        while time.monotonic() - started < 30:
+        started = time.monotonic()
+        while time.monotonic() - started < deadline_s:
             ready, _, _ = select.select([fd], [], [], 0.05)
             if ready:
                 try:
@@ -64,10 +79,9 @@ def screen_while_running(tmp_path, cols: int, rows: int, at_s: float = 3.0) -> l
                 if not data:
                     break
                 stream.feed(data)
-            if snapshot is None and time.monotonic() - started >= at_s:
-                snapshot = list(screen.display)
-        assert snapshot is not None, "the scan ended too early"
-        return [row.rstrip() for row in snapshot]
+            if _enough(screen.display, cols) and _settled(fd):
+                return [row.rstrip() for row in screen.display]
+        pytest.fail(f"no two bitstamp retries and status area within {deadline_s} s; screen:\n" + "\n".join(screen.display))
     finally:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -1,4 +1,4 @@
-"""Untrue books in a replay, by hand: what the book builder keeps of a refused line, and what the scanner
+"""Untrue books in a replay, by hand: what the book builder holds after a refused line, and what the scanner
 does with the routes through an untrue book. Figures are worked out in the comments."""
 
 from __future__ import annotations
@@ -26,14 +26,30 @@ def builder():
     return b
 
 
-def test_a_crossing_level_is_refused_and_the_rest_of_its_line_applied():
+def test_a_crossing_line_is_applied_as_stated_and_the_book_stays_untrue_until_uncrossed():
     b = builder()
-    # bid 100.5 crosses the ask at 100; the deletion of 98 and the new ask at 102 are facts
+    # bid 100.5 crosses the ask at 100; the deletion of 98 and the new ask at 102 are facts too
     assert b.apply(ev(2.0, [("100.5", "3"), ("98", "0")], [("102", "1")])) is None
     assert b.untrue == "crossed (bid 100.5 > ask 100)" and b.refused == 1
-    book = b.apply(ev(3.0, [("97", "1")], []))  # the next line is true: the book it leaves is believed
-    assert book.bids == ((D(99), D(1)), (D(97), D(1)))
-    assert book.asks == ((D(100), D(1)), (D(101), D(2)), (D(102), D(1)))
+    # a line on the other side only leaves the book as crossed as it was: refused too
+    assert b.apply(ev(3.0, [("97", "1")], [])) is None
+    assert b.untrue == "crossed (bid 100.5 > ask 100)" and b.refused == 2
+    assert b.apply(ev(3.5, [], [("103", "1")])) is None and b.refused == 3
+    # the recording deletes the ask at 100: best ask 101 is above the best bid 100.5, the book is true
+    book = b.apply(ev(4.0, [], [("100", "0")]))
+    assert book.bids == ((D("100.5"), D(3)), (D(99), D(1)), (D(97), D(1)))
+    assert book.asks == ((D(101), D(2)), (D(102), D(1)), (D(103), D(1)))
+    assert b.untrue is None and b.refused == 3
+
+
+def test_a_market_jump_with_a_missing_deletion_never_reaches_the_scanner():
+    """The audit's case: alpha moves from 99/100 to 109/111, the recording misses the deletion of ask 100."""
+    b = builder()
+    assert b.apply(ev(2.0, [("109", "1")], [("111", "1")])) is None  # bid 109 >= stale ask 100
+    assert b.apply(ev(2.2, [], [("111.5", "1")])) is None  # sane on its own; the stale ask 100 still crosses
+    assert b.untrue == "crossed (bid 109 > ask 100)"
+    book = b.apply(ev(3.0, [("109", "1")], [("111", "1"), ("111.5", "1")], snapshot=True))  # a snapshot replaces it
+    assert book.bids == ((D(109), D(1)),) and book.asks == ((D(111), D(1)), (D("111.5"), D(1)))
 
 
 def test_an_impossible_amount_deletes_its_price_and_an_impossible_price_is_left_out():
@@ -45,12 +61,13 @@ def test_an_impossible_amount_deletes_its_price_and_an_impossible_price_is_left_
     assert book.asks == ((D(100), D(1)), (D(101), D(4)))  # the sane level of the refused line was applied
 
 
-def test_a_crossed_snapshot_keeps_only_what_crosses_nothing():
+def test_a_crossed_snapshot_is_held_as_stated_until_a_line_uncrosses_it():
     b = builder()
     assert b.apply(ev(2.0, [("110", "1"), ("99", "1")], [("101", "1"), ("111", "1")], snapshot=True)) is None
     assert b.untrue == "crossed (bid 110 > ask 101)"
-    book = b.apply(ev(3.0, [("98", "1")], []))
-    assert book.bids == ((D(99), D(1)), (D(98), D(1))) and book.asks == ((D(111), D(1)),)
+    assert b.apply(ev(3.0, [("98", "1")], [])) is None  # still crossed: 110 > 101
+    book = b.apply(ev(4.0, [("110", "0")], []))  # the bid at 110 deleted: 99 < 101
+    assert book.bids == ((D(99), D(1)), (D(98), D(1))) and book.asks == ((D(101), D(1)), (D(111), D(1)))
 
 
 def test_an_emptied_side_is_untrue_until_it_is_filled_again():
@@ -108,3 +125,33 @@ def test_the_closed_episode_says_why():
     s.on_untrue_book("alpha", SYM, 2.0, "no asks")
     (row,) = store.rows
     assert (row["close_reason"], row["close_detail"], row["closed_at"]) == ("uncrossed", "untrue_book", 2.0)
+
+
+STALE_ASK = [  # the audit's file: alpha jumps from 99/100 to 109/111, the deletion of its ask at 100 is missing
+    {"type": "market", "exchange": "alpha", "symbol": SYM, "taker_fee": "0.001", "amount_step": "0.001", "price_step": "0.01"},
+    {"type": "market", "exchange": "beta", "symbol": SYM, "taker_fee": "0.001", "amount_step": "0.001", "price_step": "0.01"},
+    {"type": "book", "ts": 1.0, "exchange": "alpha", "symbol": SYM, "snapshot": True, "bids": [["99", "1"]], "asks": [["100", "1"]]},
+    {"type": "book", "ts": 1.1, "exchange": "beta", "symbol": SYM, "snapshot": True, "bids": [["99", "1"]], "asks": [["100", "1"]]},
+    {"type": "book", "ts": 2.0, "exchange": "alpha", "symbol": SYM, "snapshot": False, "bids": [["109", "1"]], "asks": [["111", "1"]]},
+    {"type": "book", "ts": 2.1, "exchange": "beta", "symbol": SYM, "snapshot": True, "bids": [["109", "1"]], "asks": [["110", "1"]]},
+    {"type": "book", "ts": 2.2, "exchange": "alpha", "symbol": SYM, "snapshot": False, "bids": [], "asks": [["111.5", "1"]]},
+    {"type": "book", "ts": 2.3, "exchange": "beta", "symbol": SYM, "snapshot": False, "bids": [["109.2", "1"]], "asks": []},
+]
+
+
+def test_the_text_report_shows_the_untrue_counts(tmp_path, capsys):
+    import json
+
+    from arbscan import cli
+
+    path = tmp_path / "stale.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in STALE_ASK))
+    assert cli.main(["replay", str(path), "--db", str(tmp_path / "j.db"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", "--db", str(tmp_path / "j.db")]) == 0
+    out = capsys.readouterr().out
+    # alpha's lines at 2.0 and 2.2 are refused (bid 109 > stale ask 100): 2 updates. Each of the four book
+    # events from 2.0 on touches both routes while alpha is untrue: 4 x 2 = 8 route counts, none evaluated;
+    # the only evaluations are beta's snapshot at 1.1 (one per route, not crossed).
+    assert "2 routes: 2 evaluations, 0 crossed before fees, 0 live; not live: not_crossed 2; untrue_book 8\n" in out
+    assert "2 book updates refused as untrue (crossed, locked, one-sided or impossible numbers; rejected in venues.csv)\n" in out

@@ -48,18 +48,26 @@ def two_strategies() -> str:
 
 
 def with_glitches_and_funding(path: Path) -> None:
-    """Three book lines that would cross their book (the book gate refuses them) and two ``currency`` lines."""
+    """Three book lines that cross their book (the book gate refuses them), each followed by a line deleting
+    the crossing bid (the book is true again), and two ``currency`` lines."""
     lines = path.read_text().splitlines()
+    after: dict[int, str] = {}  # original line index -> the line inserted after it
     for n in (4000, 9000, 15000):
         obj = json.loads(lines[n])
         assert obj["type"] == "book"
         obj["bids"] = [["999.99", "1"], *obj["bids"]]
         lines[n] = json.dumps(obj)
+        after[n] = json.dumps({**obj, "snapshot": False, "bids": [["999.99", "0"]], "asks": []})
     for n, (venue, asset) in ((6000, ("v01", "C0003")), (12000, ("v02", "USD"))):
         ts = json.loads(lines[n])["ts"]
-        lines.insert(n + 1, json.dumps({"type": "currency", "ts": ts, "exchange": venue, "asset": asset,
-                                        "deposit": True, "withdraw": False}))
-    path.write_text("\n".join(lines) + "\n")
+        after[n] = json.dumps({"type": "currency", "ts": ts, "exchange": venue, "asset": asset,
+                               "deposit": True, "withdraw": False})
+    out = []
+    for n, line in enumerate(lines):
+        out.append(line)
+        if n in after:
+            out.append(after[n])
+    path.write_text("\n".join(out) + "\n")
 
 
 @pytest.fixture(scope="module")

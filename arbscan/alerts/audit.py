@@ -41,9 +41,12 @@ def alerts_summary(conn: Any, run_id: int | None = None, *, failures: int = 5) -
     if failed:
         lines.append(f"  latest failures and drops (newest first, at most {failures}):")
     for finished, event, dest, status, attempts, detail in failed:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(finished or 0))
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(finished or 0)))
+        except (TypeError, ValueError, OverflowError, OSError):  # a value another tool wrote: shown as it is
+            when = str(finished)
         tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
-        lines.append(f"    {when} UTC {event} to {dest}: {status}{tries}" + (f" ({detail})" if detail else ""))
+        lines.append(f"    {when} {event} to {dest}: {status}{tries}" + (f" ({detail})" if detail else ""))
     return lines
 
 

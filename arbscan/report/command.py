@@ -157,5 +157,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except BadInput as exc:
-        print(f"arbscan report: error: {exc}", file=sys.stderr)
+        print(f"arbscan: error: {exc}", file=sys.stderr)
         return 2

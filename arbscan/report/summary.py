@@ -205,7 +205,8 @@ def _funnel(report: Report, top: int, order: dict[Route, int]) -> Section:
             f"{count_text(total['crossed_before_fees'])} crossed before fees, {count_text(total['live'])} live")
     if why:
         line += "; not live: " + ", ".join(f"{n} {count_text(total[n])}" for n in why)
-    line += "".join(f"; {n} {count_text(total[n])}" for n in ("stale", *extras) if total[n])
+    total["untrue_book"] = int(f["untrue_book"].sum())  # routes not evaluated: a book was untrue (a glitch)
+    line += "".join(f"; {n} {count_text(total[n])}" for n in ("stale", "untrue_book", *extras) if total[n])
     section.before.append(line)
     marked = (f["crossed_before_fees"] > 0) | (f["stale"] > 0)
     if extras:  # a counter this report does not know is worth a look where it is not zero
@@ -251,6 +252,10 @@ def _feeds(report: Report, top: int) -> Section:
         section.rows = shown[list(_FEED_COLUMNS) + extras]
     if len(bad) > len(shown):
         section.after.append(f"... and {_plural(len(bad) - len(shown), 'more feed')} with gaps (venues.csv)")
+    refused = int(v["rejected"].sum())
+    if refused:
+        section.before.append(f"{_plural(refused, 'book update')} refused as untrue (crossed, locked, one-sided "
+                              "or impossible numbers; rejected in venues.csv)")
     good = v[~gaps]
     if len(good):
         line = (f"{'the other' if len(bad) else 'all'} {_plural(len(good), 'feed')}: "
