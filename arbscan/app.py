@@ -38,6 +38,7 @@ __all__ = [
     "live_executor_for",
     "settings_summary",
     "run_replay_command",
+    "check_replay_args",
     "alerts_for_run",
     "DRIVER_OPTIONS",
     "ALERT_OPTIONS",
@@ -179,6 +180,16 @@ class ReplayRun:
     executors: list[Executor]
 
 
+def check_replay_args(path: Path, depth: int) -> None:
+    """``BadInput`` naming the problem when ``path`` is no replay file to read or ``depth`` is negative."""
+    if path.is_dir():
+        raise BadInput(f"replay file {str(path)!r} is a directory")
+    if not path.exists():
+        raise BadInput(f"replay file {str(path)!r} does not exist")
+    if depth < 0:
+        raise BadInput(f"--depth must be 0 or more, got {depth}")
+
+
 def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
                        progress: Any = None, alerts: bool = False, warn: Callable[[str], None] | None = None) -> ReplayRun:
     """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly.
@@ -192,12 +203,7 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     from arbscan.replay import replay_header, run_replay
     from arbscan.store import Store
 
-    if path.is_dir():
-        raise BadInput(f"replay file {str(path)!r} is a directory")
-    if not path.exists():
-        raise BadInput(f"replay file {str(path)!r} does not exist")
-    if depth < 0:
-        raise BadInput(f"--depth must be 0 or more, got {depth}")
+    check_replay_args(path, depth)
     for line in check_settings(settings, "replay", strategies=strategies, replay=replay_markets(path)):
         (warn or say_warning)(line)
     requested = settings.scanner.workers

@@ -129,16 +129,12 @@ def check_shard_command(settings: Settings, args: Any, command: str) -> bool:
 def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, int], *, run: str | None,
                              depth: int) -> int:
     """``replay FILE --bus URL --shard K/N``; exit code as ``arbscan replay``'s."""
+    from arbscan.app import check_replay_args
     from arbscan.bus.shard_proc import run_replay_shard_on_bus
     from arbscan.checks import check_settings, replay_markets
     from arbscan.status import say
 
-    if path.is_dir():
-        raise BadInput(f"replay file {str(path)!r} is a directory")
-    if not path.exists():
-        raise BadInput(f"replay file {str(path)!r} does not exist")
-    if depth < 0:
-        raise BadInput(f"--depth must be 0 or more, got {depth}")
+    check_replay_args(path, depth)
     for line in check_settings(settings, "replay", replay=replay_markets(path)):
         say(f"arbscan: warning: {line}")
     report, run_key = run_replay_shard_on_bus(settings, path, shard, run=run, depth=depth, say=say)

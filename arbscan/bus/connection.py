@@ -224,3 +224,23 @@ def _say(line: str) -> None:
     from arbscan.status import say
 
     say(line)
+
+
+async def bucket_entries(bus: Bus, bucket: str) -> list[tuple[str, bytes]]:
+    """On the bus loop: every (key, value) of a key-value bucket now, empty values and vanished keys left out."""
+    from nats.js.errors import NoKeysError
+
+    kv = bus.kv[bucket]
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        return []
+    out = []
+    for key in keys:
+        try:
+            entry = await kv.get(key)
+        except Exception:  # noqa: BLE001 - deleted or expired between the listing and the read
+            continue
+        if entry.value:
+            out.append((key, entry.value))
+    return out

@@ -13,7 +13,7 @@ import socket
 import time
 from typing import Any
 
-from arbscan.bus.connection import Bus
+from arbscan.bus.connection import Bus, bucket_entries
 from arbscan.bus.subjects import HALTS_BUCKET, token
 
 __all__ = ["bus_halts", "put_bus_halt", "clear_bus_halts", "read_halts", "write_halt"]
@@ -21,24 +21,12 @@ __all__ = ["bus_halts", "put_bus_halt", "clear_bus_halts", "read_halts", "write_
 
 async def read_halts(bus: Bus) -> list[dict[str, Any]]:
     """On the bus loop: the active halts, oldest first (each with its ``key``)."""
-    from nats.js.errors import NoKeysError
-
-    kv = bus.kv[HALTS_BUCKET]
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return []
     out = []
-    for key in keys:
+    for key, value in await bucket_entries(bus, HALTS_BUCKET):
         try:
-            entry = await kv.get(key)
-        except Exception:  # noqa: BLE001 - deleted between the listing and the read
-            continue
-        if entry.value:
-            try:
-                out.append({**json.loads(entry.value), "key": key})
-            except ValueError:
-                out.append({"reason": entry.value.decode(errors="replace"), "key": key, "set_at": 0})
+            out.append({**json.loads(value), "key": key})
+        except ValueError:
+            out.append({"reason": value.decode(errors="replace"), "key": key, "set_at": 0})
     return sorted(out, key=lambda h: (h.get("set_at", 0), h["key"]))
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arbscan.bus.connection import Bus
+from arbscan.bus.connection import Bus, bucket_entries
 from arbscan.bus.subjects import SHARDS_BUCKET, token
 
 __all__ = ["Heartbeat", "live_shards", "shard_lines", "BEAT_S"]
@@ -75,24 +75,12 @@ class Heartbeat:
 
 
 async def _read(bus: Bus) -> list[dict[str, Any]]:
-    from nats.js.errors import NoKeysError
-
-    kv = bus.kv[SHARDS_BUCKET]
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return []
     out = []
-    for key in keys:
+    for _key, value in await bucket_entries(bus, SHARDS_BUCKET):
         try:
-            entry = await kv.get(key)
-        except Exception:  # noqa: BLE001 - expired between the listing and the read
+            out.append(json.loads(value))
+        except ValueError:
             continue
-        if entry.value:
-            try:
-                out.append(json.loads(entry.value))
-            except ValueError:
-                continue
     return sorted(out, key=lambda h: (h.get("run", ""), h.get("shard", 0)))
 
 
