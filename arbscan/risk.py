@@ -207,12 +207,20 @@ class KillSwitch:
 
     def cleared(self) -> bool:
         """Every few seconds while halted, look whether ``arbscan resume`` cleared the halt (True once it has)."""
+        return self._look_due() and self._take_resume()
+
+    def _look_due(self) -> bool:
+        """Halted, with a journal, and the last look ``HALT_POLL_S`` ago: look now (counted as looked)."""
         if self.reason is None or self.journal is None:
             return False
         now = self.monotonic()
         if now - self._checked < HALT_POLL_S:
             return False
         self._checked = now
+        return True
+
+    def _take_resume(self) -> bool:
+        """The journal has no active halt: the halt is over (listeners told); True when it was."""
         if self.journal.active_halts():
             return False
         reason, self.reason = self.reason, None

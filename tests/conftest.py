@@ -1,10 +1,12 @@
 """Shared test builders: markets and books written as short strings, and a journal (store) per test.
 
-Plain functions (``from conftest import book, market``) for the builders, a fixture for the store.
+Plain functions (``from conftest import book, market``) for the builders, a fixture for the store,
+and ``journal_number`` to watch a journal another process is writing.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -33,6 +35,19 @@ def book(exchange: str, t: float = 1.0, bids: Iterable[tuple[str, str]] = (), as
          symbol: str = SYM) -> BookSnapshot:
     """A book at time ``t`` (venue and receive time) from (price, amount) string pairs, best first."""
     return BookSnapshot(exchange, symbol, levels(bids), levels(asks), t, t)
+
+
+def journal_number(db, sql: str, *params) -> int:
+    """The first column of ``sql``'s first row in a journal another process is writing; 0 until it has one."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            row = conn.execute(sql, params).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not created yet, or its tables not yet
+        return 0
+    return row[0] if row and row[0] is not None else 0
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not installed
 
 from bench.bench_crash import COLUMNS as EPISODE_COLUMNS  # noqa: E402
+from conftest import journal_number  # noqa: E402
 from bench.gen_replay import generate  # noqa: E402
 from test_workers_replay import two_strategies  # noqa: E402
 
@@ -63,14 +64,7 @@ def children_running(proc: subprocess.Popen, db: Path, timeout: float = 30.0) ->
 
 
 def committed(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT count(*) FROM opportunities").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+    return journal_number(db, "SELECT count(*) FROM opportunities")
 
 
 def gone_within(procs: list[psutil.Process], seconds: float) -> list[str]:

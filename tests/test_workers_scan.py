@@ -18,6 +18,7 @@ from decimal import Decimal as D
 
 import psutil
 import pytest
+from conftest import journal_number
 
 from arbscan import app, checks, cli
 from arbscan.model import BookSnapshot, Market
@@ -124,26 +125,11 @@ def test_two_shards_scan_their_symbols_and_one_executor_trades_both(scan, capsys
 
 
 def _alpha_episodes(db, symbol: str = "BTC/USD") -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            row = conn.execute("SELECT episodes FROM funnel WHERE symbol = ? AND buy_exchange = 'alpha'", (symbol,)).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-    return row[0] if row else 0
+    return journal_number(db, "SELECT episodes FROM funnel WHERE symbol = ? AND buy_exchange = 'alpha'", symbol)
 
 
 def _filled_trades(db) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute("SELECT count(*) FROM trades WHERE status = 'filled'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:  # not created yet
-        return 0
+    return journal_number(db, "SELECT count(*) FROM trades WHERE status = 'filled'")
 
 
 def test_a_dead_shard_is_reported_restarted_and_its_open_episode_closed_as_stale(scan, capsys):

@@ -29,7 +29,7 @@ from arbscan.config import Settings
 from arbscan.errors import BadInput, ConfigError
 from arbscan.execution_journal import BatchedJournal, DurableJournal
 from arbscan.remote_store import RemoteStore
-from arbscan.risk import HALT_POLL_S, KillSwitch
+from arbscan.risk import KillSwitch
 
 __all__ = ["MirroredJournal", "BusKillSwitch", "run_live_executor", "STORE_WAIT_S"]
 
@@ -140,17 +140,11 @@ class BusKillSwitch(KillSwitch):
 
     def cleared(self) -> bool:
         """Cleared once the bucket is empty (``arbscan resume``): this host's journal's halts are cleared too."""
-        if self.reason is None or self.journal is None:
-            return False
-        now = self.monotonic()
-        if now - self._checked < HALT_POLL_S:
-            return False
-        if not self.looked or self.on_bus or self.unsent:
-            self._checked = now
+        if not self._look_due() or not self.looked or self.on_bus or self.unsent:
             return False
         if self.journal.active_halts():
             self.journal.clear_halts("arbscan resume (on the bus)", self.clock())
-        if super().cleared():
+        if self._take_resume():
             self._sent_reasons.clear()
             return True
         return False
