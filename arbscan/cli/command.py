@@ -29,7 +29,7 @@ from arbscan.cli.args import (COMMON_FLAGS, EVERY_COMMAND, JOURNAL_FLAGS, SCANNE
                               workers_flag)
 from arbscan.bus.commands import add_execute, add_journal, bus_flag, run_execute, run_journal, shard_flags
 from arbscan.config.settings import Settings, load_settings
-from arbscan.errors import AuthError, BadInput
+from arbscan.errors import AuthError, BadInput, WriteFailed
 
 __all__ = ["main", "Command", "COMMANDS", "build_parser"]
 
@@ -377,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BadInput, AuthError) as exc:  # the user must fix input or credentials: one line, exit 2
         print(f"arbscan: error: {exc}", file=sys.stderr)
         return 2
+    except WriteFailed as exc:  # a full disk: the run stopped at the first failed write; one line, exit 1
+        print(f"arbscan: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("arbscan: interrupted", file=sys.stderr)
         return 130

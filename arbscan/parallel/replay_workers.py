@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from arbscan.config.settings import Settings
-from arbscan.errors import ReplayFileError
+from arbscan.errors import ReplayFileError, WriteFailed
+from arbscan.journal.schema import JOURNAL_FAILED
 from arbscan.parallel.executor_feed import ExecutorFeed, LineMerge, ShardTotals
 from arbscan.parallel.journal_writer import WriterSpec, writer_main
 from arbscan.parallel.processes import ChildLog, spawn
@@ -258,6 +259,9 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
             writer = _wait_writer(report_in, processes)
         except RuntimeError as exc:
             writer_failure = exc
+        if writer is not None and writer.write_failed:  # a full disk: the writer stopped, the shards after it
+            status = JOURNAL_FAILED
+            raise WriteFailed(writer.error)
         run.raise_failure(reports)  # a bad line first: it is what the user must fix
         if writer_failure is not None:
             raise writer_failure
