@@ -280,3 +280,200 @@ def test_record_onto_a_full_disk_stops_at_once_and_leaves_a_part_file_that_repla
     copy.write_bytes(raw)
     assert cli.main(["replay", str(copy), "--db", str(tmp_path / "r.db"), "--no-progress"]) == 0
     assert capsys.readouterr().out.count("replayed ") == 1
+
+
+# -- --workers: the journal writer process ---------------------------------------------------------------------
+
+
+def by_symbol(episodes: list[tuple]) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for row in episodes:
+        out.setdefault(row[0], []).append(row)
+    return out
+
+
+def test_replay_workers_onto_a_disk_that_fills_stops_with_one_line_and_keeps_a_prefix_of_each_shard(
+        small_disk, long_file, reference, tmp_path):
+    disk = small_disk("2m")
+    db = disk / "j.db"
+    filler = fill(disk, leave=400 * 1024)
+    done = subprocess.run([sys.executable, "-m", "arbscan.cli", "replay", str(long_file), "--db", str(db),
+                           "--no-progress", "--workers", "2"], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 1, done.stderr[-3000:]
+    said = [ln for ln in done.stderr.splitlines() if ln.strip() and not ln.startswith(("arbscan: replay with", "  shard"))]
+    assert len(said) == 1, done.stderr[-3000:]  # the shard split, then one line
+    assert said[0].startswith(f"arbscan: error: journal '{db}': a write failed: {ENOSPC}"), said
+    filler.unlink()
+    got = by_symbol(rows(db, f"SELECT {EPISODE} FROM opportunities ORDER BY id"))
+    full = by_symbol(reference)
+    assert got and sum(map(len, got.values())) < len(reference) // 2
+    for symbol, kept in got.items():
+        assert kept == full[symbol][: len(kept)], symbol  # each shard's rows: a prefix, no hole
+    assert rows(db, "SELECT status FROM runs") == [(JOURNAL_FAILED,)]
+
+
+def test_the_writer_process_stops_at_the_first_failed_batch_and_commits_nothing_after_it(tmp_path, monkeypatch):
+    from arbscan.journal.store import Store
+    from arbscan.parallel.journal_writer import CONTROL, FastCommitter, WriterSpec, run_writer
+    from arbscan.parallel.transport import PipeMux, pipe
+
+    db = tmp_path / "j.db"
+    with Store(db) as store:
+        store.start_run("replay")  # run 1, whose rows the shard sends
+    monkeypatch.setattr(FastCommitter, "_groups", lambda self, work: None)  # every batch through sqlite-utils
+    fault = FailAt(3).install(monkeypatch)
+    mux = PipeMux()
+    control_in, control_out = pipe()
+    shard_in, shard_out = pipe()
+    mux.add(CONTROL, control_in)
+    mux.add("shard1", shard_in)
+    sent = [f"S{i:03d}/USD" for i in range(40)]
+
+    def produce() -> None:
+        for symbol in sent:
+            shard_out.put([("insert", "opportunities", [{"run_id": 1, "symbol": symbol, "buy_exchange": "a",
+                                                         "sell_exchange": "b", "first_seen": 1.0, "last_seen": 2.0,
+                                                         "observations": 1}], None)])
+            time.sleep(0.03)  # batches of a few rows: the 3rd commit comes before the last row is sent
+        shard_out.close()
+        control_out.put(("end",))
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        report = run_writer(WriterSpec(str(db), batch_rows=2, flush_interval=0.01), mux)
+    finally:
+        producer.join(timeout=10)
+    assert report.write_failed
+    assert report.error == (f"journal '{db}': a write failed: {ENOSPC}; the run stopped there (everything committed "
+                            "before it stays, nothing after it was written)")
+    kept = [r[0] for r in rows(db, "SELECT symbol FROM opportunities ORDER BY rowid")]
+    assert len(kept) == fault.committed["opportunities"] > 0
+    assert kept == sent[: len(kept)] and len(kept) < len(sent) - 10  # a prefix; it stopped at once
+    assert fault.calls == 3  # nothing was even tried after the failed batch
+
+
+# -- one process: scan -------------------------------------------------------------------------------------------
+
+
+class Flickering(Streaming):
+    """alpha quotes 99 / 100; beta's bid flicks between 100.8 (alpha -> beta is live) and 99.5 every 5 ms:
+    an episode opens and closes every 10 ms."""
+
+    async def watch_books(self, symbols):
+        import asyncio
+        from decimal import Decimal as D
+
+        from arbscan.model import BookSnapshot
+
+        live = False
+        while True:
+            await asyncio.sleep(0.005)
+            t = time.time()
+            live = not live
+            bid = D("99") if self.name == "alpha" else D("100.8") if live else D("99.5")
+            ask = D("100") if self.name == "alpha" else D("101")
+            yield BookSnapshot(self.name, "BTC/USD", ((bid, D(1)),), ((ask, D(1)),), t, t)
+
+
+def test_a_failed_batch_stops_a_scan_at_once_and_nothing_after_it_is_written(tmp_path, monkeypatch, capsys):
+    from arbscan import parts
+    from arbscan.config import checks
+
+    monkeypatch.setattr(parts, "build_adapters", lambda settings, validate_orders=False:
+                        {v.exchange: Flickering(v.exchange) for v in settings.venues})
+    monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)
+    fault = FailAt(3).install(monkeypatch)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[scanner]\nsymbols = ["BTC/USD"]\n\n[[venues]]\nexchange = "alpha"\n\n[[venues]]\nexchange = "beta"\n')
+    db = tmp_path / "s.db"
+    started = time.monotonic()
+    code = cli.main(["scan", "--db", str(db), "--duration", "60", "--no-status", "--config", str(cfg)])
+    took = time.monotonic() - started
+    out, err = capsys.readouterr()
+    assert code == 1 and took < 15, (code, took, err)
+    assert one_line(err) == (f"arbscan: error: journal '{db}': a write failed: {ENOSPC}; the run stopped there "
+                             "(everything committed before it stays, nothing after it was written)")
+    (episodes,) = rows(db, "SELECT count(*) FROM opportunities")[0]
+    assert episodes == fault.committed["opportunities"] > 0  # the batches before the failed one, none after
+    assert rows(db, "SELECT status FROM runs") == [(JOURNAL_FAILED,)]
+
+
+# -- the bus: the journal consumer -----------------------------------------------------------------------------
+
+
+def test_the_bus_journal_stops_acknowledging_at_a_failed_write_and_goes_on_from_there_once_started_again(
+        tmp_path, monkeypatch):
+    from arbscan.bus.connection import Bus
+    from arbscan.bus.journal_consumer import JournalConsumer, run_journal
+    from arbscan.bus.outbox import BusOutbox
+    from arbscan.bus.server import NatsServer, server_binary
+    from arbscan.bus.subjects import JOURNAL_SUBJECT
+    from arbscan.config.bus import BusConfig
+    from arbscan.errors import WriteFailed
+
+    if server_binary() is None:
+        pytest.skip("nats-server not installed")
+    server = NatsServer(tmp_path / "nats").start()
+    bus = Bus(BusConfig(url=server.url), "test", lambda line: None).start()
+    sent = [f"S{i:03d}/USD" for i in range(30)]
+    try:
+        assert bus.wait_connected(10)
+        box = BusOutbox(bus, JOURNAL_SUBJECT, "r", "shard1", kind="journal", bound=10_000, when_full="wait",
+                        header={"shard": 0, "of": 1})
+        box.announce("start", {"mode": "replay"})
+        for symbol in sent[:10]:
+            box.put([["insert", "opportunities", [{"symbol": symbol, "buy_exchange": "a", "sell_exchange": "b",
+                                                   "first_seen": 1.0, "last_seen": 2.0, "observations": 1}], None]])
+        real, calls = JournalConsumer._rows, []
+
+        def rows_failing_at_the_third(consumer, run_id, work):
+            calls.append(1)
+            if len(calls) == 3:
+                raise sqlite3.OperationalError("database or disk is full")
+            return real(consumer, run_id, work)
+
+        monkeypatch.setattr(JournalConsumer, "_rows", rows_failing_at_the_third)
+        db = tmp_path / "j.db"
+        stop, said, outcome = threading.Event(), [], {}
+
+        def consume() -> None:
+            try:
+                outcome["consumer"] = run_journal(bus, str(db), stop, said.append)
+            except BaseException as exc:  # noqa: BLE001 - the test looks at it
+                outcome["error"] = exc
+
+        first = threading.Thread(target=consume)
+        first.start()
+        deadline = time.monotonic() + 10
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for symbol in sent[10:]:  # these arrive after the failure: they wait in the stream
+            box.put([["insert", "opportunities", [{"symbol": symbol, "buy_exchange": "a", "sell_exchange": "b",
+                                                   "first_seen": 1.0, "last_seen": 2.0, "observations": 1}], None]])
+        assert box.close(timeout=10)
+        first.join(timeout=10)
+        stop.set()
+        assert not first.is_alive()
+        error = outcome.get("error")
+        assert isinstance(error, WriteFailed), outcome
+        assert str(error).startswith(f"journal '{db}': a write failed: {ENOSPC} (SQLite: database or disk is full)")
+        assert "were not acknowledged and stay in the stream" in str(error)
+        kept = [r[0] for r in rows(db, "SELECT symbol FROM opportunities ORDER BY rowid")]
+        assert kept == sent[: len(kept)] and len(kept) < 10  # a prefix, nothing past the failed batch
+        monkeypatch.setattr(JournalConsumer, "_rows", real)  # space is back: started again, it goes on from there
+        stop = threading.Event()
+        outcome.clear()
+        again = threading.Thread(target=consume)
+        again.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(rows(db, "SELECT symbol FROM opportunities")) < len(sent):
+            time.sleep(0.05)
+        stop.set()
+        again.join(timeout=10)
+        assert "error" not in outcome, outcome
+        assert [r[0] for r in rows(db, "SELECT symbol FROM opportunities ORDER BY rowid")] == sent  # all, once, in order
+    finally:
+        bus.close()
+        server.stop()

@@ -69,13 +69,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress,
                              alerts=args.alerts)
     result = run.result
-    if result.interrupted:
-        print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
-              f"({sc.db}, run {run.run_id})", file=sys.stderr)
-        return 130
     out = sys.stdout
     scanner = result.scanner
-    print(f"replayed {path} ({result.book_events:,} book events, {result.lines:,} lines) in {result.seconds:.2f} s", file=out)
+    done = "interrupted after" if result.interrupted else "replayed"
+    print(f"{done} {path} ({result.book_events:,} book events, {result.lines:,} lines) in {result.seconds:.2f} s", file=out)
     print(f"taker fees: {fees_line(scanner)}; live at net >= {sc.min_net_bps} bps; books stale after {sc.max_book_age_ms} ms", file=out)
     print(f"opportunities: {scanner.live_evaluations:,} live evaluations in {scanner.episodes_closed:,} episodes", file=out)
     if result.refused:
@@ -88,6 +85,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print_feeds(scanner, out)
     print(f"journal: {sc.db} (run {run.run_id})", file=out)
     print_summaries(run.executors, sc.db, run.run_id, out)
+    if result.interrupted:  # the summary above is of the lines read; the journal is what one process stopped there keeps
+        print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
+              f"({sc.db}, run {run.run_id})", file=sys.stderr)
+        return 130
     return 0
 
 
