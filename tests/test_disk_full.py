@@ -477,3 +477,33 @@ def test_the_bus_journal_stops_acknowledging_at_a_failed_write_and_goes_on_from_
     finally:
         bus.close()
         server.stop()
+
+
+def test_scan_workers_onto_a_disk_that_fills_stops_with_one_line(small_disk, tmp_path, monkeypatch, capsys):
+    import psutil
+    from test_workers_scan import CONFIG, fake_adapters
+
+    from arbscan import parts
+    from arbscan.config import checks
+
+    monkeypatch.setattr(parts, "build_adapters", fake_adapters)  # the shards import it by name
+    monkeypatch.setattr(parts, "DRIVER_OPTIONS", {"stats_interval": 0.05})  # counts journaled often: the disk fills
+    monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    disk = small_disk("2m")
+    db = disk / "s.db"
+    filler = fill(disk, leave=400 * 1024)  # the schema (about 240 KB with its WAL), then a few seconds of rows
+    started = time.monotonic()
+    code = cli.main(["scan", "--config", str(cfg), "--db", str(db), "--no-status", "--workers", "2",
+                     "--duration", "60", "--strategy", "once"])
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    said = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("arbscan: scan with", "  shard"))
+            and "funding facts not fetched" not in ln]  # the fake venues state no funding facts
+    assert code == 1 and took < 45, (code, took, err[-2000:])
+    assert len(said) == 1, err[-3000:]
+    assert said[0].startswith(f"arbscan: error: journal '{db}': a write failed: {ENOSPC}"), said
+    assert [p.name() for p in psutil.Process().children(recursive=True) if p.name().startswith("arbscan-")] == []
+    filler.unlink()
+    assert rows(db, "SELECT status FROM runs") == [(JOURNAL_FAILED,)]
