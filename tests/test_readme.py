@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
-from arbscan.alerts.config import EVENTS
-from arbscan.checks import check_settings
-from arbscan.cli import build_parser
-from arbscan.cli_args import check_common
-from arbscan.config import parse_settings
+from arbscan.cli.args import check_common
+from arbscan.cli.command import build_parser
+from arbscan.config.alerts import EVENTS
+from arbscan.config.checks import check_settings, replay_markets
+from arbscan.config.settings import parse_settings
 from arbscan.errors import ConfigError
+from arbscan.replay.reader import demo_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -173,7 +174,7 @@ def test_the_probe_finds_what_the_dataclasses_hold():
     """The loader's answers are the dataclasses' fields (a probe that asked nothing would pass everything)."""
     from dataclasses import fields
 
-    from arbscan.config import LiveConfig, ScannerConfig, VenueConfig
+    from arbscan.config.settings import LiveConfig, ScannerConfig, VenueConfig
 
     found = loader_settings()
     assert {f.name for f in fields(ScannerConfig)} <= found["scanner"]
@@ -196,9 +197,6 @@ def test_every_setting_is_in_its_sections_part_of_the_configuration_page():
 def test_every_example_config_loads_and_passes_check_config():
     """As ``check-config`` (``--for scan``), or ``--for replay`` on the bundled demo where the block's first
     line says ``check-config --for replay`` (a config for a recording's venues)."""
-    from arbscan.checks import replay_markets
-    from arbscan.replay import demo_path
-
     blocks = _fenced(lambda lang: lang == "toml")
     assert len(blocks) >= 5
     for name, block in blocks:
