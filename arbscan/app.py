@@ -107,11 +107,13 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
             progress.done()
         if hub is not None:
             hub.close()  # its last alerts are audited before the journal closes
-        if result is not None:
-            store.end_run(status, events=result.book_events)
-        store.close(status)
-        for sig, handler in old_handlers.items():  # only now: a signal during the final flush is harmless
-            signal.signal(sig, handler)
+        try:
+            if result is not None:
+                store.end_run(status, events=result.book_events)  # WriteFailed when the last rows cannot be written
+        finally:
+            store.close(status)
+            for sig, handler in old_handlers.items():  # only now: a signal during the final flush is harmless
+                signal.signal(sig, handler)
     return ReplayRun(result, run_id, executors)
 
 
@@ -194,11 +196,21 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
                         funding_refresh_s=sc.transfer_refresh_s, **parts.DRIVER_OPTIONS)
     loop = asyncio.get_running_loop()
     interrupted = False
+    write_failed: list[BaseException] = []
 
     def _on_signal() -> None:
         nonlocal interrupted
         interrupted = True
         driver.stop.set()
+
+    def _on_write_failure(exc: BaseException) -> None:  # the journal's writer thread, or the recorder
+        write_failed.append(exc)
+        loop.call_soon_threadsafe(driver.stop.set)
+
+    if store is not None:
+        store.on_failure(_on_write_failure)
+    if writer is not None:
+        writer.on_failure = _on_write_failure
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal)
@@ -219,7 +231,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
     outcome = "error"
     try:
         await driver.run()
-        outcome = "interrupted" if interrupted else "ok"
+        outcome = "error" if write_failed else "interrupted" if interrupted else "ok"
     finally:
         background = [t for t in (status_task, watch_task) if t is not None]
         for task in background:
@@ -236,15 +248,21 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         if writer is not None:
             _finish_recording(writer, outcome)
         if store is not None:
-            store.end_run(outcome, events=scanner.events)
-            store.close(outcome)
+            try:
+                store.end_run(outcome, events=scanner.events)  # WriteFailed (run marked) after a failed write
+            finally:
+                store.close(outcome)
+    if writer is not None and writer.failure is not None:
+        raise writer.failure
     return LiveRun(scanner, store.run_id if store is not None else None, executors,
                    writer.books if writer is not None else 0)
 
 
 def _finish_recording(writer: ReplayWriter, outcome: str) -> None:
     """Rename a recording into place when it closed properly with books; else leave the target untouched."""
-    if outcome == "error":
+    if writer.failure is not None:
+        writer.abandon()  # the one line is the caller's: WriteFailed names the .part file
+    elif outcome == "error":
         kept = writer.abandon()
         logger.error("recording stopped by an error; what it recorded is in %s (%s was not touched)", kept, writer.path)
     elif writer.books:

@@ -21,6 +21,8 @@
     │   └── UntrueBook            a book the book gate refused: skip it, tell the scanner (untrue_book)
     ├── NotSupported              the venue cannot do this (list orders, ...): fall back or go without
     ├── TradingHalted             the kill switch is set; needs ``arbscan resume``
+    ├── WriteFailed               the journal or a recording could not be written (disk full, I/O error):
+    │                             the run stops at once; what was written before stays, nothing after it
     └── IllegalTransition         an order move its state table forbids: halt trading, keep our state
 
 Messages never contain secrets: callers pass names of things, never key material.
@@ -50,6 +52,7 @@ __all__ = [
     "TradingHalted",
     "IllegalTransition",
     "NotSupported",
+    "WriteFailed",
 ]
 
 
@@ -155,3 +158,11 @@ class TradingHalted(ArbscanError):
 
 class IllegalTransition(ArbscanError):
     """An order was asked to make a move its transition table forbids (a bug, or a venue contradicting itself)."""
+
+
+class WriteFailed(ArbscanError):
+    """The journal or a recording could not be written (disk full, I/O error): the run stops at once.
+
+    The message is one line naming the file and the cause (``No space left on device``); what was
+    committed before the failed write stays, and nothing after it is written. The CLI exits 1.
+    """

@@ -508,3 +508,57 @@ def test_the_corpus_covers_every_kind_of_bad_input():
     kinds = {c.id.split("-")[0] for c in CASES}
     assert {"replay", "glitch", "config", "duration", "db", "record"} <= kinds
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+# == issue 28, items 1-4: full disks (a tmpfs each case mounts in its own directory; unmounted afterwards) ========
+# A list of their own, run by the same checks: they need a mount, which the cases above never do.
+
+DISK_CASES = [
+    Case("disk-full-new-journal", "replay {good} --db {tmp}/full/new.db --no-progress", 2,
+         "journal '{tmp}/full/new.db': cannot be written: No space left on device", setup="full_disk",
+         check="full_disk_left_alone"),
+    Case("disk-full-record-gz", "record --out {tmp}/full/r.jsonl.gz --duration 1 --no-status --config {tmp}/c.toml", 2,
+         "cannot write '{tmp}/full/r.jsonl.gz': No space left on device", files={"c.toml": CFG2}, venues="silent",
+         setup="full_disk", check="full_disk_left_alone"),
+]
+_MOUNTED: list[Path] = []
+
+
+def full_disk(tmp: Path) -> None:
+    """A 256 KB tmpfs at {tmp}/full, filled to the last byte."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    where = tmp / "full"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    _MOUNTED.append(where)
+    with open(where / "filler", "wb", buffering=0) as fh:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    fh.write(b"\0" * size)
+            except OSError:
+                pass
+
+
+def full_disk_left_alone(tmp: Path, db: Path) -> None:
+    assert sorted(p.name for p in (tmp / "full").iterdir()) == ["filler"]  # no 0-byte journal or .part file
+
+
+@pytest.fixture
+def _unmounted():
+    try:
+        yield
+    finally:
+        while _MOUNTED:
+            where = _MOUNTED.pop()
+            if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.parametrize("case", DISK_CASES, ids=[c.id for c in DISK_CASES])
+def test_bad_input_on_a_full_disk(case: Case, earlier: Path, tmp_path: Path, capsys, monkeypatch, _unmounted):
+    test_bad_input(case, earlier, tmp_path, capsys, monkeypatch)
+

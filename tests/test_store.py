@@ -206,15 +206,19 @@ def test_unusable_journal_path_is_bad_input(tmp_path, setup, cause):
         Store(path)
 
 
-def test_a_failed_batch_is_reported_once_and_later_batches_are_still_written(store):
+def test_a_failed_batch_ends_the_writing_and_nothing_after_it_is_written(store):
+    from arbscan.errors import WriteFailed
+
     store.submit("ticks", {"i": 1})
     store.flush()
     store.submit("ticks", {"i": object()})  # sqlite cannot store this: the batch fails
-    with pytest.raises(RuntimeError, match="rows were lost"):
+    with pytest.raises(WriteFailed, match="a write failed"):
         store.flush()
     store.submit("ticks", {"i": 3})
-    store.flush()  # the failure was reported once; writing goes on
-    assert [r[0] for r in store.db.execute("SELECT i FROM ticks ORDER BY i")] == [1, 3]
+    with pytest.raises(WriteFailed):  # said every time: the run must stop
+        store.flush()
+    assert [r[0] for r in store.db.execute("SELECT i FROM ticks ORDER BY i")] == [1]  # no row after the gap
+    assert store.lost_rows == 2
 
 
 def test_batch_waits_for_another_writer_instead_of_failing(store):

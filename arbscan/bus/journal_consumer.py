@@ -39,7 +39,9 @@ from typing import Any
 from arbscan.bus.codec import decode_json
 from arbscan.bus.connection import Bus
 from arbscan.bus.subjects import JOURNAL_STREAM, JOURNAL_SUBJECT, RUNS_BUCKET, token
-from arbscan.errors import UnexpectedPayload
+from arbscan.errors import UnexpectedPayload, WriteFailed
+from arbscan.journal.file import journal_write_failed
+from arbscan.journal.writer import rollback
 
 __all__ = ["JournalConsumer", "run_journal", "DURABLE", "FETCH"]
 
@@ -128,7 +130,7 @@ class JournalConsumer:
                          (JOURNAL_STREAM, cursor, self.stream_created))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # SQLite may have rolled back already (a full disk): the cause is what is raised
             created = self.stream_created
             self._load()
             self.stream_created = created
@@ -359,7 +361,13 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
                 expected = max(expected, sseq + 1)
             if not batch:
                 continue
-            consumer.apply(batch)  # committed: now (and only now) the messages may leave the stream
+            try:
+                consumer.apply(batch)  # committed: now (and only now) the messages may leave the stream
+            except (sqlite3.Error, OSError) as exc:  # a full disk: stop, acknowledge nothing, skip nothing
+                failure = journal_write_failed(path, exc)
+                raise WriteFailed(f"{failure}; stream messages from {batch[0][0]} on were not acknowledged and stay "
+                                  "in the stream: run 'arbscan journal' again once the disk has space and it goes on "
+                                  "from there") from None
             try:
                 bus.call(ack(msgs[:len(batch)]), timeout=30)
             except Exception as exc:  # noqa: BLE001 - unacknowledged: they come again and are recognised

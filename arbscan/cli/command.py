@@ -29,7 +29,7 @@ from arbscan.cli.args import (COMMON_FLAGS, EVERY_COMMAND, JOURNAL_FLAGS, SCANNE
                               workers_flag)
 from arbscan.bus.commands import add_execute, add_journal, bus_flag, run_execute, run_journal, shard_flags
 from arbscan.config.settings import Settings, load_settings
-from arbscan.errors import AuthError, BadInput
+from arbscan.errors import AuthError, BadInput, WriteFailed
 
 __all__ = ["main", "Command", "COMMANDS", "build_parser"]
 
@@ -69,13 +69,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress,
                              alerts=args.alerts)
     result = run.result
-    if result.interrupted:
-        print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
-              f"({sc.db}, run {run.run_id})", file=sys.stderr)
-        return 130
     out = sys.stdout
     scanner = result.scanner
-    print(f"replayed {path} ({result.book_events:,} book events, {result.lines:,} lines) in {result.seconds:.2f} s", file=out)
+    done = "interrupted after" if result.interrupted else "replayed"
+    print(f"{done} {path} ({result.book_events:,} book events, {result.lines:,} lines) in {result.seconds:.2f} s", file=out)
     print(f"taker fees: {fees_line(scanner)}; live at net >= {sc.min_net_bps} bps; books stale after {sc.max_book_age_ms} ms", file=out)
     print(f"opportunities: {scanner.live_evaluations:,} live evaluations in {scanner.episodes_closed:,} episodes", file=out)
     if result.refused:
@@ -88,6 +85,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print_feeds(scanner, out)
     print(f"journal: {sc.db} (run {run.run_id})", file=out)
     print_summaries(run.executors, sc.db, run.run_id, out)
+    if result.interrupted:  # the summary above is of the lines read; the journal is what one process stopped there keeps
+        print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
+              f"({sc.db}, run {run.run_id})", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -377,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BadInput, AuthError) as exc:  # the user must fix input or credentials: one line, exit 2
         print(f"arbscan: error: {exc}", file=sys.stderr)
         return 2
+    except WriteFailed as exc:  # a full disk: the run stopped at the first failed write; one line, exit 1
+        print(f"arbscan: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("arbscan: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from arbscan.journal.schema import JOURNAL_FAILED
+
 __all__ = ["overview_lines", "decode_text", "LAST_EPISODES", "LAST_RUNS"]
 
 LAST_RUNS = 5
@@ -80,6 +82,10 @@ def overview_lines(conn: sqlite3.Connection) -> list[str]:
         end = "still running" if status == "running" else f"ended {_when(ended)}"
         out.append(f"  #{rid} {_text(mode):<7} {_text(status):<11} started {_when(started)}, {end}, "
                    f"{_count(events)} book events")
+    failed = [rid for rid, _, status, *_ in runs if status == JOURNAL_FAILED]
+    if failed:
+        out.append(f"  run{'s' if len(failed) > 1 else ''} {', '.join(f'#{r}' for r in failed)} lost rows: a journal write "
+                   "failed (a full disk?) and the run stopped there; nothing after that moment was journaled")
     halts = conn.execute("SELECT id, set_at, reason FROM halts WHERE cleared_at IS NULL ORDER BY id").fetchall() \
         if "halts" in tables else []
     out.append(f"live trading: {'HALTED' if halts else 'not halted'}")

@@ -13,6 +13,7 @@ gone (on this host; a run of another host cannot be checked and is left as it is
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -20,12 +21,15 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from arbscan.errors import BadInput
+from arbscan.errors import BadInput, WriteFailed
 
 __all__ = [
     "check_journal",
     "journal_problem",
     "journal_error",
+    "write_cause",
+    "journal_write_failed",
+    "remove_new_journal",
     "this_host",
     "process_alive",
     "mark_crashed_runs",
@@ -91,8 +95,8 @@ def journal_error(path: str | Path, exc: BaseException, *, write: bool) -> BadIn
             problem = "is not an SQLite database"
         elif "malformed" in text:
             problem = f"is damaged (SQLite: {text})"
-        elif "full" in text:
-            problem = f"cannot be written: the disk is full (SQLite: {text})"
+        elif "full" in text or isinstance(exc, OSError):
+            problem = f"cannot be written: {write_cause(exc)}"
         elif "newer than this arbscan" in text:
             versions = re.findall(r"\d+", text)
             known = f" (schema version {versions[0]}; this arbscan knows {versions[-1]})" if len(versions) >= 2 else ""
@@ -100,6 +104,45 @@ def journal_error(path: str | Path, exc: BaseException, *, write: bool) -> BadIn
         else:
             problem = f"cannot be opened (SQLite: {text})"
     return BadInput(f"journal {_name(path)}: {problem}")
+
+
+# -- a write that failed --------------------------------------------------------------------------
+
+_SQLITE_FULL = 13  # SQLite's result codes (the low byte of an extended code)
+_SQLITE_IOERR = 10
+
+
+def write_cause(exc: BaseException) -> str:
+    """Why a write failed, for a person: ``No space left on device`` for a full disk (SQLite's or the OS's words)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.strerror or os.strerror(exc.errno)
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        text = str(exc)
+        if (code is not None and code & 0xFF == _SQLITE_FULL) or "disk is full" in text:
+            return f"{os.strerror(errno.ENOSPC)} (SQLite: {text})"
+        if (code is not None and code & 0xFF == _SQLITE_IOERR) or "disk I/O error" in text:
+            return f"{os.strerror(errno.EIO)} (SQLite: {text})"
+        return f"SQLite: {text}"
+    return str(exc) or type(exc).__name__
+
+
+def journal_write_failed(path: str | Path, exc: BaseException) -> WriteFailed:
+    """The one line of a journal write that failed: the run stops; what was committed before it stays."""
+    return WriteFailed(f"journal {_name(path)}: a write failed: {write_cause(exc)}; the run stopped there "
+                       "(everything committed before it stays, nothing after it was written)")
+
+
+def remove_new_journal(path: str | Path) -> None:
+    """Remove a journal file this process has just created, with its -wal and -shm files (best effort).
+
+    A journal that could not even be set up (a disk already full) leaves nothing behind, not a 0-byte file.
+    """
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except OSError:
+            pass
 
 
 # -- runs whose process is gone ------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "FUNNEL_COUNTS",
     "RUN_STATUSES",
+    "JOURNAL_FAILED",
     "TRADE_STATUSES",
     "ORDER_COLUMNS",
     "TRADE_COLUMNS",
@@ -35,7 +36,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed")
+JOURNAL_FAILED = "failed: journal write"
+"""``runs.status`` of a run stopped because a journal write failed (disk full): rows after that moment were lost."""
+
+RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed", JOURNAL_FAILED)
 """The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journal.file``)."""
 
 TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")

@@ -27,8 +27,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from arbscan.errors import WriteFailed
 from arbscan.journal.schema import (
     FUNNEL_COUNTS,
+    JOURNAL_FAILED,
     MIGRATIONS,
     SCHEMA_VERSION,
     TRADE_STATUSES,
@@ -38,8 +40,10 @@ from arbscan.journal.schema import (
 from arbscan.journal.file import (
     check_journal,
     journal_error,
+    journal_write_failed,
     mark_crashed_runs,
     mark_crashed_runs_at,
+    remove_new_journal,
     this_host,
 )
 from arbscan.journal.tables import ScannerTables
@@ -73,6 +77,7 @@ class Store(ScannerTables):
         self._lock = threading.Lock()
         check_journal(self.path, write=True)  # a directory, a missing parent, read-only, not SQLite: one line
         self._conn = None
+        self._created = not self.path.exists()  # a journal that cannot be set up (disk full) is removed again
         try:
             self._conn = _connect(self.path)
             self.db = Database(self._conn)
@@ -85,6 +90,8 @@ class Store(ScannerTables):
         except (sqlite3.DatabaseError, RuntimeError) as exc:  # damaged, locked, written by a newer arbscan, ...
             if self._conn is not None:
                 self._conn.close()
+            if self._created:
+                remove_new_journal(self.path)
             raise journal_error(self.path, exc, write=True) from None
         self.run_id: int | None = None
         self._committer = BatchCommitter(self._conn, self.db, self._lock)
@@ -128,29 +135,72 @@ class Store(ScannerTables):
                 )
                 self.run_id = int(cur.lastrowid)
         except sqlite3.DatabaseError as exc:  # read-only after all, disk full, ...
+            if self._created:  # nothing of ours is in it: leave nothing behind
+                self._closed = True
+                self._batches.stop()
+                with self._lock:
+                    self._conn.close()
+                atexit.unregister(self.close)
+                remove_new_journal(self.path)
             raise journal_error(self.path, exc, write=True) from None
+        self._created = False
         return self.run_id
 
     def end_run(self, status: str = "ok", events: int | None = None) -> None:
         """Mark this store's run finished with ``status`` ('ok', 'interrupted', 'error') after a flush.
 
-        When rows were lost (see ``flush``) the run is marked 'error' and the failure is raised.
+        When a write failed (see ``flush``) the run is marked ``failed: journal write`` (when that can
+        still be written) and the ``WriteFailed`` is raised.
         """
         if self.run_id is None:
             return
         try:
             self.flush()
-        except RuntimeError:
-            self._mark_run("error", events)
+        except WriteFailed:
+            self._mark_run(JOURNAL_FAILED, events)
             raise
         self._mark_run(status, events)
 
-    def _mark_run(self, status: str, events: int | None) -> None:
-        with self._lock:
-            self._conn.execute(
-                "UPDATE runs SET ended = ?, status = ?, events = COALESCE(?, events) WHERE id = ?",
-                (time.time(), status, events, self.run_id),
-            )
+    def _mark_run(self, status: str, events: int | None) -> bool:
+        """Write the run's end; False when it cannot be written (the disk still full): it stays 'running'
+        until its process is gone, then the next opener marks it 'crashed'."""
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "UPDATE runs SET ended = ?, status = ?, events = COALESCE(?, events) WHERE id = ?",
+                    (time.time(), status, events, self.run_id),
+                )
+        except sqlite3.Error as exc:
+            if status != JOURNAL_FAILED:
+                raise journal_write_failed(self.path, exc) from None
+            logger.info("run %s could not be marked %r: %s", self.run_id, status, exc)
+            return False
+        return True
+
+    # -- a write that failed ---------------------------------------------------------------
+
+    @property
+    def failure(self) -> WriteFailed | None:
+        """The one-line ``WriteFailed`` once a write has failed (nothing after it is written), else None."""
+        error = self._committer.error
+        return None if error is None else journal_write_failed(self.path, error)
+
+    @property
+    def write_state(self) -> BatchCommitter:
+        """The committer, whose ``error`` a hot loop reads to stop at once after a failed write."""
+        return self._committer
+
+    def on_failure(self, call: Any) -> None:
+        """Call ``call(exc)`` once when a write fails (on the writer's thread; at once if one already has)."""
+        if self._committer.error is not None:
+            call(self._committer.error)
+        else:
+            self._committer.on_failure.append(call)
+
+    @property
+    def lost_rows(self) -> int:
+        """Rows not written because a write failed (the failed batch and everything after it)."""
+        return self._committer.lost_rows
 
     # -- generic writes --------------------------------------------------------------------
 
@@ -183,25 +233,32 @@ class Store(ScannerTables):
     # -- lifecycle -------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every row accepted so far is committed; raises ``RuntimeError`` once if a batch was lost."""
+        """Block until every row accepted so far is committed; raises ``WriteFailed`` once a write has failed."""
         self._batches.flush(timeout)
-        if self._committer.error is not None:  # reported once; later batches are still written
-            error, self._committer.error = self._committer.error, None
-            raise RuntimeError(f"journal writer failed, rows were lost: {error}") from error
+        failure = self.failure
+        if failure is not None:  # nothing after the failed batch was written: the run must stop
+            raise failure
 
     def close(self, status: str | None = None) -> None:
         """Flush, close the run (``status`` default 'ok'), stop the writer and close the file; safe twice."""
         if self._closed:
             return
         try:
-            if self.run_id is not None and status is not None:
+            if self.run_id is not None and self._committer.error is None:
+                self._batches.flush()  # a write may fail now: then the run is marked below, not raised
+            if self.run_id is not None and self._committer.error is not None:
+                with self._lock:
+                    ended = self._conn.execute("SELECT status FROM runs WHERE id = ?", (self.run_id,)).fetchone()
+                if ended is None or ended[0] != JOURNAL_FAILED:
+                    self._mark_run(JOURNAL_FAILED, None)
+            elif self.run_id is not None and status is not None:
                 self.end_run(status)
             elif self.run_id is not None:
                 with self._lock:
                     ended = self._conn.execute("SELECT ended FROM runs WHERE id = ?", (self.run_id,)).fetchone()
                 if ended is not None and ended[0] is None:
                     self.end_run("ok")
-            else:
+            elif self._committer.error is None:
                 self.flush()
         finally:
             self._closed = True
@@ -230,6 +287,9 @@ class Store(ScannerTables):
     def _put(self, item: Item) -> None:
         if self._closed:
             raise RuntimeError("journal is closed")
+        if self._committer.error is not None:  # nothing after a failed write: counted, never queued
+            self._committer.lost_rows += len(item[2])
+            return
         if self.run_id is not None:
             for row in item[2]:
                 row.setdefault("run_id", self.run_id)

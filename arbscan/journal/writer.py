@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from arbscan.journal.schema import to_db_value
 
-__all__ = ["BatchWriter", "BatchCommitter", "Work", "Item"]
+__all__ = ["BatchWriter", "BatchCommitter", "Work", "Item", "rollback"]
 
 logger = logging.getLogger("arbscan.journal.store")
 
@@ -35,6 +35,19 @@ _FLUSH: Item = ("flush", "", [], None)
 def _row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: to_db_value(v) for k, v in row.items()}
 
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so (it does on a full disk).
+
+    A ``ROLLBACK`` with no transaction raises "cannot rollback - no transaction is active", which would
+    hide the failure that caused it.
+    """
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # the failure that brought us here is the one to report
+            logger.debug("rollback failed: %s", exc)
 
 
 def _lower_priority(thread: threading.Thread) -> None:
@@ -144,8 +157,11 @@ class BatchCommitter:
     """Commits batches of rows to one journal connection, one transaction per batch.
 
     Another connection (a report, the live journal) may hold the write lock past the busy timeout:
-    the batch is kept and tried again. Any other failure loses that batch only; it is logged and kept
-    in ``error`` for the owner to raise.
+    the batch is kept and tried again. Any other failure (a full disk, an I/O error) loses that batch,
+    is kept in ``error`` for the owner to raise, and ends the writing: every later batch is counted in
+    ``lost_rows`` and never written, so the journal is what was committed before the failure, with no
+    hole after it (when space comes back, nothing later appears). ``on_failure`` callables are called
+    once, on the writer's thread, with the failure.
     """
 
     def __init__(self, conn: sqlite3.Connection, db: Database, lock: threading.Lock) -> None:
@@ -153,9 +169,14 @@ class BatchCommitter:
         self.db = db
         self.lock = lock
         self.error: BaseException | None = None
+        self.lost_rows = 0
+        self.on_failure: list[Any] = []
 
     def commit(self, work: Work) -> None:
-        """Write ``work`` in one transaction, retrying while the journal is locked."""
+        """Write ``work`` in one transaction, retrying while the journal is locked; nothing after a failure."""
+        if self.error is not None:
+            self.lost_rows += sum(len(w[2]) for w in work)
+            return
         for attempt in range(5):
             try:
                 self._commit(work)
@@ -172,10 +193,20 @@ class BatchCommitter:
         self._fail(RuntimeError("journal stayed locked; batch not written"), work)
 
     def _fail(self, exc: BaseException, work: Work) -> None:
-        if self.error is None:
-            self.error = exc
+        rows = sum(len(w[2]) for w in work)
+        self.lost_rows += rows
+        if self.error is not None:
+            return
+        self.error = exc
         tables = sorted({table for _, table, _, _ in work})
-        logger.error("journal write failed (%d rows for %s lost): %s", sum(len(w[2]) for w in work), ", ".join(tables), exc)
+        # the owner stops the run and says so in one line; the detail goes to the log file
+        logger.info("journal write failed (%d rows for %s lost, nothing after them is written): %s",
+                    rows, ", ".join(tables), exc)
+        for call in list(self.on_failure):
+            try:
+                call(exc)
+            except Exception:  # noqa: BLE001 - a callback's bug must not hide the failure
+                logger.exception("journal failure callback failed")
 
     def _commit(self, work: Work) -> None:
         # Consecutive rows with the same operation, table, key and columns share one statement; the
@@ -204,7 +235,7 @@ class BatchCommitter:
                             self.db[table].insert_all(clean, alter=True, ignore=True, batch_size=100)
                         else:
                             self.db[table].upsert_all(clean, pk=pk, alter=True, batch_size=100)
+                self.conn.execute("COMMIT")  # may fail too (a full disk): then nothing of the batch is kept
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                rollback(self.conn)
                 raise
-            self.conn.execute("COMMIT")

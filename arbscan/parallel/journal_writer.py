@@ -58,6 +58,7 @@ class WriterReport:
     batches: int
     error: str | None
     ended_at: float = 0.0  # unix time everything was committed
+    write_failed: bool = False  # a journal write failed (a full disk): the writer stopped at once, ``error`` is its one line
 
 
 def _quote(name: str) -> str:
@@ -76,7 +77,9 @@ class FastCommitter:
 
     def __init__(self, conn: sqlite3.Connection, db: Any, lock: threading.Lock) -> None:
         from arbscan.journal.store import BatchCommitter
+        from arbscan.journal.writer import rollback
 
+        self._rollback = rollback
         self.conn = conn
         self.fallback = BatchCommitter(conn, db, lock)
         self._columns: dict[str, frozenset[str]] = {}
@@ -88,7 +91,12 @@ class FastCommitter:
         return self.fallback.error
 
     def commit(self, work: list[Any]) -> None:
-        """Write ``work`` in one transaction (retried while another connection holds the journal's lock)."""
+        """Write ``work`` in one transaction (retried while another connection holds the journal's lock).
+
+        After a failed write nothing more is written (``arbscan.journal.writer.BatchCommitter``)."""
+        if self.fallback.error is not None:
+            self.fallback.commit(work)  # counted as lost, never written
+            return
         groups = self._groups(work)
         if groups is None:
             self._slow(work)
@@ -105,11 +113,11 @@ class FastCommitter:
             try:
                 for sql, params in groups:
                     self.conn.executemany(sql, params)
+                self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                self.conn.execute("ROLLBACK")
+                self._rollback(self.conn)
                 logger.debug("batch refused by the prepared statements (%s); through sqlite-utils instead", exc)
                 break
-            self.conn.execute("COMMIT")
             return
         self._slow(work)
 
@@ -238,6 +246,8 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
 
     try:
         while True:
+            if committer.error is not None:  # a write failed: stop at once, nothing after it is written
+                break
             producers = [k for k in mux.keys() if k != CONTROL]
             if ending and not producers:
                 break
@@ -262,7 +272,8 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
                         first = time.monotonic()
             if rows >= spec.batch_rows or (first is not None and time.monotonic() - first >= spec.flush_interval):
                 commit()
-        commit(final=True)
+        if committer.error is None:
+            commit(final=True)
     finally:
         commits.close()
         try:
@@ -270,8 +281,12 @@ def run_writer(spec: WriterSpec, mux: Mux, report: Outbox | None = None) -> Writ
         except sqlite3.Error:  # pragma: no cover - best effort
             pass
         conn.close()
-    error = None if committer.error is None else f"journal writer failed, rows were lost: {committer.error}"
-    result = WriterReport(commits.rows, commits.batches, error, time.time())
+    error = None
+    if committer.error is not None:
+        from arbscan.journal.file import journal_write_failed
+
+        error = str(journal_write_failed(spec.path, committer.error))
+    result = WriterReport(commits.rows, commits.batches, error, time.time(), committer.error is not None)
     if report is not None:
         try:
             report.put(result)

@@ -5,8 +5,9 @@ before the first book line) to assign the symbols (``arbscan.parallel.shard_map`
 writer (``arbscan.parallel.journal_writer``) and the shards (``arbscan.parallel.shard``), and runs the paper executors
 of ``--strategy`` on the shards' merged messages (``arbscan.parallel.executor_feed``). A shard's bad line fails
 the run with its message (the earliest line if several shards stop on one); a shard or the writer
-that dies fails it too. SIGINT/SIGTERM stop every shard at its next watermark; the journal is
-flushed and the run marked ``interrupted``. ``--workers 1`` never comes here: one process is the
+that dies fails it too. SIGINT/SIGTERM stop every shard after the same line (each pauses at its next
+watermark, then all go on to the furthest of those and stop there), so the journal keeps what one process
+interrupted at that line keeps; it is flushed and the run marked ``interrupted``. ``--workers 1`` never comes here: one process is the
 reference every N is compared with.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -22,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from arbscan.config.settings import Settings
-from arbscan.errors import ReplayFileError
+from arbscan.errors import ReplayFileError, WriteFailed
+from arbscan.journal.schema import JOURNAL_FAILED
 from arbscan.parallel.executor_feed import ExecutorFeed, LineMerge, ShardTotals
 from arbscan.parallel.journal_writer import WriterSpec, writer_main
 from arbscan.parallel.processes import ChildLog, spawn
 from arbscan.parallel.remote_store import RemoteStore
 from arbscan.replay.reader import open_lines, replay_header
-from arbscan.parallel.shard import ReplayShardSpec, ShardReport, replay_shard_main
+from arbscan.parallel.shard import Paused, ReplayShardSpec, ShardReport, replay_shard_main
 from arbscan.parallel.shard_map import ShardMap
 from arbscan.parallel.transport import CLOSED, Closed, PipeMux, pipe
 
@@ -258,6 +261,9 @@ def run_replay_workers(settings: Settings, path: Path, *, depth: int, strategies
             writer = _wait_writer(report_in, processes)
         except RuntimeError as exc:
             writer_failure = exc
+        if writer is not None and writer.write_failed:  # a full disk: the writer stopped, the shards after it
+            status = JOURNAL_FAILED
+            raise WriteFailed(writer.error)
         run.raise_failure(reports)  # a bad line first: it is what the user must fix
         if writer_failure is not None:
             raise writer_failure
@@ -319,19 +325,47 @@ class _ReplayParent:
         self.died: dict[int, str] = {}
         self.interrupted = False
         self.stopping = False
+        self.pausing = False  # interrupted: the shards pause, then all stop after one line (``interrupt``)
+        self.paused: dict[int, int] = {}
+        self.stop_line: float | None = None
         self.writer_died: str | None = None
         self._marks: dict[int, tuple[float, int]] = {}
 
     def stop(self) -> None:
-        """Ask every shard to stop at its next watermark."""
+        """Ask every shard to stop at its next watermark (a failure: the run fails anyway)."""
         if self.stopping:
             return
         self.stopping = True
-        for out in self.controls:
-            try:
-                out.put(("stop",))
-            except Closed:
-                pass
+        self._send(("stop",))
+
+    def interrupt(self) -> None:
+        """SIGINT/SIGTERM: every shard stops after the same line, the furthest any had reached (``shard._control``).
+
+        Each shard pauses at its next watermark and says where it is; once all have, every shard is told to
+        go on to the furthest of those lines and stop there. The executor then has every route up to that
+        line and none after it: the journal keeps what one process interrupted there would have kept.
+        """
+        if self.stopping or self.pausing:
+            return
+        self.pausing = True
+        self._send(("pause",))
+
+    def _send(self, order: tuple[Any, ...], shards: Any = None) -> None:
+        for k, out in enumerate(self.controls):
+            if shards is None or k in shards:
+                try:
+                    out.put(order)
+                except Closed:
+                    pass
+
+    def _paused(self) -> None:
+        """Once every shard still running has paused: tell them where to stop."""
+        running = [k for k in range(self.n) if k not in self.reports and k not in self.died]
+        if self.stopping or not self.pausing or self.stop_line is not None or any(k not in self.paused for k in running):
+            return
+        ended = [r.lines for r in self.reports.values()]
+        self.stop_line = max([*self.paused.values(), *ended], default=0) if not ended else math.inf
+        self._send(("stop_at", self.stop_line), running)
 
     def run(self) -> dict[int, ShardReport]:
         """Run until every shard has reported or died; returns the reports."""
@@ -340,10 +374,11 @@ class _ReplayParent:
                     for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             while len(self.reports) + len(self.died) < self.n:
-                if requested and not self.stopping:
+                if requested and not self.interrupted:
                     self.interrupted = True
-                    self.stop()
-                keys = [k for k in self.mux.keys() if self.merge.backlog(k) < MERGE_BACKLOG]
+                    self.interrupt()
+                # while pausing every shard is read: one held back could not reach the watermark where it pauses
+                keys = [k for k in self.mux.keys() if self.pausing or self.merge.backlog(k) < MERGE_BACKLOG]
                 for k, item in self.mux.wait(0.2, keys):
                     self._receive(k, item)
                 for msg in self.merge.ready():
@@ -365,13 +400,18 @@ class _ReplayParent:
         if item is CLOSED:
             if k not in self.reports:
                 self.died[k] = describe_exit(self.processes.exitcode(f"shard{k + 1}"))
-                self.stop()
+                self.stop()  # the paused shards too: the run fails
             self.merge.finish(k)
+        elif isinstance(item, Paused):
+            self.paused[k] = item.line
+            self._paused()
         elif isinstance(item, ShardReport):
             self.reports[k] = item
             self.merge.finish(k)
-            if item.error or item.failure or item.interrupted:
+            if item.error or item.failure or (item.interrupted and not self.pausing):
                 self.stop()
+            else:
+                self._paused()
         else:
             self.merge.add(k, item)
             if item and item[-1][0] == "w":

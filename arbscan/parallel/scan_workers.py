@@ -27,6 +27,8 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from arbscan.errors import WriteFailed
+from arbscan.journal.schema import JOURNAL_FAILED
 from arbscan.config.settings import Settings
 from arbscan.parallel.executor_feed import ExecutorFeed
 from arbscan.scan.feeds import LiveDriver
@@ -129,6 +131,9 @@ async def run_scan_workers(settings: Settings, *, duration: float | None, strate
             ex.skips.update(skipped)
         await sup.finish_writer()
         if sup.failure is not None:
+            if sup.write_failed:
+                outcome = JOURNAL_FAILED
+                raise WriteFailed(sup.failure)
             raise RuntimeError(sup.failure)
         outcome = "interrupted" if interrupted else "ok"
         store.end_run(outcome, events=totals.events)

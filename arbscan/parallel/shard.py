@@ -48,7 +48,7 @@ from arbscan.parallel.shard_map import ShardMap
 from arbscan.execution.strategy import StrategyRules, micros
 from arbscan.parallel.transport import Closed, Inbox, Outbox
 
-__all__ = ["ExecutionTap", "ShardReport", "ReplayShardSpec", "run_replay_shard", "replay_shard_main", "percentiles"]
+__all__ = ["ExecutionTap", "Paused", "ShardReport", "ReplayShardSpec", "run_replay_shard", "replay_shard_main", "percentiles"]
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +249,7 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
     stats_due: float | None = None
     next_mark = spec.watermark_lines
     book_events = 0
+    stop_at: float | None = None  # an interrupted run: stop once this line is done (every shard at the same line)
 
     def mark(line: int, fraction: float) -> None:
         out = tap.take() if tap is not None else []
@@ -304,13 +305,20 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
             elif ev.ts >= stats_due:
                 scanner.write_stats()
                 stats_due = ev.ts + spec.stats_every_s
+            if stop_at is not None and ev.line >= stop_at:  # the line every shard of an interrupted run stops at
+                report.interrupted = True
+                break
             if ev.line >= next_mark:
                 next_mark = ev.line + spec.watermark_lines
                 mark(ev.line, reader.fraction)
                 store.tick()
-                if control is not None and _stop_requested(control):
-                    report.interrupted = True
-                    break
+                if control is not None:
+                    order = _control(control, events, ev.line)
+                    if order is not None and order <= ev.line:
+                        report.interrupted = True
+                        break
+                    if order is not None:
+                        stop_at = order
     except ReplayFileError as exc:
         report.error, report.error_line = str(exc), reader.line
     except Exception:  # noqa: BLE001 - a bug: the parent fails the run with it
@@ -334,11 +342,37 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
     return report
 
 
-def _stop_requested(control: Inbox) -> bool:
+@dataclass(frozen=True, slots=True)
+class Paused:
+    """A shard's answer to ``("pause",)``: every line up to ``line`` is done and it waits for ``("stop_at", L)``."""
+
+    line: int
+
+
+def _control(control: Inbox, events: Outbox, line: int) -> float | None:
+    """The parent's orders at a watermark (every line up to ``line`` done): the line to stop after, or None to go on.
+
+    ``("stop",)``: stop now (a failure elsewhere, or SIGTERM). ``("pause",)`` (an interrupted run): say
+    where this shard is (:class:`Paused`) and wait for ``("stop_at", L)``, the furthest line any shard had
+    reached; every shard then stops once line ``L`` is done, so the executor's trades are those one process
+    interrupted at ``L`` would have journaled: nothing after a missing one.
+    """
     try:
-        return any(msg[0] == "stop" for msg in control.poll())
+        msgs = control.poll()
+        if any(msg[0] == "stop" for msg in msgs):
+            return line
+        if not any(msg[0] == "pause" for msg in msgs):
+            return None
+        events.put(Paused(line))
+        while True:
+            for msg in control.poll():
+                if msg[0] == "stop":
+                    return line
+                if msg[0] == "stop_at":
+                    return msg[1]
+            time.sleep(0.002)
     except Closed:  # the parent is gone
-        return True
+        return line
 
 
 def replay_shard_main(spec: ReplayShardSpec, parent_pid: int, log: ChildLog, journal: Outbox, events: Outbox,

@@ -88,6 +88,7 @@ class ScanSupervisor:
         self.view = WorkersView(self.statuses)
         self.stop_event = asyncio.Event()
         self.failure: str | None = None
+        self.write_failed = False  # the writer's failure was a journal write (a full disk): ``failure`` is its one line
         self.stopping = False
         self._controls: dict[int, Any] = {}
         self._inboxes: dict[int, Any] = {}
@@ -258,6 +259,7 @@ class ScanSupervisor:
                 for report in self._report_in.poll():
                     if report.error:
                         self.failure = report.error
+                        self.write_failed = report.write_failed
                     return
             except Closed:
                 break

@@ -224,7 +224,8 @@ def run_replay(
     Balances from ``balance`` lines are added to ``balances``; ``currency`` lines set the scanner's funding
     facts where they stand in the file. A book line the book gate refuses (see :class:`BookBuilder`) does
     not stop the replay: the scanner counts it and the routes through its book under ``untrue_book``
-    until a true line comes. On a malformed line the scanner is
+    until a true line comes. When a journal write fails (a full disk) the replay stops at the next event
+    with the store's ``WriteFailed``: nothing after the failed batch is written. On a malformed line the scanner is
     closed (open episodes end with reason ``end``, funnel written) and the ``ReplayFileError``
     propagates; everything journaled before it stays. ``progress(fraction, events)`` is called
     every ``progress_every`` book events. ``should_stop()`` is asked after every event (signal
@@ -244,9 +245,12 @@ def run_replay(
     book_events = 0
     interrupted = False
     throttle = getattr(store, "backpressure", None)
+    written = getattr(store, "write_state", None)  # its ``error`` is set once a journal write failed
     stats_due: float | None = None  # file time of the next stats write
     try:
         for ev in reader:
+            if written is not None and written.error is not None:
+                raise store.failure  # the first failed write stops the run at once: no row after a gap
             if should_stop is not None and should_stop():
                 interrupted = True
                 break

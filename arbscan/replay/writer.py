@@ -5,16 +5,18 @@ The format is ``arbscan.replay.reader``'s.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
+import struct
+import time
+import zlib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from arbscan.errors import BadInput
+from arbscan.errors import BadInput, WriteFailed
 from arbscan.funding.facts import AssetFunding
 from arbscan.model import BookSnapshot, Market, Opportunity
 
@@ -25,6 +27,13 @@ def _num_text(d: Decimal) -> str:
     return format(d, "f")
 
 
+SYNC_BYTES = 64 * 1024
+"""Text gathered before it is written out (a gzip file: compressed up to a byte boundary, ``Z_SYNC_FLUSH``)."""
+
+_GZIP_END = b"\x03\x00"
+"""An empty final deflate block (fixed Huffman, end of block): ends a stream cut at a sync flush."""
+
+
 class ReplayWriter:
     """Writes a replay file (gzip when the name ends in ``.gz``); book lines are deltas after a snapshot.
 
@@ -33,6 +42,11 @@ class ReplayWriter:
     complete one. :meth:`discard` removes the temporary file instead, :meth:`abandon` leaves it.
     Venues' clocks disagree, so a book whose ``ts`` is earlier than the last line written is
     written at the last line's ``ts`` (the format requires time order); its ``received`` is kept.
+
+    Whole lines are written out every :data:`SYNC_BYTES` of text (and at :meth:`flush`). The first write
+    that fails (a full disk) ends the recording: the ``.part`` file is cut back to the last whole line
+    written out and, for gzip, finished as a complete gzip member, so it replays; ``failure`` holds the
+    one-line ``WriteFailed``, ``on_failure`` (if set) is called with the cause, and later lines are dropped.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -40,19 +54,104 @@ class ReplayWriter:
         if self.path.is_dir():
             raise BadInput(f"cannot write {str(self.path)!r}: it is a directory")
         self.part = self.path.with_name(f"{self.path.name}.{os.getpid()}.part")
+        self._gzip = self.path.suffix == ".gz"
         try:
-            if self.path.suffix == ".gz":
-                self._fh: IO[str] = gzip.open(self.part, "wt", encoding="utf-8", newline="\n")
-            else:
-                self._fh = open(self.part, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            self._fd: int | None = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
             raise BadInput(f"cannot write {str(self.path)!r}: {exc.strerror}") from None
+        self._pending: list[bytes] = []  # encoded lines not yet written out
+        self._pending_bytes = 0
+        self._lines = 0  # whole lines written out
+        self._crc = 0  # of every line written out (gzip)
+        self._size = 0
+        self._offset = 0  # bytes of the file written so far
+        self._synced: list[tuple[int, int, int, int]] = []  # (offset, crc, size, lines) at each point written out
+        self._zip = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS) if self._gzip else None
+        self.failure: WriteFailed | None = None
+        self.on_failure: Any = None
         self._last: dict[tuple[str, str], tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
         self._last_ts = -math.inf
         self.books = 0
+        header = struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, int(time.time()), 0, 255) if self._gzip else b""
+        try:
+            self._out(header)
+        except OSError as exc:  # a disk already full: leave nothing behind
+            os.close(self._fd)
+            self._fd = None
+            self.part.unlink(missing_ok=True)
+            raise BadInput(f"cannot write {str(self.path)!r}: {exc.strerror}") from None
+        self._synced.append((self._offset, 0, 0, 0))
+
+    def _out(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            self._offset += n
+            view = view[n:]
+
+    def _sync(self) -> None:
+        """Write out the gathered whole lines; on a failure, end the file at the last point written out."""
+        if self.failure is not None or self._fd is None or not self._pending:
+            return
+        data = b"".join(self._pending)
+        lines = len(self._pending)
+        self._pending, self._pending_bytes = [], 0
+        crc, size = self._crc, self._size
+        if self._zip is not None:
+            crc, size = zlib.crc32(data, crc), size + len(data)
+            data = self._zip.compress(data) + self._zip.flush(zlib.Z_SYNC_FLUSH)
+        try:
+            self._out(data)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._crc, self._size, self._lines = crc, size, self._lines + lines
+        self._synced.append((self._offset, crc, size, self._lines))
+        del self._synced[:-64]
+
+    def _fail(self, exc: OSError) -> None:
+        """Cut the file back to the last point written out and finish it there (further back if even that fails)."""
+        kept = None
+        for offset, crc, size, lines in reversed(self._synced):
+            try:
+                os.ftruncate(self._fd, offset)
+                os.lseek(self._fd, offset, os.SEEK_SET)
+                self._offset = offset
+                if self._gzip:
+                    self._out(_GZIP_END + struct.pack("<II", crc, size & 0xFFFFFFFF))
+                kept = lines
+                break
+            except OSError:
+                continue  # the end does not fit: an earlier point frees a block
+        what = (f"{str(self.part)!r} keeps the {kept:,} whole lines written before it (a complete file that replays)"
+                if kept is not None else f"{str(self.part)!r} could not be finished")
+        self.failure = WriteFailed(f"recording {str(self.path)!r}: a write failed: {exc.strerror or exc}; the recording "
+                                   f"stopped at the first failed write: {what}; {str(self.path)!r} was not touched")
+        self._close_fd()
+        if self.on_failure is not None:
+            self.on_failure(exc)
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+    @property
+    def lines(self) -> int:
+        """Whole lines in the file so far (written out)."""
+        return self._lines
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+        if self.failure is not None or self._fd is None:
+            return  # the recording ended at its first failed write
+        data = (json.dumps(obj, separators=(", ", ": ")) + "\n").encode("utf-8")
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= SYNC_BYTES:
+            self._sync()
 
     def write_market(self, m: Market) -> None:
         """Write a ``market`` line."""
@@ -120,25 +219,43 @@ class ReplayWriter:
         self.books += 1
 
     def flush(self) -> None:
-        """Flush buffered lines to the file."""
-        self._fh.flush()
+        """Write out the gathered lines (a gzip file: compressed up to a byte boundary)."""
+        self._sync()
 
     def close(self) -> None:
-        """Flush and close the file (a gzip file gets its trailer), then rename it into place; safe twice."""
-        if not self._fh.closed:
-            self._fh.close()
-            os.replace(self.part, self.path)
+        """Write out the rest and finish the file (a gzip file gets its trailer), then rename it into place; safe twice.
+
+        Raises the ``WriteFailed`` when the recording ended at a failed write (``path`` is then untouched)."""
+        if self._fd is not None and self.failure is None:
+            self._sync()
+            if self.failure is None and self._zip is not None:
+                try:
+                    self._out(self._zip.flush(zlib.Z_FINISH) + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+                except OSError as exc:
+                    self._fail(exc)
+            if self.failure is None:
+                self._close_fd()
+                os.replace(self.part, self.path)
+        self._close_fd()
+        if self.failure is not None:
+            raise self.failure
 
     def discard(self) -> None:
         """Close and delete the temporary file: ``path`` is left as it was."""
-        if not self._fh.closed:
-            self._fh.close()
+        if self._fd is not None or self.failure is not None:
+            self._close_fd()
             self.part.unlink(missing_ok=True)
 
     def abandon(self) -> Path:
-        """Close the temporary file and leave it where it is (``path`` untouched); returns its path."""
-        if not self._fh.closed:
-            self._fh.close()
+        """Finish the temporary file as a complete file and leave it where it is (``path`` untouched); returns its path."""
+        if self._fd is not None and self.failure is None:
+            self._sync()
+            if self.failure is None and self._zip is not None:
+                try:
+                    self._out(self._zip.flush(zlib.Z_FINISH) + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+                except OSError as exc:
+                    self._fail(exc)
+        self._close_fd()
         return self.part
 
     def __enter__(self) -> ReplayWriter:

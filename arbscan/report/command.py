@@ -72,11 +72,18 @@ def _alerts(path: Path, flt: ReportFilter) -> list[str]:
 
 
 def _run_notes(runs: pd.DataFrame) -> list[str]:
+    from arbscan.journal.schema import JOURNAL_FAILED
+
+    notes = []
     crashed = [str(r) for r, s in zip(runs["run_id"], runs["status"]) if s == "crashed"]
-    if not crashed:
-        return []
-    return [f"run{'s' if len(crashed) > 1 else ''} {', '.join(crashed)} crashed (the process died): "
-            "funnel and feed counts are as of its last periodic write, and episodes open then were never journaled"]
+    if crashed:
+        notes.append(f"run{'s' if len(crashed) > 1 else ''} {', '.join(crashed)} crashed (the process died): "
+                     "funnel and feed counts are as of its last periodic write, and episodes open then were never journaled")
+    failed = [str(r) for r, s in zip(runs["run_id"], runs["status"]) if s == JOURNAL_FAILED]
+    if failed:
+        notes.append(f"run{'s' if len(failed) > 1 else ''} {', '.join(failed)} lost rows: a journal write failed (a full "
+                     "disk?) and the run stopped there; episodes, trades and counts after that moment were never journaled")
+    return notes
 
 
 # -- command line ------------------------------------------------------------------------------
