@@ -45,19 +45,25 @@ logger = logging.getLogger(__name__)
 
 
 def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
-                       progress: Any = None, alerts: bool = False, warn: Callable[[str], None] | None = None) -> ReplayRun:
+                       progress: Any = None, alerts: bool = False, warn: Callable[[str], None] | None = None,
+                       web: str | None = None) -> ReplayRun:
     """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly.
 
     ``alerts`` (``--alerts``): send ``[[alerts]]`` on the file's clock; off by default so backtests do not spam.
     The settings are checked against the file's markets first (``arbscan.config.checks``; warnings go to ``warn``),
     before the journal is opened. With ``scanner.workers`` above 1 the symbols are split over that many
-    processes (``arbscan.parallel.replay_workers``).
+    processes (``arbscan.parallel.replay_workers``). ``web`` (HOST:PORT): serve the live web view
+    (``arbscan.web``) on a thread of its own while the file plays.
     """
     from arbscan.config.checks import check_settings, replay_markets
     from arbscan.replay.run import replay_header, run_replay
     from arbscan.journal.store import Store
 
     check_replay_args(path, depth)
+    if web is not None:
+        from arbscan.web.server import check_listen, web_token
+
+        check_listen(web, web_token())  # a refused address stops the run before the journal is touched
     for line in check_settings(settings, "replay", strategies=strategies, replay=replay_markets(path)):
         (warn or say_warning)(line)
     requested = settings.scanner.workers
@@ -66,6 +72,8 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
 
         settings = workers_for_file(settings, path)
         if settings.scanner.workers > 1:
+            if web is not None:
+                raise BadInput("replay --web runs the file in one process: drop --workers (or scanner.workers)")
             return run_replay_workers(settings, path, depth=depth, strategies=strategies, progress=progress,
                                       alerts=alerts, requested=requested)
     sc = settings.scanner
@@ -87,6 +95,16 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
         store.close("error")  # a refused strategy is a failed run, not an empty successful one
         raise
     scanner.listeners.extend(executors)
+    server = None
+    if web is not None:
+        from arbscan.web import replay_server
+
+        server = replay_server(settings.web, web, scanner, sc.db, run_id, f"replay {path.name}", _secrets(settings))
+        try:
+            server.start()
+        except BaseException:
+            store.close("error")
+            raise
     if hub is not None:
         attach_alerts(hub, scanner, executors)
         hub.start()
@@ -105,6 +123,8 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     finally:
         if progress:
             progress.done()
+        if server is not None:
+            server.stop()
         if hub is not None:
             hub.close()  # its last alerts are audited before the journal closes
         try:
@@ -129,14 +149,15 @@ def _keyed_venues(settings: Settings, adapters: Mapping[str, Any]) -> tuple[str,
 async def run_live_command(settings: Settings, mode: str, *, duration: float | None, strategies: Sequence[str],
                            live: bool, validate_orders: bool, out_path: str | None, status_view: Callable[[Any], Any],
                            on_unreachable: Callable[[str, str, float], None], force: bool = False,
-                           warn: Callable[[str], None] | None = None) -> LiveRun:
+                           warn: Callable[[str], None] | None = None, web: str | None = None) -> LiveRun:
     """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped.
 
     The settings are checked first (``arbscan.config.checks``; warnings go to ``warn``). ``record`` refuses an
     existing ``out_path`` unless ``force``; the file appears only when the recording closes with books in
     it (a recording that got none leaves no file, one stopped by an error leaves its ``.part`` file).
     A ``scan`` with ``scanner.workers`` above 1 splits the symbols over that many processes
-    (``arbscan.parallel.scan_workers``).
+    (``arbscan.parallel.scan_workers``). ``web`` (HOST:PORT, ``scan`` only): serve the live web view
+    (``arbscan.web``) on this event loop.
     """
     from arbscan.config.checks import check_settings
     from arbscan.scan.feeds import LiveDriver
@@ -151,6 +172,10 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
     if mode == "record" and out_path is not None and Path(out_path).exists() and not force:
         raise BadInput(f"--out {out_path!r} already exists; pass --force to replace it (the new recording replaces "
                        "it only once it closes properly)")
+    if web is not None:
+        from arbscan.web.server import check_listen, web_token
+
+        check_listen(web, web_token())
     trading = list(strategies) if strategies or not live else [settings.strategies[0].name] if settings.strategies else []
     for line in check_settings(settings, mode, strategies=trading):
         (warn or say_warning)(line)
@@ -159,7 +184,7 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
 
         return await run_scan_workers(settings, duration=duration, strategies=strategies, live=live,
                                       validate_orders=validate_orders, status_view=status_view,
-                                      on_unreachable=on_unreachable)
+                                      on_unreachable=on_unreachable, web=_workers_web(settings, web))
     store = writer = hub = None
     executors: list[Executor] = []
     scanner = build_scanner(settings, None, venue_balances(settings))
@@ -215,6 +240,12 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal)
     view = status_view(driver)
+    server = None
+    if web is not None and store is not None:
+        from arbscan.web import live_server
+
+        server = live_server(settings.web, web, scanner, driver, adapters, sc.db, store.run_id, "scan",
+                             _secrets(settings))
 
     async def _status_loop() -> None:
         while True:
@@ -230,6 +261,8 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         loop.call_later(duration, driver.stop.set)
     outcome = "error"
     try:
+        if server is not None:
+            await server.start()
         await driver.run()
         outcome = "error" if write_failed else "interrupted" if interrupted else "ok"
     finally:
@@ -237,6 +270,8 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if server is not None:
+            await server.stop()
         view.close()
         for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)
             await ex.close()
@@ -269,3 +304,24 @@ def _finish_recording(writer: ReplayWriter, outcome: str) -> None:
         writer.close()
     else:
         writer.discard()
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """Values the web view must never show: what the alert destinations' environment variables hold."""
+    import os
+
+    names = [n for a in settings.alerts for n in (a.url_env, a.token_env) if n]
+    return [os.environ[n] for n in names if os.environ.get(n)]
+
+
+def _workers_web(settings: Settings, web: str | None) -> Callable[[Any, int], Any] | None:
+    """For ``scan --workers N``: a factory of the parent's web view over the shards' merged view (or None)."""
+    if web is None:
+        return None
+
+    def make(view: Any, run_id: int) -> Any:
+        from arbscan.web import workers_server
+
+        return workers_server(settings.web, web, view, settings.scanner.db, run_id,
+                              f"scan with {settings.scanner.workers} workers", _secrets(settings))
+    return make

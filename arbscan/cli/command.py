@@ -39,6 +39,12 @@ logger = logging.getLogger(__name__)
 # -- replay ------------------------------------------------------------------------------------
 
 
+def _web_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--web", nargs="?", const="", default=None, metavar="HOST:PORT",
+                   help="serve the live web view (default address: [web] listen, 127.0.0.1:8765; another "
+                        "than loopback needs ARBSCAN_WEB_TOKEN)")
+
+
 def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", metavar="FILE",
                    help="replay file (.jsonl or .jsonl.gz); default: the bundled real BitMEX/Deribit minute")
@@ -50,6 +56,7 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     shard_flags(p)
     p.add_argument("--alerts", action="store_true",
                    help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
+    _web_flag(p)
 
 
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,8 +73,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     if check_shard_command(settings, args, "replay"):
         return run_replay_shard_command(settings, path, args.shard, run=args.run, depth=depth)
     progress = None if args.no_progress else Progress(f"replay {path.name}")
+    from arbscan.web import web_listen
+
     run = run_replay_command(settings, path, depth=depth, strategies=args.strategy or [], progress=progress,
-                             alerts=args.alerts)
+                             alerts=args.alerts, web=web_listen(settings.web, args.web))
     result = run.result
     out = sys.stdout
     scanner = result.scanner
@@ -105,6 +114,7 @@ def _add_scan(p: argparse.ArgumentParser) -> None:
                    help="place REAL paired orders for the first --strategy (needs API keys for every venue it trades)")
     p.add_argument("--validate-orders", action="store_true",
                    help="with --live: Kraken checks every order with validate=true and executes none; other venues get none")
+    _web_flag(p)
 
 
 def _add_record(p: argparse.ArgumentParser) -> None:
@@ -125,7 +135,8 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         settings, mode, duration=args.duration, strategies=getattr(args, "strategy", None) or [],
         live=getattr(args, "live", False), validate_orders=getattr(args, "validate_orders", False),
         out_path=getattr(args, "out", None), status_view=lambda driver: StatusView(driver, enabled=not args.no_status),
-        on_unreachable=say_unreachable, force=getattr(args, "force", False)))
+        on_unreachable=say_unreachable, force=getattr(args, "force", False),
+        web=_web_of(args, settings) if mode == "scan" else None))
     scanner = run.scanner
     print(f"{mode} stopped: {scanner.events:,} book events, {scanner.live_evaluations:,} live evaluations, "
           f"{scanner.episodes_closed:,} episodes", file=sys.stdout)
@@ -139,6 +150,12 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         print(f"arbscan: nothing recorded (no venue sent a book); {args.out} was not written", file=sys.stderr)
         return 1
     return 0  # Ctrl-C is how a scan or a recording is meant to end
+
+
+def _web_of(args: argparse.Namespace, settings: Settings) -> str | None:
+    from arbscan.web import web_listen
+
+    return web_listen(settings.web, getattr(args, "web", None))
 
 
 def _run_scan(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,6 +183,21 @@ def _run_report(args: argparse.Namespace, settings: Settings) -> int:
     from arbscan.report import run
 
     return run(args, db=settings.scanner.db)
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=int, default=None, metavar="ID", help="the run to show (default: the newest)")
+    p.add_argument("--listen", default=None, metavar="HOST:PORT",
+                   help="where to serve (default: [web] listen, 127.0.0.1:8765; another than loopback needs ARBSCAN_WEB_TOKEN)")
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from arbscan.web import serve_journal
+
+    return serve_journal(settings.web, settings.scanner.db, args.run, args.listen)
 
 
 # -- resume ------------------------------------------------------------------------------------
@@ -318,6 +350,8 @@ COMMANDS: list[Command] = [
     Command("record", "record live books from the configured venues to a replay file", _add_record, _run_record, ()),
     Command("report", "reports over the journal: routes, episode durations, funnel, feeds, paper/live trading",
             _add_report, _run_report, JOURNAL_FLAGS),
+    Command("serve", "the web view of a journal, read-only: the pages of a run that ended (or is running)",
+            _add_serve, _run_serve, JOURNAL_FLAGS),
     Command("resume", "clear the live-trading kill switch (halts) in the journal after checking the venues",
             _add_resume, _run_resume, JOURNAL_FLAGS),
     Command("status", "the journal at a glance: runs, halts, open trades, latest balances, last episodes",

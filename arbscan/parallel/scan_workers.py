@@ -67,8 +67,12 @@ class _ToShards:
 
 async def run_scan_workers(settings: Settings, *, duration: float | None, strategies: Sequence[str], live: bool,
                            validate_orders: bool, status_view: Callable[[Any], Any],
-                           on_unreachable: Callable[[str, str, float], None]) -> Any:
-    """``scan`` with ``settings.scanner.workers`` shards until stopped; returns ``arbscan.parts.LiveRun``."""
+                           on_unreachable: Callable[[str, str, float], None],
+                           web: Callable[[Any, int], Any] | None = None) -> Any:
+    """``scan`` with ``settings.scanner.workers`` shards until stopped; returns ``arbscan.parts.LiveRun``.
+
+    ``web(view, run_id)``: a web server (``arbscan.web``) over the shards' merged view, served on this loop.
+    """
     from adapters.base import load_credentials
 
     from arbscan import parts
@@ -119,8 +123,16 @@ async def run_scan_workers(settings: Settings, *, duration: float | None, strate
             if shard_map.shards[k]:  # more workers than symbols: the others would have nothing to watch
                 sup.start_shard(k)
         asker = _FundingAsker(here, adapters, sc.symbols, funding_refresh_s=sc.transfer_refresh_s)
-        interrupted = await _run_until_stopped(sup, loop, duration, keyed, adapters, status_view, sc.status_interval_ms,
-                                               asker if adapters and sc.transfer_refresh_s > 0 else None, hub)
+        server = web(sup.view, run_id) if web is not None else None
+        if server is not None:
+            await server.start()
+        try:
+            interrupted = await _run_until_stopped(sup, loop, duration, keyed, adapters, status_view,
+                                                   sc.status_interval_ms,
+                                                   asker if adapters and sc.transfer_refresh_s > 0 else None, hub)
+        finally:
+            if server is not None:
+                await server.stop()
         last = [r.last_ts for r in sup.reports.values() if r.last_ts is not None]
         sup.feed.close(max(last) if last else None)
         for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)

@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbscan.errors import AuthError, BadInput, BookIntegrityError, NotSupported, UnexpectedPayload, describe
+from arbscan.errors import (AuthError, BadInput, BookIntegrityError, NotSupported, RateLimited, UnexpectedPayload,
+                            describe)
 from arbscan.scan.scanner import Scanner
 
 __all__ = ["LiveDriver", "VenueState"]
@@ -39,6 +40,8 @@ class VenueState:
     markets: int = 0
     next_retry: float | None = None  # monotonic time of the next attempt
     down_since: float | None = None  # monotonic time of the first failure since books last arrived
+    checksum_failures: int = 0  # books dropped and resubscribed because the venue's checksum disagreed
+    rate_limited: int = 0  # failed attempts the venue (or our own counter) answered with "slow down"
 
 
 @dataclass
@@ -227,12 +230,16 @@ class LiveDriver:
                 logger.error("%s stopped: %s", name, exc)
                 return
             except (UnexpectedPayload, BookIntegrityError) as exc:  # the venue is up; its stream needs a restart
+                if isinstance(exc, BookIntegrityError):
+                    state.checksum_failures += 1
                 logger.warning("%s: %s; resubscribing", name, exc)
                 await self._sleep_or_stop(min(backoff, 1.0))
                 backoff = min(backoff * 2, self.max_backoff)
             except Exception as exc:  # noqa: BLE001 - every other failure is retried with backoff
                 state.reachable = False
                 state.failures += 1
+                if isinstance(exc, RateLimited):
+                    state.rate_limited += 1
                 message = describe(exc)
                 state.last_error = message
                 state.next_retry = time.monotonic() + backoff
