@@ -192,6 +192,27 @@ def test_a_replay_waits_at_the_bound_and_never_exceeds_it(bus):
     assert box.stats.max_rows <= 500 and box.stats.held_over_bound == 0
 
 
+def test_a_replay_drops_no_statistics_row_at_the_bound_it_waits(bus):
+    box = journal(bus, bound=500, when_full="wait")
+    bus.down()
+    box.put(funnel_rows(200, "old"))
+    box.put(funnel_rows(200, "new"))  # supersedes every row of the first batch: still not dropped
+    done = threading.Event()
+
+    def more() -> None:
+        box.put(funnel_rows(200, "newest"))
+        done.set()
+
+    threading.Thread(target=more, daemon=True).start()
+    time.sleep(0.3)
+    assert not done.is_set() and box.held == 400 and box.stats.dropped_rows == 0
+    assert not any("dropped" in line for line in bus.lines)
+    bus.back()
+    assert done.wait(5) and box.close(timeout=5)
+    tags = [r["live"] for b in bodies(bus) for w in b["x"] if w[1] == "funnel" for r in w[2]]
+    assert tags == ["old"] * 200 + ["new"] * 200 + ["newest"] * 200  # every write, in order
+
+
 def test_a_live_shard_drops_its_oldest_routes_when_full(bus):
     box = BusOutbox(bus, "arbscan.routes", "run-a", "shard1@x", kind="routes", bound=3, when_full="drop",
                     header={"shard": 0, "of": 1})

@@ -184,8 +184,7 @@ def run_journal_command(settings: Settings) -> int:
     _require_url(settings, "journal")
     db = settings.scanner.db
     check_journal(db, write=True)
-    bus = Bus(settings.bus, "journal", say).start()
-    say(f"arbscan: journal: committing the bus's journal stream ({settings.bus.url}) into {db}")
+    bus = Bus(settings.bus, "journal", say).start()  # says "committing ..." once it reads the stream
     try:
         consumer = journal_main(bus, str(db), say)
     finally:
@@ -235,8 +234,7 @@ async def _run_paper_executor(settings: Settings, strategies: list[str], say: An
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await executor.follow()
-    say(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}")
+    await executor.follow(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}")
     try:
         while not stop.is_set():
             for seq, data in await executor.next_messages(0.1):

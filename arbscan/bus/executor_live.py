@@ -197,8 +197,7 @@ async def run_live_executor(settings: Settings, strategies: Sequence[str], *, va
         loop.add_signal_handler(sig, stop.set)
     logger.warning("LIVE trading with strategy %r on %s over the bus%s", strategy.name, ", ".join(venues),
                    " (validate only)" if validate else "")
-    await executor.follow()
-    say(f"arbscan: executor: LIVE trading {strategy.name} on the routes at {settings.bus.url}")
+    await executor.follow(f"arbscan: executor: LIVE trading {strategy.name} on the routes at {settings.bus.url}")
     outcome = "error"
     try:
         while not stop.is_set():

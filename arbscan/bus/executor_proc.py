@@ -79,11 +79,16 @@ class BusExecutor:
         self._queue: asyncio.Queue[tuple[int, bytes]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sub: Any = None
+        self._following = ""
 
     # -- following the stream ------------------------------------------------------------------
 
-    async def follow(self) -> None:
-        """Subscribe (again at every reconnection, from the last message seen); call from the main loop."""
+    async def follow(self, following: str = "") -> None:
+        """Subscribe (again at every reconnection, from the last message seen); call from the main loop.
+
+        ``following`` is said once, when the first subscription is made (not before: until then nothing is followed).
+        """
+        self._following = following
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         self.bus.on_connect.append(self._subscribe)
@@ -110,6 +115,9 @@ class BusExecutor:
         self._sub = await self.bus.js.subscribe(ROUTES_SUBJECT, stream=ROUTES_STREAM, cb=on_message, ordered_consumer=True,
                                                 config=config, idle_heartbeat=2.0)
         logger.info("executor: following %s from %s", ROUTES_SUBJECT, self.last_stream_seq + 1 or "now")
+        if self._following:
+            self.say(self._following)
+            self._following = ""
 
     async def next_messages(self, timeout: float) -> list[tuple[int, bytes]]:
         """What arrived (``(batch number, data)``), waiting up to ``timeout`` seconds for the first."""

@@ -296,6 +296,9 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
             durable_name=DURABLE, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=120,
             max_ack_pending=FETCH * 4, filter_subject=JOURNAL_SUBJECT))
         state["sub"] = await js.pull_subscribe_bind(DURABLE, stream=JOURNAL_STREAM)
+        if not state.get("said"):  # said once it is true: the consumer is bound, the stream is read from here on
+            state["said"] = True
+            say(f"arbscan: journal: committing the journal stream ({bus.url}) into {path} from message {first}")
 
     async def fetch() -> list[Any]:
         import nats.errors

@@ -184,7 +184,7 @@ def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, in
     logger.info("shard %d/%d: journal %s; routes %s", k + 1, n, journal.stats, routes.stats)
     say(f"arbscan: shard {k + 1}/{n}: {report.book_events:,} book events; journal: {journal.seq:,} batches "
         f"({journal.stats.duplicates:,} already stored), at most {journal.stats.max_rows:,} rows held for NATS "
-        f"(bus.buffer_rows {journal.bound:,}), {journal.stats.dropped_rows:,} statistics rows dropped")
+        f"(bus.buffer_rows {journal.bound:,}; a replay waits there and drops nothing)")
     return report, run
 
 
