@@ -8,11 +8,13 @@ the end.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from test_bus_cluster import Fleet, _query, _wait_until, fleet, nats  # noqa: F401 - fixtures
@@ -83,3 +85,52 @@ def test_two_scan_shards_on_the_bus_one_executor_trades_both_and_status_shows_th
     assert main(["status", "--db", str(db), "--bus", nats.url]) == 0
     assert "shards on the bus: none alive" in capsys.readouterr().out  # a clean stop removes the heartbeat
     assert "of run scan-" in fleet.out("shard1") and "stopped:" in fleet.out("shard1")
+
+
+def _scan_shard(fleet, launcher: Path, k: int, url: str, cfg: Path) -> None:
+    name = f"shard{k}"
+    n = fleet.starts[name] = fleet.starts.get(name, 0) + 1
+    with open(fleet.tmp / f"{name}.{n}.out", "wb") as out, open(fleet.tmp / f"{name}.{n}.err", "wb") as err:
+        fleet.procs[name] = subprocess.Popen(
+            [sys.executable, str(launcher), "scan", "--bus", url, "--shard", f"{k}/2", "--config", str(cfg),
+             "--no-status"], stdout=out, stderr=err, start_new_session=True)
+
+
+def test_a_killed_scan_shards_open_episode_is_closed_stale_by_the_journal_once_its_heartbeat_is_gone(
+        nats, fleet, tmp_path):
+    """As the parent of --workers does (tests/test_workers_scan.py): closed 'stale' / 'shard_died', its successor's
+    own episode after it; the other shard's episode is left alone."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    db = tmp_path / "bus.db"
+    fleet.start("journal", "journal", "--bus", nats.url, "--db", str(db))
+    launcher = _fake_venue_shard(tmp_path)
+    for k in (1, 2):
+        _scan_shard(fleet, launcher, k, nats.url, cfg)
+    _wait_until("shard 1's open episode reported", lambda: _query(
+        db, "SELECT count(*) FROM bus_open WHERE producer LIKE '%|shard1@%' AND work LIKE '%BTC/USD%'") == [(1,)],
+        fleet, timeout=40)
+    killed = time.time()
+    fleet.kill("shard1")  # SIGKILL: its episode is open, nothing closes it but the journal consumer
+    _wait_until("the stale close", lambda: _query(db, "SELECT count(*) FROM opportunities") == [(1,)], fleet, timeout=20)
+    found = time.time()
+    (reason, detail, closed_at, symbol), = _query(db, "SELECT close_reason, close_detail, closed_at, symbol FROM opportunities")
+    assert (symbol, reason, detail) == ("BTC/USD", "stale", "shard_died")
+    assert killed - 1.0 <= closed_at <= found + 1.0  # its event clock (venue time: now) plus the time since its report
+    assert found - killed >= 4.0  # not before its heartbeat expired (5 s after its last beat)
+    assert re.search(r"journal: shard 1/2 of run scan-\S+ \(shard1@\S+\) is gone \(no heartbeat for 5 s\); "
+                     r"1 open episode\(s\) closed as stale", fleet.err("journal"))
+    _scan_shard(fleet, launcher, 1, nats.url, cfg)  # its successor opens an episode of its own
+    for k in (1, 2):
+        _wait_until(f"shard {k} running", lambda: "connected to NATS" in fleet.err(f"shard{k}"), fleet, timeout=20)
+    time.sleep(1.5)
+    for k in (1, 2):
+        fleet.procs[f"shard{k}"].send_signal(signal.SIGTERM)
+    assert fleet.wait("shard1", 30) == 0 and fleet.wait("shard2", 30) == 0
+    _wait_until("the run to end", lambda: _query(db, "SELECT status FROM runs") == [("ok",)], fleet)
+    assert fleet.stop("journal") == 0
+    rows = _query(db, "SELECT symbol, close_reason, close_detail FROM opportunities ORDER BY id")
+    assert rows == [("BTC/USD", "stale", "shard_died"), ("BTC/USD", "end", None), ("ETH/USD", "end", None)] or \
+        sorted(rows) == [("BTC/USD", "end", None), ("BTC/USD", "stale", "shard_died"), ("ETH/USD", "end", None)]
+    left = _query(db, "SELECT producer, stale FROM bus_open")  # the ones that ended are gone; the dead one is kept
+    assert len(left) == 1 and "|shard1@" in left[0][0] and "opportunities" in left[0][1]  # (withdrawn if it sends again)

@@ -188,12 +188,42 @@ def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, in
     return report, run
 
 
-class _ScanEvents:
-    """The events outbox of a scan shard: status reports feed the heartbeat, unreachable venues are said here,
-    the rest goes to the executor."""
+class _Rows:
+    """An outbox that keeps what it is given (a ``RemoteStore`` over it builds rows and sends nothing)."""
 
-    def __init__(self, routes: BusOutbox, on_unreachable: Callable[[str, str, float], None]) -> None:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+
+
+def stale_work(episodes: list[Any], clock: float | None) -> list[Any]:
+    """The journal rows that would close ``episodes`` as ``stale`` (shard_died) at ``clock``, as the shard writes them."""
+    import copy
+
+    from arbscan.remote_store import RemoteStore
+
+    kept = _Rows()
+    store = RemoteStore(kept, None)
+    for ep in episodes:
+        ep = copy.copy(ep)
+        ep.closed_at, ep.close_reason, ep.close_detail = clock, "stale", "shard_died"
+        store.record_episode(ep)
+    store.send()
+    return [[op, table, rows, list(pk) if isinstance(pk, tuple) else pk] for item in kept.items
+            for op, table, rows, pk in item]
+
+
+class _ScanEvents:
+    """The events outbox of a scan shard: status reports feed the heartbeat and tell the journal consumer the open
+    episodes (it closes them ``stale`` if this shard's heartbeat goes), unreachable venues are said here, the rest
+    goes to the executor."""
+
+    def __init__(self, routes: BusOutbox, on_unreachable: Callable[[str, str, float], None],
+                 journal: BusOutbox | None = None) -> None:
         self.routes = routes
+        self.journal = journal
         self.on_unreachable = on_unreachable
         self.status: Any = None
 
@@ -205,6 +235,9 @@ class _ScanEvents:
         for msg in item:
             if msg[0] == "s":
                 self.status = msg[2]
+                if self.journal is not None:
+                    st = msg[2]
+                    self.journal.announce("open", {"clock": st.clock, "work": stale_work(st.open_episodes, st.clock)})
             elif msg[0] == "u":
                 self.on_unreachable(msg[2], msg[3], msg[4])
             else:
@@ -240,7 +273,7 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
                                "settings": app.settings_summary(settings, bus_shards=n)})
     routes.announce("start", {"mode": "scan", "balances": {}, "strategies": [s.name for s in settings.strategies],
                               "window_ms": _window_ms(settings)})
-    events = _ScanEvents(routes, on_unreachable)
+    events = _ScanEvents(routes, on_unreachable, journal)
     control_in, control_out = pipe()
     spec = ScanShardSpec(k, shard_map.shards, settings, None, None, app.build_adapters, _strategies(settings),
                          _window_ms(settings), driver_options=dict(app.DRIVER_OPTIONS),
@@ -260,7 +293,7 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
 
     def info() -> dict[str, Any]:
         st = events.status
-        return {"held_rows": journal.held, "events": st.events if st is not None else 0,
+        return {"held_rows": journal.held, "producer": producer, "events": st.events if st is not None else 0,
                 "live_evaluations": st.live_evaluations if st is not None else 0}
 
     beat = Heartbeat(bus, run, k, n, "scan", info).start()
