@@ -8,7 +8,7 @@ from arbscan.errors import ConfigError
 
 if TYPE_CHECKING:
     from adapters.base import ExchangeAdapter
-    from arbscan.config import VenueConfig
+    from arbscan.config.settings import VenueConfig
 
 __all__ = ["build_adapter", "NATIVE_EXCHANGES"]
 

@@ -20,7 +20,7 @@ member                     required  notes; for an optional member, what "the ve
                                      ``NotSupported``
 ``validate_orders``        optional  True when orders are sent validate-only: the venue checks them and
                                      places nothing (Kraken's ``validate=true``); cannot: False
-``fetch_funding(assets)``  optional  async; ``arbscan.funding.AssetFunding`` of those assets the venue
+``fetch_funding(assets)``  optional  async; ``arbscan.funding.facts.AssetFunding`` of those assets the venue
                                      states (deposit/withdraw switches, networks by ccxt unified code,
                                      fees, minimums); an asset it says nothing about is left out;
                                      cannot: raises ``NotSupported``
@@ -49,7 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 from adapters.ccxt.errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
 from arbscan.booksanity import untrue_reason
 from arbscan.errors import AuthError, NotSupported
-from arbscan.funding import AssetFunding
+from arbscan.funding.facts import AssetFunding
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
 
 log = logging.getLogger(__name__)

@@ -1,193 +1,47 @@
-"""Builds and runs arbscan once per command: one adapter per venue, the store, the executors, the listeners.
+"""Builds and runs arbscan once per command: ``replay`` on a file, ``scan`` and ``record`` on the live venues.
 
-This is the one place where parts are put together: ``cli.py`` parses arguments and calls
-:func:`run_replay_command` here or ``arbscan.app_live.run_live_command`` (scan, record: the same parts
-run on the live venues). Every venue gets one adapter, shared by the
-feed driver and a live executor. A venue's configured ``taker_fee`` is applied once per source of
-markets: a venue's markets get it in its adapter (:func:`build_adapters` passes it to the adapter's
-constructor, so the feed driver, a live executor's start-up and ``arbscan markets`` all see it), a
-replay file's market lines in ``arbscan.replay.file_market`` (one process and every replay shard).
-Paper or live is chosen here, once, by building one executor per strategy.
+``arbscan.cli`` parses the arguments and calls :func:`run_replay_command` or :func:`run_live_command`
+here; the parts come from ``arbscan.parts`` (one adapter per venue, the scanner, the journal, the
+executors, alerts). A replay runs the file on its own clock in this process, or over N symbol shards
+(``arbscan.parallel.replay_workers``) with ``scanner.workers`` above 1. A live run is one feed driver
+(``arbscan.scan.feeds.LiveDriver``) over one adapter per venue; the journal and the executors for
+``scan``, a replay file for ``record``; signals, the status view, alerts and a clean close (a trade in
+flight settles, the last alerts go out, the recording is renamed into place or kept aside) in that order.
+
+Layer: just below the CLI; it may import every other layer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from arbscan import __version__
-from arbscan.config import Settings, StrategyConfig
+from arbscan import parts  # build_adapters and DRIVER_OPTIONS are looked up per run: tests replace them there
+from arbscan.config.settings import Settings
 from arbscan.errors import BadInput, ConfigError
-from arbscan.executor import Executor
-from arbscan.funding import FundingBook
-from arbscan.model import Balances, Market
-from arbscan.scanner import Scanner
+from arbscan.execution.executor import Executor
+from arbscan.parts import (
+    LiveRun,
+    ReplayRun,
+    alerts_for_run,
+    attach_alerts,
+    build_scanner,
+    check_replay_args,
+    live_executor_for,
+    paper_executors,
+    say_warning,
+    settings_summary,
+    venue_balances,
+)
+from arbscan.replay.writer import BookRecorder, ReplayWriter
 
-if TYPE_CHECKING:
-    from arbscan.alerts import Alerts
-
-__all__ = [
-    "build_scanner",
-    "build_adapters",
-    "starting_balances",
-    "paper_executors",
-    "live_executor_for",
-    "settings_summary",
-    "run_replay_command",
-    "check_replay_args",
-    "alerts_for_run",
-    "DRIVER_OPTIONS",
-    "ALERT_OPTIONS",
-]
+__all__ = ["run_replay_command", "run_live_command"]
 
 logger = logging.getLogger(__name__)
-
-DRIVER_OPTIONS: dict[str, Any] = {}
-"""Extra keyword arguments for ``arbscan.feeds.LiveDriver`` (tests shorten ``initial_backoff`` here)."""
-
-ALERT_OPTIONS: dict[str, Any] = {}
-"""Extra keyword arguments for ``arbscan.alerts.build_alerts`` (tests shorten ``close_grace_s`` here)."""
-
-
-def settings_summary(settings: Settings, **extra: Any) -> dict[str, Any]:
-    """What a ``runs`` row records about the settings: names and numbers only, never secrets."""
-    sc = settings.scanner
-    out: dict[str, Any] = {
-        "config": settings.source,
-        "symbols": list(sc.symbols),
-        "min_net_bps": str(sc.min_net_bps),
-        "max_book_age_ms": sc.max_book_age_ms,
-        "book_depth": sc.book_depth,
-        "require_transferable": sc.require_transferable,
-        "rebalance_batch": sc.rebalance_batch,
-        "venues": [v.exchange for v in settings.venues],
-        "version": __version__,
-    }
-    if settings.alerts:
-        out["alerts"] = [a.name for a in settings.alerts]  # names only: their URLs and tokens are secrets
-    out.update(extra)
-    return out
-
-
-def build_scanner(settings: Settings, store: Any, balances: Balances) -> Scanner:
-    """The scanner of a run: thresholds, balances, and the config's ``transfer`` tables under its funding facts."""
-    sc = settings.scanner
-    return Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances,
-                   funding=FundingBook(settings.transfer_overrides()), require_transferable=sc.require_transferable,
-                   rebalance_batch=sc.rebalance_batch)
-
-
-def build_adapters(settings: Settings, *, validate_orders: bool = False) -> dict[str, Any]:
-    """One adapter per configured venue (``validate_orders``: Kraken orders are sent validate-only)."""
-    from adapters import build_adapter
-
-    return {v.exchange: build_adapter(v, settings.scanner.book_depth, validate_orders=validate_orders)
-            for v in settings.venues}
-
-
-def venue_balances(settings: Settings) -> Balances:
-    return {v.exchange: dict(v.balances) for v in settings.venues if v.balances}
-
-
-def starting_balances(strategy: StrategyConfig, fallback: Mapping[str, Mapping[str, Any]] | None) -> Balances:
-    """The strategy's own ``balances`` when set, else ``fallback`` (the venues' balances, a replay's lines).
-
-    ``BadInput`` naming the strategy when neither has any: paper trading without capital is meaningless.
-    """
-    if strategy.balances:
-        return {ex: dict(b) for ex, b in strategy.balances.items()}
-    if fallback and any(fallback.values()):
-        return {ex: dict(b) for ex, b in fallback.items() if b}
-    raise BadInput(f"strategy {strategy.name!r}: no starting balances; set strategies.balances in the config "
-                   "(or give the replay file balance lines)")
-
-
-def paper_executors(settings: Settings, names: Iterable[str], store: Any, markets: Mapping[tuple[str, str], Market],
-                    fallback: Mapping[str, Mapping[str, Any]] | None, transfers: Any = None) -> list[Executor]:
-    """One paper executor per strategy name, in order (``ConfigError`` for an unknown name)."""
-    from arbscan.paper import paper_executor
-
-    out = []
-    for name in dict.fromkeys(names):
-        strategy = settings.strategy(name)
-        out.append(paper_executor(strategy, markets, store, starting_balances=starting_balances(strategy, fallback),
-                                  transfers=transfers))
-    return out
-
-
-def live_executor_for(settings: Settings, names: Sequence[str], store: Any, adapters: Mapping[str, Any],
-                      markets: dict[tuple[str, str], Market], validate_orders: bool, transfers: Any = None) -> Executor:
-    """The one live executor of ``scan --live``: the first ``--strategy`` (else the first configured).
-
-    Its venues (the strategy's, all configured ones when empty) must all have API keys, else
-    ``ConfigError`` naming the variables to set.
-    """
-    from arbscan.execution_journal import DurableJournal
-    from arbscan.live import live_executor, require_credentials
-
-    strategy = settings.strategy(names[0]) if names else settings.strategies[0]
-    if len(names) > 1:
-        raise ConfigError("--live runs one strategy: name a single --strategy")
-    venues = [v.exchange for v in settings.venues if not strategy.venues or v.exchange in strategy.venues]
-    if len(venues) < 2:
-        raise ConfigError(f"strategies: {strategy.name!r} needs at least two configured venues to trade")
-    require_credentials(venues)
-    if store is None or getattr(store, "path", None) is None:
-        raise ConfigError("--live needs the journal (scanner.db)")
-    logger.warning("LIVE trading with strategy %r on %s%s", strategy.name, ", ".join(venues),
-                   " (validate only: Kraken checks each order, nothing executes)" if validate_orders else "")
-    return live_executor({v: adapters[v] for v in venues}, DurableJournal.for_store(store), settings.live, strategy,
-                         markets=markets, validate_only=validate_orders, check_permissions=True,
-                         symbols=strategy.symbols or settings.scanner.symbols,
-                         transfers=transfers)
-
-
-def alerts_for_run(settings: Settings, store: Any, *, required: bool = False) -> Alerts | None:
-    """The run's alert hub from ``[[alerts]]`` (None without any), audited into ``store``; not started yet.
-
-    ``required`` (``replay --alerts``): ``BadInput`` when no destination is configured. A destination
-    whose URL or token is missing stops the run here, before any venue is touched.
-    """
-    if required and not settings.alerts:
-        raise BadInput("--alerts: no [[alerts]] destination is configured")
-    if not settings.alerts:
-        return None
-    from arbscan.alerts import build_alerts
-
-    return build_alerts(settings.alerts, store, **ALERT_OPTIONS)
-
-
-def attach_alerts(alerts: Alerts, scanner: Scanner, executors: Sequence[Executor]) -> None:
-    """Hand the hub to what emits events: the scanner's episodes, each executor's trades and halts."""
-    scanner.episode_listeners.append(alerts)
-    for ex in executors:
-        alerts.watch_executor(ex)
-
-
-# -- replay --------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ReplayRun:
-    """What ``arbscan replay`` did: the replay's result, its run id and the executors that traded."""
-
-    result: Any
-    run_id: int
-    executors: list[Executor]
-
-
-def check_replay_args(path: Path, depth: int) -> None:
-    """``BadInput`` naming the problem when ``path`` is no replay file to read or ``depth`` is negative."""
-    if path.is_dir():
-        raise BadInput(f"replay file {str(path)!r} is a directory")
-    if not path.exists():
-        raise BadInput(f"replay file {str(path)!r} does not exist")
-    if depth < 0:
-        raise BadInput(f"--depth must be 0 or more, got {depth}")
 
 
 def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies: Sequence[str],
@@ -195,20 +49,20 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     """Replay ``path`` into the journal with paper executors for ``strategies``; SIGINT/SIGTERM end it cleanly.
 
     ``alerts`` (``--alerts``): send ``[[alerts]]`` on the file's clock; off by default so backtests do not spam.
-    The settings are checked against the file's markets first (``arbscan.checks``; warnings go to ``warn``),
+    The settings are checked against the file's markets first (``arbscan.config.checks``; warnings go to ``warn``),
     before the journal is opened. With ``scanner.workers`` above 1 the symbols are split over that many
-    processes (``arbscan.workers``).
+    processes (``arbscan.parallel.replay_workers``).
     """
-    from arbscan.checks import check_settings, replay_markets
-    from arbscan.replay import replay_header, run_replay
-    from arbscan.store import Store
+    from arbscan.config.checks import check_settings, replay_markets
+    from arbscan.replay.run import replay_header, run_replay
+    from arbscan.journal.store import Store
 
     check_replay_args(path, depth)
     for line in check_settings(settings, "replay", strategies=strategies, replay=replay_markets(path)):
         (warn or say_warning)(line)
     requested = settings.scanner.workers
     if requested > 1:
-        from arbscan.workers import run_replay_workers, workers_for_file
+        from arbscan.parallel.replay_workers import run_replay_workers, workers_for_file
 
         settings = workers_for_file(settings, path)
         if settings.scanner.workers > 1:
@@ -261,16 +115,139 @@ def run_replay_command(settings: Settings, path: Path, *, depth: int, strategies
     return ReplayRun(result, run_id, executors)
 
 
-def say_warning(line: str) -> None:
-    """A warning about the settings, one line on stderr at start (above any live view)."""
-    from arbscan.status import say
 
-    say(f"arbscan: warning: {line}")
+def _keyed_venues(settings: Settings, adapters: Mapping[str, Any]) -> tuple[str, ...]:
+    """Venues with API keys and no configured balances: their own balances are read and cap sizes."""
+    from adapters.base import load_credentials
+
+    return tuple(v.exchange for v in settings.venues
+                 if not v.balances and v.exchange in adapters and load_credentials(v.exchange) is not None)
 
 
-def say_unreachable(venue: str, message: str, retry_in: float) -> None:
-    """The one line per failed attempt to reach a venue, on stderr (above the live status view)."""
-    from arbscan.status import say
+async def run_live_command(settings: Settings, mode: str, *, duration: float | None, strategies: Sequence[str],
+                           live: bool, validate_orders: bool, out_path: str | None, status_view: Callable[[Any], Any],
+                           on_unreachable: Callable[[str, str, float], None], force: bool = False,
+                           warn: Callable[[str], None] | None = None) -> LiveRun:
+    """``scan`` (journal, executors) or ``record`` (a replay file) on the configured venues until stopped.
 
-    say(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.3g} s")
+    The settings are checked first (``arbscan.config.checks``; warnings go to ``warn``). ``record`` refuses an
+    existing ``out_path`` unless ``force``; the file appears only when the recording closes with books in
+    it (a recording that got none leaves no file, one stopped by an error leaves its ``.part`` file).
+    A ``scan`` with ``scanner.workers`` above 1 splits the symbols over that many processes
+    (``arbscan.parallel.scan_workers``).
+    """
+    from arbscan.config.checks import check_settings
+    from arbscan.scan.feeds import LiveDriver
 
+    sc = settings.scanner
+    if not settings.venues:
+        raise ConfigError("venues: none configured")
+    if validate_orders and not live:
+        raise BadInput("--validate-orders needs --live (it is the last step before live orders)")
+    if duration is not None and not (0 < duration < float("inf")):
+        raise BadInput(f"--duration must be a positive number of seconds, got {duration}")
+    if mode == "record" and out_path is not None and Path(out_path).exists() and not force:
+        raise BadInput(f"--out {out_path!r} already exists; pass --force to replace it (the new recording replaces "
+                       "it only once it closes properly)")
+    trading = list(strategies) if strategies or not live else [settings.strategies[0].name] if settings.strategies else []
+    for line in check_settings(settings, mode, strategies=trading):
+        (warn or say_warning)(line)
+    if mode == "scan" and sc.workers > 1:
+        from arbscan.parallel.scan_workers import run_scan_workers
+
+        return await run_scan_workers(settings, duration=duration, strategies=strategies, live=live,
+                                      validate_orders=validate_orders, status_view=status_view,
+                                      on_unreachable=on_unreachable)
+    store = writer = hub = None
+    executors: list[Executor] = []
+    scanner = build_scanner(settings, None, venue_balances(settings))
+    try:  # everything that can refuse bad input, before any venue is touched
+        validate = live and (validate_orders or settings.live.validate_orders)
+        if mode == "scan":
+            from arbscan.journal.store import Store
+
+            store = scanner.store = Store(sc.db)
+            store.start_run("scan", ",".join(v.exchange for v in settings.venues), settings_summary(settings))
+            hub = alerts_for_run(settings, store)
+        else:
+            writer = ReplayWriter(out_path)
+        adapters = parts.build_adapters(settings, validate_orders=validate)
+        if live:
+            executors = [live_executor_for(settings, strategies, store, adapters, scanner.markets, validate,
+                                           scanner.transfers)]
+        elif strategies and store is not None:
+            executors = paper_executors(settings, strategies, store, scanner.markets, venue_balances(settings),
+                                        scanner.transfers)
+    except BaseException:
+        if store is not None:
+            store.close("error")
+        if writer is not None:
+            writer.discard()
+        raise
+    scanner.listeners.extend(executors)
+    if hub is not None:
+        attach_alerts(hub, scanner, executors)
+    if writer is not None:
+        scanner.listeners.append(BookRecorder(writer, scanner.markets))
+    driver = LiveDriver(scanner, adapters, sc.symbols, depth=sc.book_depth, on_unreachable=on_unreachable,
+                        balance_venues=_keyed_venues(settings, adapters) if store else (),
+                        funding_refresh_s=sc.transfer_refresh_s, **parts.DRIVER_OPTIONS)
+    loop = asyncio.get_running_loop()
+    interrupted = False
+
+    def _on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        driver.stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _on_signal)
+    view = status_view(driver)
+
+    async def _status_loop() -> None:
+        while True:
+            await asyncio.sleep(sc.status_interval_ms / 1000)
+            view.draw()
+
+    status_task = asyncio.create_task(_status_loop())
+    watch_task = None
+    if hub is not None:
+        hub.start()
+        watch_task = asyncio.create_task(hub.watch(driver), name="alerts-watch")
+    if duration:
+        loop.call_later(duration, driver.stop.set)
+    outcome = "error"
+    try:
+        await driver.run()
+        outcome = "interrupted" if interrupted else "ok"
+    finally:
+        background = [t for t in (status_task, watch_task) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        view.close()
+        for ex in executors:  # a live trade in flight settles first (bounded by its deadlines)
+            await ex.close()
+        await driver.close_adapters()
+        if hub is not None:  # its last alerts go out (a short grace) and are audited before the journal closes
+            await loop.run_in_executor(None, hub.close)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if writer is not None:
+            _finish_recording(writer, outcome)
+        if store is not None:
+            store.end_run(outcome, events=scanner.events)
+            store.close(outcome)
+    return LiveRun(scanner, store.run_id if store is not None else None, executors,
+                   writer.books if writer is not None else 0)
+
+
+def _finish_recording(writer: ReplayWriter, outcome: str) -> None:
+    """Rename a recording into place when it closed properly with books; else leave the target untouched."""
+    if outcome == "error":
+        kept = writer.abandon()
+        logger.error("recording stopped by an error; what it recorded is in %s (%s was not touched)", kept, writer.path)
+    elif writer.books:
+        writer.close()
+    else:
+        writer.discard()

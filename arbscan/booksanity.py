@@ -10,7 +10,7 @@ scanner counts the routes through it under ``untrue_book`` instead of evaluating
 - :func:`untrue_reason` judges a whole ``BookSnapshot`` (the ccxt and Kraken adapters call it on every
   book before it is published);
 - :func:`line_reason` (:func:`line_gate` for one market) and :func:`believable_levels` judge the levels
-  of one replay book line, where an amount of 0 deletes a level (``arbscan.replay.BookBuilder`` calls
+  of one replay book line, where an amount of 0 deletes a level (``arbscan.replay.run.BookBuilder`` calls
   them on every line);
 - :func:`crossing_reason` names a crossed or locked top of book.
 

@@ -180,7 +180,7 @@ class Side(Enum):
 
 
 class OrderStatus(Enum):
-    """Lifecycle state of one order; legal moves live in ``arbscan.orders.TRANSITIONS``."""
+    """Lifecycle state of one order; legal moves live in ``arbscan.execution.orders.TRANSITIONS``."""
 
     CREATED = "created"
     SUBMITTED = "submitted"

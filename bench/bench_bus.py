@@ -77,10 +77,10 @@ def route_message(line: int, sent_ns: int) -> tuple[Any, ...]:
 def _receive_bus(url: str, count: int, ready: Any, done: Any) -> None:
     """An executor process: BusExecutor's subscription and hop to its loop; records put-to-decoded latencies."""
     from arbscan.bus.codec import decode_pickle
-    from arbscan.bus.config import BusConfig
+    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.executor_proc import BusExecutor
-    from arbscan.config import Settings
+    from arbscan.config.settings import Settings
 
     async def run() -> list[int]:
         settings = Settings(bus=BusConfig(url=url))
@@ -186,11 +186,11 @@ def _stats(lat_ns: list[int]) -> dict[str, float]:
 
 def route_latency(url: str, count: int, rate: float) -> dict[str, Any]:
     """One round: JetStream (the bus), core NATS and a local pipe, the same paced messages."""
-    from arbscan.bus.config import BusConfig
+    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
     from arbscan.bus.subjects import ROUTES_SUBJECT
-    from arbscan.transport import pipe
+    from arbscan.parallel.transport import pipe
 
     out: dict[str, Any] = {}
     bus = Bus(BusConfig(url=url), "bench-shard", lambda line: None).start()
@@ -237,7 +237,7 @@ def route_latency(url: str, count: int, rate: float) -> dict[str, Any]:
 def route_flood(url: str, count: int, server_pid: int, per_message: int = 1) -> dict[str, Any]:
     """As many route messages (``per_message`` routes each) as the executor process takes: messages/s stored and
     decoded, the server's CPU per message."""
-    from arbscan.bus.config import BusConfig
+    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
     from arbscan.bus.subjects import ROUTES_SUBJECT
@@ -320,7 +320,7 @@ def _watch(db: Path, rows: int, timeout: float = 300.0) -> tuple[float, float]:
 
 def journal_rows(url: str, rows: int, workdir: Path, tag: str) -> dict[str, Any]:
     """Stored by JetStream (one producer), committed by ``arbscan journal``, and both at once."""
-    from arbscan.bus.config import BusConfig
+    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
     from arbscan.bus.subjects import JOURNAL_SUBJECT
@@ -385,7 +385,7 @@ def projection(flood1: dict[str, Any], flood20: dict[str, Any], encode_us: float
     shard_routes = per_shard * live_per_event
     with_routes_us = per_event_us + live_per_event * encode_us  # a shard that also writes every live route
     shards_routes = -(-updates // int(1e6 / with_routes_us))
-    journal_msgs = rows_per_s / 50  # a scan shard's batches: 50 rows (arbscan.shard_scan.BATCH_ROWS)
+    journal_msgs = rows_per_s / 50  # a scan shard's batches: 50 rows (arbscan.parallel.shard_scan.BATCH_ROWS)
     return {
         "updates_per_s": updates, "per_event_us": per_event_us, "events_per_shard_per_s": per_shard,
         "shards": shards, "per_event_us_with_routes": with_routes_us, "shards_with_routes": shards_routes,

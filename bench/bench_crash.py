@@ -5,7 +5,7 @@ Usage (from the repository root)::
     python -m bench.bench_crash                    # 200 trials
     python -m bench.bench_crash --trials 1000 --events 60000 --workers 2
 
-Each trial starts ``python -m arbscan.cli replay FILE --db DB`` on a generated three-venue file
+Each trial starts ``python -m arbscan.cli.command replay FILE --db DB`` on a generated three-venue file
 whose routes open and close an episode every few events (so the journal writer commits all the
 time), kills it with SIGKILL after a uniformly random delay, then opens the journal with sqlite3 and
 runs ``PRAGMA integrity_check``, and checks that no ``opportunities`` row is half written. The

@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arbscan.replay import BookBuilder, BookEvent, MarketEvent, ReplayReader
-from arbscan.feeds import LiveDriver
-from arbscan.scanner import Scanner
-from arbscan.store import Store
+from arbscan.replay.run import BookBuilder, BookEvent, MarketEvent, ReplayReader
+from arbscan.scan.feeds import LiveDriver
+from arbscan.scan.scanner import Scanner
+from arbscan.journal.store import Store
 from bench.common import fmt_spread, machine, percentile, pin_cpu, save_results, spread
 from bench.gen_replay import generate
 

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arbscan.replay import BookBuilder
-from arbscan.scanner import Scanner
+from arbscan.replay.run import BookBuilder
+from arbscan.scan.scanner import Scanner
 from bench.bench_replay import _read_events, ensure_file
 from bench.common import machine, percentile, pin_cpu
 

@@ -11,7 +11,7 @@ the bundled real recording (BitMEX/Deribit, ``arbscan/data``) is run as an extra
 ``--repeat`` rounds, every cell runs in turn (rounds outermost, so a burst of machine load is
 spread over all cells):
 
-* **throughput**: ``arbscan.replay.run_replay(file, store, depth=10)`` (what ``arbscan replay FILE``
+* **throughput**: ``arbscan.replay.run.run_replay(file, store, depth=10)`` (what ``arbscan replay FILE``
   runs) with a fresh SQLite journal, timed from opening the file until every event has been
   processed and every journal row queued: reading and parsing the file, rebuilding books, the
   scanner, and the journal's writer thread committing rows concurrently on the same core.
@@ -43,9 +43,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arbscan.replay import BookBuilder, BookEvent, MarketEvent, ReplayReader, demo_path, run_replay
-from arbscan.scanner import Scanner
-from arbscan.store import Store
+from arbscan.replay.run import BookBuilder, BookEvent, MarketEvent, ReplayReader, demo_path, run_replay
+from arbscan.scan.scanner import Scanner
+from arbscan.journal.store import Store
 from bench.common import fmt_spread, machine, percentile, pin_cpu, save_results, spread
 from bench.gen_replay import generate
 

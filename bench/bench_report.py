@@ -8,7 +8,7 @@ Usage (from the repository root)::
 Builds one journal: a synthetic replay file (``bench/gen_replay.py``, ``--deltas`` deltas on random
 books; at the defaults about 200 of the 2,000 routes have episodes) run through
 ``arbscan replay FILE --db DB``. Then, for ``--repeat`` rounds, runs as a user would, each in a fresh
-``python -m arbscan.cli`` process (interpreter start and imports included):
+``python -m arbscan.cli.command`` process (interpreter start and imports included):
 
 * ``report --db DB``: the summary; lines printed;
 * ``report --db DB --all``: every table in full; lines printed;

@@ -43,16 +43,16 @@ from typing import Any
 
 # Light imports only: every process --workers spawns imports this module again (it is __main__), and
 # sqlite-utils (with pandas) would add half a second to each start. The rest is imported where used.
-from arbscan.config import ScannerConfig, Settings
-from arbscan.journal_writer import WriterSpec, writer_main
-from arbscan.processes import ChildLog
-from arbscan.remote_store import RemoteStore
-from arbscan.replay import BookBuilder
-from arbscan.replayfile import BookEvent, MarketEvent, ReplayReader
-from arbscan.scanner import Scanner
-from arbscan.shard import ReplayShardSpec, run_replay_shard
-from arbscan.shard_scan import BATCH_ROWS, ShardDriver
-from arbscan.transport import ThreadedOutbox, pipe
+from arbscan.config.settings import ScannerConfig, Settings
+from arbscan.parallel.journal_writer import WriterSpec, writer_main
+from arbscan.parallel.processes import ChildLog
+from arbscan.parallel.remote_store import RemoteStore
+from arbscan.replay.run import BookBuilder
+from arbscan.replay.reader import BookEvent, MarketEvent, ReplayReader
+from arbscan.scan.scanner import Scanner
+from arbscan.parallel.shard import ReplayShardSpec, run_replay_shard
+from arbscan.parallel.shard_scan import BATCH_ROWS, ShardDriver
+from arbscan.parallel.transport import ThreadedOutbox, pipe
 from bench.common import fmt_spread, machine, percentile, save_results, spread
 from bench.gen_replay import generate
 
@@ -90,7 +90,7 @@ def throughput(path: Path, dbdir: Path, workers: int, tag: str) -> dict[str, Any
 
 def decisions(path: Path, dbdir: Path, workers: int, tag: str) -> list[dict[str, float]]:
     """Per-shard decision times (µs) of one replay with ``workers`` shard processes."""
-    from arbscan.workers import run_replay_workers
+    from arbscan.parallel.replay_workers import run_replay_workers
 
     db = dbdir / f"d{workers}_{tag}.db"
     run = run_replay_workers(_settings(db, workers), path, depth=10, strategies=[], timing=True)
@@ -135,8 +135,8 @@ class WriterProcess:
     """A journal writer process with one producer pipe, as ``--workers`` starts it."""
 
     def __init__(self, db: Path, cpu: int | None = None) -> None:
-        from arbscan.processes import spawn
-        from arbscan.store import Store
+        from arbscan.parallel.processes import spawn
+        from arbscan.journal.store import Store
 
         store = Store(db)
         self.run_id = store.start_run("replay", "bench")

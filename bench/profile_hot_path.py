@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.kraken.book import KrakenBook
-from arbscan.replay import BookBuilder, BookEvent, MarketEvent, ReplayReader, run_replay
-from arbscan.scanner import Scanner
+from arbscan.replay.run import BookBuilder, BookEvent, MarketEvent, ReplayReader, run_replay
+from arbscan.scan.scanner import Scanner
 from bench.bench_kraken_book import load_frames
 from bench.bench_replay import ensure_file
 

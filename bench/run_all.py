@@ -126,7 +126,7 @@ def _report(doc: dict[str, Any]) -> str:
         f"Run finished {m['utc']} UTC on {m['cpu']}, {m['nproc']} CPUs (CPU affinity {m['affinity']}), "
         f"{m['implementation']} {m['python']}; load average then {' '.join(m['loadavg'])}.", "",
         f"{r['cell']}, {r['deltas']:,} deltas: {r['routes']:,} routes, {r['routes_with_episodes']:,} with episodes "
-        f"({r['episodes']:,} episodes). Each command in a fresh `python -m arbscan.cli` process (start-up and imports "
+        f"({r['episodes']:,} episodes). Each command in a fresh `python -m arbscan.cli.command` process (start-up and imports "
         f"included, not pinned to a CPU), {r['repeat']} rounds; seconds as median (min-max).", "",
         "| command | output | seconds |", "|---|---|---|",
         f"| `report --db DB` | {r['text_lines']:,} lines | {fmt_spread(s['text'], 2)} |",

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from arbscan.model import BookSnapshot, Market
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 D = Decimal
 SYM = "BTC/USD"

@@ -6,10 +6,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from arbscan.alerts.config import EVENTS, AlertConfig
+from arbscan.config.alerts import EVENTS, AlertConfig
 from arbscan.alerts.destinations import Destination, Request, Secret, load_secret
 from arbscan.alerts.events import Alert
-from arbscan.config import parse_settings
+from arbscan.config.settings import parse_settings
 from arbscan.errors import ConfigError
 
 PLANTED_URL = "https://hooks.slack.com/services/T0PLANTED/B0PLANTED/PLANTEDsecretPART"

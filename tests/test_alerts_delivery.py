@@ -16,7 +16,7 @@ import pytest
 from alert_server import AlertServer, Answer
 
 from arbscan import __version__
-from arbscan.alerts.config import AlertConfig
+from arbscan.config.alerts import AlertConfig
 from arbscan.alerts.delivery import Result, deliver, throttler_for
 from arbscan.alerts.destinations import Destination, Secret
 from arbscan.alerts.events import Alert

@@ -8,7 +8,7 @@ import time
 
 from alert_server import AlertServer, Answer
 
-from arbscan.alerts.config import AlertConfig
+from arbscan.config.alerts import AlertConfig
 from arbscan.alerts.destinations import Destination, Secret
 from arbscan.alerts.dispatch import Dispatcher, Outbox, Queued
 from arbscan.alerts.events import Alert

@@ -16,10 +16,11 @@ from types import SimpleNamespace
 import pytest
 from alert_server import AlertServer, Answer
 
-from arbscan import app, app_live, checks
+from arbscan import app, parts
+from arbscan.config import checks
 from arbscan.alerts import alerts_summary
-from arbscan.cli import main
-from arbscan.config import parse_settings
+from arbscan.cli.command import main
+from arbscan.config.settings import parse_settings
 from arbscan.model import BookSnapshot, Market
 
 DRYRUN = Path(__file__).parent / "data" / "dryrun"
@@ -186,7 +187,7 @@ async def scan_with_lag_probe(settings, seconds):
             last = now
 
     probing = asyncio.create_task(probe())
-    run = await app_live.run_live_command(settings, "scan", duration=seconds, strategies=[], live=False,
+    run = await app.run_live_command(settings, "scan", duration=seconds, strategies=[], live=False,
                                      validate_orders=False, out_path=None,
                                      status_view=lambda driver: SimpleNamespace(draw=lambda: None, close=lambda: None), on_unreachable=None)
     stop.set()
@@ -198,9 +199,9 @@ async def scan_with_lag_probe(settings, seconds):
 async def test_a_destination_answering_in_10_s_does_not_delay_the_scanners_event_loop(tmp_path, monkeypatch):
     venues = {"alpha": Flapping("alpha", [("99", "100")]),
               "beta": Flapping("beta", [("100.8", "101"), ("99.5", "101")])}  # alpha -> beta live every other book
-    monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: venues)
+    monkeypatch.setattr(parts, "build_adapters", lambda settings, validate_orders=False: venues)
     monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
-    monkeypatch.setitem(app.ALERT_OPTIONS, "close_grace_s", 0.3)
+    monkeypatch.setitem(parts.ALERT_OPTIONS, "close_grace_s", 0.3)
     raw = {"scanner": {"symbols": [SYM], "db": str(tmp_path / "plain.db")},
            "venues": [{"exchange": "alpha"}, {"exchange": "beta"}]}
     _, normal_lag, _ = await scan_with_lag_probe(parse_settings(raw), 1.0)  # the same scan without alerts

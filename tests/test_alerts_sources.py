@@ -9,16 +9,16 @@ from types import SimpleNamespace
 
 from conftest import book, market
 
-from arbscan.alerts.config import AlertConfig
+from arbscan.config.alerts import AlertConfig
 from arbscan.alerts.destinations import Destination, Secret
 from arbscan.alerts.hub import Alerts
-from arbscan.execution_journal import DurableJournal
-from arbscan.feeds import VenueState
+from arbscan.execution.journal import DurableJournal
+from arbscan.scan.feeds import VenueState
 from arbscan.model import Opportunity
-from arbscan.records import Episode
-from arbscan.risk import HALT_POLL_S, KillSwitch, resume
-from arbscan.scanner import Scanner
-from arbscan.store import Store
+from arbscan.scan.records import Episode
+from arbscan.execution.risk import HALT_POLL_S, KillSwitch, resume
+from arbscan.scan.scanner import Scanner
+from arbscan.journal.store import Store
 
 MAY_1_NOON = 1714564800.0  # 2024-05-01 12:00:00 UTC
 MAY_2 = 1714608000.0  # 2024-05-02 00:00:00 UTC

@@ -30,7 +30,9 @@ from typing import Any
 
 import pytest
 
-from arbscan import app, checks, cli
+from arbscan import parts
+from arbscan.cli import command as cli
+from arbscan.config import checks
 
 M = '{"type": "market", "exchange": "%s", "symbol": "BTC/USD", "taker_fee": "%s", "amount_step": "0.001", "price_step": "0.01"}'
 
@@ -327,7 +329,7 @@ def odd_balances_no_exchange(tmp: Path) -> None:
 
 
 def empty_journal(tmp: Path) -> None:
-    from arbscan.store import Store
+    from arbscan.journal.store import Store
 
     Store(tmp / "empty.db").close()
 
@@ -476,7 +478,7 @@ def test_bad_input(case: Case, earlier: Path, tmp_path: Path, capsys, monkeypatc
     if case.setup:
         globals()[case.setup](tmp_path)
     if case.venues == "silent":
-        monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False:
+        monkeypatch.setattr(parts, "build_adapters", lambda settings, validate_orders=False:
                             {v.exchange: SilentVenue(v.exchange) for v in settings.venues})
         monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)
     before = _rows(db)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from arbscan.replay import BookBuilder, BookEvent, MarketEvent, ReplayReader
+from arbscan.replay.run import BookBuilder, BookEvent, MarketEvent, ReplayReader
 
 # bench/ sits beside the packages but is not installed (users do not get it): import it from the checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

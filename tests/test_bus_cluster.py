@@ -29,7 +29,7 @@ from bench.gen_replay import generate  # noqa: E402
 from test_bad_input import _logging_kept  # noqa: E402
 
 from arbscan.bus.server import NatsServer  # noqa: E402
-from arbscan.cli import main  # noqa: E402
+from arbscan.cli.command import main  # noqa: E402
 
 REPLAY = ("--no-progress", "--max-age-ms", "150")
 
@@ -223,7 +223,7 @@ def test_nats_stopped_mid_run_loses_nothing_writes_nothing_twice_and_keeps_the_b
 
 def test_a_new_journal_on_a_stream_another_journal_already_consumed_goes_on_from_what_is_left(nats, fleet, tmp_path):
     """A work-queue stream forgets what a journal committed: a second journal file must not wait for it."""
-    from arbscan.bus.config import BusConfig
+    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
     from arbscan.bus.subjects import JOURNAL_SUBJECT

@@ -17,7 +17,7 @@ import pytest
 from test_live_fakes import ScriptedVenue, live_config, opportunity
 
 from arbscan.bus.commands import resume_on_bus
-from arbscan.bus.config import BusConfig
+from arbscan.config.bus import BusConfig
 from arbscan.bus.connection import Bus
 from arbscan.bus.executor_live import BusKillSwitch, MirroredJournal
 from arbscan.bus.halts import bus_halts
@@ -25,11 +25,11 @@ from arbscan.bus.journal_consumer import run_journal
 from arbscan.bus.outbox import BusOutbox
 from arbscan.bus.server import NatsServer
 from arbscan.bus.subjects import JOURNAL_SUBJECT
-from arbscan.config import Settings
+from arbscan.config.settings import Settings
 from arbscan.errors import TradingHalted
-from arbscan.live import live_executor
-from arbscan.remote_store import RemoteStore
-from arbscan.store import Store
+from arbscan.execution.live import live_executor
+from arbscan.parallel.remote_store import RemoteStore
+from arbscan.journal.store import Store
 
 
 def _until(check, timeout: float = 15.0) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from arbscan.bus.codec import encode_json
-from arbscan.bus.config import BusConfig, bus_credentials, parse_bus
+from arbscan.config.bus import BusConfig, bus_credentials, parse_bus
 from arbscan.bus.journal_consumer import JournalConsumer
 from arbscan.bus.server import server_binary
 from arbscan.bus.shard_proc import parse_shard, run_name
-from arbscan.cli import main
-from arbscan.config import Settings, parse_settings
+from arbscan.cli.command import main
+from arbscan.config.settings import Settings, parse_settings
 from arbscan.errors import ConfigError
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from test_bus_cluster import Fleet, _query, _wait_until, fleet, nats  # noqa: F401 - fixtures
 from test_workers_scan import CONFIG
 
-from arbscan.cli import main
-from arbscan.summary import summarize
+from arbscan.cli.command import main
+from arbscan.execution.summary import summarize
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,9 +33,11 @@ def _fake_venue_shard(tmp: Path) -> Path:
         import sys
         sys.path.insert(0, {str(HERE)!r})
         import test_workers_scan
-        from arbscan import app, checks, cli
-        app.build_adapters = test_workers_scan.fake_adapters
-        app.DRIVER_OPTIONS["stats_interval"] = 0.2
+        from arbscan import parts
+        from arbscan.cli import command as cli
+        from arbscan.config import checks
+        parts.build_adapters = test_workers_scan.fake_adapters
+        parts.DRIVER_OPTIONS["stats_interval"] = 0.2
         checks.exchange_known = lambda exchange: True
         raise SystemExit(cli.main(sys.argv[1:]))
     """))

@@ -6,7 +6,7 @@ import pytest
 from adapters.base import Credentials
 from adapters.ccxt_adapter import KEY_PERMISSION_PROBES, CcxtAdapter
 from arbscan.errors import AuthError
-from arbscan.live import check_key_permissions
+from arbscan.execution.live import check_key_permissions
 
 # Binance's documented example answer of GET /sapi/v1/account/apiRestrictions (withdrawals on), and
 # Coinbase Advanced Trade's of GET /api/v3/brokerage/key_permissions (shape from its API reference).

@@ -1,4 +1,4 @@
-"""arbscan.checks on its own: callable without starting anything, the replay file's markets read in one pass."""
+"""arbscan.config.checks on its own: callable without starting anything, the replay file's markets read in one pass."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from arbscan.checks import ReplayMarkets, check_settings, replay_markets
-from arbscan.config import parse_settings
+from arbscan.config.checks import ReplayMarkets, check_settings, replay_markets
+from arbscan.config.settings import parse_settings
 from arbscan.errors import ConfigError
 
 KNOWN = {"kraken", "bitstamp", "coinbase"}.__contains__
@@ -73,7 +73,7 @@ def test_exchange_ids_are_known_without_importing_ccxt_and_agree_with_its_list()
     import subprocess
     import sys
 
-    code = ("import sys; from arbscan.checks import exchange_known as k; ids = ['kraken', 'bitstamp', "
+    code = ("import sys; from arbscan.config.checks import exchange_known as k; ids = ['kraken', 'bitstamp', "
             "'coinbaseexchange', 'binance', 'krakn', 'base', '__init__', 'alpha']; before = [k(i) for i in ids]; "
             "assert 'ccxt' not in sys.modules; import ccxt.async_support; assert before == [k(i) for i in ids], before; "
             "print(before)")

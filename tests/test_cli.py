@@ -10,11 +10,13 @@ from decimal import Decimal as D
 import conftest
 import pytest
 
-from arbscan import app, checks, cli
+from arbscan import parts
+from arbscan.cli import command as cli
+from arbscan.config import checks
 from arbscan.model import BookSnapshot
-from arbscan.replay import iter_books, read_replay
-from arbscan.status import StatusView
-from arbscan.store import Store
+from arbscan.replay.run import iter_books, read_replay
+from arbscan.scan.view import StatusView
+from arbscan.journal.store import Store
 
 SYM = "BTC/USD"
 
@@ -147,7 +149,7 @@ def fake_venues(monkeypatch):
         made["beta"] = FakeAdapter("beta", [("100.8", "101"), ("100.8", "101"), ("99", "101"), ("100.8", "101")], fail_first=1)
         return dict(made)
 
-    monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: build(settings))
+    monkeypatch.setattr(parts, "build_adapters", lambda settings, validate_orders=False: build(settings))
     monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     return made
 
@@ -159,7 +161,7 @@ def write_config(tmp_path):
 
 
 def test_scan_journals_episodes_from_live_venues_and_retries_a_failing_one(tmp_path, fake_venues, capsys, monkeypatch):
-    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setitem(parts.DRIVER_OPTIONS, "initial_backoff", 0.05)
     db = tmp_path / "scan.db"
     rc = cli.main(["scan", "--config", str(write_config(tmp_path)), "--db", str(db), "--duration", "1.5",
                    "--max-age-ms", "60000", "--no-status"])
@@ -175,7 +177,7 @@ def test_scan_journals_episodes_from_live_venues_and_retries_a_failing_one(tmp_p
 
 
 def test_record_writes_a_replay_file_that_replays(tmp_path, fake_venues, capsys, monkeypatch):
-    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setitem(parts.DRIVER_OPTIONS, "initial_backoff", 0.05)
     out = tmp_path / "rec.jsonl.gz"
     rc = cli.main(["record", "--config", str(write_config(tmp_path)), "--out", str(out), "--duration", "1.0", "--no-status"])
     assert rc == 0
@@ -218,8 +220,8 @@ def test_config_balances_cap_replay_sizes(tmp_path, capsys):
 
 
 def test_status_view_shows_each_venue_with_book_ages_and_counts():
-    from arbscan.feeds import LiveDriver, VenueState
-    from arbscan.scanner import Scanner
+    from arbscan.scan.feeds import LiveDriver, VenueState
+    from arbscan.scan.scanner import Scanner
 
     s = Scanner({(ex, SYM): market(ex) for ex in ("alpha", "beta")}, None, max_book_age_ms=60_000)
     s.on_book_event(BookSnapshot("alpha", SYM, ((D(99), D(1)),), ((D(100), D(1)),), 10.0, 10.0))
@@ -243,7 +245,7 @@ def test_record_to_an_unwritable_place_is_bad_input(tmp_path, fake_venues, capsy
 
 
 def test_scan_caps_sizes_by_fetched_balances_when_keys_are_set(tmp_path, fake_venues, monkeypatch, capsys):
-    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setitem(parts.DRIVER_OPTIONS, "initial_backoff", 0.05)
     monkeypatch.setenv("BETA_API_KEY", "k")
     monkeypatch.setenv("BETA_API_SECRET", "s")
     db = tmp_path / "scan.db"
@@ -255,7 +257,7 @@ def test_scan_caps_sizes_by_fetched_balances_when_keys_are_set(tmp_path, fake_ve
 
 
 def test_record_force_replaces_an_existing_file_only_with_a_complete_recording(tmp_path, fake_venues, capsys, monkeypatch):
-    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.05)
+    monkeypatch.setitem(parts.DRIVER_OPTIONS, "initial_backoff", 0.05)
     out = tmp_path / "precious.jsonl.gz"
     out.write_bytes(b"an older recording")
     argv = ["record", "--config", str(write_config(tmp_path)), "--out", str(out), "--duration", "1.0", "--no-status"]
@@ -267,7 +269,7 @@ def test_record_force_replaces_an_existing_file_only_with_a_complete_recording(t
 
 
 def test_a_writer_that_fails_leaves_the_target_as_it_was(tmp_path):
-    from arbscan.recording import ReplayWriter
+    from arbscan.replay.writer import ReplayWriter
 
     out = tmp_path / "r.jsonl"
     out.write_text("old\n")

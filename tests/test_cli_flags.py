@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from arbscan.cli import main
+from arbscan.cli.command import main
 
 DATA = Path(__file__).parent / "data" / "dryrun"
 
@@ -58,5 +58,5 @@ def test_log_file_logs_at_info_level_without_v(tmp_path, capsys):
                "--log-file", str(log)])
     assert rc == 0
     text = log.read_text()
-    assert " INFO arbscan.journal: journal migrated to version" in text  # info lines reach the file...
+    assert " INFO arbscan.journal.schema: journal migrated to version" in text  # info lines reach the file...
     assert "INFO" not in capsys.readouterr().err  # ...not stderr, which stays at warning level without -v

@@ -10,9 +10,9 @@ from pathlib import Path
 import vcr
 import yaml
 
-from arbscan.cli import main
-from arbscan.config import load_settings
-from arbscan.execution_journal import DurableJournal
+from arbscan.cli.command import main
+from arbscan.config.settings import load_settings
+from arbscan.execution.journal import DurableJournal
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "test_markets"
 VCR = vcr.VCR(record_mode="none", cassette_library_dir=str(CASSETTES), ignore_localhost=True)

@@ -4,7 +4,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from arbscan.config import Settings, load_settings, parse_settings
+from arbscan.config.settings import Settings, load_settings, parse_settings
 from arbscan.errors import BadInput, ConfigError
 
 GOOD = """

@@ -10,12 +10,12 @@ import subprocess
 import sys
 import time
 
-from arbscan.journalfile import mark_crashed_runs, process_alive, this_host
-from arbscan.store import Store
+from arbscan.journal.file import mark_crashed_runs, process_alive, this_host
+from arbscan.journal.store import Store
 
 CHILD = """
 import sys, time
-from arbscan.store import Store
+from arbscan.journal.store import Store
 store = Store(sys.argv[1])
 store.start_run("scan", "child")
 store.submit("opportunities", {"symbol": "BTC/USD", "buy_exchange": "a", "sell_exchange": "b", "net_bps": "1"})

@@ -30,14 +30,14 @@ from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
 
-from arbscan.cli import main
-from arbscan.config import StrategyConfig
-from arbscan.executor import Executor
-from arbscan.paper import paper_executor
-from arbscan.replay import BookBuilder, BookEvent, MarketEvent, demo_path, read_replay
-from arbscan.scanner import Scanner
-from arbscan.store import Store
-from arbscan.summary import summarize
+from arbscan.cli.command import main
+from arbscan.config.settings import StrategyConfig
+from arbscan.execution.executor import Executor
+from arbscan.execution.paper import paper_executor
+from arbscan.replay.run import BookBuilder, BookEvent, MarketEvent, demo_path, read_replay
+from arbscan.scan.scanner import Scanner
+from arbscan.journal.store import Store
+from arbscan.execution.summary import summarize
 
 DATA = Path(__file__).parent / "data" / "dryrun"
 
@@ -237,6 +237,6 @@ def test_replay_header_reads_the_starting_balances_only(tmp_path):
     lines = (DATA / "two_latencies.jsonl").read_text().splitlines()
     lines.insert(6, '{"type": "balance", "exchange": "x", "asset": "BTC", "free": "7"}')
     f.write_text("\n".join(lines) + "\n")
-    from arbscan.replay import replay_header
+    from arbscan.replay.run import replay_header
 
     assert replay_header(f) == {"x": {"USD": D(1000)}, "y": {"BTC": D(5)}}

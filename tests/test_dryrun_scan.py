@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal as D
 
-from arbscan import app, checks, cli
+from arbscan import parts
+from arbscan.cli import command as cli
+from arbscan.config import checks
 from arbscan.model import BookSnapshot, Market
-from arbscan.store import Store
-from arbscan.summary import summarize
+from arbscan.journal.store import Store
+from arbscan.execution.summary import summarize
 
 SYM = "BTC/USD"
 
@@ -62,7 +64,7 @@ BTC = 1
 
 def test_scan_paper_trades_a_strategy_and_prints_its_summary(tmp_path, monkeypatch, capsys):
     # alpha asks 100, beta bids 100.8, both 0.1 %: 1 BTC earns 100.8 * 0.999 - 100 * 1.001 = 0.5992
-    monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: {"alpha": Venue("alpha", "99", "100"),
+    monkeypatch.setattr(parts, "build_adapters", lambda settings, validate_orders=False: {"alpha": Venue("alpha", "99", "100"),
                                                                    "beta": Venue("beta", "100.8", "101")})
     monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     cfg = tmp_path / "c.toml"

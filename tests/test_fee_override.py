@@ -2,7 +2,7 @@
 
 Venues' markets get it in their adapter (``build_adapters`` passes it to the constructor): the scan's
 feed driver, a live executor's start-up and ``arbscan markets`` take the adapter's markets as they
-are. A replay file's market lines get it in ``arbscan.replay.file_market`` (see also
+are. A replay file's market lines get it in ``arbscan.replay.run.file_market`` (see also
 tests/test_replay_fee_override.py, through the CLI). Kraken's markets come from its official AssetPairs
 example (cassettes/test_kraken_rest/asset_pairs_official.yaml): public fee 0.26 %, configured 0.1 %.
 """
@@ -18,14 +18,14 @@ import vcr
 from conftest import market
 from test_live_fakes import live_config
 
-from arbscan.app import build_adapters
-from arbscan.config import parse_settings
-from arbscan.execution_journal import DurableJournal
-from arbscan.feeds import LiveDriver
-from arbscan.live import live_executor
-from arbscan.markets import load_all_markets
-from arbscan.replay import file_market
-from arbscan.scanner import Scanner
+from arbscan.parts import build_adapters
+from arbscan.config.settings import parse_settings
+from arbscan.execution.journal import DurableJournal
+from arbscan.scan.feeds import LiveDriver
+from arbscan.execution.live import live_executor
+from arbscan.cli.markets import load_all_markets
+from arbscan.replay.run import file_market
+from arbscan.scan.scanner import Scanner
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes" / "test_kraken_rest"
 my_vcr = vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="none",

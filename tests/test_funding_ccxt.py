@@ -13,7 +13,7 @@ import vcr
 from adapters.base import Credentials
 from adapters.ccxt_adapter import CcxtAdapter
 from arbscan.errors import NotSupported
-from arbscan.funding import NetworkFunding
+from arbscan.funding.facts import NetworkFunding
 
 ROOT = Path(__file__).resolve().parents[1]
 VCR = vcr.VCR(

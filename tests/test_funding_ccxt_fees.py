@@ -19,7 +19,7 @@ from test_funding_ccxt import FAKE, VCR
 from adapters.base import Credentials
 from adapters.ccxt.funding import funding_from_currency, stricter
 from adapters.ccxt_adapter import CcxtAdapter
-from arbscan.funding import AssetFunding, FundingBook, NetworkFunding
+from arbscan.funding.facts import AssetFunding, FundingBook, NetworkFunding
 
 
 @pytest.fixture(autouse=True)

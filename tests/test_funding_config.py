@@ -17,13 +17,13 @@ from conftest import book, market
 
 from adapters.base import AdapterDefaults
 from arbscan import spread
-from arbscan.config import parse_settings
+from arbscan.config.settings import parse_settings
 from arbscan.errors import ConfigError
-from arbscan.feeds import LiveDriver
-from arbscan.funding import AssetFunding, FundingBook, NetworkFunding
+from arbscan.scan.feeds import LiveDriver
+from arbscan.funding.facts import AssetFunding, FundingBook, NetworkFunding
 from arbscan.model import BookSnapshot, Market
-from arbscan.scanner import Scanner
-from arbscan.transfers import TRANSFERABLE, figures, route_verdict
+from arbscan.scan.scanner import Scanner
+from arbscan.funding.transfers import TRANSFERABLE, figures, route_verdict
 
 DATA = Path(__file__).parent / "data" / "funding"
 
@@ -137,7 +137,7 @@ async def test_a_venue_that_keeps_failing_is_warned_about_once(caplog):
             self.asked.append(list(assets))
             raise ConnectionError("refused")
 
-    caplog.set_level("DEBUG", logger="arbscan.feeds")
+    caplog.set_level("DEBUG", logger="arbscan.scan.feeds")
     venue = Failing("alpha")
     driver = LiveDriver(Scanner({}, None), {"alpha": venue}, ("BTC/USDT",), funding_refresh_s=0.02)
     task = asyncio.create_task(driver.run())

@@ -14,7 +14,7 @@ from adapters.base import Credentials
 from adapters.kraken.adapter import KrakenAdapter
 from adapters.kraken.funding import ASSET_STATUS, parse_assets
 from arbscan.errors import UnexpectedPayload
-from arbscan.funding import NetworkFunding
+from arbscan.funding.facts import NetworkFunding
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes" / "test_funding_kraken"
 # A syntactically valid, made-up key pair: never a real account's.

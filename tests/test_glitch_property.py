@@ -33,10 +33,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbscan.config import StrategyConfig
-from arbscan.paper import paper_executor
-from arbscan.replay import run_replay
-from arbscan.scanner import Scanner
+from arbscan.config.settings import StrategyConfig
+from arbscan.execution.paper import paper_executor
+from arbscan.replay.run import run_replay
+from arbscan.scan.scanner import Scanner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.gen_replay import generate  # noqa: E402

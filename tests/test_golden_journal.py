@@ -120,7 +120,7 @@ def dump(db: Path, mode: str) -> dict[str, list[dict[str, Any]]]:
 
 def paper_journal(tmp: Path) -> Path:
     """``arbscan replay`` of the golden file with the golden config's three strategies."""
-    from arbscan.cli import main
+    from arbscan.cli.command import main
 
     db = tmp / "paper.db"
     code = main(["replay", str(DATA / "three_venues.jsonl.gz"), "--config", str(DATA / "paper.toml"), "--db", str(db),
@@ -143,8 +143,8 @@ async def _live_scenarios(db: Path) -> None:
     )
 
     from arbscan.errors import TradingHalted
-    from arbscan.execution_journal import DurableJournal
-    from arbscan.store import Store
+    from arbscan.execution.journal import DurableJournal
+    from arbscan.journal.store import Store
 
     store = Store(db)
     store.start_run("scan")

@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 from test_live_fakes import ScriptedVenue, journal_rows
 
-from arbscan import app, checks, cli
-from arbscan.execution_journal import DurableJournal
+from arbscan import parts
+from arbscan.cli import command as cli
+from arbscan.config import checks
+from arbscan.execution.journal import DurableJournal
 from arbscan.model import BookSnapshot
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 D = Decimal
 
@@ -56,7 +58,7 @@ class BookVenue(ScriptedVenue):
 @pytest.fixture
 def venues(monkeypatch, tmp_path):
     trading = {"alpha": BookVenue("alpha", "99.9", "100.0"), "beta": BookVenue("beta", "101.0", "101.1")}
-    monkeypatch.setattr(app, "build_adapters", lambda settings, validate_orders=False: dict(trading))
+    monkeypatch.setattr(parts, "build_adapters", lambda settings, validate_orders=False: dict(trading))
     monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     for name in ("ALPHA", "BETA"):
         monkeypatch.setenv(f"{name}_API_KEY", "k")

@@ -24,8 +24,8 @@ from test_live_fakes import journal_rows, live_config
 from adapters.base import Credentials
 from adapters.ccxt_adapter import CcxtAdapter
 from adapters.kraken.adapter import KrakenAdapter
-from arbscan.execution_journal import DurableJournal
-from arbscan.live import live_executor
+from arbscan.execution.journal import DurableJournal
+from arbscan.execution.live import live_executor
 from arbscan.model import Opportunity
 
 D = Decimal

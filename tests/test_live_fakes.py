@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 
 from adapters.base import AdapterDefaults, ExchangeAdapter
-from arbscan.config import LiveConfig
+from arbscan.config.settings import LiveConfig
 from arbscan.errors import InsufficientFunds, OrderNotFound, OrderOutcomeUnknown
-from arbscan.execution_journal import DurableJournal
-from arbscan.executor import Executor
-from arbscan.live import live_executor
+from arbscan.execution.journal import DurableJournal
+from arbscan.execution.executor import Executor
+from arbscan.execution.live import live_executor
 from arbscan.model import (
     Market,
     Opportunity,
@@ -24,8 +24,8 @@ from arbscan.model import (
     OrderUpdate,
     Side,
 )
-from arbscan.orders import TRANSITIONS
-from arbscan.store import Store
+from arbscan.execution.orders import TRANSITIONS
+from arbscan.journal.store import Store
 
 D = Decimal
 FEE = D("0.0026")

@@ -17,10 +17,10 @@ from test_live_fakes import ScriptedVenue, journal_rows, live_config, opportunit
 from adapters.ccxt_adapter import CcxtAdapter
 from adapters.kraken.adapter import KrakenAdapter
 from arbscan.errors import TradingHalted
-from arbscan.execution_journal import DurableJournal
-from arbscan.live import live_executor
-from arbscan.risk import resume
-from arbscan.summary import format_summary, summarize
+from arbscan.execution.journal import DurableJournal
+from arbscan.execution.live import live_executor
+from arbscan.execution.risk import resume
+from arbscan.execution.summary import format_summary, summarize
 
 D = Decimal
 

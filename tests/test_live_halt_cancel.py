@@ -31,7 +31,7 @@ async def test_a_lookup_that_times_out_says_what_timed_out_and_after_how_long(st
 
     venues = {"alpha": SlowLookup("alpha", ["unknown_filled"]), "beta": ScriptedVenue("beta")}
     ex = await started_executor(store, venues, config=live_config(order_timeout_s=0.2, reconcile_deadline_s=2.0))
-    with caplog.at_level(logging.WARNING, logger="arbscan.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="arbscan.execution.reconcile"):
         trade = await ex.execute(opportunity())
     buy_id = venues["alpha"].sent[0].client_id
     assert f"alpha order {buy_id}: lookup failed (no answer within 0.2 s)" in caplog.text

@@ -19,7 +19,7 @@ from test_live_fakes import (
 )
 
 from arbscan.errors import TradingHalted
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 OUTCOME = st.sampled_from(["filled", "partial", "rejected", "unknown_filled", "unknown_notfound", "unknown_listed",
                            "hang_filled", "resting", "crash_before", "crash_after"])

@@ -90,7 +90,7 @@ async def test_crash_after_both_sends_settles_as_filled(store):
 
 
 async def test_restart_after_unresolved_unknown_stays_halted_until_resume(store, tmp_path):
-    from arbscan.risk import resume
+    from arbscan.execution.risk import resume
 
     venues = {"alpha": ScriptedVenue("alpha", ["filled"]), "beta": ScriptedVenue("beta", ["unknown_notfound"])}
     ex = await started_executor(store, venues)

@@ -17,11 +17,11 @@ from test_live_fakes import (
     started_executor,
 )
 
-from arbscan.config import StrategyConfig
+from arbscan.config.settings import StrategyConfig
 from arbscan.errors import AuthError, ConfigError, TradingHalted
-from arbscan.live import check_key_permissions, require_credentials
+from arbscan.execution.live import check_key_permissions, require_credentials
 from arbscan.model import BookSnapshot
-from arbscan.risk import resume
+from arbscan.execution.risk import resume
 
 D = Decimal
 

@@ -17,8 +17,8 @@ from decimal import Decimal
 from test_live_fakes import journal_rows, opportunity, started_executor
 from test_live_halt import Wallet
 
-from arbscan.cli import main
-from arbscan.risk import resume
+from arbscan.cli.command import main
+from arbscan.execution.risk import resume
 
 D = Decimal
 

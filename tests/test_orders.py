@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from arbscan.errors import ConfigError
-from arbscan.execution_journal import DurableJournal
+from arbscan.execution.journal import DurableJournal
 from arbscan.model import OrderRequest, OrderStatus, OrderUpdate, Side
-from arbscan.orders import IllegalTransition, OrderTracker, check_transition
-from arbscan.store import Store
+from arbscan.execution.orders import IllegalTransition, OrderTracker, TrackedOrder, check_transition
+from arbscan.journal.store import Store
 
 D = Decimal
 S = OrderStatus
@@ -133,7 +133,7 @@ def test_unfinished_orders_come_back_exactly(journal):
     tracker = OrderTracker(journal)
     tracker.intent(REQ, "t1", "buy", "s")
     tracker.mark("cid-1", S.UNKNOWN, "read timeout")
-    (again,) = journal.unfinished_orders()
+    (again,) = [TrackedOrder.from_row(r) for r in journal.unfinished_order_rows()]
     assert again.req == REQ and again.status is S.UNKNOWN and again.error == "read timeout"
 
 

@@ -11,14 +11,14 @@ from decimal import Decimal as D
 import pytest
 from conftest import book, market
 
-from arbscan.app import starting_balances
-from arbscan.config import StrategyConfig
+from arbscan.parts import starting_balances
+from arbscan.config.settings import StrategyConfig
 from arbscan.errors import BadInput
-from arbscan.executor import Executor
+from arbscan.execution.executor import Executor
 from arbscan.model import OrderStatus, OrderUpdate, Side
-from arbscan.paper import paper_executor, simulate_ioc
-from arbscan.scanner import Scanner
-from arbscan.summary import summarize
+from arbscan.execution.paper import paper_executor, simulate_ioc
+from arbscan.scan.scanner import Scanner
+from arbscan.execution.summary import summarize
 
 SYM = "BTC/USD"
 

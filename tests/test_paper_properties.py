@@ -13,10 +13,10 @@ from decimal import Decimal as D
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from arbscan.config import StrategyConfig
+from arbscan.config.settings import StrategyConfig
 from arbscan.model import BookSnapshot, Market
-from arbscan.paper import paper_executor
-from arbscan.scanner import Scanner
+from arbscan.execution.paper import paper_executor
+from arbscan.scan.scanner import Scanner
 
 SYMBOLS = ("BTC/USD", "ETH/USD")  # two symbols share each venue's USD
 VENUES = ("a", "b", "c")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
-from arbscan import app, cli, status
+from arbscan import parts
+from arbscan.cli import command as cli
+from arbscan.scan import view as status
 
 CONFIG = """
 [scanner]
@@ -28,8 +30,8 @@ ws_url = "ws://127.0.0.1:9"
 
 def test_a_scan_prints_one_plain_status_line_per_draw(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(status, "PLAIN_STATUS_EVERY_S", 0.0)
-    monkeypatch.setitem(app.DRIVER_OPTIONS, "initial_backoff", 0.1)
-    monkeypatch.setitem(app.DRIVER_OPTIONS, "max_backoff", 0.2)
+    monkeypatch.setitem(parts.DRIVER_OPTIONS, "initial_backoff", 0.1)
+    monkeypatch.setitem(parts.DRIVER_OPTIONS, "max_backoff", 0.2)
     (tmp_path / "c.toml").write_text(CONFIG)
     assert cli.main(["scan", "--config", str(tmp_path / "c.toml"), "--db", str(tmp_path / "s.db"), "--duration", "1.5"]) == 0
     err = capsys.readouterr().err

@@ -4,10 +4,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from arbscan import config
-from arbscan.alerts.config import EVENTS, AlertConfig
-from arbscan.bus.config import BusConfig
-from arbscan.cli import COMMANDS, build_parser
+from arbscan.config import settings as config
+from arbscan.config.alerts import EVENTS, AlertConfig
+from arbscan.config.bus import BusConfig
+from arbscan.cli.command import COMMANDS, build_parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -22,9 +22,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from arbscan.cli import main
-from arbscan.funding import AssetFunding, FundingBook, NetworkFunding
-from arbscan.rebalance import Leftover, Transfer, plan_asset, plan_transfers
+from arbscan.cli.command import main
+from arbscan.funding.facts import AssetFunding, FundingBook, NetworkFunding
+from arbscan.cli.rebalance import Leftover, Transfer, plan_asset, plan_transfers
 
 STRATEGY = """
 [[venues]]
@@ -180,7 +180,7 @@ def test_nothing_moved_nothing_proposed():
     ("two", ["--strategy", "c"], "strategy 'c' has no balances in the journal (it holds: a, b)"),
 ])
 def test_what_it_cannot_do_is_one_line_and_exit_2(tmp_path, capsys, setup, args, message):
-    from arbscan.store import Store
+    from arbscan.journal.store import Store
 
     db = tmp_path / "j.db"
     if setup != "none":

@@ -8,7 +8,7 @@ import pytest
 from adapters import build_adapter
 from adapters.base import AdapterDefaults, ExchangeAdapter
 from adapters.ccxt_adapter import CcxtAdapter
-from arbscan.config import VenueConfig, parse_settings
+from arbscan.config.settings import VenueConfig, parse_settings
 from arbscan.errors import ConfigError, NotSupported
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from arbscan.errors import ReplayFileError
 from arbscan.model import BookSnapshot, Market
-from arbscan.replay import (
+from arbscan.replay.run import (
     BalanceEvent,
     BookBuilder,
     BookEvent,
@@ -23,7 +23,7 @@ from arbscan.replay import (
     read_replay,
     run_replay,
 )
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 MARKET_A = {"type": "market", "exchange": "alpha", "symbol": "BTC/USD", "taker_fee": "0.001",
             "amount_step": "0.001", "price_step": "0.01", "min_amount": "0", "min_cost": "0"}

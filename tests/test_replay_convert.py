@@ -6,7 +6,7 @@ import importlib.util
 from decimal import Decimal as D
 from pathlib import Path
 
-from arbscan.replay import BookEvent, MarketEvent, demo_path, read_replay, run_replay
+from arbscan.replay.run import BookEvent, MarketEvent, demo_path, read_replay, run_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCERPT = ROOT / "tests" / "data" / "replay" / "tardis_bitmex_deribit_excerpt.ndjson"

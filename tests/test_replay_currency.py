@@ -10,11 +10,11 @@ import pytest
 from conftest import book, market
 
 from arbscan.errors import ReplayFileError
-from arbscan.funding import AssetFunding, NetworkFunding
-from arbscan.recording import BookRecorder, ReplayWriter
-from arbscan.replay import run_replay
-from arbscan.replayfile import CurrencyEvent, read_replay
-from arbscan.scanner import Scanner
+from arbscan.funding.facts import AssetFunding, NetworkFunding
+from arbscan.replay.writer import BookRecorder, ReplayWriter
+from arbscan.replay.run import run_replay
+from arbscan.replay.reader import CurrencyEvent, read_replay
+from arbscan.scan.scanner import Scanner
 
 MARKETS = [
     {"type": "market", "exchange": "a", "symbol": "BTC/USDT", "taker_fee": "0.001", "amount_step": "0.0001", "price_step": "0.1"},
@@ -163,8 +163,8 @@ def test_a_recording_keeps_the_funding_facts_the_scan_learnt(tmp_path):
 
 
 def test_paper_strategy_told_to_skip_untransferable_routes_skips_them(tmp_path, store):
-    from arbscan.config import StrategyConfig
-    from arbscan.paper import paper_executor
+    from arbscan.config.settings import StrategyConfig
+    from arbscan.execution.paper import paper_executor
 
     lines = [json.loads(line) for line in switching_file(tmp_path / "switch.jsonl").read_text().splitlines()]
     for ts in (2.0, 4.0, 5.0, 7.0):  # a's ask is refreshed before each of b's books: a paper fill took it

@@ -1,6 +1,6 @@
 """A venue's configured taker_fee replaces the fee of the replay file's market line."""
 
-from arbscan.cli import main
+from arbscan.cli.command import main
 
 # bitmex -> deribit in the bundled demo peaks at a 6.73 bps premium: at 0.075 % a side (15.01 bps
 # hurdle) nothing is live; at 0 % a side every crossed evaluation is live.

@@ -17,7 +17,7 @@ import pytest
 
 from arbscan.errors import BadInput
 from arbscan.report import TABLES, ReportFilter, build_report, main, parse_time, render_text, write_csv
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 DATA = Path(__file__).parent / "data" / "report"
 README = Path(__file__).parent.parent / "README.md"
@@ -443,7 +443,7 @@ def test_an_open_write_transaction_neither_blocks_nor_leaks_into_the_report(tmp_
 def test_journal_at_schema_version_1_has_no_trading_tables(tmp_path):
     from sqlite_utils import Database
 
-    from arbscan.store import MIGRATIONS
+    from arbscan.journal.store import MIGRATIONS
 
     db = Database(sqlite3.connect(tmp_path / "v1.db"))
     MIGRATIONS[0][1](db)  # an older journal: runs, opportunities, funnel, venue_stats only

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from arbscan import cli
+from arbscan.cli import command as cli
 from arbscan.report import TABLES
 
 ROUTE_KEYS = ("symbol", "buy_exchange", "sell_exchange")
@@ -111,9 +111,9 @@ def _modules_after(statement: str) -> set[str]:
 
 
 def test_importing_the_cli_loads_neither_pandas_nor_matplotlib():
-    assert _modules_after("import arbscan.cli") == set()
+    assert _modules_after("import arbscan.cli.command") == set()
 
 
 def test_importing_the_report_package_does_not_load_matplotlib():
-    # pandas may come in through arbscan.store (sqlite_utils imports it when it is installed)
+    # pandas may come in through arbscan.journal.store (sqlite_utils imports it when it is installed)
     assert "matplotlib" not in _modules_after("import arbscan.report")

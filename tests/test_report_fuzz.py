@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbscan import cli
-from arbscan.store import Store
+from arbscan.cli import command as cli
+from arbscan.journal.store import Store
 
 DATA = Path(__file__).parent / "data" / "report"
 T0 = 1554076800.0

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from arbscan.report import ReportFilter, build_report, render_html, write_html
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 DATA = Path(__file__).parent / "data" / "report"
 T0 = 1554076800.0

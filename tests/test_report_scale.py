@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from arbscan import cli
+from arbscan.cli import command as cli
 from arbscan.report import TABLES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not installed: take it from the checkout

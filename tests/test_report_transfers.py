@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from arbscan.cli import main
+from arbscan.cli.command import main
 
 D = Decimal
 

@@ -17,8 +17,8 @@ from decimal import Decimal as D
 import conftest
 import pytest
 
-from arbscan.scanner import Scanner
-from arbscan.store import Store
+from arbscan.scan.scanner import Scanner
+from arbscan.journal.store import Store
 
 SYM = "BTC/USD"
 

@@ -7,9 +7,9 @@ import time
 from decimal import Decimal as D
 
 from arbscan.errors import AuthError
-from arbscan.feeds import LiveDriver
+from arbscan.scan.feeds import LiveDriver
 from arbscan.model import BookSnapshot, Market
-from arbscan.scanner import Scanner
+from arbscan.scan.scanner import Scanner
 
 SYM = "BTC/USD"
 

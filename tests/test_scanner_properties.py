@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arbscan.model import BookSnapshot, Market
-from arbscan.scanner import Scanner
+from arbscan.scan.scanner import Scanner
 
 SYM = "BTC/USD"
 VENUES = ("alpha", "beta", "gamma")

@@ -6,9 +6,9 @@ from decimal import Decimal as D
 from conftest import book, market
 from sqlite_utils import Database
 
-from arbscan.funding import AssetFunding, FundingBook, NetworkFunding
-from arbscan.journal import MIGRATIONS, migrate
-from arbscan.scanner import Scanner
+from arbscan.funding.facts import AssetFunding, FundingBook, NetworkFunding
+from arbscan.journal.schema import MIGRATIONS, migrate
+from arbscan.scan.scanner import Scanner
 
 SYM = "BTC/USDT"
 
@@ -152,7 +152,7 @@ def test_a_journal_from_before_this_change_opens_and_gains_the_columns(tmp_path)
 def test_the_run_summary_shows_transfer_blocked_only_when_required():
     import io
 
-    from arbscan.summary import print_funnel
+    from arbscan.execution.summary import print_funnel
 
     for required in (False, True):
         s = _scanner(require_transferable=required)

@@ -21,8 +21,8 @@ import time
 import pyte
 import pytest
 
-DRIVER = ("import sys; from arbscan import app; app.DRIVER_OPTIONS.update(initial_backoff=0.2, max_backoff=0.4); "
-          "from arbscan.cli import main; sys.exit(main(sys.argv[1:]))")
+DRIVER = ("import sys; from arbscan import parts; parts.DRIVER_OPTIONS.update(initial_backoff=0.2, max_backoff=0.4); "
+          "from arbscan.cli.command import main; sys.exit(main(sys.argv[1:]))")
 
 CONFIG = """
 [scanner]

@@ -9,7 +9,7 @@ import pytest
 
 from arbscan.errors import BadInput
 from arbscan.model import Side
-from arbscan.store import FUNNEL_COUNTS, MIGRATIONS, Store, migrate
+from arbscan.journal.store import FUNNEL_COUNTS, MIGRATIONS, Store, migrate
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_appended_migration_runs_once_on_an_old_journal(tmp_path, monkeypatch):
         calls.append(1)
         db["test_extra"].create({"id": int, "reason": str}, pk="id")
 
-    monkeypatch.setattr("arbscan.journal.MIGRATIONS", [*MIGRATIONS, ("test_extra", add_extra)])
+    monkeypatch.setattr("arbscan.journal.schema.MIGRATIONS", [*MIGRATIONS, ("test_extra", add_extra)])
     s = Store(tmp_path / "j.db")
     s.close()
     s = Store(tmp_path / "j.db")
@@ -89,7 +89,7 @@ def test_exact_decimals_are_written_plainly_never_with_an_exponent(store, value,
 
 def test_every_order_column_of_a_paper_journal_is_plain(tmp_path):
     from arbscan.model import OrderRequest
-    from arbscan.orders import TrackedOrder
+    from arbscan.execution.orders import TrackedOrder
 
     req = OrderRequest("c1", "alpha", "BTC/USD", Side.BUY, Decimal("1E-3"), Decimal("1.00E+2"))
     row = TrackedOrder(req, "t", "buy", "s", filled=Decimal("0E-8"), fee=Decimal("0E-10")).as_row(1, "paper")

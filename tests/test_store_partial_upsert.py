@@ -1,6 +1,6 @@
 """A partial upsert updates only the columns it names, even when batched with fuller rows."""
 
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 
 def test_partial_upsert_in_one_batch_keeps_other_columns(tmp_path):

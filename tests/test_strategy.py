@@ -4,8 +4,8 @@ from decimal import Decimal as D
 
 from conftest import book, market
 
-from arbscan.config import StrategyConfig
-from arbscan.strategy import StrategyRules, available, quote_cap
+from arbscan.config.settings import StrategyConfig
+from arbscan.execution.strategy import StrategyRules, available, quote_cap
 
 
 def mk(exchange, fee="0", symbol="BTC/USD"):

@@ -6,8 +6,8 @@ import pytest
 from conftest import book, market
 
 from arbscan import spread
-from arbscan.funding import AssetFunding, FundingBook, NetworkFunding, network_code
-from arbscan.transfers import (
+from arbscan.funding.facts import AssetFunding, FundingBook, NetworkFunding, network_code
+from arbscan.funding.transfers import (
     BLOCKED,
     CLOSED,
     OPEN,

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def driver_line(exc: BaseException) -> str:
-    """What the live driver prints for a failed attempt (``arbscan/scanner.py``): public class and message."""
+    """What the live driver prints for a failed attempt (``arbscan/scan/scanner.py``): public class and message."""
     kind = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
     return f"{kind}: {exc}"
 

@@ -13,9 +13,9 @@ from adapters.ccxt_adapter import CcxtAdapter
 from adapters.kraken.adapter import KrakenAdapter
 from arbscan.booksanity import untrue_reason
 from arbscan.errors import UntrueBook
-from arbscan.feeds import LiveDriver
+from arbscan.scan.feeds import LiveDriver
 from arbscan.model import BookSnapshot
-from arbscan.scanner import Scanner
+from arbscan.scan.scanner import Scanner
 
 SYM = "BTC/USD"
 

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 
 import conftest
 
-from arbscan.replay import BookBuilder, BookEvent
-from arbscan.scanner import Scanner
+from arbscan.replay.run import BookBuilder, BookEvent
+from arbscan.scan.scanner import Scanner
 
 SYM = "BTC/USD"
 MARKETS = {(ex, SYM): conftest.market(ex, SYM, "0.001", amount_step="0.001", price_step="0.01")
@@ -142,7 +142,7 @@ STALE_ASK = [  # the audit's file: alpha jumps from 99/100 to 109/111, the delet
 def test_the_text_report_shows_the_untrue_counts(tmp_path, capsys):
     import json
 
-    from arbscan import cli
+    from arbscan.cli import command as cli
 
     path = tmp_path / "stale.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in STALE_ASK))

@@ -1,6 +1,6 @@
 """``replay --workers 2`` under SIGKILL and SIGINT/SIGTERM: a sound journal, and no process left behind.
 
-Each trial starts ``python -m arbscan.cli replay FILE --workers 2`` with two paper strategies (so the
+Each trial starts ``python -m arbscan.cli.command replay FILE --workers 2`` with two paper strategies (so the
 parent's executor writes rows too), waits until its shards and journal writer run and some rows are
 committed, then SIGKILLs one process — a shard, the writer or the parent — after a random delay
 (seeded). Afterwards the journal must pass ``PRAGMA integrity_check`` with no half-written episode,

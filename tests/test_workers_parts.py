@@ -10,11 +10,11 @@ from decimal import Decimal as D
 import pytest
 from conftest import book
 
-from arbscan.executor_feed import ExecutorFeed, LineMerge
+from arbscan.parallel.executor_feed import ExecutorFeed, LineMerge
 from arbscan.errors import ReplayFileError
-from arbscan.remote_store import RemoteStore
-from arbscan.replayfile import BookEvent, ForeignBook, ReplayReader, demo_path
-from arbscan.shards import ShardMap, assign
+from arbscan.parallel.remote_store import RemoteStore
+from arbscan.replay.reader import BookEvent, ForeignBook, ReplayReader, demo_path
+from arbscan.parallel.shard_map import ShardMap, assign
 
 
 # -- the assignment --------------------------------------------------------------------------------
@@ -159,8 +159,8 @@ def test_the_writer_commits_known_tables_directly_and_anything_new_through_sqlit
 
     from sqlite_utils import Database
 
-    from arbscan.journal_writer import FastCommitter
-    from arbscan.store import Store
+    from arbscan.parallel.journal_writer import FastCommitter
+    from arbscan.journal.store import Store
 
     store = Store(tmp_path / "j.db")  # creates and migrates the journal
     run_id = store.start_run("replay")
@@ -180,7 +180,7 @@ def test_the_writer_commits_known_tables_directly_and_anything_new_through_sqlit
 
 
 def test_the_parent_counts_venues_per_symbol_from_the_lines_before_the_first_book(tmp_path):
-    from arbscan.workers import venues_per_symbol
+    from arbscan.parallel.replay_workers import venues_per_symbol
 
     path = tmp_path / "h.jsonl"
     path.write_text(
@@ -197,8 +197,8 @@ def test_the_parent_counts_venues_per_symbol_from_the_lines_before_the_first_boo
 
 
 def test_the_status_view_adds_up_every_shards_venues_books_and_counts():
-    from arbscan.shard_status import ShardStatus, WorkersView
-    from arbscan.status import StatusView
+    from arbscan.parallel.shard_status import ShardStatus, WorkersView
+    from arbscan.scan.view import StatusView
 
     statuses = {
         0: ShardStatus({"kraken": (True, 0, None, None), "bitstamp": (True, 1, None, None)}, {("kraken", "BTC/USD"): 99.5},
@@ -221,7 +221,7 @@ def test_the_status_view_adds_up_every_shards_venues_books_and_counts():
 def test_auto_workers_are_the_cores_this_process_may_use(monkeypatch):
     import os
 
-    from arbscan import config
+    from arbscan.config import settings as config
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)  # e.g. taskset -c 0,3,5
     assert config.workers_value("--workers", "auto") == 3
@@ -231,7 +231,7 @@ def test_auto_workers_are_the_cores_this_process_may_use(monkeypatch):
 
 
 def test_a_shard_that_keeps_dying_waits_twice_as_long_each_time_up_to_30_s():
-    from arbscan.scan_supervisor import RestartBackoff
+    from arbscan.parallel.supervisor import RestartBackoff
 
     backoff = RestartBackoff(2)  # 1 s, doubling, at most 30 s; from 1 s again after a minute of running
     waits, now = [], 1000.0

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not
 import test_golden_journal  # noqa: E402
 from bench.gen_replay import generate  # noqa: E402
 
-from arbscan import checks  # noqa: E402
-from arbscan.cli import main  # noqa: E402
+from arbscan.config import checks  # noqa: E402
+from arbscan.cli.command import main  # noqa: E402
 
 VENUES = [f"v{i:02d}" for i in range(4)]
 BASES = [f"C{j:04d}" for j in range(40)]

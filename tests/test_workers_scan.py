@@ -1,6 +1,6 @@
 """``scan --workers 2`` on two fake in-process venues (no network): shards, the paper executor, a dead shard, Ctrl-C.
 
-The shards are separate processes: they build their adapters with ``arbscan.app.build_adapters``,
+The shards are separate processes: they build their adapters with ``arbscan.parts.build_adapters``,
 which these tests point at :func:`fake_adapters` below (a module-level function, so a shard process
 can import it by name). Two symbols on two venues: with two shards each owns one symbol
 (``BTC/USD`` -> shard 1, ``ETH/USD`` -> shard 2: equal venue counts go by name).
@@ -20,9 +20,11 @@ import psutil
 import pytest
 from conftest import journal_number
 
-from arbscan import app, checks, cli
+from arbscan import parts
+from arbscan.cli import command as cli
+from arbscan.config import checks
 from arbscan.model import BookSnapshot, Market
-from arbscan.summary import summarize
+from arbscan.execution.summary import summarize
 
 PRICES = {"BTC/USD": ("100", "100.8"), "ETH/USD": ("10", "10.08")}  # alpha's ask, beta's bid: live after 0.1 % fees
 
@@ -87,8 +89,8 @@ ETH = 10
 
 @pytest.fixture
 def scan(tmp_path, monkeypatch):
-    monkeypatch.setattr(app, "build_adapters", fake_adapters)
-    monkeypatch.setattr(app, "DRIVER_OPTIONS", {"stats_interval": 0.2})
+    monkeypatch.setattr(parts, "build_adapters", fake_adapters)
+    monkeypatch.setattr(parts, "DRIVER_OPTIONS", {"stats_interval": 0.2})
     monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)  # fake venues have made-up ids
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)
@@ -232,7 +234,7 @@ def test_live_orders_go_out_from_the_parent_only(tmp_path, monkeypatch, capsys):
 
     trading = {"alpha": LiveBookVenue("alpha", "99.9", "100.0"), "beta": LiveBookVenue("beta", "101.0", "101.1")}
     monkeypatch.setattr(me, "_PARENT_VENUES", trading)
-    monkeypatch.setattr(app, "build_adapters", me.fake_live_adapters)
+    monkeypatch.setattr(parts, "build_adapters", me.fake_live_adapters)
     monkeypatch.setattr(checks, "exchange_known", lambda exchange: True)
     for name in ("ALPHA", "BETA"):
         monkeypatch.setenv(f"{name}_API_KEY", "k")

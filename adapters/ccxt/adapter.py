@@ -35,7 +35,7 @@ from adapters.ccxt.permissions import KEY_PERMISSION_PROBES, read_key_permission
 from adapters.ccxt.streams import BookStreams
 from adapters.network import describe_failure
 from arbscan.errors import ArbscanError, AuthError, ConfigError, OrderOutcomeUnknown
-from arbscan.funding import AssetFunding
+from arbscan.funding.facts import AssetFunding
 from arbscan.model import ZERO, BookSnapshot, Market, OrderRequest, OrderUpdate
 
 __all__ = ["CcxtAdapter", "DEFAULT_POLL_INTERVAL_MS", "KEY_PERMISSION_PROBES", "order_params", "rewrite_urls"]

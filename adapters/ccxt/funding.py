@@ -27,7 +27,7 @@ from typing import Any
 
 from adapters.ccxt.parse import to_decimal
 from arbscan.errors import AuthError, NotSupported, UnexpectedPayload
-from arbscan.funding import AssetFunding, NetworkFunding, merge_networks, network_code
+from arbscan.funding.facts import AssetFunding, NetworkFunding, merge_networks, network_code
 
 __all__ = [
     "CONFIRMATIONS_FIELD",

@@ -41,7 +41,7 @@ from arbscan.errors import (
     UnexpectedPayload,
     UntrueBook,
 )
-from arbscan.funding import AssetFunding
+from arbscan.funding.facts import AssetFunding
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderStatus, OrderUpdate, Side
 
 __all__ = ["KrakenAdapter", "UNIFIED_ALIASES", "PairInfo", "cl_ord_id_for", "parse_asset_pairs", "parse_order"]

@@ -10,7 +10,7 @@
 
 Kraken names networks in words ("Bitcoin", "Tron"); :data:`NETWORKS` maps them to ccxt's unified codes
 (the table ccxt's kraken.py keeps as ``options['withdrawMethods']``, brought to one spelling by
-``arbscan.funding.network_code``). A network not in the table is left out with a debug line.
+``arbscan.funding.facts.network_code``). A network not in the table is left out with a debug line.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from arbscan.errors import ArbscanError, AuthError, UnexpectedPayload
-from arbscan.funding import AssetFunding, NetworkFunding, network_code
+from arbscan.funding.facts import AssetFunding, NetworkFunding, network_code
 
 __all__ = ["ASSET_STATUS", "NETWORKS", "kraken_network", "parse_assets", "fetch_funding"]
 

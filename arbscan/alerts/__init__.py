@@ -1,11 +1,14 @@
 """Alerts: tell the operator about opportunities, outages, trades, halts and each day, wherever they are.
 
-``[[alerts]]`` destinations (:mod:`arbscan.alerts.config`) are a generic JSON webhook, Slack and
+``[[alerts]]`` destinations (:mod:`arbscan.config.alerts`) are a generic JSON webhook, Slack and
 Discord incoming webhooks, and Telegram's bot API (:mod:`.destinations`). :func:`build_alerts` makes
 the run's :class:`Alerts` hub once (``arbscan.app`` does, and hands it to the scanner, the executors
 and the live driver, :mod:`.hub`); messages are built by :mod:`.events` and delivered by the
 :mod:`.dispatch` thread (bounded queues, :mod:`.delivery`'s retries), each one audited in the
 journal's ``alerts`` table, which :func:`alerts_summary` reads back.
+
+Layer: beside ``scan``, ``replay``, ``execution``, ``report``; above ``journal``, ``config``, ``funding``
+and the domain core. Its settings (``[[alerts]]``) are ``arbscan.config.alerts``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from arbscan.alerts.audit import alerts_summary
-from arbscan.alerts.config import AlertConfig
+from arbscan.config.alerts import AlertConfig
 from arbscan.alerts.destinations import Destination, load_secret
 from arbscan.alerts.dispatch import CLOSE_GRACE_S, Dispatcher
 from arbscan.alerts.hub import Alerts

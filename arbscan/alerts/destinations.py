@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from adapters.base import replace_origin
 from arbscan import __version__
-from arbscan.alerts.config import AlertConfig
+from arbscan.config.alerts import AlertConfig
 from arbscan.alerts.events import Alert
 from arbscan.errors import ConfigError
 

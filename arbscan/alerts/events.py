@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from arbscan.alerts.config import URGENT_EVENTS
+from arbscan.config.alerts import URGENT_EVENTS
 
 __all__ = [
     "Alert",
@@ -108,7 +108,7 @@ def _quote_base(symbol: str) -> tuple[str, str]:
 
 
 def episode_opened(ep: Any, t: float) -> Alert:
-    """An episode (``arbscan.records.Episode``) reached the destination's thresholds at ``t``."""
+    """An episode (``arbscan.scan.records.Episode``) reached the destination's thresholds at ``t``."""
     p = ep.peak
     base, quote = _quote_base(ep.symbol)
     return Alert("episode_opened", t, f"arbscan: opportunity {_route(ep.symbol, ep.buy_exchange, ep.sell_exchange)}",
@@ -157,7 +157,7 @@ def feed_recovered(venue: str, symbol: str, stale_for: float, t: float) -> Alert
 
 
 def trade_finished(mode: str, trade: Any, outcome: Any, startup: bool, t: float) -> Alert:
-    """A paper or live paired trade (``arbscan.trades.PairedTrade``) settled with ``outcome``."""
+    """A paper or live paired trade (``arbscan.execution.trades.PairedTrade``) settled with ``outcome``."""
     o = trade.opp
     buy = trade.buy.filled if trade.buy is not None else Decimal(0)
     sell = trade.sell.filled if trade.sell is not None else Decimal(0)

@@ -30,7 +30,7 @@ from arbscan.alerts.destinations import Destination
 from arbscan.alerts.dispatch import Dispatcher
 from arbscan.alerts.events import Alert
 from arbscan.model import Route
-from arbscan.risk import day_start
+from arbscan.execution.risk import day_start
 
 __all__ = ["Alerts", "DayTally", "WATCH_INTERVAL_S"]
 
@@ -52,7 +52,7 @@ class DayTally:
     pnl: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (mode, quote) -> realised PnL
 
     def add_episode(self, ep: Any) -> None:
-        """Count a closed episode (``arbscan.records.Episode``)."""
+        """Count a closed episode (``arbscan.scan.records.Episode``)."""
         self.episodes += 1
         count, best, best_bps = self.routes.get(ep.route, (0, None, None))
         p = ep.peak

@@ -1,6 +1,6 @@
 """How messages are written on the bus: journal batches as JSON, executor messages as a restricted pickle.
 
-Journal batches hold only what the journal stores (``arbscan.journal.to_db_value`` already made every
+Journal batches hold only what the journal stores (``arbscan.journal.schema.to_db_value`` already made every
 value a str, int, float or None), so they travel as JSON (orjson) and any tool can read them.
 
 The executor's messages carry arbscan's own value types (books, routes, markets, episodes, funding
@@ -30,10 +30,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "copyreg": frozenset({"_reconstructor"}),
     "arbscan.model": frozenset({"Market", "BookSnapshot", "Opportunity", "Side", "OrderStatus", "OrderRequest",
                                 "OrderUpdate", "Route"}),
-    "arbscan.records": frozenset({"Episode", "RouteFunnel", "FeedStats"}),
-    "arbscan.funding": frozenset({"AssetFunding", "NetworkFunding"}),
-    "arbscan.transfers": frozenset({"TransferView", "RouteTransfer"}),
-    "arbscan.shard": frozenset({"ShardReport"}),
+    "arbscan.scan.records": frozenset({"Episode", "RouteFunnel", "FeedStats"}),
+    "arbscan.funding.facts": frozenset({"AssetFunding", "NetworkFunding"}),
+    "arbscan.funding.transfers": frozenset({"TransferView", "RouteTransfer"}),
+    "arbscan.parallel.shard": frozenset({"ShardReport"}),
 }
 """The only (module, class) pairs a routes message may build."""
 

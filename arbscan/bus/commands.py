@@ -1,4 +1,4 @@
-"""The commands of a multi-host deployment, as ``arbscan.cli`` calls them: checks first, then the role.
+"""The commands of a multi-host deployment, as ``arbscan.cli.command`` calls them: checks first, then the role.
 
 * ``replay FILE --bus URL --shard K/N`` and ``scan --bus URL --shard K/N``: one shard (``arbscan.bus.shard_proc``);
 * ``journal --bus URL --db PATH``: the journal consumer (``arbscan.bus.journal_consumer``);
@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from arbscan.config import Settings
+from arbscan.config.settings import Settings
 from arbscan.errors import BadInput
 
 __all__ = ["with_bus", "bus_flag", "shard_flags", "add_journal", "run_journal", "add_execute", "run_execute",
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 def with_bus(settings: Settings, url: str | None) -> Settings:
     """``settings`` with ``--bus URL`` applied (checked: ``BadInput`` naming the flag)."""
-    from arbscan.bus.config import BusConfig, bus_url
+    from arbscan.config.bus import BusConfig, bus_url
     from arbscan.errors import ConfigError
 
     if url is None:
@@ -43,7 +43,7 @@ def with_bus(settings: Settings, url: str | None) -> Settings:
     return replace(settings, bus=replace(settings.bus or BusConfig(), url=checked))
 
 
-# -- the flags and the two commands, as arbscan.cli registers them --------------------------------
+# -- the flags and the two commands, as arbscan.cli.command registers them --------------------------------
 
 
 def _shard_arg(text: str) -> tuple[int, int]:
@@ -129,10 +129,10 @@ def check_shard_command(settings: Settings, args: Any, command: str) -> bool:
 def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, int], *, run: str | None,
                              depth: int) -> int:
     """``replay FILE --bus URL --shard K/N``; exit code as ``arbscan replay``'s."""
-    from arbscan.app import check_replay_args
+    from arbscan.parts import check_replay_args
     from arbscan.bus.shard_proc import run_replay_shard_on_bus
-    from arbscan.checks import check_settings, replay_markets
-    from arbscan.status import say
+    from arbscan.config.checks import check_settings, replay_markets
+    from arbscan.scan.view import say
 
     check_replay_args(path, depth)
     for line in check_settings(settings, "replay", replay=replay_markets(path)):
@@ -158,10 +158,10 @@ def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, i
 def run_scan_shard_command(settings: Settings, shard: tuple[int, int], *, run: str | None,
                            duration: float | None) -> int:
     """``scan --bus URL --shard K/N`` until Ctrl-C, SIGTERM or ``--duration``."""
-    from arbscan.app import say_unreachable
+    from arbscan.parts import say_unreachable
     from arbscan.bus.shard_proc import run_scan_shard_on_bus
-    from arbscan.checks import check_settings
-    from arbscan.status import say
+    from arbscan.config.checks import check_settings
+    from arbscan.scan.view import say
 
     if not settings.venues:
         raise BadInput("venues: none configured")
@@ -178,8 +178,8 @@ def run_journal_command(settings: Settings) -> int:
     """``journal --bus URL --db PATH``: commit the journal stream into the journal until Ctrl-C / SIGTERM."""
     from arbscan.bus.connection import Bus
     from arbscan.bus.journal_consumer import journal_main
-    from arbscan.journalfile import check_journal
-    from arbscan.status import say
+    from arbscan.journal.file import check_journal
+    from arbscan.scan.view import say
 
     _require_url(settings, "journal")
     db = settings.scanner.db
@@ -196,7 +196,7 @@ def run_journal_command(settings: Settings) -> int:
 
 def run_execute_command(settings: Settings, strategies: list[str], *, live: bool, validate_orders: bool) -> int:
     """``execute --bus URL --strategy NAME [--live]``: trade the shards' routes until Ctrl-C / SIGTERM."""
-    from arbscan.status import say
+    from arbscan.scan.view import say
 
     _require_url(settings, "execute")
     if not strategies:
@@ -215,10 +215,10 @@ def run_execute_command(settings: Settings, strategies: list[str], *, live: bool
 async def _run_paper_executor(settings: Settings, strategies: list[str], say: Any) -> int:
     import signal
 
-    from arbscan.app import paper_executors
+    from arbscan.parts import paper_executors
     from arbscan.bus.connection import Bus
     from arbscan.bus.executor_proc import BusExecutor
-    from arbscan.transfers import RouteTransfers
+    from arbscan.funding.transfers import RouteTransfers
 
     def make(journal: Any, markets: Any, funding: Any, fallback: Any) -> list[Any]:
         return paper_executors(settings, strategies, journal, markets, fallback, RouteTransfers(funding, markets))

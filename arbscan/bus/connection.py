@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from arbscan.bus.config import BusConfig, bus_credentials
+from arbscan.config.bus import BusConfig, bus_credentials
 
 __all__ = ["Bus", "describe_failure", "BACKOFF_S"]
 
@@ -266,7 +266,7 @@ class Bus:
 
 
 def _say(line: str) -> None:
-    from arbscan.status import say
+    from arbscan.scan.view import say
 
     say(line)
 

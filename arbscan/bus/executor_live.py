@@ -25,11 +25,11 @@ from typing import Any
 from arbscan.bus.connection import Bus
 from arbscan.bus.halts import read_halts, write_halt
 from arbscan.bus.outbox import BusOutbox
-from arbscan.config import Settings
+from arbscan.config.settings import Settings
 from arbscan.errors import BadInput, ConfigError
-from arbscan.execution_journal import BatchedJournal, DurableJournal
-from arbscan.remote_store import RemoteStore
-from arbscan.risk import KillSwitch
+from arbscan.execution.journal import BatchedJournal, DurableJournal
+from arbscan.parallel.remote_store import RemoteStore
+from arbscan.execution.risk import KillSwitch
 
 __all__ = ["MirroredJournal", "BusKillSwitch", "run_live_executor", "STORE_WAIT_S"]
 
@@ -155,11 +155,11 @@ async def run_live_executor(settings: Settings, strategies: Sequence[str], *, va
     """``execute --live``: one strategy, traded for real on the routes of the bus until Ctrl-C / SIGTERM."""
     from adapters.base import load_credentials  # noqa: F401 - the credentials check lives with the adapters
 
-    from arbscan.app import build_adapters, settings_summary
+    from arbscan.parts import build_adapters, settings_summary
     from arbscan.bus.executor_proc import BusExecutor
-    from arbscan.live import live_executor, require_credentials
-    from arbscan.store import Store
-    from arbscan.transfers import RouteTransfers
+    from arbscan.execution.live import live_executor, require_credentials
+    from arbscan.journal.store import Store
+    from arbscan.funding.transfers import RouteTransfers
 
     if len(strategies) != 1:
         raise BadInput("--live runs one strategy: name a single --strategy")

@@ -2,8 +2,8 @@
 
 It follows the routes stream (an ordered JetStream consumer: every message once, in the stream's
 order, from the moment it starts) and, per run, plays the shards' messages to its executors exactly
-as the parent of ``--workers`` does (``arbscan.executor_feed``): a replay's messages merged by line
-number (:class:`arbscan.executor_feed.LineMerge`), so a replay's trades are those of one process; a
+as the parent of ``--workers`` does (``arbscan.parallel.executor_feed``): a replay's messages merged by line
+number (:class:`arbscan.parallel.executor_feed.LineMerge`), so a replay's trades are those of one process; a
 scan's as they come. A shard's messages carry its batch numbers: a repeat (a restarted replay shard
 sending again from the start of its file) is dropped; a run whose beginning this executor did not see
 (it started after the run's shards) is not traded, and it says so.
@@ -28,11 +28,11 @@ from arbscan.bus.codec import decode_pickle
 from arbscan.bus.connection import Bus
 from arbscan.bus.outbox import BusOutbox
 from arbscan.bus.subjects import JOURNAL_SUBJECT, ROUTES_STREAM, ROUTES_SUBJECT, RUNS_BUCKET, token
-from arbscan.config import Settings
+from arbscan.config.settings import Settings
 from arbscan.errors import UnexpectedPayload
-from arbscan.executor_feed import ExecutorFeed, LineMerge
-from arbscan.remote_store import RemoteStore
-from arbscan.shard import ShardReport
+from arbscan.parallel.executor_feed import ExecutorFeed, LineMerge
+from arbscan.parallel.remote_store import RemoteStore
+from arbscan.parallel.shard import ShardReport
 
 __all__ = ["BusExecutor", "RunFeed"]
 
@@ -180,7 +180,7 @@ class BusExecutor:
             self._finish(state)
 
     def _open(self, run: str, body: dict[str, Any], n: int) -> RunFeed:
-        from arbscan.funding import FundingBook
+        from arbscan.funding.facts import FundingBook
 
         meta = body["x"]
         outbox = BusOutbox(self.bus, JOURNAL_SUBJECT, run, self.producer, kind="journal",

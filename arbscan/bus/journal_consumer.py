@@ -87,7 +87,7 @@ class JournalConsumer:
     """Applies journal messages to an SQLite journal, idempotently (module docstring). No NATS in here."""
 
     def __init__(self, path: str) -> None:
-        from arbscan.store import Store
+        from arbscan.journal.store import Store
 
         Store(path).close()  # checks the path (one line when it cannot be used) and migrates the schema
         self.path = path

@@ -1,4 +1,4 @@
-"""``arbscan.transport.Outbox`` over a JetStream stream: numbered, deduplicated, buffered while NATS is away.
+"""``arbscan.parallel.transport.Outbox`` over a JetStream stream: numbered, deduplicated, buffered while NATS is away.
 
 One producer (a shard, the executor) writes through one :class:`BusOutbox` per stream. ``put`` numbers
 the item (``seq`` 1, 2, 3, ... in this producer's order), queues it and returns; the bus thread
@@ -42,7 +42,7 @@ from typing import Any
 from arbscan.bus.codec import encode_json, encode_pickle
 from arbscan.bus.connection import Bus
 from arbscan.bus.subjects import token
-from arbscan.transport import Closed
+from arbscan.parallel.transport import Closed
 
 __all__ = ["BusOutbox", "OutboxStats", "ROWS_PER_MESSAGE", "MAX_MESSAGE_BYTES", "STATISTICS_TABLES"]
 

@@ -1,10 +1,10 @@
 """One shard as a process of its own, on any host: ``replay --bus URL --shard K/N`` and ``scan --bus URL --shard K/N``.
 
-The shard runs the role of ``--workers`` unchanged (``arbscan.shard.run_replay_shard``,
-``arbscan.shard_scan.run_scan_shard``) with two :class:`arbscan.bus.outbox.BusOutbox` in place of the
+The shard runs the role of ``--workers`` unchanged (``arbscan.parallel.shard.run_replay_shard``,
+``arbscan.parallel.shard_scan.run_scan_shard``) with two :class:`arbscan.bus.outbox.BusOutbox` in place of the
 local pipes: its journal batches go to the journal stream, its messages for the executor (routes
 with their books, book updates, watermarks, its report) to the routes stream. Which symbols are its
-own is the rule of ``--workers`` (``arbscan.shards``) over the same symbols, so every host computes
+own is the rule of ``--workers`` (``arbscan.parallel.shard_map``) over the same symbols, so every host computes
 the same split.
 
 A run is named (``--run NAME``, else :func:`run_name`: the replay file's contents, the settings and N;
@@ -37,11 +37,11 @@ from arbscan.bus.connection import Bus
 from arbscan.bus.heartbeat import Heartbeat
 from arbscan.bus.outbox import BusOutbox
 from arbscan.bus.subjects import JOURNAL_SUBJECT, ROUTES_SUBJECT
-from arbscan.config import Settings
+from arbscan.config.settings import Settings
 from arbscan.errors import BadInput
-from arbscan.shard import ReplayShardSpec, ShardReport, run_replay_shard
-from arbscan.shards import ShardMap
-from arbscan.transport import Closed, pipe
+from arbscan.parallel.shard import ReplayShardSpec, ShardReport, run_replay_shard
+from arbscan.parallel.shard_map import ShardMap
+from arbscan.parallel.transport import Closed, pipe
 
 __all__ = ["parse_shard", "run_name", "run_replay_shard_on_bus", "run_scan_shard_on_bus", "ROUTES_BOUND"]
 
@@ -83,7 +83,7 @@ def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
 
 def run_name(mode: str, settings: Settings, n: int, path: Path | None = None, depth: int | None = None) -> str:
     """The default name of a run: the mode, the replay file's contents (a replay), the settings and N."""
-    from arbscan.app import settings_summary
+    from arbscan.parts import settings_summary
 
     summary = settings_summary(settings, depth=depth)
     summary.pop("config", None)  # the same settings from another file (another host) are the same run
@@ -147,8 +147,8 @@ def _slim(report: ShardReport) -> ShardReport:
 def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, int], *, run: str | None, depth: int,
                             say: Callable[[str], None]) -> tuple[ShardReport, str]:
     """Replay this shard's symbols of ``path`` onto the bus; returns its report and the run's name."""
-    from arbscan.replayfile import replay_header
-    from arbscan.workers import venues_per_symbol
+    from arbscan.replay.reader import replay_header
+    from arbscan.parallel.replay_workers import venues_per_symbol
 
     k, n = shard
     counts = venues_per_symbol(path)
@@ -158,7 +158,7 @@ def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, in
     bus.waiting_for = "NATS (journal batches and routes are held meanwhile)"
     journal, routes = _outboxes(bus, run, f"shard{k + 1}", k, n, settings, live=False)
     say(f"arbscan: {shard_map.describe(counts)[k]} (run {run})")
-    from arbscan.app import settings_summary
+    from arbscan.parts import settings_summary
 
     journal.announce("start", {"mode": "replay", "source": str(path), "host": socket.gethostname(),
                                "settings": settings_summary(settings, depth=depth, bus_shards=n), "started": time.time()})
@@ -202,7 +202,7 @@ def stale_work(episodes: list[Any], clock: float | None) -> list[Any]:
     """The journal rows that would close ``episodes`` as ``stale`` (shard_died) at ``clock``, as the shard writes them."""
     import copy
 
-    from arbscan.remote_store import RemoteStore
+    from arbscan.parallel.remote_store import RemoteStore
 
     kept = _Rows()
     store = RemoteStore(kept, None)
@@ -253,8 +253,8 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
                                 say: Callable[[str], None], on_unreachable: Callable[[str, str, float], None]
                                 ) -> tuple[ShardReport, str]:
     """Scan this shard's symbols onto the bus until SIGINT/SIGTERM or ``duration``; returns its report and run."""
-    from arbscan import app
-    from arbscan.shard_scan import ScanShardSpec, run_scan_shard
+    from arbscan import parts
+    from arbscan.parallel.shard_scan import ScanShardSpec, run_scan_shard
 
     k, n = shard
     sc = settings.scanner
@@ -270,13 +270,13 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
     say(f"arbscan: {shard_map.describe(counts)[k]} (run {run})")
     journal.announce("start", {"mode": "scan", "source": ",".join(v.exchange for v in settings.venues),
                                "host": socket.gethostname(), "started": time.time(),
-                               "settings": app.settings_summary(settings, bus_shards=n)})
+                               "settings": parts.settings_summary(settings, bus_shards=n)})
     routes.announce("start", {"mode": "scan", "balances": {}, "strategies": [s.name for s in settings.strategies],
                               "window_ms": _window_ms(settings)})
     events = _ScanEvents(routes, on_unreachable, journal)
     control_in, control_out = pipe()
-    spec = ScanShardSpec(k, shard_map.shards, settings, None, None, app.build_adapters, _strategies(settings),
-                         _window_ms(settings), driver_options=dict(app.DRIVER_OPTIONS),
+    spec = ScanShardSpec(k, shard_map.shards, settings, None, None, parts.build_adapters, _strategies(settings),
+                         _window_ms(settings), driver_options=dict(parts.DRIVER_OPTIONS),
                          status_s=sc.status_interval_ms / 1000)
     loop = asyncio.get_running_loop()
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from arbscan.bus.config import BusConfig
+from arbscan.config.bus import BusConfig
 
 __all__ = ["JOURNAL_STREAM", "JOURNAL_SUBJECT", "ROUTES_STREAM", "ROUTES_SUBJECT", "HALTS_BUCKET", "SHARDS_BUCKET",
            "RUNS_BUCKET",

@@ -9,11 +9,12 @@ PNG bytes plus the plotted series). :func:`render_text`, :func:`write_csv` and
 
 The modules, one job each: ``read`` (time arguments, the filter, the journal snapshot as typed
 frames), ``tables`` and ``trading`` (the tables from the frames), ``summary`` (ranking, and the
-summary's sections), ``cells`` (how one value is shown), ``charts`` (matplotlib, imported only
+summary's sections), ``cells`` (how one value is shown), ``format`` (the decimal context and labels
+all of them share), ``charts`` (matplotlib, imported only
 there), ``render`` (terminal and CSV), ``page`` (HTML) and ``command`` (``build_report`` and
 ``arbscan report``). pandas and matplotlib are imported where they are used, so importing this
 package (the CLI does, to add the command's options) does not load matplotlib; pandas still comes
-in through ``arbscan.store`` (sqlite_utils imports it when it is installed).
+in through ``arbscan.journal.store`` (sqlite_utils imports it when it is installed).
 
 Definitions (also in the README, section "Reports: arbscan report"):
 
@@ -32,6 +33,9 @@ Definitions (also in the README, section "Reports: arbscan report"):
 Funnel counts and feed statistics are per-run totals that cannot be split in time: ``--since`` /
 ``--until`` select the runs whose event span overlaps the window for them, episodes by their
 ``first_seen``, trades by ``opened``.
+
+Layer: beside ``scan``, ``replay``, ``execution``, ``alerts``; above ``journal``, ``config``, ``funding`` and
+the domain core. It only reads the journal (never writes it).
 """
 
 from arbscan.report.charts import Chart

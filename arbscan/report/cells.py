@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING, Any
 
 from arbscan.report.read import isnull, iso
-from arbscan.report.tables import WIDE
+from arbscan.report.format import WIDE
 
 if TYPE_CHECKING:
     import pandas as pd

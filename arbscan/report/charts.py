@@ -21,7 +21,7 @@ from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from arbscan.model import Route
-from arbscan.report.tables import WIDE, num, route_label
+from arbscan.report.format import WIDE, num, route_label
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -26,7 +26,7 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
     """Read the journal at ``db`` read-only and compute every table (and, with ``charts``, the charts)."""
     flt = flt or ReportFilter()
     path = Path(db)
-    from arbscan.journalfile import check_journal
+    from arbscan.journal.file import check_journal
 
     check_journal(path, write=False)
     snap = read_journal(path, flt)
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace, db: str | Path | None = None) -> int:
         until=parse_time(args.until, "--until") if args.until is not None else None,
         symbol=args.symbol, run=args.run,
     )
-    from arbscan.journalfile import check_journal
+    from arbscan.journal.file import check_journal
 
     check_journal(path, write=False)  # the same one line as every other command for a path it cannot use
     report = build_report(path, flt, charts=bool(args.html))

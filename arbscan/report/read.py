@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbscan.errors import BadInput
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 if TYPE_CHECKING:
     import pandas as pd

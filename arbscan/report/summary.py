@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from arbscan.model import Route
 from arbscan.report.cells import cell, count_text, decimal_text, span_text
-from arbscan.report.tables import TRADE_STATUSES, WIDE, Report, num, round_to, route_label
+from arbscan.report.format import WIDE, num, route_label
+from arbscan.report.tables import TRADE_STATUSES, Report, round_to
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,25 +8,24 @@ no journal value can overflow or trap.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from arbscan.journal import TRADE_STATUSES
+from arbscan.journal.schema import TRADE_STATUSES
 from arbscan.model import Route
+from arbscan.report.format import WIDE, num
 from arbscan.report.read import FUNNEL_COUNTS, FUNNEL_COUNTS_LATER, ReportFilter, Snapshot
-from arbscan.transfers import ranking_edge
+from arbscan.funding.transfers import ranking_edge
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from arbscan.report.charts import Chart
 
-__all__ = ["TABLES", "TRADE_STATUSES", "WIDE", "Report", "build_tables", "empty_tables", "frame", "dsum",
-           "round_to", "num", "quote", "route_label"]
+__all__ = ["TABLES", "TRADE_STATUSES", "Report", "build_tables", "empty_tables", "frame", "dsum", "round_to", "quote"]
 
 _FUNNEL = FUNNEL_COUNTS
 _NOT_LIVE = ("not_crossed", "fees", "depth_or_minimums", "balance", "below_min_bps")
@@ -60,8 +59,6 @@ TABLES: dict[str, tuple[str, ...]] = {
 _FEE_SHARE_STEP = Decimal("0.0001")
 _BPS_STEP = Decimal("0.01")
 
-WIDE = Context(prec=120, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
-"""Decimal arithmetic for reports: 120 digits (sums of journal money stay exact), no overflow, no traps."""
 
 
 @dataclass(slots=True)
@@ -109,21 +106,11 @@ def round_to(value: Decimal | None, step: Decimal) -> Decimal | None:
         return value.quantize(step, ROUND_HALF_EVEN)
 
 
-def num(v: Any) -> float | None:
-    """A float frame value, None when missing (NaN)."""
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-
-
 def _ratio(a: float, b: float) -> float | None:
     try:
         return a / b if b else None
     except OverflowError:  # a count too large for a float: no ratio to show
         return None
-
-
-def route_label(symbol: str, buy: str, sell: str) -> str:
-    """A route in one cell, legend or line: 'BTC/USD buy kraken sell bitstamp'."""
-    return f"{symbol} buy {buy} sell {sell}"
 
 
 def quote(symbol: str) -> str:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from arbscan.report.tables import TRADE_STATUSES, WIDE, dsum, frame, num, quote
+from arbscan.report.format import WIDE, num
+from arbscan.report.tables import TRADE_STATUSES, dsum, frame, quote
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,7 +112,7 @@ def _balances_table(balances: list[dict[str, Any]], symbols: tuple[str, ...] | N
 def _start_rule(balances: list[dict[str, Any]]) -> Callable[[tuple[Any, ...]], bool]:
     """Whether an asset with no starting row started at 0, per (run, mode, strategy, exchange, asset) key.
 
-    The rule of ``arbscan.summary.StrategySummary.start_of``, per venue: a live venue that journaled
+    The rule of ``arbscan.execution.summary.StrategySummary.start_of``, per venue: a live venue that journaled
     starting rows (trade_id NULL) in the run reported its balances and held none of an asset it did
     not list; a live venue with none could not be read at the start, so its start is unknown (None,
     never 0). A paper strategy that journaled starting rows holds exactly what it listed: 0 elsewhere.

@@ -12,10 +12,10 @@ import sys
 
 from test_live_fakes import ScriptedVenue, live_config, opportunity
 
-from arbscan.execution_journal import DurableJournal
-from arbscan.live import live_executor
+from arbscan.execution.journal import DurableJournal
+from arbscan.execution.live import live_executor
 from arbscan.model import OrderStatus
-from arbscan.store import Store
+from arbscan.journal.store import Store
 
 journal_path, state_file = sys.argv[1], sys.argv[2]
 
