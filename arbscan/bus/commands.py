@@ -119,15 +119,15 @@ def check_shard_command(settings: Settings, args: Any, command: str) -> bool:
         raise BadInput("--strategy: on the bus the executor trades: arbscan execute --bus URL --strategy NAME")
     if getattr(args, "live", False):
         raise BadInput("--live: on the bus the executor trades: arbscan execute --bus URL --strategy NAME --live")
-    if getattr(args, "alerts", False):
-        raise BadInput("--alerts: a shard on the bus sends no alerts")
+    if getattr(args, "alerts", False) and not settings.alerts:
+        raise BadInput("--alerts: no [[alerts]] destination is configured")
     if getattr(args, "run", None) is not None and not args.run.strip():
         raise BadInput("--run: the name must not be empty")
     return True
 
 
 def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, int], *, run: str | None,
-                             depth: int) -> int:
+                             depth: int, alerts: bool = False) -> int:
     """``replay FILE --bus URL --shard K/N``; exit code as ``arbscan replay``'s."""
     from arbscan.parts import check_replay_args
     from arbscan.bus.shard_proc import run_replay_shard_on_bus
@@ -137,7 +137,8 @@ def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, i
     check_replay_args(path, depth)
     for line in check_settings(settings, "replay", replay=replay_markets(path)):
         say(f"arbscan: warning: {line}")
-    report, run_key = run_replay_shard_on_bus(settings, path, shard, run=run, depth=depth, say=say)
+    report, run_key = run_replay_shard_on_bus(settings, path, shard, run=run, depth=depth, say=say,
+                                             alerts=alerts)
     if report.error:
         from arbscan.errors import ReplayFileError
 

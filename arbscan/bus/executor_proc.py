@@ -52,6 +52,7 @@ class RunFeed:
     merge: LineMerge | None  # replay: by line; scan: None (as they come)
     last_seq: dict[int, int] = field(default_factory=dict)
     reports: dict[int, ShardReport] = field(default_factory=dict)
+    hub: Any = None  # the run's [[alerts]] hub, or None
 
     @property
     def executors(self) -> list[Any]:
@@ -193,13 +194,28 @@ class BusExecutor:
         for exchange, assets in (meta.get("balances") or {}).items():
             fallback.setdefault(exchange, {}).update(assets)
         executors = self.make_executors(journal, markets, funding, fallback)
-        feed = ExecutorFeed(executors, markets, funding)
+        hub = self._alerts(meta, journal, executors)
+        feed = ExecutorFeed(executors, markets, funding, [hub] if hub is not None else ())
         state = RunFeed(run, meta.get("mode", "replay"), n, feed, journal, outbox,
-                        LineMerge(n) if meta.get("mode") == "replay" else None)
+                        LineMerge(n) if meta.get("mode") == "replay" else None, hub=hub)
         self.runs[run] = state
         self.say(f"arbscan: executor: trading run {run} ({state.mode}, {n} shard(s)) with "
                  + ", ".join(getattr(ex, "name", "?") for ex in executors))
         return state
+
+    def _alerts(self, meta: dict[str, Any], journal: RemoteStore, executors: list[Any]) -> Any:
+        """The run's ``[[alerts]]`` hub (started), on the shards' episodes and these executors' trades and halts, audited
+        into the run's journal; None without destinations, or for a replay whose shards were not given ``--alerts``."""
+        from arbscan.parts import alerts_for_run
+
+        if not self.settings.alerts or not meta.get("alerts"):
+            return None
+        hub = alerts_for_run(self.settings, journal)
+        if hub is not None:
+            for ex in executors:
+                hub.watch_executor(ex)
+            hub.start()
+        return hub
 
     def _run_id(self, run: str) -> int:
         """The journal's id of ``run`` (trade ids are named after it): waits for the journal consumer to open it."""
@@ -247,6 +263,8 @@ class BusExecutor:
         for report in state.reports.values():
             for ex, skipped in zip(state.executors, report.skipped):
                 ex.skips.update(skipped)
+        if state.hub is not None:
+            state.hub.close()  # its last alerts go out and are audited into the run's journal before its end
         state.journal.flush()
         state.outbox.announce("end", {"status": "interrupted" if interrupted else "ok"})
         self.runs.pop(state.run, None)
@@ -262,6 +280,8 @@ class BusExecutor:
     def close(self, timeout: float | None = None) -> bool:
         """Send every run's rows (the runs still open end as they are); False when NATS did not take them in time."""
         for state in list(self.runs.values()):
+            if state.hub is not None:
+                state.hub.close()
             state.journal.flush()
         ok = True
         for outbox in self.outboxes:

@@ -145,8 +145,11 @@ def _slim(report: ShardReport) -> ShardReport:
 
 
 def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, int], *, run: str | None, depth: int,
-                            say: Callable[[str], None]) -> tuple[ShardReport, str]:
-    """Replay this shard's symbols of ``path`` onto the bus; returns its report and the run's name."""
+                            say: Callable[[str], None], alerts: bool = False) -> tuple[ShardReport, str]:
+    """Replay this shard's symbols of ``path`` onto the bus; returns its report and the run's name.
+
+    ``alerts`` (``--alerts``): send the episode events too; the executor sends the ``[[alerts]]`` of the run.
+    """
     from arbscan.replay.reader import replay_header
     from arbscan.parallel.replay_workers import venues_per_symbol
 
@@ -163,9 +166,10 @@ def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, in
     journal.announce("start", {"mode": "replay", "source": str(path), "host": socket.gethostname(),
                                "settings": settings_summary(settings, depth=depth, bus_shards=n), "started": time.time()})
     routes.announce("start", {"mode": "replay", "balances": replay_header(path),
-                              "strategies": [s.name for s in settings.strategies], "window_ms": _window_ms(settings)})
+                              "strategies": [s.name for s in settings.strategies], "window_ms": _window_ms(settings),
+                              "alerts": alerts})
     spec = ReplayShardSpec(k, shard_map.shards, str(path), None, None, settings, depth, _strategies(settings),
-                           _window_ms(settings), flush_interval=0.0)
+                           _window_ms(settings), episodes=alerts, flush_interval=0.0)
     control = _SignalStop()
     handlers = {sig: signal.signal(sig, lambda signum, frame: control.stop.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -272,11 +276,11 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
                                "host": socket.gethostname(), "started": time.time(),
                                "settings": parts.settings_summary(settings, bus_shards=n)})
     routes.announce("start", {"mode": "scan", "balances": {}, "strategies": [s.name for s in settings.strategies],
-                              "window_ms": _window_ms(settings)})
+                              "window_ms": _window_ms(settings), "alerts": bool(settings.alerts)})
     events = _ScanEvents(routes, on_unreachable, journal)
     control_in, control_out = pipe()
     spec = ScanShardSpec(k, shard_map.shards, settings, None, None, parts.build_adapters, _strategies(settings),
-                         _window_ms(settings), driver_options=dict(parts.DRIVER_OPTIONS),
+                         _window_ms(settings), episodes=bool(settings.alerts), driver_options=dict(parts.DRIVER_OPTIONS),
                          status_s=sc.status_interval_ms / 1000)
     loop = asyncio.get_running_loop()
 
