@@ -136,3 +136,26 @@ def test_a_killed_scan_shards_open_episode_is_closed_stale_by_the_journal_once_i
         sorted(rows) == [("BTC/USD", "end", None), ("BTC/USD", "stale", "shard_died"), ("ETH/USD", "end", None)]
     left = _query(db, "SELECT producer, stale FROM bus_open")  # the ones that ended are gone; the dead one is kept
     assert len(left) == 1 and "|shard1@" in left[0][0] and "opportunities" in left[0][1]  # (withdrawn if it sends again)
+
+
+def test_two_executors_never_trade_one_strategy_the_second_takes_over_once_the_first_is_gone(nats, fleet, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    fleet.start("first", "execute", "--bus", nats.url, "--config", str(cfg), "--strategy", "once")
+    _wait_until("the first executor to follow", lambda: "paper-trading once" in fleet.err("first"), fleet, timeout=30)
+    fleet.start("second", "execute", "--bus", nats.url, "--config", str(cfg), "--strategy", "once")
+    _wait_until("the second executor to wait", lambda: "waiting for executor@" in fleet.err("second"), fleet, timeout=30)
+    assert "(strategy 'once') to stop trading once (two executors never trade one strategy" in fleet.err("second")
+    time.sleep(2.0)  # the first renews its claim every second: the second still waits
+    assert "paper-trading" not in fleet.err("second")
+    fleet.kill("first")
+    killed = time.monotonic()
+    _wait_until("the second executor to take over", lambda: "paper-trading once" in fleet.err("second"), fleet,
+                timeout=20)
+    assert time.monotonic() - killed >= 3.0  # not before the first's claim expired (5 s after its last renewal)
+    assert fleet.stop("second") == 0
+    fleet.start("third", "execute", "--bus", nats.url, "--config", str(cfg), "--strategy", "once")
+    _wait_until("the third executor to follow at once (a clean stop releases the claim)",
+                lambda: "paper-trading once" in fleet.err("third"), fleet, timeout=15)
+    assert "waiting for executor@" not in fleet.err("third")
+    assert fleet.stop("third") == 0

@@ -235,9 +235,10 @@ async def _run_paper_executor(settings: Settings, strategies: list[str], say: An
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await executor.follow(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}")
+    await executor.follow(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}",
+                          stop)
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not executor.lost:
             for seq, data in await executor.next_messages(0.1):
                 executor.handle(seq, data)
             executor.tick()
@@ -251,7 +252,7 @@ async def _run_paper_executor(settings: Settings, strategies: list[str], say: An
         for ex in executors:
             why = ", ".join(f"{reason} {n}" for reason, n in sorted(ex.skips.items())) or "none"
             print(f"run {run}: {ex.name}: taken {ex.taken}; skipped: {why}")
-    return 0
+    return 1 if executor.lost else 0
 
 
 def bus_status_lines(settings: Settings, timeout: float = 3.0) -> list[str]:
