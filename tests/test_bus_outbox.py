@@ -244,3 +244,20 @@ def test_routes_messages_build_only_arbscan_values():
 
     with pytest.raises(UnexpectedPayload, match="posix.system|os.system"):
         decode_pickle(pickle.dumps(Evil()))
+
+
+def test_books_and_routes_travel_as_their_fields_and_come_back_equal_and_nothing_else_is_rebuilt_that_way():
+    from decimal import Decimal
+
+    from arbscan.bus.codec import _make
+    from arbscan.model import BookSnapshot, Market
+
+    book = BookSnapshot("x", "A/B", ((Decimal("1"), Decimal("2")),), ((Decimal("3"), Decimal("4")),), 1.0, 2.0)
+    data = encode_pickle({"x": [("b", 7, 1.0, book)]})
+    assert b"_make" in data and b"_reconstructor" not in data  # not the dict of slots pickle writes by default
+    back = decode_pickle(data)["x"][0][3]
+    assert back == book and type(back) is BookSnapshot and back.asks[0][1] == Decimal("4")
+    market = Market("x", "A/B", "A", "B", Decimal("0.001"), Decimal("0.01"), Decimal("0.1"))
+    assert decode_pickle(encode_pickle(market)) == market  # other values as before
+    with pytest.raises(UnexpectedPayload, match="rebuilds 'Market'"):  # _make builds only books and routes
+        _make(Market, ("x",) * 9)

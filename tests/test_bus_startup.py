@@ -92,7 +92,7 @@ def _away_then_back(fleet: Fleet, name: str, late: NatsServer, argv: list[str], 
         with open(tmp / f"{name}.{n}.out", "wb") as out, open(tmp / f"{name}.{n}.err", "wb") as err:
             fleet.procs[name] = subprocess.Popen([sys.executable, str(launcher), *full], stdout=out, stderr=err,
                                                  start_new_session=True)
-    waiting = f"waiting for NATS"
+    waiting = "waiting for NATS"
     refused = f"at {url} (connection refused); retrying in 0.1 s"
     seen = _watch(fleet, name, started, lambda s: any(waiting in line and refused in line for line in s), 30)
     first = min(seen.values())
