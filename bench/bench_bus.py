@@ -124,10 +124,14 @@ class Cluster:
         """Until JetStream answers with a meta leader (the three nodes have formed a cluster)."""
         import nats
 
+        async def quiet(exc: Exception) -> None:  # not formed yet: tried again below
+            pass
+
         deadline = time.monotonic() + timeout
         while True:
             try:
-                nc = await nats.connect(self.url.split(","), connect_timeout=1, max_reconnect_attempts=1)
+                nc = await nats.connect(self.url.split(","), connect_timeout=1, max_reconnect_attempts=1,
+                                        error_cb=quiet)
                 try:
                     await nc.jetstream().account_info()
                     return

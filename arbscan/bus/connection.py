@@ -119,6 +119,7 @@ class Bus:
         """Start the thread and begin connecting (returns at once)."""
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
+        logger.info("%s: connecting to NATS at %s", self.role, self.url)
         self._thread.start()
         self._manager = asyncio.run_coroutine_threadsafe(self._manage(), self.loop)
         return self
