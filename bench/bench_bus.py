@@ -2,7 +2,10 @@
 
 Usage (from the repository root)::
 
-    python -m bench.bench_bus [--routes 2000] [--rate 500] [--rows 100000] [--rounds 3]
+    python -m bench.bench_bus [--routes 2000] [--rate 500] [--rows 100000] [--rounds 3] [--nodes 1|3]
+
+``--nodes 3``: a 3-node cluster instead of one server, started by ``deploy/cluster.sh nats a|b|c`` on
+127.0.1.1-3, every stream and bucket with 3 replicas (BENCHMARKS.md section 7b).
 
 Not pinned (a publisher, the server and a receiver run as separate processes, as on a deployment).
 A real ``nats-server -js`` (the ``cluster`` extra's binary) on 127.0.0.1, its store in a temporary
