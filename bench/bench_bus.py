@@ -2,7 +2,10 @@
 
 Usage (from the repository root)::
 
-    python -m bench.bench_bus [--routes 2000] [--rate 500] [--rows 100000] [--rounds 3]
+    python -m bench.bench_bus [--routes 2000] [--rate 500] [--rows 100000] [--rounds 3] [--nodes 1|3]
+
+``--nodes 3``: a 3-node cluster instead of one server, started by ``deploy/cluster.sh nats a|b|c`` on
+127.0.1.1-3, every stream and bucket with 3 replicas (BENCHMARKS.md section 7b).
 
 Not pinned (a publisher, the server and a receiver run as separate processes, as on a deployment).
 A real ``nats-server -js`` (the ``cluster`` extra's binary) on 127.0.0.1, its store in a temporary
@@ -71,19 +74,105 @@ def route_message(line: int, sent_ns: int) -> tuple[Any, ...]:
     return ("r", line, sent_ns, a, ((b, line - 1),), (opp,))
 
 
+def _bus_config(url: str) -> Any:
+    """``[bus]`` for the benchmark's processes: ``replicas`` from ``ARBSCAN_BENCH_REPLICAS`` (3 with ``--nodes 3``)."""
+    from arbscan.config.bus import BusConfig
+
+    return BusConfig(url=url, replicas=int(os.environ.get("ARBSCAN_BENCH_REPLICAS", "1")))
+
+
+class Cluster:
+    """Three NATS nodes on 127.0.1.1-3 started by ``deploy/cluster.sh nats a|b|c`` (the documented layout)."""
+
+    ADDRESSES = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
+
+    def __init__(self, store: Path) -> None:
+        import shlex
+        import socket
+
+        from arbscan.bus.server import server_binary
+
+        def free() -> int:
+            while True:
+                with socket.socket() as sock:
+                    sock.bind((self.ADDRESSES[0], 0))
+                    port = sock.getsockname()[1]
+                try:
+                    for a in self.ADDRESSES[1:]:
+                        with socket.socket() as t:
+                            t.bind((a, port))
+                    return port
+                except OSError:
+                    continue
+
+        self.script = Path(__file__).resolve().parent.parent / "deploy" / "cluster.sh"
+        store.mkdir(parents=True, exist_ok=True)
+        env_file = store / "cluster.env"
+        values = {"ARBSCAN_NODES": " ".join(f"{h}={a}" for h, a in zip("abc", self.ADDRESSES)),
+                  "NATS_PORT": free(), "NATS_CLUSTER_PORT": free(), "NATS_SERVER": server_binary(), "NATS_STORE": store}
+        env_file.write_text("".join(f"{k}={shlex.quote(str(v))}\n" for k, v in values.items()))
+        self.env = {**os.environ, "ARBSCAN_CLUSTER_ENV": str(env_file)}
+        self.url = subprocess.run([str(self.script), "url"], env=self.env, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> Cluster:
+        for host in "abc":
+            self.procs.append(subprocess.Popen([str(self.script), "nats", host], env=self.env, start_new_session=True,
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        asyncio.run(self._ready())
+        return self
+
+    async def _ready(self, timeout: float = 30.0) -> None:
+        """Until JetStream answers with a meta leader (the three nodes have formed a cluster)."""
+        import nats
+
+        async def quiet(exc: Exception) -> None:  # not formed yet: tried again below
+            pass
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                nc = await nats.connect(self.url.split(","), connect_timeout=1, max_reconnect_attempts=1,
+                                        error_cb=quiet)
+                try:
+                    await nc.jetstream().account_info()
+                    return
+                finally:
+                    await nc.close()
+            except Exception:  # noqa: BLE001 - not formed yet
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    @property
+    def pids(self) -> list[int]:
+        """The three nats-server processes (the script execs the server)."""
+        return [p.pid for p in self.procs]
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(p.pid, signal.SIGKILL)
+
+
 # -- receivers (separate processes) -------------------------------------------------------------------
 
 
 def _receive_bus(url: str, count: int, ready: Any, done: Any) -> None:
     """An executor process: BusExecutor's subscription and hop to its loop; records put-to-decoded latencies."""
     from arbscan.bus.codec import decode_pickle
-    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.executor_proc import BusExecutor
     from arbscan.config.settings import Settings
 
     async def run() -> list[int]:
-        settings = Settings(bus=BusConfig(url=url))
+        settings = Settings(bus=_bus_config(url))
         bus = Bus(settings.bus, "bench-executor", lambda line: None).start()
         bus.wait_connected(10)
         ex = BusExecutor(bus, settings, [], lambda *a: [], lambda line: None)
@@ -114,7 +203,7 @@ def _receive_core(url: str, count: int, ready: Any, done: Any) -> None:
     from arbscan.bus.codec import decode_pickle
 
     async def run() -> list[int]:
-        nc = await nats.connect(url)
+        nc = await nats.connect(url.split(","))
         got: list[int] = []
         finished = asyncio.Event()
 
@@ -186,14 +275,13 @@ def _stats(lat_ns: list[int]) -> dict[str, float]:
 
 def route_latency(url: str, count: int, rate: float) -> dict[str, Any]:
     """One round: JetStream (the bus), core NATS and a local pipe, the same paced messages."""
-    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
     from arbscan.bus.subjects import ROUTES_SUBJECT
     from arbscan.parallel.transport import pipe
 
     out: dict[str, Any] = {}
-    bus = Bus(BusConfig(url=url), "bench-shard", lambda line: None).start()
+    bus = Bus(_bus_config(url), "bench-shard", lambda line: None).start()
     bus.wait_connected(10)
     variants = (("JetStream, shard idle", False, None), ("JetStream, shard busy", True, None),
                 ("JetStream, shard busy, 5 ms GIL interval", True, 0.005))
@@ -234,20 +322,19 @@ def route_latency(url: str, count: int, rate: float) -> dict[str, Any]:
     return out
 
 
-def route_flood(url: str, count: int, server_pid: int, per_message: int = 1) -> dict[str, Any]:
+def route_flood(url: str, count: int, server_pids: list[int], per_message: int = 1) -> dict[str, Any]:
     """As many route messages (``per_message`` routes each) as the executor process takes: messages/s stored and
     decoded, the server's CPU per message."""
-    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
     from arbscan.bus.subjects import ROUTES_SUBJECT
 
-    bus = Bus(BusConfig(url=url), "bench-shard", lambda line: None).start()
+    bus = Bus(_bus_config(url), "bench-shard", lambda line: None).start()
     bus.wait_connected(10)
     proc, done, _ = _spawn(_receive_bus, url, count * per_message)
     box = BusOutbox(bus, ROUTES_SUBJECT, f"flood-{time.time_ns()}", "shard1", kind="routes", bound=10**9,
                     when_full="wait", header={"shard": 0, "of": 1})
-    cpu0 = _cpu_seconds(server_pid)
+    cpu0 = sum(_cpu_seconds(pid) for pid in server_pids)
     started = time.perf_counter()
     for i in range(count):
         box.put([route_message(i * per_message + j + 1, time.monotonic_ns()) for j in range(per_message)])
@@ -255,7 +342,7 @@ def route_flood(url: str, count: int, server_pid: int, per_message: int = 1) -> 
     stored_s = time.perf_counter() - started
     got = done.recv()
     receive_s = got[-1] / 1e9
-    cpu = _cpu_seconds(server_pid) - cpu0
+    cpu = sum(_cpu_seconds(pid) for pid in server_pids) - cpu0
     proc.join(10)
     bus.close()
     return {"messages": count, "stored_per_s": count / stored_s,
@@ -320,12 +407,11 @@ def _watch(db: Path, rows: int, timeout: float = 300.0) -> tuple[float, float]:
 
 def journal_rows(url: str, rows: int, workdir: Path, tag: str) -> dict[str, Any]:
     """Stored by JetStream (one producer), committed by ``arbscan journal``, and both at once."""
-    from arbscan.config.bus import BusConfig
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
     from arbscan.bus.subjects import JOURNAL_SUBJECT
 
-    bus = Bus(BusConfig(url=url), "bench-shard", lambda line: None).start()
+    bus = Bus(_bus_config(url), "bench-shard", lambda line: None).start()
     bus.wait_connected(10)
     batches = [[("insert", "opportunities", [dict(ROW) for _ in range(200)], None)] for _ in range(rows // 200)]
     out: dict[str, Any] = {}
@@ -410,17 +496,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--workdir", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--nodes", type=int, choices=(1, 3), default=1,
+                   help="3: a 3-node cluster (deploy/cluster.sh on 127.0.1.1-3), streams with replicas = 3")
     args = p.parse_args(argv)
+    if args.nodes == 3:
+        os.environ["ARBSCAN_BENCH_REPLICAS"] = "3"  # every process of the benchmark: streams with 3 copies
     info = machine()
     print(f"machine: {info['cpu']}, {info['nproc']} CPUs, Python {info['python']}, load {' '.join(info['loadavg'])}, "
           f"{info['utc']} UTC")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="arbscan-bench-bus-"))
     results: dict[str, Any] = {"latency": [], "flood": [], "flood20": [], "journal": [], "machine": info}
     for r in range(args.rounds):
-        with NatsServer(work / f"store{r}") as server:
+        with (Cluster(work / f"store{r}") if args.nodes == 3 else NatsServer(work / f"store{r}")) as server:
+            pids = server.pids if args.nodes == 3 else [server.proc.pid]
             results["latency"].append(route_latency(server.url, args.routes, args.rate))
-            results["flood"].append(route_flood(server.url, args.flood, server.proc.pid))
-            results["flood20"].append(route_flood(server.url, args.flood // 20, server.proc.pid, per_message=20))
+            results["flood"].append(route_flood(server.url, args.flood, pids))
+            results["flood20"].append(route_flood(server.url, args.flood // 20, pids, per_message=20))
             results["journal"].append(journal_rows(server.url, args.rows, work, str(r)))
     results["machine_after"] = machine()
     lat = {k: {q: spread([rnd[k][q] for rnd in results["latency"]]) for q in ("p50_us", "p99_us", "max_us")}

@@ -256,6 +256,8 @@ CASES = [
     Case("bus-scan-without-shard", "scan --db {db} --bus " + BUS, 2, "--bus: 'scan' on the bus runs one shard: add --shard K/N"),
     Case("bus-shard-and-workers", SHARD + " --shard 1/2 --workers 2", 2, "--shard runs one shard of N; --workers splits symbols"),
     Case("bus-shard-strategy", SHARD + " --shard 1/2 --strategy s", 2, "--strategy: on the bus the executor trades: arbscan execute"),
+    Case("bus-shard-alerts-without-destination", SHARD + " --shard 1/2 --alerts", 2,
+         "--alerts: no [[alerts]] destination is configured"),
     Case("bus-run-without-shard", "replay {good} --db {db} --run mine", 2, "--run names a run on the bus: it needs --shard K/N"),
     Case("bus-journal-without-url", "journal --db {db}", 2, "journal needs the bus: --bus nats://HOST:4222 (or [bus] url in the config)"),
     Case("bus-execute-without-strategy", "execute --bus " + BUS, 2, "execute: name the strategy to trade: --strategy NAME"),

@@ -192,6 +192,27 @@ def test_a_replay_waits_at_the_bound_and_never_exceeds_it(bus):
     assert box.stats.max_rows <= 500 and box.stats.held_over_bound == 0
 
 
+def test_a_replay_drops_no_statistics_row_at_the_bound_it_waits(bus):
+    box = journal(bus, bound=500, when_full="wait")
+    bus.down()
+    box.put(funnel_rows(200, "old"))
+    box.put(funnel_rows(200, "new"))  # supersedes every row of the first batch: still not dropped
+    done = threading.Event()
+
+    def more() -> None:
+        box.put(funnel_rows(200, "newest"))
+        done.set()
+
+    threading.Thread(target=more, daemon=True).start()
+    time.sleep(0.3)
+    assert not done.is_set() and box.held == 400 and box.stats.dropped_rows == 0
+    assert not any("dropped" in line for line in bus.lines)
+    bus.back()
+    assert done.wait(5) and box.close(timeout=5)
+    tags = [r["live"] for b in bodies(bus) for w in b["x"] if w[1] == "funnel" for r in w[2]]
+    assert tags == ["old"] * 200 + ["new"] * 200 + ["newest"] * 200  # every write, in order
+
+
 def test_a_live_shard_drops_its_oldest_routes_when_full(bus):
     box = BusOutbox(bus, "arbscan.routes", "run-a", "shard1@x", kind="routes", bound=3, when_full="drop",
                     header={"shard": 0, "of": 1})
@@ -223,3 +244,20 @@ def test_routes_messages_build_only_arbscan_values():
 
     with pytest.raises(UnexpectedPayload, match="posix.system|os.system"):
         decode_pickle(pickle.dumps(Evil()))
+
+
+def test_books_and_routes_travel_as_their_fields_and_come_back_equal_and_nothing_else_is_rebuilt_that_way():
+    from decimal import Decimal
+
+    from arbscan.bus.codec import _make
+    from arbscan.model import BookSnapshot, Market
+
+    book = BookSnapshot("x", "A/B", ((Decimal("1"), Decimal("2")),), ((Decimal("3"), Decimal("4")),), 1.0, 2.0)
+    data = encode_pickle({"x": [("b", 7, 1.0, book)]})
+    assert b"_make" in data and b"_reconstructor" not in data  # not the dict of slots pickle writes by default
+    back = decode_pickle(data)["x"][0][3]
+    assert back == book and type(back) is BookSnapshot and back.asks[0][1] == Decimal("4")
+    market = Market("x", "A/B", "A", "B", Decimal("0.001"), Decimal("0.01"), Decimal("0.1"))
+    assert decode_pickle(encode_pickle(market)) == market  # other values as before
+    with pytest.raises(UnexpectedPayload, match="rebuilds 'Market'"):  # _make builds only books and routes
+        _make(Market, ("x",) * 9)

@@ -123,3 +123,38 @@ def test_status_without_a_bus_is_as_before(tmp_path, capsys):
     JournalConsumer(str(db)).close()
     assert main(["status", "--db", str(db)]) == 0
     assert "shards on the bus" not in capsys.readouterr().out
+
+
+def test_a_gone_scan_shards_episodes_close_stale_at_its_clock_and_are_withdrawn_if_it_sends_again(tmp_path):
+    import sqlite3
+
+    from arbscan.bus.codec import encode_json
+    from arbscan.bus.journal_consumer import JournalConsumer
+
+    db = tmp_path / "j.db"
+    c = JournalConsumer(str(db))
+
+    def msg(seq: int, kind: str, x) -> tuple[int, bytes]:
+        return seq, encode_json({"k": kind, "run": "r", "p": "shard1@h", "s": seq, "shard": 0, "of": 1, "x": x})
+
+    open_row = {"symbol": "A/B", "buy_exchange": "a", "sell_exchange": "b", "first_seen": 90.0, "last_seen": 99.0,
+                "observations": 4, "closed_at": 100.0, "close_reason": "stale", "close_detail": "shard_died"}
+    c.apply([msg(1, "start", {"mode": "scan"}), msg(2, "open", {"clock": 100.0, "work": [
+        ["insert", "opportunities", [open_row], None]]})])
+    received = c.open["r|shard1@h"].received
+    assert c.close_gone({"shard1@h"}, now=received + 60) == []  # its heartbeat is there: alive
+    assert c.close_gone(set(), now=received + 4.9) == []  # not 5 s since its report yet
+    [(key, report, closed)] = c.close_gone(set(), now=received + 10.0)
+    assert (key, closed, report.shard) == ("r|shard1@h", 1, 0)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT symbol, observations, closed_at, close_reason, close_detail, run_id FROM opportunities"
+                        ).fetchall() == [("A/B", 4, 110.0, "stale", "shard_died", 1)]  # its clock 100 + 10 s since
+    assert c.close_gone(set(), now=received + 20.0) == []  # once
+    real = {**open_row, "last_seen": 104.0, "observations": 7, "closed_at": 104.0, "close_reason": "uncrossed",
+            "close_detail": None}
+    c.apply([msg(3, "rows", [["insert", "opportunities", [real], None]])])  # it was only cut off: it sends again
+    assert conn.execute("SELECT observations, close_reason FROM opportunities").fetchall() == [(7, "uncrossed")]
+    c.apply([msg(4, "end", {"status": "ok"})])
+    assert conn.execute("SELECT count(*) FROM bus_open").fetchall() == [(0,)]
+    conn.close()
+    c.close()

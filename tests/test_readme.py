@@ -226,7 +226,9 @@ def _command_lines() -> list[tuple[str, list[str]]]:
                     continue
                 if segment[:1] in (["$"], ["command:"]):  # a prompt; docker-compose's `command: arbscan ...`
                     segment = segment[1:]
-                if segment and (segment[0] == "arbscan" or segment[0].endswith("/bin/arbscan")):  # ExecStart=.../bin/arbscan
+                first = segment[0] if segment else ""
+                runs = first == "arbscan" or (first.endswith("/bin/arbscan") and ("=" not in first or first.startswith("ExecStart=")))
+                if runs:  # ExecStart=.../bin/arbscan runs it; ARBSCAN=.../bin/arbscan only names it
                     # %i is systemd's instance name (arbscan-shard@1 -> 1)
                     out.append((name, [t.replace("%i", "1") for t in segment[1:]]))
                 segment = []

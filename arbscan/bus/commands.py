@@ -119,15 +119,15 @@ def check_shard_command(settings: Settings, args: Any, command: str) -> bool:
         raise BadInput("--strategy: on the bus the executor trades: arbscan execute --bus URL --strategy NAME")
     if getattr(args, "live", False):
         raise BadInput("--live: on the bus the executor trades: arbscan execute --bus URL --strategy NAME --live")
-    if getattr(args, "alerts", False):
-        raise BadInput("--alerts: a shard on the bus sends no alerts")
+    if getattr(args, "alerts", False) and not settings.alerts:
+        raise BadInput("--alerts: no [[alerts]] destination is configured")
     if getattr(args, "run", None) is not None and not args.run.strip():
         raise BadInput("--run: the name must not be empty")
     return True
 
 
 def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, int], *, run: str | None,
-                             depth: int) -> int:
+                             depth: int, alerts: bool = False) -> int:
     """``replay FILE --bus URL --shard K/N``; exit code as ``arbscan replay``'s."""
     from arbscan.parts import check_replay_args
     from arbscan.bus.shard_proc import run_replay_shard_on_bus
@@ -137,7 +137,8 @@ def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, i
     check_replay_args(path, depth)
     for line in check_settings(settings, "replay", replay=replay_markets(path)):
         say(f"arbscan: warning: {line}")
-    report, run_key = run_replay_shard_on_bus(settings, path, shard, run=run, depth=depth, say=say)
+    report, run_key = run_replay_shard_on_bus(settings, path, shard, run=run, depth=depth, say=say,
+                                             alerts=alerts)
     if report.error:
         from arbscan.errors import ReplayFileError
 
@@ -184,8 +185,7 @@ def run_journal_command(settings: Settings) -> int:
     _require_url(settings, "journal")
     db = settings.scanner.db
     check_journal(db, write=True)
-    bus = Bus(settings.bus, "journal", say).start()
-    say(f"arbscan: journal: committing the bus's journal stream ({settings.bus.url}) into {db}")
+    bus = Bus(settings.bus, "journal", say).start()  # says "committing ..." once it reads the stream
     try:
         consumer = journal_main(bus, str(db), say)
     finally:
@@ -235,10 +235,10 @@ async def _run_paper_executor(settings: Settings, strategies: list[str], say: An
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await executor.follow()
-    say(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}")
+    await executor.follow(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}",
+                          stop)
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not executor.lost:
             for seq, data in await executor.next_messages(0.1):
                 executor.handle(seq, data)
             executor.tick()
@@ -252,7 +252,7 @@ async def _run_paper_executor(settings: Settings, strategies: list[str], say: An
         for ex in executors:
             why = ", ".join(f"{reason} {n}" for reason, n in sorted(ex.skips.items())) or "none"
             print(f"run {run}: {ex.name}: taken {ex.taken}; skipped: {why}")
-    return 0
+    return 1 if executor.lost else 0
 
 
 def bus_status_lines(settings: Settings, timeout: float = 3.0) -> list[str]:

@@ -36,8 +36,35 @@ SWITCH_INTERVAL_S = 0.0005
 main thread busy; every acknowledged publish needs the bus thread a few times, and at 5 ms per hand-over a
 busy shard published a few hundred messages a second (BENCHMARKS.md section 7); at 0.5 ms, thousands."""
 
+CONNECT_TIMEOUT_S = 2
+"""How long one connection attempt to one server may take (TCP, INFO, CONNECT and the first PONG)."""
+
 SAY_EVERY_S = 15.0
 """While still waiting for the same thing, the waiting line is repeated at most this often."""
+
+
+class _RoundFailed(Exception):
+    """Every server of the list refused one attempt: ends nats-py's own retrying of a first connection."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Attempt:
+    """One round of connection attempts, one per server; ``failed`` raises once each server has failed once."""
+
+    def __init__(self, servers: int) -> None:
+        self.servers = max(1, servers)
+        self.failures = 0
+        self.done = False
+
+    def failed(self, exc: BaseException) -> None:
+        if self.done:
+            return  # an error of a connection already made: the closed callback handles it
+        self.failures += 1
+        if self.failures >= self.servers:
+            raise _RoundFailed(exc)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -92,6 +119,7 @@ class Bus:
         """Start the thread and begin connecting (returns at once)."""
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
+        logger.info("%s: connecting to NATS at %s", self.role, self.url)
         self._thread.start()
         self._manager = asyncio.run_coroutine_threadsafe(self._manage(), self.loop)
         return self
@@ -166,41 +194,46 @@ class Bus:
         while not self._stopping:
             self._closed_event = asyncio.Event()
             closed = self._closed_event
+            attempt = _Attempt(len(self.servers))
 
             async def on_closed() -> None:
                 closed.set()
 
             async def on_error(exc: Exception) -> None:
+                attempt.failed(exc)  # raises _RoundFailed once every server has refused this round
                 logger.debug("NATS: %s", exc)
 
             try:
+                # nats-py retries the first connection by itself (max_reconnect_attempts, 2 s apart) whatever
+                # allow_reconnect says; on_error ends that after one try per server, so the waiting line and the
+                # backoff here are the only ones (tests/test_bus_startup.py)
                 nc = await nats.connect(servers=self.servers, name=f"arbscan {self.role}", allow_reconnect=False,
-                                        connect_timeout=2, ping_interval=2, max_outstanding_pings=3,
+                                        connect_timeout=CONNECT_TIMEOUT_S, reconnect_time_wait=0,
+                                        ping_interval=2, max_outstanding_pings=3,
                                         closed_cb=on_closed, disconnected_cb=on_closed, error_cb=on_error,
                                         **self.credentials)
+                attempt.done = True
                 self.nc, self.js = nc, nc.jetstream()
                 self.kv = await ensure(self.js, self.config)
+                self._say_connected(nc)  # before the hooks: what they say (following, committing) comes after it
                 for hook in self.on_connect:
                     await hook()
             except Exception as exc:  # noqa: BLE001 - every failure is waited out the same way
+                attempt.done = True
                 if self.nc is not None:
                     try:
                         await self.nc.close()
                     except Exception:  # noqa: BLE001
                         pass
                 self.nc = self.js = None
-                self._waiting(describe_failure(exc), delay)
+                cause = exc.cause if isinstance(exc, _RoundFailed) else exc
+                self._waiting(describe_failure(cause), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff[1])
                 continue
             delay = self.backoff[0]
-            down = None if self.down_since is None else time.monotonic() - self.down_since
             self.down_since = None
             self.connected.set()
-            if self._ever_connected:
-                self.say(f"arbscan: {self.role}: NATS at {self.url} is back" + (f" after {down:.1f} s" if down else ""))
-            else:
-                logger.info("%s: connected to NATS at %s", self.role, self.url)
             self._ever_connected = True
             self._said = ("", 0.0)
             await closed.wait()
@@ -210,8 +243,21 @@ class Bus:
             if not self._stopping:
                 self._waiting("connection lost", 0.0)
 
+    def _say_connected(self, nc: Any) -> None:
+        """'connected to NATS at URL' (with how long it waited), or 'NATS at URL is back after 4.0 s'."""
+        down = None if self.down_since is None else time.monotonic() - self.down_since
+        where = getattr(getattr(nc, "connected_url", None), "netloc", None)
+        at = f"nats://{where}" if where else self.url
+        if self._ever_connected:
+            self.say(f"arbscan: {self.role}: NATS at {at} is back" + (f" after {down:.1f} s" if down else ""))
+        else:
+            waited = f" after {down:.1f} s" if self._said[0] and down else ""
+            self.say(f"arbscan: {self.role}: connected to NATS at {at}{waited}")
+
     def _waiting(self, why: str, retry_in: float) -> None:
         """One line: what this process waits for, why, and when it tries again (not repeated for 15 s)."""
+        if retry_in:
+            logger.info("%s: NATS at %s: %s; next attempt in %.2g s", self.role, self.url, why, retry_in)
         now = time.monotonic()
         if self._said[0] == why and now - self._said[1] < SAY_EVERY_S:
             return

@@ -197,11 +197,10 @@ async def run_live_executor(settings: Settings, strategies: Sequence[str], *, va
         loop.add_signal_handler(sig, stop.set)
     logger.warning("LIVE trading with strategy %r on %s over the bus%s", strategy.name, ", ".join(venues),
                    " (validate only)" if validate else "")
-    await executor.follow()
-    say(f"arbscan: executor: LIVE trading {strategy.name} on the routes at {settings.bus.url}")
+    await executor.follow(f"arbscan: executor: LIVE trading {strategy.name} on the routes at {settings.bus.url}", stop)
     outcome = "error"
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not executor.lost:
             for seq, data in await executor.next_messages(0.1):
                 executor.handle(seq, data)
             executor.tick()
@@ -223,4 +222,4 @@ async def run_live_executor(settings: Settings, strategies: Sequence[str], *, va
                 pass
         store.end_run("ok" if outcome == "interrupted" else outcome)
         store.close()
-    return 0
+    return 1 if executor.lost else 0

@@ -16,6 +16,7 @@ still waiting end), their rows are sent, and one line sums the run up.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -27,7 +28,8 @@ from typing import Any
 from arbscan.bus.codec import decode_pickle
 from arbscan.bus.connection import Bus
 from arbscan.bus.outbox import BusOutbox
-from arbscan.bus.subjects import JOURNAL_SUBJECT, ROUTES_STREAM, ROUTES_SUBJECT, RUNS_BUCKET, token
+from arbscan.bus.subjects import (EXECUTORS_BUCKET, HEARTBEAT_TTL_S, JOURNAL_SUBJECT, ROUTES_STREAM, ROUTES_SUBJECT,
+                                  RUNS_BUCKET, token)
 from arbscan.config.settings import Settings
 from arbscan.errors import UnexpectedPayload
 from arbscan.parallel.executor_feed import ExecutorFeed, LineMerge
@@ -52,6 +54,7 @@ class RunFeed:
     merge: LineMerge | None  # replay: by line; scan: None (as they come)
     last_seq: dict[int, int] = field(default_factory=dict)
     reports: dict[int, ShardReport] = field(default_factory=dict)
+    hub: Any = None  # the run's [[alerts]] hub, or None
 
     @property
     def executors(self) -> list[Any]:
@@ -79,21 +82,129 @@ class BusExecutor:
         self._queue: asyncio.Queue[tuple[int, bytes]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sub: Any = None
+        self._following = ""
+        self._claims: dict[str, int] = {}  # strategy key -> revision in the bucket arbscan_executors
+        self._renewing: Any = None
+        self.lost: str | None = None  # another executor took this one's strategies: it trades no more
 
     # -- following the stream ------------------------------------------------------------------
 
-    async def follow(self) -> None:
-        """Subscribe (again at every reconnection, from the last message seen); call from the main loop."""
+    async def follow(self, following: str = "", stop: asyncio.Event | None = None) -> None:
+        """Subscribe (again at every reconnection, from the last message seen); call from the main loop.
+
+        ``following`` is said once, when the first subscription is made (not before: until then nothing is followed).
+        First it waits until it holds each of its strategies (no other executor trades them), or ``stop`` is set.
+        """
+        self._following = following
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
+        if self.strategies:
+            await self._claim_all(stop)
+            if stop is not None and stop.is_set():
+                return
         self.bus.on_connect.append(self._subscribe)
         self.bus.waiting_for = "NATS (the routes stream; no order is sent meanwhile)"
         if self.bus.connected.is_set():
             await asyncio.wrap_future(self.bus.submit(self._subscribe()))
 
+    # -- one executor per strategy -------------------------------------------------------------
+
+    def _claim_value(self) -> bytes:
+        return json.dumps({"producer": self.producer, "strategies": self.strategies, "at": time.time()}).encode()
+
+    async def _claim_all(self, stop: asyncio.Event | None) -> None:
+        """Wait until this executor holds every one of its strategies in the bucket (saying once who holds one)."""
+        said = ""
+        while stop is None or not stop.is_set():
+            holder = None
+            if self.bus.wait_connected(0) and self.bus.kv.get(EXECUTORS_BUCKET) is not None:
+                try:
+                    holder = await asyncio.wrap_future(self.bus.submit(self._try_claim()))
+                except Exception as exc:  # noqa: BLE001 - the connection went: tried again once it is back
+                    logger.debug("strategy claim failed: %s", exc)
+                    holder = "?"
+                if holder is None:
+                    break
+                if holder != "?" and holder != said:
+                    said = holder
+                    self.say(f"arbscan: executor: waiting for {holder} to stop trading "
+                             f"{', '.join(self.strategies)} (two executors never trade one strategy; a stopped "
+                             f"executor's claim expires {HEARTBEAT_TTL_S:g} s after it)")
+            await asyncio.sleep(0.5)
+        else:
+            return
+        self._renewing = self.bus.submit(self._renew())
+
+    async def _try_claim(self) -> str | None:
+        """On the bus loop: claim each strategy not yet held; None when all are this executor's, else who holds one."""
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+        kv = self.bus.kv[EXECUTORS_BUCKET]
+        for name in self.strategies:
+            key = token(f"strategy-{name}")
+            try:
+                self._claims[key] = await kv.create(key, self._claim_value())
+                continue
+            except KeyWrongLastSequenceError:
+                pass
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:
+                return "?"  # expired between the two calls: claimed at the next try
+            holder = json.loads(entry.value or b"{}").get("producer")
+            if holder != self.producer:
+                return f"{holder} (strategy {name!r})"
+            self._claims[key] = entry.revision
+        return None
+
+    async def _renew(self) -> None:
+        """On the bus loop: renew the claims every second; one taken by another executor stops this one's trading."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        while not self.lost:
+            await asyncio.sleep(1.0)
+            kv = self.bus.kv.get(EXECUTORS_BUCKET)
+            if kv is None or not self.bus.connected.is_set():
+                continue
+            for key, revision in list(self._claims.items()):
+                try:
+                    self._claims[key] = await kv.update(key, self._claim_value(), last=revision)
+                except KeyWrongLastSequenceError:  # expired (NATS was away) or taken: claim it again, if free
+                    holder = await self._try_claim()
+                    if holder not in (None, "?"):
+                        self.lost = holder
+                        self.say(f"arbscan: executor: {holder} trades {', '.join(self.strategies)} now (this "
+                                 "executor's claim lapsed while NATS was away); this executor stops trading")
+                        return
+                except Exception as exc:  # noqa: BLE001 - renewed at the next beat
+                    logger.debug("strategy claim not renewed: %s", exc)
+
+    def _release(self) -> None:
+        async def release() -> None:
+            kv = self.bus.kv.get(EXECUTORS_BUCKET)
+            for key, revision in self._claims.items():
+                if kv is not None and self.bus.connected.is_set():
+                    try:
+                        await kv.delete(key, last=revision)
+                    except Exception as exc:  # noqa: BLE001 - it expires by itself
+                        logger.debug("strategy claim not released: %s", exc)
+
+        if self._renewing is not None:
+            self._renewing.cancel()
+        if self._claims and not self.lost:
+            try:
+                self.bus.call(release(), timeout=3)
+            except Exception as exc:  # noqa: BLE001
+                logger.debug("strategy claims not released: %s", exc)
+
+    # -- the routes --------------------------------------------------------------------------
+
     async def _subscribe(self) -> None:
         """On the bus loop: an ordered push consumer from the message after the last one seen (new ones at first)."""
         from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        if self.lost:
+            return
 
         loop, queue = self._loop, self._queue
         assert loop is not None and queue is not None
@@ -110,6 +221,9 @@ class BusExecutor:
         self._sub = await self.bus.js.subscribe(ROUTES_SUBJECT, stream=ROUTES_STREAM, cb=on_message, ordered_consumer=True,
                                                 config=config, idle_heartbeat=2.0)
         logger.info("executor: following %s from %s", ROUTES_SUBJECT, self.last_stream_seq + 1 or "now")
+        if self._following:
+            self.say(self._following)
+            self._following = ""
 
     async def next_messages(self, timeout: float) -> list[tuple[int, bytes]]:
         """What arrived (``(batch number, data)``), waiting up to ``timeout`` seconds for the first."""
@@ -127,6 +241,8 @@ class BusExecutor:
 
     def handle(self, seq: int, data: bytes) -> None:
         """One routes-stream message, batch ``seq`` of its producer."""
+        if self.lost:
+            return
         try:
             body = decode_pickle(data)
             run, kind, k, n = body["run"], body["k"], int(body["shard"]), int(body["of"])
@@ -185,13 +301,28 @@ class BusExecutor:
         for exchange, assets in (meta.get("balances") or {}).items():
             fallback.setdefault(exchange, {}).update(assets)
         executors = self.make_executors(journal, markets, funding, fallback)
-        feed = ExecutorFeed(executors, markets, funding)
+        hub = self._alerts(meta, journal, executors)
+        feed = ExecutorFeed(executors, markets, funding, [hub] if hub is not None else ())
         state = RunFeed(run, meta.get("mode", "replay"), n, feed, journal, outbox,
-                        LineMerge(n) if meta.get("mode") == "replay" else None)
+                        LineMerge(n) if meta.get("mode") == "replay" else None, hub=hub)
         self.runs[run] = state
         self.say(f"arbscan: executor: trading run {run} ({state.mode}, {n} shard(s)) with "
                  + ", ".join(getattr(ex, "name", "?") for ex in executors))
         return state
+
+    def _alerts(self, meta: dict[str, Any], journal: RemoteStore, executors: list[Any]) -> Any:
+        """The run's ``[[alerts]]`` hub (started), on the shards' episodes and these executors' trades and halts, audited
+        into the run's journal; None without destinations, or for a replay whose shards were not given ``--alerts``."""
+        from arbscan.parts import alerts_for_run
+
+        if not self.settings.alerts or not meta.get("alerts"):
+            return None
+        hub = alerts_for_run(self.settings, journal)
+        if hub is not None:
+            for ex in executors:
+                hub.watch_executor(ex)
+            hub.start()
+        return hub
 
     def _run_id(self, run: str) -> int:
         """The journal's id of ``run`` (trade ids are named after it): waits for the journal consumer to open it."""
@@ -239,6 +370,8 @@ class BusExecutor:
         for report in state.reports.values():
             for ex, skipped in zip(state.executors, report.skipped):
                 ex.skips.update(skipped)
+        if state.hub is not None:
+            state.hub.close()  # its last alerts go out and are audited into the run's journal before its end
         state.journal.flush()
         state.outbox.announce("end", {"status": "interrupted" if interrupted else "ok"})
         self.runs.pop(state.run, None)
@@ -254,8 +387,11 @@ class BusExecutor:
     def close(self, timeout: float | None = None) -> bool:
         """Send every run's rows (the runs still open end as they are); False when NATS did not take them in time."""
         for state in list(self.runs.values()):
+            if state.hub is not None:
+                state.hub.close()
             state.journal.flush()
         ok = True
         for outbox in self.outboxes:
             ok = outbox.close(timeout) and ok
+        self._release()
         return ok

@@ -38,7 +38,7 @@ from typing import Any
 
 from arbscan.bus.codec import decode_json
 from arbscan.bus.connection import Bus
-from arbscan.bus.subjects import JOURNAL_STREAM, JOURNAL_SUBJECT, RUNS_BUCKET, token
+from arbscan.bus.subjects import HEARTBEAT_TTL_S, JOURNAL_STREAM, JOURNAL_SUBJECT, RUNS_BUCKET, SHARDS_BUCKET, token
 from arbscan.errors import UnexpectedPayload, WriteFailed
 from arbscan.journal.file import journal_write_failed
 from arbscan.journal.writer import rollback
@@ -67,6 +67,24 @@ class _Run:
     worst: str = "ok"
 
 
+@dataclass(slots=True)
+class _Open:
+    """A scan shard's latest report of its open episodes: the rows that would close them, at its event clock."""
+
+    run_key: str
+    shard: int
+    of: int
+    work: list[Any]  # [op, table, rows, pk] as the shard's journal would send them
+    clock: float | None
+    received: float  # when this consumer applied the report (wall clock)
+    stale: list[Any]  # [table, rowid] of the stale closes written for it (it was taken for dead)
+
+
+OPEN_TABLE = ("CREATE TABLE IF NOT EXISTS bus_open (producer TEXT PRIMARY KEY, run_key TEXT, shard INTEGER, "
+              "of INTEGER, work TEXT, clock REAL, received REAL, stale TEXT)")
+"""The open episodes each live scan shard reported last (kept with the cursor, in the same transactions)."""
+
+
 class JournalConsumer:
     """Applies journal messages to an SQLite journal, idempotently (module docstring). No NATS in here."""
 
@@ -79,6 +97,7 @@ class JournalConsumer:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self._columns: dict[str, set[str]] = {}
+        self.conn.execute(OPEN_TABLE)
         self.rows = self.batches = self.repeats = 0
         self._load()
 
@@ -94,6 +113,10 @@ class JournalConsumer:
         row = self.conn.execute("SELECT seq, created FROM bus_cursor WHERE stream = ?", (JOURNAL_STREAM,)).fetchone()
         self.cursor, self.stream_created = (row[0], row[1]) if row else (0, None)
         self.unannounced: set[str] = set(self.runs)  # run ids not yet in the bucket arbscan_runs (all, at start)
+        self.open: dict[str, _Open] = {}
+        for key, run_key, shard, of, work, clock, received, stale in self.conn.execute(
+                "SELECT producer, run_key, shard, of, work, clock, received, stale FROM bus_open"):
+            self.open[key] = _Open(run_key, shard, of, json.loads(work), clock, received, json.loads(stale or "[]"))
 
     def close(self) -> None:
         """Close the connection."""
@@ -152,12 +175,22 @@ class JournalConsumer:
         self.last_seq[key] = seq
         touched[key] = run_key
         run = self._run(run_key, body)
+        gone = self.open.get(key)
+        if gone is not None and gone.stale:  # it was taken for dead: it was only cut off; its own rows replace ours
+            self._withdraw(key, gone)
         if kind == "rows":
             return self._rows(run.run_id, body["x"])
-        if kind == "start":
+        if kind == "open":
+            x = body["x"]
+            self.open[key] = _Open(run_key, int(body.get("shard", 0)), int(body.get("of", 0)), x["work"],
+                                   x.get("clock"), time.time(), [])
+            self._save_open(key)
+        elif kind == "start":
             self._start(run_key, run, body)
         elif kind == "end":
             self.ended_producers.add(key)
+            if self.open.pop(key, None) is not None:
+                self.conn.execute("DELETE FROM bus_open WHERE producer = ?", (key,))
             if "shard" in body:
                 self._shard_end(run_key, run, body)
         return 0
@@ -200,6 +233,66 @@ class JournalConsumer:
             self.conn.execute("UPDATE runs SET ended = ?, status = ?, events = ? WHERE id = ?",
                               (time.time(), run.worst, run.events, run.run_id))
         self._save_run(run_key, run)
+
+    # -- the open episodes of a scan shard that is gone ---------------------------------------
+
+    def _save_open(self, key: str) -> None:
+        o = self.open[key]
+        self.conn.execute(
+            "INSERT INTO bus_open (producer, run_key, shard, of, work, clock, received, stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(producer) DO UPDATE SET work = excluded.work, clock = excluded.clock, "
+            "received = excluded.received, stale = excluded.stale",
+            (key, o.run_key, o.shard, o.of, json.dumps(o.work), o.clock, o.received, json.dumps(o.stale)))
+
+    def close_gone(self, alive: set[str], now: float | None = None, grace: float = HEARTBEAT_TTL_S
+                   ) -> list[tuple[str, _Open, int]]:
+        """Journal as closed ``stale`` (``close_detail`` 'shard_died') the open episodes of every scan shard whose
+        heartbeat is gone (its producer name not in ``alive``) and whose last report is older than ``grace`` s.
+
+        Each is closed at its shard's event clock of that report plus the time since it came, as the parent of
+        ``--workers`` closes a dead shard's episodes. Returns ``(producer key, its report, episodes closed)``.
+        """
+        now = time.time() if now is None else now
+        gone = [(k, o) for k, o in self.open.items()
+                if not o.stale and k.split("|", 1)[1] not in alive and now - o.received >= grace]
+        if not gone:
+            return []
+        out = []
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key, o in gone:
+                run = self.runs.get(o.run_key)
+                closed_at = (o.clock if o.clock is not None else o.received) + (now - o.received)
+                count = 0
+                for op, table, rows, _pk in o.work:
+                    has_run = "run_id" in self._table_columns(table, rows)
+                    for row in rows:
+                        row = {**row, "closed_at": closed_at, "close_reason": "stale", "close_detail": "shard_died"}
+                        if has_run and run is not None:
+                            row["run_id"] = run.run_id
+                        cur = self.conn.execute(self._statement(op, table, None, tuple(row)), tuple(row.values()))
+                        o.stale.append([table, cur.lastrowid])
+                        count += 1
+                if not o.stale:
+                    o.stale.append(["", 0])  # nothing was open: still taken for dead, once
+                self._save_open(key)
+                out.append((key, o, count))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            self._load()
+            raise
+        return out
+
+    def _withdraw(self, key: str, o: _Open) -> None:
+        """A shard taken for dead sends again: the stale closes written for it are removed (its rows say better)."""
+        for table, rowid in o.stale:
+            if table:
+                self.conn.execute(f"DELETE FROM {_quote(table)} WHERE rowid = ?", (rowid,))
+        logger.warning("journal: %s was taken for dead but sends again; its %d stale close(s) withdrawn",
+                       key, sum(1 for t, _ in o.stale if t))
+        o.stale = []
+        self._save_open(key)
 
     def _save_run(self, run_key: str, run: _Run) -> None:
         self.conn.execute(
@@ -298,6 +391,9 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
             durable_name=DURABLE, deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT, ack_wait=120,
             max_ack_pending=FETCH * 4, filter_subject=JOURNAL_SUBJECT))
         state["sub"] = await js.pull_subscribe_bind(DURABLE, stream=JOURNAL_STREAM)
+        if not state.get("said"):  # said once it is true: the consumer is bound, the stream is read from here on
+            state["said"] = True
+            say(f"arbscan: journal: committing the journal stream ({bus.url}) into {path} from message {first}")
 
     async def fetch() -> list[Any]:
         import nats.errors
@@ -347,6 +443,11 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
                 time.sleep(0.1)
                 continue
             state["failed"] = None
+            # caught up with the stream (nothing more pending): a scan shard without a heartbeat now is gone
+            if consumer.open and (not msgs or msgs[-1].metadata.num_pending == 0) \
+                    and time.monotonic() - state.get("checked", 0.0) >= 1.0:
+                state["checked"] = time.monotonic()
+                _close_gone(bus, consumer, say)
             if not msgs:
                 continue
             expected = max(consumer.cursor + 1, state.get("first", 0))
@@ -377,6 +478,26 @@ def run_journal(bus: Bus, path: str, stop: threading.Event, say: Callable[[str],
     finally:
         consumer.close()
     return consumer
+
+
+def _close_gone(bus: Bus, consumer: JournalConsumer, say: Callable[[str], None]) -> None:
+    """Close the open episodes of the scan shards whose heartbeat is gone (``JournalConsumer.close_gone``)."""
+    from arbscan.bus.connection import bucket_entries
+
+    try:
+        beats = bus.call(bucket_entries(bus, SHARDS_BUCKET), timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the heartbeats cannot be read now: nobody is taken for dead
+        logger.debug("heartbeats not read: %s", exc)
+        return
+    alive = set()
+    for _key, value in beats:
+        try:
+            alive.add(json.loads(value).get("producer"))
+        except ValueError:
+            continue
+    for key, o, closed in consumer.close_gone(alive):
+        say(f"arbscan: journal: shard {o.shard + 1}/{o.of} of run {o.run_key} ({key.split('|', 1)[1]}) is gone "
+            f"(no heartbeat for {HEARTBEAT_TTL_S:g} s); {closed} open episode(s) closed as stale")
 
 
 def journal_main(bus: Bus, path: str, say: Callable[[str], None]) -> JournalConsumer:

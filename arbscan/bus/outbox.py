@@ -13,13 +13,15 @@ under the same ids; only what was never stored is written.
 
 While NATS is away the queue grows, up to a bound:
 
-* journal batches (``kind="journal"``): at ``bound`` rows, funnel and feed-statistics rows are dropped,
-  oldest first: first those a later queued row of the same route or feed replaces (each is a running
-  count, so nothing is lost), then — a live shard (``when_full="keep"``) only — any, so the latest
-  figures of a route may be missing until its next write (said in one line). Episodes, trades, orders
-  and everything else are never dropped: when only they would be left over the bound, ``put`` waits
-  until NATS takes some (``"wait"``, a replay: its file waits too, and the bound is never exceeded) or
-  keeps them beyond the bound and says so (``"keep"``: a live shard must go on scanning);
+* journal batches (``kind="journal"``) of a replay (``when_full="wait"``): at ``bound`` rows ``put``
+  waits until NATS takes some; nothing is ever dropped (its file waits too, the bound is never
+  exceeded, and its journal is the one-process journal row for row);
+* journal batches of a live shard (``when_full="keep"``): at ``bound`` rows, funnel and
+  feed-statistics rows are dropped, oldest first: first those a later queued row of the same route or
+  feed replaces (each is a running count, so nothing is lost), then any, so the latest figures of a
+  route may be missing until its next write (said in one line). Episodes, trades, orders and
+  everything else are never dropped: when only they would be left over the bound, they are kept beyond
+  it and it says so (a live shard must go on scanning);
 * executor messages (``kind="routes"``): ``put`` waits at ``bound`` messages (a replay), or the oldest
   are dropped (``"drop"``, a live shard: a route is worthless seconds later).
 
@@ -196,9 +198,9 @@ class BusOutbox:
         """Called holding the lock, before ``rows`` more are queued: make room within the bound (module docstring)."""
         if self._held + rows <= self.bound:
             return
-        if self.kind == "journal":
+        if self.kind == "journal" and self.when_full == "keep":
             dropped = self._drop_statistics(rows, superseded_only=True)
-            if self._held + rows > self.bound and self.when_full != "wait":
+            if self._held + rows > self.bound:
                 dropped += self._drop_statistics(rows, superseded_only=False)
             if dropped:
                 self.stats.dropped_rows += dropped

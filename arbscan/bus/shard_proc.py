@@ -145,8 +145,11 @@ def _slim(report: ShardReport) -> ShardReport:
 
 
 def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, int], *, run: str | None, depth: int,
-                            say: Callable[[str], None]) -> tuple[ShardReport, str]:
-    """Replay this shard's symbols of ``path`` onto the bus; returns its report and the run's name."""
+                            say: Callable[[str], None], alerts: bool = False) -> tuple[ShardReport, str]:
+    """Replay this shard's symbols of ``path`` onto the bus; returns its report and the run's name.
+
+    ``alerts`` (``--alerts``): send the episode events too; the executor sends the ``[[alerts]]`` of the run.
+    """
     from arbscan.replay.reader import replay_header
     from arbscan.parallel.replay_workers import venues_per_symbol
 
@@ -163,9 +166,10 @@ def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, in
     journal.announce("start", {"mode": "replay", "source": str(path), "host": socket.gethostname(),
                                "settings": settings_summary(settings, depth=depth, bus_shards=n), "started": time.time()})
     routes.announce("start", {"mode": "replay", "balances": replay_header(path),
-                              "strategies": [s.name for s in settings.strategies], "window_ms": _window_ms(settings)})
+                              "strategies": [s.name for s in settings.strategies], "window_ms": _window_ms(settings),
+                              "alerts": alerts})
     spec = ReplayShardSpec(k, shard_map.shards, str(path), None, None, settings, depth, _strategies(settings),
-                           _window_ms(settings), flush_interval=0.0)
+                           _window_ms(settings), episodes=alerts, flush_interval=0.0)
     control = _SignalStop()
     handlers = {sig: signal.signal(sig, lambda signum, frame: control.stop.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -184,16 +188,46 @@ def run_replay_shard_on_bus(settings: Settings, path: Path, shard: tuple[int, in
     logger.info("shard %d/%d: journal %s; routes %s", k + 1, n, journal.stats, routes.stats)
     say(f"arbscan: shard {k + 1}/{n}: {report.book_events:,} book events; journal: {journal.seq:,} batches "
         f"({journal.stats.duplicates:,} already stored), at most {journal.stats.max_rows:,} rows held for NATS "
-        f"(bus.buffer_rows {journal.bound:,}), {journal.stats.dropped_rows:,} statistics rows dropped")
+        f"(bus.buffer_rows {journal.bound:,}; a replay waits there and drops nothing)")
     return report, run
 
 
-class _ScanEvents:
-    """The events outbox of a scan shard: status reports feed the heartbeat, unreachable venues are said here,
-    the rest goes to the executor."""
+class _Rows:
+    """An outbox that keeps what it is given (a ``RemoteStore`` over it builds rows and sends nothing)."""
 
-    def __init__(self, routes: BusOutbox, on_unreachable: Callable[[str, str, float], None]) -> None:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+
+
+def stale_work(episodes: list[Any], clock: float | None) -> list[Any]:
+    """The journal rows that would close ``episodes`` as ``stale`` (shard_died) at ``clock``, as the shard writes them."""
+    import copy
+
+    from arbscan.parallel.remote_store import RemoteStore
+
+    kept = _Rows()
+    store = RemoteStore(kept, None)
+    for ep in episodes:
+        ep = copy.copy(ep)
+        ep.closed_at, ep.close_reason, ep.close_detail = clock, "stale", "shard_died"
+        store.record_episode(ep)
+    store.send()
+    return [[op, table, rows, list(pk) if isinstance(pk, tuple) else pk] for item in kept.items
+            for op, table, rows, pk in item]
+
+
+class _ScanEvents:
+    """The events outbox of a scan shard: status reports feed the heartbeat and tell the journal consumer the open
+    episodes (it closes them ``stale`` if this shard's heartbeat goes), unreachable venues are said here, the rest
+    goes to the executor."""
+
+    def __init__(self, routes: BusOutbox, on_unreachable: Callable[[str, str, float], None],
+                 journal: BusOutbox | None = None) -> None:
         self.routes = routes
+        self.journal = journal
         self.on_unreachable = on_unreachable
         self.status: Any = None
 
@@ -205,6 +239,9 @@ class _ScanEvents:
         for msg in item:
             if msg[0] == "s":
                 self.status = msg[2]
+                if self.journal is not None:
+                    st = msg[2]
+                    self.journal.announce("open", {"clock": st.clock, "work": stale_work(st.open_episodes, st.clock)})
             elif msg[0] == "u":
                 self.on_unreachable(msg[2], msg[3], msg[4])
             else:
@@ -239,11 +276,11 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
                                "host": socket.gethostname(), "started": time.time(),
                                "settings": parts.settings_summary(settings, bus_shards=n)})
     routes.announce("start", {"mode": "scan", "balances": {}, "strategies": [s.name for s in settings.strategies],
-                              "window_ms": _window_ms(settings)})
-    events = _ScanEvents(routes, on_unreachable)
+                              "window_ms": _window_ms(settings), "alerts": bool(settings.alerts)})
+    events = _ScanEvents(routes, on_unreachable, journal)
     control_in, control_out = pipe()
     spec = ScanShardSpec(k, shard_map.shards, settings, None, None, parts.build_adapters, _strategies(settings),
-                         _window_ms(settings), driver_options=dict(parts.DRIVER_OPTIONS),
+                         _window_ms(settings), episodes=bool(settings.alerts), driver_options=dict(parts.DRIVER_OPTIONS),
                          status_s=sc.status_interval_ms / 1000)
     loop = asyncio.get_running_loop()
 
@@ -260,7 +297,7 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
 
     def info() -> dict[str, Any]:
         st = events.status
-        return {"held_rows": journal.held, "events": st.events if st is not None else 0,
+        return {"held_rows": journal.held, "producer": producer, "events": st.events if st is not None else 0,
                 "live_evaluations": st.live_evaluations if st is not None else 0}
 
     beat = Heartbeat(bus, run, k, n, "scan", info).start()

@@ -71,7 +71,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     from arbscan.bus.commands import check_shard_command, run_replay_shard_command
 
     if check_shard_command(settings, args, "replay"):
-        return run_replay_shard_command(settings, path, args.shard, run=args.run, depth=depth)
+        return run_replay_shard_command(settings, path, args.shard, run=args.run, depth=depth, alerts=args.alerts)
     progress = None if args.no_progress else Progress(f"replay {path.name}")
     from arbscan.web import web_listen
 
