@@ -138,7 +138,7 @@ CASES = [
     Case("glitch-zero-price", R, 0, "bid price 0 is not positive", files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["0", "1"]], []))}),
     Case("glitch-infinite-amount", R, 0, "ask amount Infinity at 100 is not a finite number", files={"r.jsonl": replay_with(glitch(2.5, "alpha", [], [["100", "Infinity"]]))}),
     Case("glitch-amount-1e16", R, 0, "beyond 1E+15", files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["99", "1e16"]], []))}),
-    Case("glitch-too-many-digits", R, 0, "bid price 99.001 has more digits than the price step 0.01", files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["99.001", "1"]], []))}),
+    Case("glitch-too-many-digits", R, 0, "bid price 99.001 has more digits than the price step 0.01); used as published", files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["99.001", "1"]], []))}),
     Case("glitch-emptied-side", R, 0, "no asks", check="only_the_good_episode", files={"r.jsonl": replay_with(glitch(2.5, "alpha", [], [["100", "0"]]))}),
     Case("glitch-zero-fees-plain", R, 0, "opportunities: 1 live evaluations", stream="out", check="fees_written_plainly",
          files={"r.jsonl": GOOD.replace('"taker_fee": "0.001"', '"taker_fee": "0E-8"')}),

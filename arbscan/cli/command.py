@@ -82,6 +82,11 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
         lines = "book line" if result.refused == 1 else "book lines"
         print(f"untrue books: {result.refused:,} {lines} refused (crossed, locked, one-sided or impossible numbers); "
               "routes through those books were not evaluated until a true update (funnel: untrue book)", file=out)
+    off_step = sum(f.off_step for f in scanner.feeds.values())
+    if off_step:
+        lines = "book line" if off_step == 1 else "book lines"
+        print(f"off-step levels: {off_step:,} {lines} with a price or amount off the market's step, used as published "
+              "(venue_stats.off_step)", file=out)
     print("route funnel (counts of evaluations):", file=out)
     print_funnel(scanner, out)
     print("book feeds:", file=out)

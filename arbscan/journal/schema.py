@@ -325,6 +325,11 @@ def _m007_bus(db: Database) -> None:
     db.execute("CREATE TABLE bus_cursor (stream TEXT PRIMARY KEY, seq INTEGER, created TEXT)")
 
 
+def _m008_off_step(db: Database) -> None:
+    """venue_stats.off_step: book lines used as published though a level was off the market's step."""
+    db["venue_stats"].add_column("off_step", int)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
@@ -333,6 +338,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("transfers", _m005_transfers),
     ("untrue_books_and_crashes", _m006_untrue_books_and_crashes),
     ("bus", _m007_bus),
+    ("off_step", _m008_off_step),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -40,7 +40,7 @@ TABLES: dict[str, tuple[str, ...]] = {
                "net_after_transfer_total", "transfer_blocked_episodes"),
     "funnel": ("symbol", "buy_exchange", "sell_exchange", *_FUNNEL, "main_reason_not_live", *FUNNEL_COUNTS_LATER),
     "venues": ("exchange", "symbol", "runs", "events", "first_event", "last_event", "span_s", "events_per_s",
-               "mean_gap_ms", "max_gap_ms", "gaps_over_max_age", "max_book_age_ms", "rejected"),
+               "mean_gap_ms", "max_gap_ms", "gaps_over_max_age", "max_book_age_ms", "rejected", "off_step"),
     "episodes": ("run_id", "symbol", "buy_exchange", "sell_exchange", "first_seen", "last_seen", "duration_s",
                  "observations", "amount", "buy_vwap", "sell_vwap", "net_profit", "net_bps", "close_reason",
                  "close_detail", "transfer", "net_after_transfer"),
@@ -300,6 +300,7 @@ def _venues_table(venue_stats: list[dict[str, Any]], runs: set[int], extra: Sequ
             "gaps_over_max_age": _total(g, "gaps_over_max_age"),
             "max_book_age_ms": max(ages, default=None),
             "rejected": _total(g, "rejected"),
+            "off_step": _total(g, "off_step"),
         }
         row.update({name: _total(g, name) for name in extra})
         rows.append(row)
