@@ -472,7 +472,7 @@ def test_bad_input(case: Case, earlier: Path, tmp_path: Path, capsys, monkeypatc
     monkeypatch.chdir(tmp_path)  # no ./arbscan.toml of the developer's
     shutil.copy(earlier / "j.db", tmp_path / "j.db")
     db = tmp_path / "j.db"
-    names = {"tmp": str(tmp_path), "db": str(db), "good": str(earlier / "good.jsonl")}
+    names = {"tmp": str(tmp_path), "db": str(db), "good": str(earlier / "good.jsonl"), "empty": ""}
     for name, text in case.files.items():
         (tmp_path / name).write_text(text, encoding="utf-8", errors="surrogateescape")
     if case.setup:
@@ -508,3 +508,37 @@ def test_the_corpus_covers_every_kind_of_bad_input():
     kinds = {c.id.split("-")[0] for c in CASES}
     assert {"replay", "glitch", "config", "duration", "db", "record"} <= kinds
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+# ====================================================================================================
+# Issue 28, items 5-12 (real data, odd files, bad arguments; branch ``odd``): cases and their helpers.
+# Kept apart from the corpus above so another branch adding cases there merges without conflict.
+# ====================================================================================================
+
+ODD_CASES = [
+    # -- item 5: off the step is true (used, counted); only what cannot be true is refused
+    Case("glitch-amount-off-step", R, 0, "bid amount 0.0015 at 99 has more digits than the amount step 0.001); used as published",
+         check="one_off_step_nothing_refused", files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["99", "0.0015"]], []))}),
+    Case("glitch-price-1e-999999999", R, 0, "bid price 1E-999999999 is below 1E-18", check="only_the_good_episode",
+         files={"r.jsonl": replay_with(glitch(2.5, "alpha", [["1e-999999999", "1"]], []))}),
+    Case("glitch-price-twice", R, 0, "ask price 100.5 is listed twice in one line", check="only_the_good_episode",
+         files={"r.jsonl": replay_with(glitch(2.5, "alpha", [], [["100.5", "1"], ["100.5", "3"]]))}),
+    # -- item 9: an empty argument is refused, never taken as "not given"
+    Case("empty-db-replay", "replay {good} --db {empty}", 2, "argument --db: must not be empty"),
+    Case("empty-db-report", "report --db {empty}", 2, "argument --db: must not be empty"),
+    Case("empty-html-report", "report --db {db} --html {empty}", 2, "argument --html: must not be empty"),
+    Case("empty-replay-file", "replay {empty} --db {db}", 2, "argument FILE: must not be empty"),
+    Case("empty-config-scan", "scan --config {empty} --db {db}", 2, "argument --config: must not be empty"),
+]
+
+
+def one_off_step_nothing_refused(tmp: Path, db: Path) -> None:
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT exchange, rejected, off_step FROM venue_stats WHERE run_id = 2 AND exchange = 'alpha'"
+                        ).fetchall() == [("alpha", 0, 1)]
+    only_the_good_episode(tmp, db)
+
+
+@pytest.mark.parametrize("case", ODD_CASES, ids=[c.id for c in ODD_CASES])
+def test_bad_input_issue28_odd(case: Case, earlier: Path, tmp_path: Path, capsys, monkeypatch):
+    test_bad_input(case, earlier, tmp_path, capsys, monkeypatch)

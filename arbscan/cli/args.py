@@ -18,7 +18,7 @@ from typing import Any
 from arbscan.config.settings import Settings
 
 __all__ = ["Command", "Parser", "JOURNAL_FLAGS", "SCANNER_FLAGS", "COMMON_FLAGS", "EVERY_COMMAND", "add_common",
-           "check_common", "apply_overrides", "configure_logging", "decimal_arg", "positive_int", "positive_seconds",
+           "check_common", "check_not_empty", "apply_overrides", "configure_logging", "decimal_arg", "positive_int", "positive_seconds",
            "workers_arg", "workers_flag", "strategy_flag"]
 
 
@@ -116,6 +116,29 @@ def check_common(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             continue
         if getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None:
             parser.error(f"{flag} does not apply to '{cmd.name}'")
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Every action of ``parser`` and of its subcommands' parsers."""
+    out: list[argparse.Action] = []
+    for action in parser._actions:
+        out.append(action)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                out.extend(_actions(sub))
+    return out
+
+
+def check_not_empty(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An empty argument (``--db ''``, ``replay ''``) is an error naming it, never taken as "not given"."""
+    names = {}
+    for action in _actions(parser):
+        names.setdefault(action.dest, action.option_strings[-1] if action.option_strings else
+                         (action.metavar if isinstance(action.metavar, str) else action.dest.upper()))
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            parser.error(f"argument {names.get(dest, dest)}: must not be empty")
 
 
 def apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:

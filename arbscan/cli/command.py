@@ -25,7 +25,7 @@ from pathlib import Path
 
 from arbscan import __version__
 from arbscan.cli.args import (COMMON_FLAGS, EVERY_COMMAND, JOURNAL_FLAGS, SCANNER_FLAGS, Command, Parser, add_common,
-                              apply_overrides, check_common, configure_logging, positive_seconds, strategy_flag,
+                              apply_overrides, check_common, check_not_empty, configure_logging, positive_seconds, strategy_flag,
                               workers_flag)
 from arbscan.bus.commands import add_execute, add_journal, bus_flag, run_execute, run_journal, shard_flags
 from arbscan.config.settings import Settings, load_settings
@@ -369,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         check_common(parser, args)
+        check_not_empty(parser, args)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
