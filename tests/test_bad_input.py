@@ -529,7 +529,57 @@ ODD_CASES = [
     Case("empty-html-report", "report --db {db} --html {empty}", 2, "argument --html: must not be empty"),
     Case("empty-replay-file", "replay {empty} --db {db}", 2, "argument FILE: must not be empty"),
     Case("empty-config-scan", "scan --config {empty} --db {db}", 2, "argument --config: must not be empty"),
+    # -- item 8: an SQLite database of another program is refused before anything is written, by every command
+    *[Case(f"db-foreign-{name}", argv.replace("{other}", "{tmp}/other.db"), 2,
+           "journal '{tmp}/other.db': is not an arbscan journal (an SQLite database of another program: tables "
+           "customers, orders, runs)", setup="foreign_db", check="foreign_db_untouched", files=files)
+      for name, argv, files in [
+          ("replay", "replay {good} --db {other} --no-progress", {}),
+          ("scan", "scan --db {other} --duration 1 --no-status --config {tmp}/c.toml", {"c.toml": KRAKEN}),
+          ("resume", "resume --db {other}", {}),
+          ("status", "status --db {other}", {}),
+          ("rebalance", "rebalance --db {other} --strategy s --config {tmp}/c.toml", {"c.toml": STRAT}),
+          ("report", "report --db {other}", {}),
+          ("report-html", "report --db {other} --html {tmp}/r.html", {}),
+          ("check-config", "check-config --for replay --db {other}", {}),
+      ]],
+    Case("db-foreign-marker", "report --db {tmp}/other.db", 2,
+         "journal '{tmp}/other.db': is not an arbscan journal (an SQLite database of another program: "
+         "application_id 0x47504b47)", setup="foreign_marked_db", check="foreign_db_untouched"),
+    Case("db-empty-sqlite-is-new", "replay {good} --db {tmp}/other.db --no-progress", 0, "journal: {tmp}/other.db (run 1)",
+         stream="out", setup="empty_sqlite"),
 ]
+
+
+def foreign_db(tmp: Path) -> None:
+    """Another program's database: its own ``runs`` table among others, rollback journal, schema version 3."""
+    conn = sqlite3.connect(tmp / "other.db")
+    conn.executescript("CREATE TABLE runs (id INTEGER PRIMARY KEY, started REAL, status TEXT);"
+                       "INSERT INTO runs VALUES (1, 1700000000, 'ok');"
+                       "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);"
+                       "INSERT INTO customers VALUES (1, 'Ada');"
+                       "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, total TEXT);"
+                       "PRAGMA user_version = 3;")
+    conn.close()
+    (tmp / "other.db.before").write_bytes((tmp / "other.db").read_bytes())
+
+
+def foreign_marked_db(tmp: Path) -> None:
+    """A GeoPackage-like database: another program's application_id, no tables yet."""
+    conn = sqlite3.connect(tmp / "other.db")
+    conn.execute("PRAGMA application_id = 0x47504b47")
+    conn.execute("CREATE TABLE gpkg_contents (table_name TEXT)")
+    conn.close()
+    (tmp / "other.db.before").write_bytes((tmp / "other.db").read_bytes())
+
+
+def empty_sqlite(tmp: Path) -> None:
+    sqlite3.connect(tmp / "other.db").execute("PRAGMA user_version = 0").connection.close()
+
+
+def foreign_db_untouched(tmp: Path, db: Path) -> None:
+    assert (tmp / "other.db").read_bytes() == (tmp / "other.db.before").read_bytes()
+    assert not (tmp / "other.db-wal").exists() and not (tmp / "other.db-shm").exists()
 
 
 def one_off_step_nothing_refused(tmp: Path, db: Path) -> None:

@@ -405,4 +405,8 @@ def migrate(db: Database) -> int:
             fn(db)
             db.conn.execute(f"PRAGMA user_version = {index + 1}")
         logger.info("journal migrated to version %d (%s)", index + 1, name)
+    from arbscan.journal.file import JOURNAL_APPLICATION_ID
+
+    if db.execute("PRAGMA application_id").fetchone()[0] != JOURNAL_APPLICATION_ID:
+        db.conn.execute(f"PRAGMA application_id = {JOURNAL_APPLICATION_ID}")  # the marker: an arbscan journal
     return len(MIGRATIONS)
