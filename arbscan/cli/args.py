@@ -63,13 +63,31 @@ def decimal_arg(text: str) -> Decimal:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: a positive whole number."""
+    """argparse type: a positive whole number (at most a billion)."""
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if n > 10**9:
+        raise argparse.ArgumentTypeError(f"must be at most 1,000,000,000: {text!r}")
+    return n
+
+
+def bps_arg(text: str) -> Decimal:
+    """argparse type: basis points, a finite number between -10000 and 10000 (100 %)."""
+    d = decimal_arg(text)
+    if abs(d) > 10_000:
+        raise argparse.ArgumentTypeError(f"must be between -10000 and 10000 bps: {text!r}")
+    return d
+
+
+def age_ms_arg(text: str) -> int:
+    """argparse type: a book age in ms, positive and at most a day (86,400,000)."""
+    n = positive_int(text)
+    if n > 86_400_000:
+        raise argparse.ArgumentTypeError(f"must be at most 86,400,000 ms (a day): {text!r}")
     return n
 
 
@@ -87,9 +105,9 @@ def positive_seconds(text: str) -> float:
 COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "--config": (("--config",), {"metavar": "FILE", "help": "settings file (default ./arbscan.toml when it exists)"}),
     "--db": (("--db",), {"metavar": "PATH", "help": "SQLite journal (default: scanner.db, 'arbscan.db')"}),
-    "--min-bps": (("--min-bps",), {"type": decimal_arg, "metavar": "N",
+    "--min-bps": (("--min-bps",), {"type": bps_arg, "metavar": "N",
                                    "help": "a route is live at net_bps >= N (default: scanner.min_net_bps, 0)"}),
-    "--max-age-ms": (("--max-age-ms",), {"type": positive_int, "metavar": "N",
+    "--max-age-ms": (("--max-age-ms",), {"type": age_ms_arg, "metavar": "N",
                                          "help": "books older than N ms are stale (default: scanner.max_book_age_ms, 2000)"}),
     "--verbose": (("-v", "--verbose"), {"action": "count", "help": "more log output (-vv for debug)"}),
     "--log-file": (("--log-file",), {"metavar": "FILE", "help": "also write the log to FILE (info level, with -v or not)"}),
