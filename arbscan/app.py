@@ -236,6 +236,8 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         if writer is not None:
             _finish_recording(writer, outcome)
         if store is not None:
+            if mode == "scan" and outcome != "error" and not scanner.events:
+                outcome = "unreachable"  # no venue sent a book: the run saw nothing (exit 1, as record)
             store.end_run(outcome, events=scanner.events)
             store.close(outcome)
     return LiveRun(scanner, store.run_id if store is not None else None, executors,

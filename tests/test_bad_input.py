@@ -549,6 +549,10 @@ ODD_CASES = [
     Case("config-fee-26-percent", "check-config --config {tmp}/c.toml", 0,
          "venues[0].taker_fee: 0.26 is 26 % a trade; fees are fractions (0.0026 is 0.26 %)", stream="out",
          files={"c.toml": KRAKEN + "taker_fee = 0.26\n"}),
+    # -- item 11: a scan that never reached any venue exits 1 and its run is marked, as record does
+    Case("scan-nothing-reached", SCAN.replace("--duration 1", "--duration 0.3"), 1,
+         "arbscan: nothing scanned (no venue sent a book); run 1 is marked 'unreachable'", venues="silent",
+         files={"c.toml": CFG2}, check="scan_run_unreachable"),
     # -- item 8: an SQLite database of another program is refused before anything is written, by every command
     *[Case(f"db-foreign-{name}", argv.replace("{other}", "{tmp}/other.db"), 2,
            "journal '{tmp}/other.db': is not an arbscan journal (an SQLite database of another program: tables "
@@ -569,6 +573,10 @@ ODD_CASES = [
     Case("db-empty-sqlite-is-new", "replay {good} --db {tmp}/other.db --no-progress", 0, "journal: {tmp}/other.db (run 1)",
          stream="out", setup="empty_sqlite"),
 ]
+
+
+def scan_run_unreachable(tmp: Path, db: Path) -> None:
+    assert sqlite3.connect(tmp / "s.db").execute("SELECT status, events FROM runs").fetchall() == [("unreachable", 0)]
 
 
 def foreign_db(tmp: Path) -> None:

@@ -137,6 +137,10 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         print_funnel(scanner, sys.stdout)
         print(f"journal: {settings.scanner.db}", file=sys.stdout)
         print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout)
+        if not scanner.events:
+            print(f"arbscan: nothing scanned (no venue sent a book); run {run.run_id} is marked 'unreachable'",
+                  file=sys.stderr)
+            return 1
     elif run.books_recorded:
         print(f"recorded {run.books_recorded:,} books to {args.out}", file=sys.stdout)
     else:

@@ -35,8 +35,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed")
-"""The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journal.file``)."""
+RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed", "unreachable")
+"""The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journal.file``);
+``unreachable``: a scan that ended without any venue sending a book."""
 
 TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
 """The values of ``trades.status`` (paper and live), in the order reports list them."""
