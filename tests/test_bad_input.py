@@ -553,6 +553,13 @@ ODD_CASES = [
     Case("scan-nothing-reached", SCAN.replace("--duration 1", "--duration 0.3"), 1,
          "arbscan: nothing scanned (no venue sent a book); run 1 is marked 'unreachable'", venues="silent",
          files={"c.toml": CFG2}, check="scan_run_unreachable"),
+    # -- item 10: markets with no venue reachable: each named on one short line, symbols unknown, exit 1
+    Case("markets-nothing-reached", "markets --config {tmp}/c.toml", 1,
+         ("kraken: could not be reached (ExchangeUnavailable: connection refused by 127.0.0.1:9)",
+          "bitstamp: could not be reached (", "BTC/USD: unknown (no venue could be reached)"), stream="out",
+         check="markets_lines_short",
+         files={"c.toml": "".join(f'[[venues]]\nexchange = "{v}"\nrest_url = "http://127.0.0.1:9"\n'
+                                  for v in ("kraken", "bitstamp"))}),
     # -- item 8: an SQLite database of another program is refused before anything is written, by every command
     *[Case(f"db-foreign-{name}", argv.replace("{other}", "{tmp}/other.db"), 2,
            "journal '{tmp}/other.db': is not an arbscan journal (an SQLite database of another program: tables "
@@ -573,6 +580,10 @@ ODD_CASES = [
     Case("db-empty-sqlite-is-new", "replay {good} --db {tmp}/other.db --no-progress", 0, "journal: {tmp}/other.db (run 1)",
          stream="out", setup="empty_sqlite"),
 ]
+
+
+def markets_lines_short(tmp: Path, db: Path) -> None:
+    pass  # the line lengths are checked on the captured output in test_bad_input_issue28_odd
 
 
 def scan_run_unreachable(tmp: Path, db: Path) -> None:
@@ -619,4 +630,16 @@ def one_off_step_nothing_refused(tmp: Path, db: Path) -> None:
 
 @pytest.mark.parametrize("case", ODD_CASES, ids=[c.id for c in ODD_CASES])
 def test_bad_input_issue28_odd(case: Case, earlier: Path, tmp_path: Path, capsys, monkeypatch):
+    real_readouterr = capsys.readouterr
+    seen: list[Any] = []
+
+    def readouterr():  # keep what the case printed for the checks below
+        seen.append(real_readouterr())
+        return seen[-1]
+
+    monkeypatch.setattr(capsys, "readouterr", readouterr)
     test_bad_input(case, earlier, tmp_path, capsys, monkeypatch)
+    if case.id == "markets-nothing-reached":
+        out, err = seen[-1].out, seen[-1].err
+        assert max(len(line) for line in out.splitlines()) < 120, out
+        assert err.strip() == "arbscan: no venue could be reached (kraken, bitstamp); the symbols' listings are unknown"

@@ -287,8 +287,7 @@ def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
     from arbscan.cli.markets import check_symbols, run_markets
 
     symbols = check_symbols(args.symbols.split(",")) if args.symbols else None
-    run_markets(settings, symbols, print)
-    return 0
+    return run_markets(settings, symbols, print)
 
 
 # -- alert-test --------------------------------------------------------------------------------
