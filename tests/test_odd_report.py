@@ -71,3 +71,13 @@ def test_cjk_venue_names_keep_the_report_columns_aligned(tmp_path, capsys):
     for block in blocks:  # every row of a table that names the CJK venue is as wide on screen as its header
         table = [ln for ln in block.splitlines() if "  " in ln.strip() and not ln.startswith("==")]
         assert len(table) >= 2 and len({_width(ln) for ln in table}) == 1, block  # right-aligned last column
+
+
+def test_a_balances_warning_names_the_public_error_class_not_a_private_one():
+    # Kraken's REST client raises a private subclass when a request never left; --workers' scan warned
+    # "balances not fetched (_NeverSent)". The user reads the public class it is a kind of.
+    from adapters.kraken.rest import _NeverSent
+    from arbscan.scan.feeds import balances_not_fetched
+
+    line = balances_not_fetched("kraken", _NeverSent("cannot connect to api.kraken.com"))
+    assert line == "kraken balances not fetched (ExchangeUnavailable); sizes not capped there"

@@ -29,7 +29,7 @@ from arbscan.cli.args import (COMMON_FLAGS, EVERY_COMMAND, JOURNAL_FLAGS, SCANNE
                               workers_flag)
 from arbscan.bus.commands import add_execute, add_journal, bus_flag, run_execute, run_journal, shard_flags
 from arbscan.config.settings import Settings, load_settings
-from arbscan.errors import AuthError, BadInput
+from arbscan.errors import AuthError, BadInput, describe
 
 __all__ = ["main", "Command", "COMMANDS", "build_parser"]
 
@@ -397,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - one line for users, the traceback in the log at debug level
         logger.debug("unexpected failure", exc_info=True)
-        print(f"arbscan: unexpected error: {type(exc).__name__}: {exc} (run with -vv for details)", file=sys.stderr)
+        print(f"arbscan: unexpected error: {describe(exc)} (run with -vv for details)", file=sys.stderr)
         return 1
 
 
