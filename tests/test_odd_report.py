@@ -81,3 +81,52 @@ def test_a_balances_warning_names_the_public_error_class_not_a_private_one():
 
     line = balances_not_fetched("kraken", _NeverSent("cannot connect to api.kraken.com"))
     assert line == "kraken balances not fetched (ExchangeUnavailable); sizes not capped there"
+
+
+class _State:
+    def __init__(self, reachable):
+        self.reachable, self.failures = reachable, 3
+
+
+class _Scanner:
+    events, live_evaluations, episodes, episodes_closed = 123456, 789, {}, 12
+
+    def book_ages(self, now):
+        return [(f"venue{i:02d}", f"SYM{j}/USDT", 150.0) for i in range(20) for j in range(8)]
+
+
+class _Driver:
+    scanner = _Scanner()
+    venues = {f"venue{i:02d}": _State(i % 4 != 0 if i < 16 else None) for i in range(20)}
+
+    def now(self):
+        return 0.0
+
+
+def test_the_plain_status_line_stays_short_at_twenty_venues():
+    from arbscan.scan.view import StatusView
+
+    line = StatusView(_Driver(), enabled=True).plain_line()
+    # 20 venues: 12 up, 4 unreachable (00, 04, 08, 12), 4 connecting (16-19)
+    assert line == ("status: venues 12 up, 4 unreachable (venue00, venue04, venue08 +1), 4 connecting | "
+                    "events 123,456, live 789, open 0, closed 12")
+    assert len(line) < 200
+
+
+def test_twenty_unreachable_venues_for_an_hour_say_one_line_each_and_a_summary_every_ten_minutes():
+    from arbscan.parts import UnreachableLines
+
+    said, now = [], [0.0]
+    lines = UnreachableLines(said.append, lambda: now[0])
+    for tick in range(0, 3600, 30):  # every venue retried every 30 s for an hour: 2,400 attempts
+        now[0] = float(tick)
+        for i in range(20):
+            lines(f"venue{i:02d}", "ExchangeUnavailable: connection refused by 127.0.0.1:9", 30.0)
+    firsts = [s for s in said if "unreachable (ExchangeUnavailable" in s]
+    summaries = [s for s in said if "still unreachable" in s]
+    assert len(firsts) == 20 and len(summaries) == 5  # at 600, 1200, ..., 3000 s
+    assert summaries[0] == ("arbscan: 20 venues still unreachable (venue00, venue01, venue02, venue03, venue04 "
+                            "and 15 more); retrying")
+    lines.reachable("venue03")  # back, then down again: a state change, said again
+    lines("venue03", "ExchangeUnavailable: connection refused by 127.0.0.1:9", 1.0)
+    assert said[-1].startswith("arbscan: venue03 unreachable (")

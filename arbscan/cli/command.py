@@ -120,7 +120,7 @@ def _add_record(p: argparse.ArgumentParser) -> None:
 
 
 def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
-    from arbscan.parts import say_unreachable
+    from arbscan.parts import UnreachableLines
     from arbscan.app import run_live_command
     from arbscan.scan.view import StatusView
     from arbscan.execution.summary import print_funnel, print_summaries
@@ -129,7 +129,7 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         settings, mode, duration=args.duration, strategies=getattr(args, "strategy", None) or [],
         live=getattr(args, "live", False), validate_orders=getattr(args, "validate_orders", False),
         out_path=getattr(args, "out", None), status_view=lambda driver: StatusView(driver, enabled=not args.no_status),
-        on_unreachable=say_unreachable, force=getattr(args, "force", False)))
+        on_unreachable=UnreachableLines(), force=getattr(args, "force", False)))
     scanner = run.scanner
     print(f"{mode} stopped: {scanner.events:,} book events, {scanner.live_evaluations:,} live evaluations, "
           f"{scanner.episodes_closed:,} episodes", file=sys.stdout)

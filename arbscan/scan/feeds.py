@@ -212,6 +212,9 @@ class LiveDriver:
                     if not state.reachable:
                         if state.failures:
                             logger.warning("%s reachable again", name)
+                            back = getattr(self.on_unreachable, "reachable", None)
+                            if back is not None:
+                                back(name)
                         state.reachable = True
                         state.last_error = None
                         state.down_since = None
