@@ -20,7 +20,7 @@ from arbscan.report import TABLES, ReportFilter, build_report, main, parse_time,
 from arbscan.journal.store import Store
 
 DATA = Path(__file__).parent / "data" / "report"
-README = Path(__file__).parent.parent / "README.md"
+REPORTS_PAGE = Path(__file__).parent.parent / "docs" / "reports.md"
 T0 = 1554076800.0  # 2019-04-01T00:00:00Z; the journal's times are T0 + offsets
 
 
@@ -260,8 +260,8 @@ def test_money_figures_are_exact_decimals(journal):
 
 
 def readme_report_section() -> str:
-    """The README's section "Reports: `arbscan report`", up to the next second-level heading."""
-    text = README.read_text()
+    """The docs' section "Reports: `arbscan report`" (docs/reports.md), up to the next second-level heading."""
+    text = REPORTS_PAGE.read_text()
     start = text.index("## Reports: `arbscan report`")
     end = text.find("\n## ", start + 1)
     return text[start:end if end != -1 else len(text)]

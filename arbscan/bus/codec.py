@@ -8,7 +8,7 @@ facts, a shard's report), which JSON cannot hold exactly. They travel pickled, a
 an unpickler that only builds the classes listed in :data:`ALLOWED` (the approach of Python's
 ``pickle`` documentation, "Restricting Globals"): a message naming any other class — ``os.system``,
 say — is refused with ``UnexpectedPayload`` instead of run. Still, anyone who may publish on the bus
-can feed the executor routes: give NATS users and permissions (README, "Beyond one machine").
+can feed the executor routes: give NATS users and permissions (docs/hosts.md).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ there), ``render`` (terminal and CSV), ``page`` (HTML) and ``command`` (``build_
 package (the CLI does, to add the command's options) does not load matplotlib; pandas still comes
 in through ``arbscan.journal.store`` (sqlite_utils imports it when it is installed).
 
-Definitions (also in the README, section "Reports: arbscan report"):
+Definitions (also in docs/reports.md, section "Reports: arbscan report"):
 
 - an episode's *duration* is ``last_seen - first_seen``: the time from its first to its last live
   evaluation, so a lower bound of how long the route stayed live (one observation: 0 s);

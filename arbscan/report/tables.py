@@ -54,7 +54,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "balances": ("run_id", "mode", "strategy", "exchange", "asset", "start", "final", "change", "updates",
                  "as_of"),
 }
-"""Every report table and its columns, in order: the CSV headers (documented in the README's report section)."""
+"""Every report table and its columns, in order: the CSV headers (documented in docs/reports.md)."""
 
 _FEE_SHARE_STEP = Decimal("0.0001")
 _BPS_STEP = Decimal("0.01")
