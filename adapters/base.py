@@ -47,7 +47,7 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from adapters.ccxt.errors import map_ccxt_errors  # the one ccxt error translation (imports no ccxt)
-from arbscan.booksanity import untrue_reason
+from arbscan.booksanity import off_step_reason, untrue_reason
 from arbscan.errors import AuthError, NotSupported
 from arbscan.funding.facts import AssetFunding
 from arbscan.model import BookSnapshot, Market, OrderRequest, OrderUpdate
@@ -182,10 +182,15 @@ async def true_books(books: AsyncIterator[BookSnapshot], market: Callable[[str],
     """The books of ``books`` that pass the book gate against ``market(symbol)``; each refused one goes to
     the adapter's ``on_untrue_book`` (``listener()`` reads it at that moment), logged once per untrue spell."""
     untrue: set[str] = set()
+    off_step_told: set[str] = set()  # a level off the market's step is true: used, and said once per book
     async for book in books:
-        reason = untrue_reason(book, market(book.symbol))
+        known = market(book.symbol)
+        reason = untrue_reason(book, known)
         if reason is None:
             untrue.discard(book.symbol)
+            if book.symbol not in off_step_told and (off := off_step_reason(book.bids, book.asks, known)) is not None:
+                off_step_told.add(book.symbol)
+                log.warning("%s %s: a level off the market's step (%s); used as published", venue, book.symbol, off)
             yield book
             continue
         if book.symbol not in untrue:

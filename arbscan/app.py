@@ -283,6 +283,8 @@ async def run_live_command(settings: Settings, mode: str, *, duration: float | N
         if writer is not None:
             _finish_recording(writer, outcome)
         if store is not None:
+            if mode == "scan" and outcome != "error" and not scanner.events:
+                outcome = "unreachable"  # no venue sent a book: the run saw nothing (exit 1, as record)
             try:
                 store.end_run(outcome, events=scanner.events)  # WriteFailed (run marked) after a failed write
             finally:

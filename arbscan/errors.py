@@ -56,9 +56,14 @@ __all__ = [
 ]
 
 
+def public_name(exc: BaseException) -> str:
+    """The name of ``exc``'s class as a person may read it: a private subclass is named by its public parent."""
+    return next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+
+
 def describe(exc: BaseException) -> str:
     """``PublicClass: message`` for one line to a person (a private subclass is named by its public parent)."""
-    kind = next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+    kind = public_name(exc)
     text = str(exc)
     return f"{kind}: {text}" if text else kind
 

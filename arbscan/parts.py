@@ -15,7 +15,7 @@ Layer: below ``arbscan.app``, ``parallel``, ``bus`` and ``web``; above scan, rep
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ __all__ = [
     "venue_balances",
     "say_warning",
     "say_unreachable",
+    "UnreachableLines",
     "build_scanner",
     "build_adapters",
     "starting_balances",
@@ -219,3 +220,45 @@ def say_unreachable(venue: str, message: str, retry_in: float) -> None:
 
     say(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.3g} s")
 
+
+
+UNREACHABLE_SUMMARY_EVERY_S = 600.0
+"""How often one line sums up the venues still unreachable (between their state changes nothing is said)."""
+
+
+class UnreachableLines:
+    """What the person reads about unreachable venues: one line per venue per state change, and a summary.
+
+    Called as ``on_unreachable(venue, message, retry_in)`` for every failed attempt; says the first failure
+    of a venue (and again when its cause changes or after it was reachable, :meth:`reachable`), and at most
+    every :data:`UNREACHABLE_SUMMARY_EVERY_S` one line naming the venues still down. 20 venues down for an
+    hour: 20 lines and 6 summaries, not one line per retry (the log at ``-v`` keeps every attempt).
+    """
+
+    def __init__(self, say: Callable[[str], None] | None = None, clock: Callable[[], float] | None = None,
+                 summary_every_s: float = UNREACHABLE_SUMMARY_EVERY_S) -> None:
+        import time
+
+        from arbscan.scan.view import say as say_line
+
+        self.say = say or say_line
+        self.clock = clock or time.monotonic
+        self.summary_every_s = summary_every_s
+        self.down: dict[str, str] = {}  # venue -> the cause last said
+        self.last_summary = self.clock()
+
+    def __call__(self, venue: str, message: str, retry_in: float) -> None:
+        logger.info("%s unreachable (%s); retrying in %.3g s", venue, message, retry_in)
+        if self.down.get(venue) != message:
+            self.down[venue] = message
+            self.say(f"arbscan: {venue} unreachable ({message}); retrying in {retry_in:.3g} s")
+        now = self.clock()
+        if now - self.last_summary >= self.summary_every_s:
+            self.last_summary = now
+            names = sorted(self.down)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            self.say(f"arbscan: {len(names)} venue{'s' if len(names) != 1 else ''} still unreachable ({shown}); retrying")
+
+    def reachable(self, venue: str) -> None:
+        """``venue`` sent a book again: its next failure is a state change, said again."""
+        self.down.pop(venue, None)

@@ -143,12 +143,14 @@ def test_each_unreachable_venue_is_one_line_and_retried(offline_scan):
 
 
 def test_sigint_stops_the_scan_cleanly_within_5_seconds(offline_scan):
-    assert offline_scan["rc"] == 0, offline_scan["err"]
+    # no venue was ever reached: exit 1 and the run marked so (issue 28 item 11), still stopped cleanly
+    assert offline_scan["rc"] == 1, offline_scan["err"]
+    assert b"arbscan: nothing scanned (no venue sent a book)" in offline_scan["err"]
     assert offline_scan["stopped_in"] < 5
     assert b"scan stopped:" in offline_scan["out"]
     conn = sqlite3.connect(offline_scan["db"])
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert conn.execute("SELECT mode, status FROM runs").fetchone() == ("scan", "interrupted")
+    assert conn.execute("SELECT mode, status FROM runs").fetchone() == ("scan", "unreachable")
 
 
 def journal_bytes(db: Path) -> bytes:

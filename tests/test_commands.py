@@ -153,7 +153,7 @@ def test_markets_names_an_unreachable_venue_and_shows_the_others(tmp_path, capsy
     with VCR.use_cassette("three_venues.yaml"):
         assert main(["markets", "--config", str(cfg)]) == 0
     out = _lines(capsys)
-    assert out[0].startswith("kraken: not loaded (ExchangeUnavailable: connection refused by 127.0.0.1:9")
+    assert out[0].startswith("kraken: could not be reached (ExchangeUnavailable: connection refused by 127.0.0.1:9")
     assert "routes (both directions): bitstamp <-> coinbaseexchange (2 symbols)" in out
 
 

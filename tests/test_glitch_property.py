@@ -4,8 +4,8 @@ A clean synthetic replay (``bench/gen_replay.py``: three venues, two symbols) is
 the same file with random glitches inserted: crossed deltas (a bid far above the asks, an ask far below
 the bids; they stay in the book until a line deletes them), a market jump whose deletion of the old asks
 is missing from the recording (a bid above the stale best ask, then a line on the asks only, then the
-levels deleted again), numbers no market can mean (1e26, NaN, 0, a negative or infinite amount, more
-digits than the step) and emptied sides (a delta deleting every level of one side, then one putting them
+levels deleted again), numbers no market can mean (1e26, NaN, 0, 1e-999999999, a negative or infinite
+amount, a price listed twice in one line) and emptied sides (a delta deleting every level of one side, then one putting them
 back). Each glitch line carries the ts of the line before it, so the clock is the clean file's.
 
 What must hold:
@@ -53,7 +53,8 @@ NUMBER_GLITCHES = {
     "price_zero": ([["0", "1"]], [], None),
     "amount_negative": ([["0.05", "-1"]], [], ("bids", "0.05")),
     "amount_infinite": ([], [["150.00", "Infinity"]], ("asks", "150.00")),
-    "too_many_digits": ([["100.001", "1"]], [], None),
+    "price_tiny": ([["1e-999999999", "1"]], [], None),  # off a step alone is not untrue (issue 28): not here
+    "price_twice": ([["0.05", "1"], ["0.05", "2"]], [], None),
 }
 # (bids, asks) of one crossing line: applied as stated, the book stays crossed until a line deletes them
 CROSSED = {

@@ -212,7 +212,10 @@ def live_journal(tmp: Path) -> Path:
 
 def _golden(name: str) -> dict[str, list[dict[str, Any]]]:
     with gzip.open(DATA / f"{name}.json.gz", "rt", encoding="utf-8") as fh:
-        return json.load(fh)
+        rows = json.load(fh)
+    for row in rows.get("venue_stats", []):  # new since the golden (issue 28): lines off the step, none here
+        row.setdefault("off_step", 0)
+    return rows
 
 
 def _assert_same(got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str, Any]]]) -> None:

@@ -163,7 +163,7 @@ BALANCES = [
 for _route in ROUTES:  # appended later; this journal has no funding facts
     _route.update(net_after_transfer_total="", transfer_blocked_episodes="0")
 for _venue in VENUES:  # appended later; the gate refused nothing in this journal
-    _venue.update(rejected="0")
+    _venue.update(rejected="0", off_step="0")
 
 EXPECTED = {"runs": RUNS, "routes": ROUTES, "funnel": FUNNEL, "venues": VENUES, "trading": TRADING,
             "imbalances": IMBALANCES, "balances": BALANCES}

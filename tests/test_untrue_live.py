@@ -39,9 +39,11 @@ def snap(ex, bids, asks, t=1.0, symbol=SYM):
         ([("99", "1")], [("NaN", "1")], "ask price NaN is not a finite number"),
         ([("99", "1")], [("100", "sNaN")], "ask amount sNaN at 100 is not a finite number"),
         ([("99", "1")], [("1e16", "1")], "ask price 1E+16 is beyond 1E+15"),
-        ([("99.001", "1")], [("100", "1")], "bid price 99.001 has more digits than the price step 0.01"),
+        ([("99.001", "1")], [("100", "1")], None),  # off the step is not untrue (issue 28): counted, used
+        ([("1e-999999999", "1")], [("100", "1")], "bid price 1E-999999999 is below 1E-18"),
         ([("99.0100", "1")], [("100", "1.00010000")], None),  # trailing zeros are not digits
-        ([("99", "0.00001")], [("100", "1")], "bid amount 0.00001 at 99 has more digits than the amount step 0.0001"),
+        ([("99", "0.00001")], [("100", "1")], None),
+        ([("99", "1e-19")], [("100", "1")], "bid amount 1E-19 at 99 is below 1E-18"),
         ([("98", "1"), ("99", "1")], [("100", "1")], "bids not sorted best first at 99"),
         ([("99", "1")], [("100", "1"), ("100", "2")], "asks not sorted best first at 100"),
     ],
@@ -61,7 +63,7 @@ async def test_ccxt_adapter_reports_an_untrue_book_in_its_place_and_yields_the_n
     adapter._markets = {"NKN/USDT": conftest.market("binance", "NKN/USDT", price_step="0.0001", amount_step="1")}
     books = iter([
         {"bids": [[0.3529, 10.0]], "asks": [[0.3529, 10.0]], "timestamp": 1000},  # locked
-        {"bids": [[0.35215, 10.0]], "asks": [[0.3529, 10.0]], "timestamp": 2000},  # a digit finer than the tick
+        {"bids": [[0.35215, 10.0]], "asks": [[0.3529, 10.0]], "timestamp": 2000},  # a digit finer than the tick: true (issue 28)
         {"bids": [[0.3521, 672.0]], "asks": [[0.3529, 10968.0]], "timestamp": 3000},
     ])
 
@@ -78,9 +80,8 @@ async def test_ccxt_adapter_reports_an_untrue_book_in_its_place_and_yields_the_n
     finally:
         await stream.aclose()
         await adapter.close()
-    assert heard == [("NKN/USDT", 1.0, "locked (bid 0.3529 = ask 0.3529)"),
-                     ("NKN/USDT", 2.0, "bid price 0.35215 has more digits than the price step 0.0001")]
-    assert (book.best_bid, book.ts) == (D("0.3521"), 3.0)
+    assert heard == [("NKN/USDT", 1.0, "locked (bid 0.3529 = ask 0.3529)")]
+    assert (book.best_bid, book.ts) == (D("0.35215"), 2.0)  # off the tick, not untrue: used as published
 
 
 async def test_ccxt_fetch_book_raises_untrue_book():

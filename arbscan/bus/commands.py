@@ -159,7 +159,7 @@ def run_replay_shard_command(settings: Settings, path: Path, shard: tuple[int, i
 def run_scan_shard_command(settings: Settings, shard: tuple[int, int], *, run: str | None,
                            duration: float | None) -> int:
     """``scan --bus URL --shard K/N`` until Ctrl-C, SIGTERM or ``--duration``."""
-    from arbscan.parts import say_unreachable
+    from arbscan.parts import UnreachableLines
     from arbscan.bus.shard_proc import run_scan_shard_on_bus
     from arbscan.config.checks import check_settings
     from arbscan.scan.view import say
@@ -169,7 +169,7 @@ def run_scan_shard_command(settings: Settings, shard: tuple[int, int], *, run: s
     for line in check_settings(settings, "scan"):
         say(f"arbscan: warning: {line}")
     report, run_key = asyncio.run(run_scan_shard_on_bus(settings, shard, run=run, duration=duration, say=say,
-                                                        on_unreachable=say_unreachable))
+                                                        on_unreachable=UnreachableLines()))
     print(f"shard {shard[0] + 1}/{shard[1]} of run {run_key} stopped: {report.events:,} book events, "
           f"{report.live_evaluations:,} live evaluations, {report.episodes_closed:,} episodes")
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 from arbscan.config.settings import Settings
 
 __all__ = ["Command", "Parser", "JOURNAL_FLAGS", "SCANNER_FLAGS", "COMMON_FLAGS", "EVERY_COMMAND", "add_common",
-           "check_common", "apply_overrides", "configure_logging", "decimal_arg", "positive_int", "positive_seconds",
+           "check_common", "check_not_empty", "apply_overrides", "configure_logging", "decimal_arg", "positive_int", "positive_seconds",
            "workers_arg", "workers_flag", "strategy_flag"]
 
 
@@ -63,13 +63,31 @@ def decimal_arg(text: str) -> Decimal:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: a positive whole number."""
+    """argparse type: a positive whole number (at most a billion)."""
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if n > 10**9:
+        raise argparse.ArgumentTypeError(f"must be at most 1,000,000,000: {text!r}")
+    return n
+
+
+def bps_arg(text: str) -> Decimal:
+    """argparse type: basis points, a finite number between -10000 and 10000 (100 %)."""
+    d = decimal_arg(text)
+    if abs(d) > 10_000:
+        raise argparse.ArgumentTypeError(f"must be between -10000 and 10000 bps: {text!r}")
+    return d
+
+
+def age_ms_arg(text: str) -> int:
+    """argparse type: a book age in ms, positive and at most a day (86,400,000)."""
+    n = positive_int(text)
+    if n > 86_400_000:
+        raise argparse.ArgumentTypeError(f"must be at most 86,400,000 ms (a day): {text!r}")
     return n
 
 
@@ -87,9 +105,9 @@ def positive_seconds(text: str) -> float:
 COMMON_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "--config": (("--config",), {"metavar": "FILE", "help": "settings file (default ./arbscan.toml when it exists)"}),
     "--db": (("--db",), {"metavar": "PATH", "help": "SQLite journal (default: scanner.db, 'arbscan.db')"}),
-    "--min-bps": (("--min-bps",), {"type": decimal_arg, "metavar": "N",
+    "--min-bps": (("--min-bps",), {"type": bps_arg, "metavar": "N",
                                    "help": "a route is live at net_bps >= N (default: scanner.min_net_bps, 0)"}),
-    "--max-age-ms": (("--max-age-ms",), {"type": positive_int, "metavar": "N",
+    "--max-age-ms": (("--max-age-ms",), {"type": age_ms_arg, "metavar": "N",
                                          "help": "books older than N ms are stale (default: scanner.max_book_age_ms, 2000)"}),
     "--verbose": (("-v", "--verbose"), {"action": "count", "help": "more log output (-vv for debug)"}),
     "--log-file": (("--log-file",), {"metavar": "FILE", "help": "also write the log to FILE (info level, with -v or not)"}),
@@ -116,6 +134,29 @@ def check_common(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             continue
         if getattr(args, flag.lstrip("-").replace("-", "_"), None) is not None:
             parser.error(f"{flag} does not apply to '{cmd.name}'")
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Every action of ``parser`` and of its subcommands' parsers."""
+    out: list[argparse.Action] = []
+    for action in parser._actions:
+        out.append(action)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                out.extend(_actions(sub))
+    return out
+
+
+def check_not_empty(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An empty argument (``--db ''``, ``replay ''``) is an error naming it, never taken as "not given"."""
+    names = {}
+    for action in _actions(parser):
+        names.setdefault(action.dest, action.option_strings[-1] if action.option_strings else
+                         (action.metavar if isinstance(action.metavar, str) else action.dest.upper()))
+    for dest, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            parser.error(f"argument {names.get(dest, dest)}: must not be empty")
 
 
 def apply_overrides(settings: Settings, args: argparse.Namespace) -> Settings:

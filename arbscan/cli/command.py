@@ -25,11 +25,11 @@ from pathlib import Path
 
 from arbscan import __version__
 from arbscan.cli.args import (COMMON_FLAGS, EVERY_COMMAND, JOURNAL_FLAGS, SCANNER_FLAGS, Command, Parser, add_common,
-                              apply_overrides, check_common, configure_logging, positive_seconds, strategy_flag,
+                              apply_overrides, check_common, check_not_empty, configure_logging, positive_seconds, strategy_flag,
                               workers_flag)
 from arbscan.bus.commands import add_execute, add_journal, bus_flag, run_execute, run_journal, shard_flags
 from arbscan.config.settings import Settings, load_settings
-from arbscan.errors import AuthError, BadInput, WriteFailed
+from arbscan.errors import AuthError, BadInput, WriteFailed, describe
 
 __all__ = ["main", "Command", "COMMANDS", "build_parser"]
 
@@ -88,6 +88,11 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
         lines = "book line" if result.refused == 1 else "book lines"
         print(f"untrue books: {result.refused:,} {lines} refused (crossed, locked, one-sided or impossible numbers); "
               "routes through those books were not evaluated until a true update (funnel: untrue book)", file=out)
+    off_step = sum(f.off_step for f in scanner.feeds.values())
+    if off_step:
+        lines = "book line" if off_step == 1 else "book lines"
+        print(f"off-step levels: {off_step:,} {lines} with a price or amount off the market's step, used as published "
+              "(venue_stats.off_step)", file=out)
     print("route funnel (counts of evaluations):", file=out)
     print_funnel(scanner, out)
     print("book feeds:", file=out)
@@ -126,7 +131,7 @@ def _add_record(p: argparse.ArgumentParser) -> None:
 
 
 def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
-    from arbscan.parts import say_unreachable
+    from arbscan.parts import UnreachableLines
     from arbscan.app import run_live_command
     from arbscan.scan.view import StatusView
     from arbscan.execution.summary import print_funnel, print_summaries
@@ -135,7 +140,7 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         settings, mode, duration=args.duration, strategies=getattr(args, "strategy", None) or [],
         live=getattr(args, "live", False), validate_orders=getattr(args, "validate_orders", False),
         out_path=getattr(args, "out", None), status_view=lambda driver: StatusView(driver, enabled=not args.no_status),
-        on_unreachable=say_unreachable, force=getattr(args, "force", False),
+        on_unreachable=UnreachableLines(), force=getattr(args, "force", False),
         web=_web_of(args, settings) if mode == "scan" else None))
     scanner = run.scanner
     print(f"{mode} stopped: {scanner.events:,} book events, {scanner.live_evaluations:,} live evaluations, "
@@ -144,6 +149,10 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
         print_funnel(scanner, sys.stdout)
         print(f"journal: {settings.scanner.db}", file=sys.stdout)
         print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout)
+        if not scanner.events:
+            print(f"arbscan: nothing scanned (no venue sent a book); run {run.run_id} is marked 'unreachable'",
+                  file=sys.stderr)
+            return 1
     elif run.books_recorded:
         print(f"recorded {run.books_recorded:,} books to {args.out}", file=sys.stdout)
     else:
@@ -311,8 +320,7 @@ def _run_markets(args: argparse.Namespace, settings: Settings) -> int:
     from arbscan.cli.markets import check_symbols, run_markets
 
     symbols = check_symbols(args.symbols.split(",")) if args.symbols else None
-    run_markets(settings, symbols, print)
-    return 0
+    return run_markets(settings, symbols, print)
 
 
 # -- alert-test --------------------------------------------------------------------------------
@@ -399,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         check_common(parser, args)
+        check_not_empty(parser, args)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
@@ -426,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - one line for users, the traceback in the log at debug level
         logger.debug("unexpected failure", exc_info=True)
-        print(f"arbscan: unexpected error: {type(exc).__name__}: {exc} (run with -vv for details)", file=sys.stderr)
+        print(f"arbscan: unexpected error: {describe(exc)} (run with -vv for details)", file=sys.stderr)
         return 1
 
 

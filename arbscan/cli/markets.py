@@ -21,18 +21,33 @@ __all__ = ["run_markets", "load_all_markets", "markets_lines", "check_symbols"]
 logger = logging.getLogger(__name__)
 
 
-def run_markets(settings: Settings, symbols: Sequence[str] | None, write: Callable[[str], Any]) -> None:
+def run_markets(settings: Settings, symbols: Sequence[str] | None, write: Callable[[str], Any]) -> int:
     """``arbscan markets``: one adapter per venue (``arbscan.parts.build_adapters``), every venue's markets, the table.
 
-    Each line is passed to ``write``; ``BadInput`` (after the table) when no venue's markets could be loaded.
+    Each line is passed to ``write``; returns the exit code: 1 when no venue could be reached (a network
+    failure, not bad input: each venue is named on its own short line and the symbols are listed as unknown).
     """
+    import sys
+
     from arbscan import parts  # looked up per run: tests replace parts.build_adapters
 
     loaded, failed = asyncio.run(load_all_markets(parts.build_adapters(settings)))
     for line in markets_lines(settings, loaded, failed, symbols):
         write(line)
     if not loaded:
-        raise BadInput("no venue's markets could be loaded: " + "; ".join(f"{n}: {e}" for n, e in failed.items()))
+        print(f"arbscan: no venue could be reached ({', '.join(failed) or 'none configured'}); the symbols' "
+              "listings are unknown", file=sys.stderr)
+        return 1
+    return 0
+
+
+_CAUSE_CHARS = 100
+"""A venue's failure is cut to this many characters in the table (the log has it whole)."""
+
+
+def _short(cause: str) -> str:
+    cause = " ".join(cause.split())
+    return cause if len(cause) <= _CAUSE_CHARS else cause[: _CAUSE_CHARS - 3] + "..."
 
 
 async def load_all_markets(adapters: Mapping[str, Any]) -> tuple[dict[str, dict[str, Market]], dict[str, str]]:
@@ -77,7 +92,7 @@ def markets_lines(settings: Settings, loaded: Mapping[str, Mapping[str, Market]]
             kind = "native" if v.adapter in ("auto", "native") and v.exchange == "kraken" else "ccxt"
             out.append(f"{v.exchange}: {kind} adapter, {len(loaded[v.exchange]):,} markets")
         elif v.exchange in failed:
-            out.append(f"{v.exchange}: not loaded ({failed[v.exchange]})")
+            out.append(f"{v.exchange}: could not be reached ({_short(failed[v.exchange])})")
     venues = [v.exchange for v in settings.venues if v.exchange in loaded]
     listed: dict[str, list[str]] = {}
     for ex in venues:
@@ -91,8 +106,11 @@ def markets_lines(settings: Settings, loaded: Mapping[str, Mapping[str, Market]]
     notes = []
     for sym in wanted:
         exs = listed.get(sym, [])
-        if len(exs) < 2:
-            notes.append(f"{sym}: listed on {', '.join(exs) if exs else 'none of these venues'}; no route")
+        if not venues:
+            notes.append(f"{sym}: unknown (no venue could be reached)")
+        elif len(exs) < 2:
+            unknown = f"; unknown on {', '.join(failed)} (not reached)" if failed else ""
+            notes.append(f"{sym}: listed on {', '.join(exs) if exs else 'none of the venues reached'}{unknown}; no route")
         for i, ex in enumerate(exs):
             m = loaded[ex][sym]
             rows.append((sym if i == 0 else "", ex, _pct(m.taker_fee), _n(m.amount_step), _n(m.price_step),

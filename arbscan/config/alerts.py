@@ -138,7 +138,7 @@ def _alert(key: str, raw: Any) -> AlertConfig:
                 raise ConfigError(f"{key}.events[{i}]: unknown event {e!r} (known: {', '.join(EVENTS)})")
         kw["events"] = events
     if "min_net_bps" in raw:
-        kw["min_net_bps"] = _decimal(f"{key}.min_net_bps", raw["min_net_bps"], minimum=None)
+        kw["min_net_bps"] = _decimal(f"{key}.min_net_bps", raw["min_net_bps"], minimum=None, maximum=Decimal(10_000))
     if "min_profit" in raw:
         kw["min_profit"] = _decimal(f"{key}.min_profit", raw["min_profit"], minimum=None)
     for k in ("unreachable_after_s", "stale_after_s"):

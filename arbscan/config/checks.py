@@ -27,6 +27,7 @@ import gzip
 import importlib.util
 import json
 import sys
+from decimal import Decimal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,10 @@ def _in_use(settings: Settings, names: Sequence[str] | None) -> list[tuple[int, 
     return [(i, s) for i, s in enumerate(settings.strategies) if s.name in wanted]
 
 
+HIGH_TAKER_FEE = Decimal("0.01")
+"""A configured ``taker_fee`` above this (1 %) is warned about: no venue charges that; 0.26 means 26 %."""
+
+
 def check_settings(settings: Settings, command: str = "check-config", *, strategies: Sequence[str] | None = None,
                    replay: ReplayMarkets | None = None, known_exchange: Callable[[str], bool] | None = None) -> list[str]:
     """Raise ``ConfigError`` naming the key of the first setting that cannot mean what it says; return warnings.
@@ -166,6 +171,10 @@ def check_settings(settings: Settings, command: str = "check-config", *, strateg
             raise ConfigError(f"venues[{i}].exchange: {v.exchange!r} is not an exchange arbscan knows (a ccxt id "
                               f"such as 'kraken' or 'bitstamp'){where}{_did_you_mean(v.exchange, _exchange_ids())}")
     warnings: list[str] = []
+    for i, v in enumerate(settings.venues):
+        if v.taker_fee is not None and v.taker_fee > HIGH_TAKER_FEE:
+            warnings.append(f"venues[{i}].taker_fee: {v.taker_fee} is {(v.taker_fee * 100).normalize():f} % a trade; fees are "
+                            "fractions (0.0026 is 0.26 %): is that meant?")
     if command == "replay":
         file_symbols = replay.symbols if replay is not None else frozenset()
         if settings.scanner.symbols != ScannerConfig().symbols and set(settings.scanner.symbols) != file_symbols:

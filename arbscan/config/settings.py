@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbscan.config.values import (  # noqa: F401 (re-exported: the other sections' parsers import them here)
+    DAY_MS,
+    DAY_S,
+    MAX_DECIMAL,
     _balances,
     _bool,
     _check_keys,
@@ -165,6 +168,10 @@ class Settings:
 # -- section parsers -------------------------------------------------------------------------
 
 
+BPS = Decimal(10_000)
+"""The bound of a setting in basis points: 10,000 bps is 100 %."""
+
+
 def _scanner(raw: dict[str, Any]) -> ScannerConfig:
     _check_keys("scanner", raw, _names(ScannerConfig))
     kw: dict[str, Any] = {}
@@ -173,23 +180,23 @@ def _scanner(raw: dict[str, Any]) -> ScannerConfig:
         if not kw["symbols"]:
             raise ConfigError("scanner.symbols: must name at least one symbol")
     if "min_net_bps" in raw:
-        kw["min_net_bps"] = _decimal("scanner.min_net_bps", raw["min_net_bps"], minimum=None)
+        kw["min_net_bps"] = _decimal("scanner.min_net_bps", raw["min_net_bps"], minimum=None, maximum=BPS)
     if "max_book_age_ms" in raw:
-        kw["max_book_age_ms"] = _int("scanner.max_book_age_ms", raw["max_book_age_ms"], minimum=1)
+        kw["max_book_age_ms"] = _int("scanner.max_book_age_ms", raw["max_book_age_ms"], minimum=1, maximum=DAY_MS)
     if "book_depth" in raw:
-        kw["book_depth"] = _int("scanner.book_depth", raw["book_depth"], minimum=1)
+        kw["book_depth"] = _int("scanner.book_depth", raw["book_depth"], minimum=1, maximum=10_000)
     if "db" in raw:
         kw["db"] = _str("scanner.db", raw["db"])
     if "status_interval_ms" in raw:
-        kw["status_interval_ms"] = _int("scanner.status_interval_ms", raw["status_interval_ms"], minimum=50)
+        kw["status_interval_ms"] = _int("scanner.status_interval_ms", raw["status_interval_ms"], minimum=50, maximum=3_600_000)
     if "workers" in raw:
         kw["workers"] = workers_value("scanner.workers", raw["workers"])
     if "require_transferable" in raw:
         kw["require_transferable"] = _bool("scanner.require_transferable", raw["require_transferable"])
     if "rebalance_batch" in raw:
-        kw["rebalance_batch"] = _int("scanner.rebalance_batch", raw["rebalance_batch"], minimum=1)
+        kw["rebalance_batch"] = _int("scanner.rebalance_batch", raw["rebalance_batch"], minimum=1, maximum=1_000_000)
     if "transfer_refresh_s" in raw:
-        kw["transfer_refresh_s"] = _float("scanner.transfer_refresh_s", raw["transfer_refresh_s"], minimum=10.0)
+        kw["transfer_refresh_s"] = _float("scanner.transfer_refresh_s", raw["transfer_refresh_s"], minimum=10.0, maximum=7 * DAY_S)
     return ScannerConfig(**kw)
 
 
@@ -215,7 +222,7 @@ def _venue(key: str, raw: Any) -> VenueConfig:
         if url in raw:
             kw[url] = _str(f"{key}.{url}", raw[url])
     if "poll_interval_ms" in raw:
-        kw["poll_interval_ms"] = _int(f"{key}.poll_interval_ms", raw["poll_interval_ms"], minimum=10)
+        kw["poll_interval_ms"] = _int(f"{key}.poll_interval_ms", raw["poll_interval_ms"], minimum=10, maximum=3_600_000)
     if "balances" in raw:
         kw["balances"] = _balances(f"{key}.balances", raw["balances"])
     if "rate_tier" in raw:
@@ -243,7 +250,7 @@ def _strategy(key: str, raw: Any) -> StrategyConfig:
     if "venues" in raw:
         kw["venues"] = tuple(v.lower() for v in _str_list(f"{key}.venues", raw["venues"]))
     if "min_net_bps" in raw:
-        kw["min_net_bps"] = _decimal(f"{key}.min_net_bps", raw["min_net_bps"], minimum=None)
+        kw["min_net_bps"] = _decimal(f"{key}.min_net_bps", raw["min_net_bps"], minimum=None, maximum=BPS)
     if "min_profit" in raw:
         kw["min_profit"] = _decimal(f"{key}.min_profit", raw["min_profit"])
     if "max_notional" in raw:
@@ -252,7 +259,7 @@ def _strategy(key: str, raw: Any) -> StrategyConfig:
             raise ConfigError(f"{key}.max_notional: must be positive")
     for ms in ("latency_ms", "cooldown_ms"):
         if ms in raw:
-            kw[ms] = _int(f"{key}.{ms}", raw[ms])
+            kw[ms] = _int(f"{key}.{ms}", raw[ms], maximum=DAY_MS)
     if "skip_untransferable" in raw:
         kw["skip_untransferable"] = _bool(f"{key}.skip_untransferable", raw["skip_untransferable"])
     if "balances" in raw:
@@ -268,7 +275,7 @@ def _live(raw: dict[str, Any]) -> LiveConfig:
     kw: dict[str, Any] = {}
     for k in ("max_notional_per_trade", "daily_loss_limit", "max_slippage_bps"):
         if k in raw:
-            kw[k] = _decimal(f"live.{k}", raw[k])
+            kw[k] = _decimal(f"live.{k}", raw[k], maximum=BPS if k.endswith("_bps") else MAX_DECIMAL)
     if "max_exposure" in raw:
         kw["max_exposure"] = _balances("live.max_exposure", raw["max_exposure"])
     for k in ("max_orders_per_minute", "max_consecutive_failures"):

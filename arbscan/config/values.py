@@ -3,6 +3,11 @@
 ``config.py`` (the core sections), ``alerts/config.py``, ``transfer_config.py`` and the bus's settings
 build their sections from these, so a wrong type or an impossible value reads the same everywhere:
 ``venues[1].taker_fee: must not be below 0, got '-1'``.
+
+Every number has a sane range (issue 28): besides each key's own bounds, no decimal is above
+:data:`MAX_DECIMAL` or, when not zero, below :data:`MIN_DECIMAL` in size (``"1e999999999"`` as a balance
+once took 4 GB of memory), and no whole number or float above :data:`MAX_COUNT` (unless a key says
+otherwise). A value out of range is one line naming the key (exit 2).
 """
 
 from __future__ import annotations
@@ -15,10 +20,26 @@ from arbscan.errors import ConfigError
 from arbscan.model import Amounts
 
 
+MAX_DECIMAL = Decimal("1e15")
+"""No amount, balance, fee, profit or threshold in a setting is above this (a thousand trillion)."""
+
+MIN_DECIMAL = Decimal("1e-18")
+"""No non-zero decimal in a setting is smaller than this in size (an ether's wei)."""
+
+MAX_COUNT = 10**9
+"""No whole number or float in a setting is above this unless its key sets its own maximum."""
+
+DAY_MS = 86_400_000
+"""A day in milliseconds: the largest time in ms a setting may hold."""
+
+DAY_S = 86_400.0
+"""A day in seconds: the largest time in seconds a setting may hold unless its key says otherwise."""
+
 _SECRET_WORDS = ("secret", "api_key", "apikey", "password", "passphrase", "private_key")
 
 
-def _decimal(key: str, value: Any, *, minimum: Decimal | None = Decimal(0)) -> Decimal:
+def _decimal(key: str, value: Any, *, minimum: Decimal | None = Decimal(0),
+             maximum: Decimal = MAX_DECIMAL) -> Decimal:
     if isinstance(value, bool):
         raise ConfigError(f"{key}: must be a number, got a boolean")
     if isinstance(value, float):
@@ -32,23 +53,35 @@ def _decimal(key: str, value: Any, *, minimum: Decimal | None = Decimal(0)) -> D
             raise ConfigError(f"{key}: must be a finite number, got {value!r}")
         if minimum is not None and d < minimum:
             raise ConfigError(f"{key}: must not be below {minimum}, got {value!r}")
+        if d > maximum or (minimum is None and d < -maximum):
+            bound = f"between {-maximum} and {maximum}" if minimum is None else f"at most {maximum}"
+            raise ConfigError(f"{key}: must be {bound}, got {value!r}")
+        if d and abs(d) < MIN_DECIMAL:
+            raise ConfigError(f"{key}: must be 0 or at least {MIN_DECIMAL} in size, got {value!r}")
         return d
     raise ConfigError(f"{key}: must be a number, got {type(value).__name__}")
 
 
-def _int(key: str, value: Any, *, minimum: int = 0) -> int:
+def _int(key: str, value: Any, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key}: must be a whole number, got {value!r}")
     if value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise ConfigError(f"{key}: must be at most {maximum:,}, got {value:,}" if value < 10**30 else
+                          f"{key}: must be at most {maximum:,}, got {value:.3e}")
     return value
 
 
-def _float(key: str, value: Any, *, minimum: float = 0.0) -> float:
+def _float(key: str, value: Any, *, minimum: float = 0.0, maximum: float = DAY_S) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{key}: must be a number, got {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
     if value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise ConfigError(f"{key}: must be at most {maximum:g}, got {value:g}")
     return float(value)
 
 

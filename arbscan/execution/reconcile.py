@@ -77,15 +77,20 @@ class Reconciler:
             update = replace(update, client_id=order.client_id)
         apply_or_halt(self.tracker, update, self.kill.halt, detail)
 
-    async def lookup(self, order: TrackedOrder, adapter: Any) -> OrderUpdate:
-        """The venue's view of ``order`` by client id: ``fetch_order``, then its open and closed order lists."""
+    async def lookup(self, order: TrackedOrder, adapter: Any, timeout_s: float | None = None) -> OrderUpdate:
+        """The venue's view of ``order`` by client id: ``fetch_order``, then its open and closed order lists.
+
+        ``timeout_s`` (default ``order_timeout_s``) bounds each of those calls, not the three together: a
+        venue under load that answers each within it is heard (``TimeoutError`` when one call is not).
+        """
+        timeout_s = self.config.order_timeout_s if timeout_s is None else timeout_s
         try:
-            return await adapter.fetch_order(order.req.symbol, order.client_id)
+            return await asyncio.wait_for(adapter.fetch_order(order.req.symbol, order.client_id), timeout_s)
         except OrderNotFound:
             pass
         for listing in (adapter.open_orders, adapter.closed_orders):
             try:
-                listed = await listing(order.req.symbol)
+                listed = await asyncio.wait_for(listing(order.req.symbol), timeout_s)
             except NotSupported:  # the venue cannot list orders: fetch_order's answer stands
                 continue
             for update in listed:
@@ -103,8 +108,11 @@ class Reconciler:
         cancel_after = (sent_at if sent_at is not None else self.monotonic()) + cfg.order_timeout_s
         cancelled = not_found = False
         while not order.is_final:
+            # At start-up nothing else waits on the answer: a slow venue gets until the deadline to give one
+            # (never less than order_timeout_s a call), so its "not found" after the deadline is heard.
+            timeout_s = max(cfg.order_timeout_s, deadline - self.monotonic()) if startup else cfg.order_timeout_s
             try:
-                update = await asyncio.wait_for(self.lookup(order, adapter), cfg.order_timeout_s)
+                update = await self.lookup(order, adapter, timeout_s)
             except OrderNotFound:
                 not_found = True
             except asyncio.CancelledError:
@@ -112,7 +120,7 @@ class Reconciler:
             except Exception as exc:  # noqa: BLE001 - keep asking until the deadline
                 not_found = False
                 logger.warning("%s order %s: lookup failed (%s)", order.req.exchange, order.client_id,
-                               _describe(exc, cfg.order_timeout_s))
+                               _describe(exc, timeout_s))
             else:
                 not_found = False
                 self.apply(order, update, "start-up reconciliation" if startup else "reconciled")

@@ -315,6 +315,8 @@ def print_feeds(scanner: Any, out: Any, top: int = SUMMARY_TOP) -> None:
         return
     for f in feeds[:top]:
         untrue = f", {f.rejected} refused as untrue (not used)" if f.rejected else ""
+        if getattr(f, "off_step", 0):
+            untrue += f", {f.off_step} off the market's step (used as published)"
         print(f"  {f.exchange} {f.symbol}: {f.events} book events, longest gap {f.max_gap_ms / 1000:.2f} s, "
               f"{f.gaps_over_max_age} gaps over {f.max_book_age_ms} ms{untrue}", file=out)
     rest = feeds[top:]

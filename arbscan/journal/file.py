@@ -3,7 +3,8 @@
 :func:`check_journal` is the one judge of a journal path: every command that opens the journal, for
 writing (``Store``) or reading (``Store.open_readonly``, reports), raises the same ``BadInput``
 ``journal 'PATH': CAUSE`` (the CLI prints it as ``arbscan: error: ...`` and exits 2) for a directory,
-a missing parent directory, a read-only file or directory, a file that is not SQLite, or a journal
+a missing parent directory, a read-only file or directory, a file that is not SQLite, an SQLite database
+of another program (:func:`foreign_database`, judged read-only: nothing is written to it), or a journal
 written by a newer arbscan. :func:`journal_error` words an SQLite failure met later the same way.
 
 A run records the process that wrote it (``runs.pid``, ``runs.host``); :func:`mark_crashed_runs`,
@@ -22,6 +23,8 @@ import sqlite3
 from pathlib import Path
 
 from arbscan.errors import BadInput, WriteFailed
+from arbscan.journal import schema
+from arbscan.journal.schema import JOURNAL_APPLICATION_ID
 
 __all__ = [
     "check_journal",
@@ -39,6 +42,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+_OLD_JOURNAL_TABLES = frozenset({"runs", "opportunities", "funnel", "venue_stats"})
+"""The tables every arbscan journal has had since version 1: how a journal older than the marker is known."""
 
 
 def _name(path: str | Path) -> str:
@@ -70,11 +77,53 @@ def journal_problem(path: str | Path, *, write: bool) -> str | None:
         return f"cannot be read ({exc.strerror})"
     if head and head != _SQLITE_HEADER:  # an empty file is a new journal to SQLite
         return "is not an SQLite database"
+    if head:
+        foreign = foreign_database(p)
+        if foreign is not None:
+            return foreign
     if write and not os.access(p, os.W_OK):
         return "is read-only (no write permission on the file)"
     if write and not os.access(parent, os.W_OK | os.X_OK):
         return f"its directory {_name(parent)} is read-only (SQLite writes its -wal and -shm files there)"
     return None
+
+
+def foreign_database(path: str | Path) -> str | None:
+    """Why the SQLite file at ``path`` cannot be taken for an arbscan journal, or None when it can.
+
+    Judged through a read-only connection, before anything is written: a journal carries
+    :data:`JOURNAL_APPLICATION_ID`; one written before the marker has a schema version and the tables of
+    version 1; a database without any table (and no schema version) is a new journal. Anything else is a
+    database of another program and is refused; a journal of a newer arbscan is named as such.
+    """
+    known = len(schema.MIGRATIONS)
+    try:
+        conn = sqlite3.connect(f"file:{Path(path).absolute()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None  # cannot be told here: opening it for real names the SQLite error
+    try:
+        (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return None  # damaged, locked, ...: opening it for real names the SQLite error
+    finally:
+        conn.close()
+    ours = app_id == JOURNAL_APPLICATION_ID or (app_id == 0 and version >= 1 and _OLD_JOURNAL_TABLES <= tables)
+    if ours or (app_id == 0 and not tables and version <= known):
+        if version > known:
+            return (f"was written by a newer arbscan (schema version {version}; this arbscan knows "
+                    f"{known}): upgrade arbscan to use it")
+        return None
+    if app_id == 0 and not tables:  # only a schema version above ours: a newer arbscan's empty journal
+        return (f"was written by a newer arbscan (schema version {version}; this arbscan knows "
+                f"{known}): upgrade arbscan to use it")
+    if app_id:
+        what = f"application_id {app_id:#x}"
+    else:
+        names = sorted(tables)
+        what = "tables " + ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"is not an arbscan journal (an SQLite database of another program: {what}); it was not changed"
 
 
 def check_journal(path: str | Path, *, write: bool) -> None:

@@ -39,8 +39,9 @@ logger = logging.getLogger(__name__)
 JOURNAL_FAILED = "failed: journal write"
 """``runs.status`` of a run stopped because a journal write failed (disk full): rows after that moment were lost."""
 
-RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed", JOURNAL_FAILED)
-"""The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journal.file``)."""
+RUN_STATUSES = ("running", "ok", "interrupted", "error", "crashed", JOURNAL_FAILED, "unreachable")
+"""The values of ``runs.status``; ``crashed``: the run's process ended without closing it (see ``arbscan.journal.file``);
+``unreachable``: a scan that ended without any venue sending a book."""
 
 TRADE_STATUSES = ("open", "filled", "partial", "missed", "imbalanced", "flattened", "failed", "unknown")
 """The values of ``trades.status`` (paper and live), in the order reports list them."""
@@ -329,6 +330,14 @@ def _m007_bus(db: Database) -> None:
     db.execute("CREATE TABLE bus_cursor (stream TEXT PRIMARY KEY, seq INTEGER, created TEXT)")
 
 
+def _m008_off_step(db: Database) -> None:
+    """venue_stats.off_step: book lines used as published though a level was off the market's step."""
+    db["venue_stats"].add_column("off_step", int)
+
+
+JOURNAL_APPLICATION_ID = 0x61726273  # "arbs"
+"""``PRAGMA application_id`` of an arbscan journal (the marker), set when a journal is created or migrated."""
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("journal", _m001_journal),
     ("execution", _m002_execution),
@@ -337,6 +346,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("transfers", _m005_transfers),
     ("untrue_books_and_crashes", _m006_untrue_books_and_crashes),
     ("bus", _m007_bus),
+    ("off_step", _m008_off_step),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 
@@ -403,4 +413,7 @@ def migrate(db: Database) -> int:
             fn(db)
             db.conn.execute(f"PRAGMA user_version = {index + 1}")
         logger.info("journal migrated to version %d (%s)", index + 1, name)
+
+    if db.execute("PRAGMA application_id").fetchone()[0] != JOURNAL_APPLICATION_ID:
+        db.conn.execute(f"PRAGMA application_id = {JOURNAL_APPLICATION_ID}")  # the marker: an arbscan journal
     return len(MIGRATIONS)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+
+from arbscan.scan.feeds import balances_not_fetched
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -186,7 +188,7 @@ async def _run_until_stopped(sup: ScanSupervisor, loop: asyncio.AbstractEventLoo
                 try:
                     sup.send_balances(name, dict(await adapters[name].fetch_balances()))
                 except Exception as exc:  # noqa: BLE001 - without balances sizes are simply not capped
-                    logger.warning("%s balances not fetched (%s); sizes not capped there", name, type(exc).__name__)
+                    logger.warning("%s", balances_not_fetched(name, exc))
             await asyncio.sleep(60.0)
 
     tasks = [asyncio.create_task(sup.watch()), asyncio.create_task(draw())]

@@ -242,7 +242,7 @@ def run_replay_shard(spec: ReplayShardSpec, journal: Outbox, events: Outbox, con
         if spec.episodes:
             scanner.episode_listeners.append(tap)
     reader = ReplayReader(spec.path, owns=lambda symbol: owner(symbol) == me)
-    builder = BookBuilder(spec.depth, scanner.markets)
+    builder = BookBuilder(spec.depth, scanner.markets, scanner.count_off_step)
     report = ShardReport(me)
     decide: list[int] | None = [] if spec.timing else None
     last_ts: float | None = None

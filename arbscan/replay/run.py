@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from arbscan.booksanity import believable_levels, crossing_reason, line_gate
+from arbscan.booksanity import believable_levels, crossing_reason, line_gate, off_step_reason
 from arbscan.model import BookSnapshot, Level, Market
 from arbscan.replay.reader import (
     DEMO_FILE,
@@ -109,6 +109,10 @@ class BookBuilder:
     subscribed at that depth would. ``markets`` ((exchange, symbol) -> ``Market``, read by reference;
     None: steps unknown) lets the gate check the numbers against each market's steps.
 
+    A line whose true levels include a number off its market's step is applied as published and counted:
+    ``on_off_step(exchange, symbol)`` is called (the scanner's feed statistics count it) and a warning is
+    logged once per book.
+
     Every line goes through ``arbscan.booksanity``: a level whose numbers cannot be meant is not applied
     (an impossible amount at a sane price deletes that price, so the book never has more depth than the
     venue said), and such a line is refused. Every other level is applied as the file states it, crossing
@@ -117,8 +121,12 @@ class BookBuilder:
     why. The book is true again only when a later line uncrosses it or a snapshot replaces it.
     """
 
-    def __init__(self, depth: int = 0, markets: Mapping[tuple[str, str], Market] | None = None) -> None:
+    def __init__(self, depth: int = 0, markets: Mapping[tuple[str, str], Market] | None = None,
+                 on_off_step: Callable[[str, str], None] | None = None) -> None:
         self.depth = depth
+        self.on_off_step = on_off_step
+        self.off_step = 0  # lines with a level off its market's step, applied as published
+        self._off_step_warned: set[tuple[str, str]] = set()
         self.markets = markets
         self._books: dict[tuple[str, str], tuple[_Side, _Side]] = {}
         self._tops: dict[tuple[str, str], tuple[tuple[Level, ...], tuple[Level, ...]]] = {}  # last handed out
@@ -140,6 +148,8 @@ class BookBuilder:
             gate = self._gates[key] = line_gate(market)
         new_bids, new_asks = ev.bids, ev.asks
         reason = gate(new_bids, new_asks)
+        if gate.off_step:
+            self._count_off_step(ev, key, market)
         if reason is not None:
             new_bids = believable_levels(new_bids, market, "bid")
             new_asks = believable_levels(new_asks, market, "ask")
@@ -166,6 +176,16 @@ class BookBuilder:
         self._tops[key] = (top_bids, top_asks)
         # sorted, distinct, positive and not crossed by construction: no need to re-validate
         return BookSnapshot.trusted(ev.exchange, ev.symbol, top_bids, top_asks, ev.ts, ev.received)
+
+    def _count_off_step(self, ev: BookEvent, key: tuple[str, str], market: Market | None) -> None:
+        self.off_step += 1
+        if self.on_off_step is not None:
+            self.on_off_step(*key)
+        if key not in self._off_step_warned:  # once per book: venue_stats.off_step counts every line
+            self._off_step_warned.add(key)
+            logger.warning("line %d: %s %s book line has a level off its market's step (%s); used as published "
+                           "and counted (venue_stats.off_step)", ev.line, *key,
+                           off_step_reason(ev.bids, ev.asks, market))
 
     def _refuse(self, ev: BookEvent, key: tuple[str, str], reason: str) -> None:
         self.untrue = reason
@@ -241,7 +261,7 @@ def run_replay(
     if scanner is None:
         scanner = Scanner({}, store, min_net_bps=min_net_bps, max_book_age_ms=max_book_age_ms,
                           balances=balances, listeners=listeners)
-    builder = BookBuilder(depth, scanner.markets)
+    builder = BookBuilder(depth, scanner.markets, scanner.count_off_step)
     book_events = 0
     interrupted = False
     throttle = getattr(store, "backpressure", None)

@@ -111,7 +111,7 @@ COLUMNS: dict[str, dict[str, str]] = {
                **dict.fromkeys(FUNNEL_COUNTS + FUNNEL_COUNTS_LATER, _COUNT)},
     "venue_stats": {"run_id": _COUNT, "exchange": _NAME, "symbol": _NAME, "events": _COUNT, "first_ts": _TIME,
                     "last_ts": _TIME, "max_gap_ms": _NUMBER, "gaps_over_max_age": _COUNT, "max_book_age_ms": _COUNT,
-                    "rejected": _COUNT},
+                    "rejected": _COUNT, "off_step": _COUNT},
     "trades": {"id": _NAME, "run_id": _COUNT, "mode": _NAME, "strategy": _NAME, "symbol": _NAME,
                "buy_exchange": _NAME, "sell_exchange": _NAME, "opened": _TIME,
                "closed": _TIME, "status": _TEXT, **dict.fromkeys(_TRADE_DECIMALS, _DECIMAL), "imbalance_action": _TEXT,

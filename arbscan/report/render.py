@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,18 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: East Asian wide and full-width characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
+
+
 def text_table(df: pd.DataFrame, keys: tuple[str, ...], width: int = 120, fit: bool = False) -> list[str]:
     """A table as aligned text: columns two spaces apart, numbers right-aligned (an 'unknown' among them
     too), '-' for missing; wide tables are split into blocks of columns, each repeating the row's key
@@ -31,7 +44,7 @@ def text_table(df: pd.DataFrame, keys: tuple[str, ...], width: int = 120, fit: b
     keys_here = [c for c in keys if c in f.columns]
     others = [c for c in f.columns if c not in keys_here]
     cells = {c: [_printable(v) if v != "" else "-" for v in f[c]] for c in f.columns}
-    widths = {c: max([len(c)] + [len(v) for v in cells[c]]) for c in f.columns}
+    widths = {c: max([display_width(c)] + [display_width(v) for v in cells[c]]) for c in f.columns}
     numeric = {c: all(v in ("-", "unknown") or is_number(v) for v in cells[c]) for c in f.columns}
     chunks: list[list[str]] = []
     base = sum(widths[c] + 2 for c in keys_here)
@@ -54,7 +67,7 @@ def text_table(df: pd.DataFrame, keys: tuple[str, ...], width: int = 120, fit: b
             lines.append("")
 
         def fmt(c: str, v: str) -> str:
-            return v.rjust(widths[c]) if numeric[c] else v.ljust(widths[c])
+            return _pad(v, widths[c], numeric[c])
 
         lines.append("  ".join(fmt(c, c) for c in cols).rstrip())
         for r in range(len(f)):

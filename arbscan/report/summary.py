@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
+from arbscan.funding.transfers import ranking_edge
 from arbscan.model import Route
 from arbscan.report.cells import cell, count_text, decimal_text, span_text
 from arbscan.report.format import WIDE, num, route_label
@@ -99,7 +100,11 @@ def ranked_routes(routes: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     traded = bool(len(routes)) and int(routes["trades"].sum()) > 0
     after = bool(len(routes)) and routes["net_after_transfer_total"].notna().any()
     measure = "realised_pnl_total" if traded else "net_after_transfer_total" if after else "net_profit_total"
-    keys = list(zip((-_money_key(v) for v in routes[measure]), (-int(e) for e in routes["episodes"]),
+    values = list(routes[measure])
+    if measure == "net_after_transfer_total":  # a route without the figure counts its net profit, never 0
+        values = [ranking_edge(p, a if isinstance(a, Decimal) else None)
+                  for p, a in zip(routes["net_profit_total"], values)]
+    keys = list(zip((-_money_key(v) for v in values), (-int(e) for e in routes["episodes"]),
                     routes["symbol"], routes["buy_exchange"], routes["sell_exchange"]))
     order = sorted(range(len(routes)), key=keys.__getitem__)
     return routes.iloc[order].reset_index(drop=True), measure

@@ -40,7 +40,7 @@ TABLES: dict[str, tuple[str, ...]] = {
                "net_after_transfer_total", "transfer_blocked_episodes"),
     "funnel": ("symbol", "buy_exchange", "sell_exchange", *_FUNNEL, "main_reason_not_live", *FUNNEL_COUNTS_LATER),
     "venues": ("exchange", "symbol", "runs", "events", "first_event", "last_event", "span_s", "events_per_s",
-               "mean_gap_ms", "max_gap_ms", "gaps_over_max_age", "max_book_age_ms", "rejected"),
+               "mean_gap_ms", "max_gap_ms", "gaps_over_max_age", "max_book_age_ms", "rejected", "off_step"),
     "episodes": ("run_id", "symbol", "buy_exchange", "sell_exchange", "first_seen", "last_seen", "duration_s",
                  "observations", "amount", "buy_vwap", "sell_vwap", "net_profit", "net_bps", "close_reason",
                  "close_detail", "transfer", "net_after_transfer"),
@@ -122,6 +122,19 @@ def _overlap(a0: float, a1: float, b0: float | None, b1: float | None) -> float:
     lo = a0 if b0 is None else max(a0, b0)
     hi = a1 if b1 is None else min(a1, b1)
     return max(0.0, hi - lo)
+
+
+def _union_length(spans: Iterable[tuple[float, float]]) -> float:
+    """The time covered by the union of ``spans`` (overlapping spans count once)."""
+    total, end = 0.0, None
+    for a, b in sorted(spans):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
 
 
 def _by(records: Iterable[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
@@ -214,6 +227,7 @@ def _route_row(route: Route, mine: list[dict[str, Any]], trades: list[dict[str, 
     durations = [b - a for a, b in spans]
     live_s = sum(_overlap(a, b, flt.since, flt.until) for a, b in spans)
     covered = 0.0
+    live_covered = 0.0  # live time inside the covered windows: live_share's numerator, never above covered
     known = False
     for rid in sorted(runs):
         fb, fs = feeds.get((rid, buy, symbol)), feeds.get((rid, sell, symbol))
@@ -223,6 +237,12 @@ def _route_row(route: Route, mine: list[dict[str, Any]], trades: list[dict[str, 
         lo, hi = max(fb[0], fs[0]), min(fb[1], fs[1])
         if hi > lo:
             covered += _overlap(lo, hi, flt.since, flt.until)
+            lo = lo if flt.since is None else max(lo, flt.since)
+            hi = hi if flt.until is None else min(hi, flt.until)
+            clipped = [(max(a, lo), min(b, hi)) for r in mine if r["run_id"] == rid
+                       for a, b in [(num(r["first_seen"]), num(r["last_seen"]))]
+                       if a is not None and b is not None and min(b, hi) > max(a, lo)]
+            live_covered += _union_length(clipped)
     gross_total, fee_total = dsum(gross), dsum(fees)
     with localcontext(WIDE):
         fee_share = round_to(fee_total / gross_total, _FEE_SHARE_STEP) if gross_total > 0 else None
@@ -238,7 +258,7 @@ def _route_row(route: Route, mine: list[dict[str, Any]], trades: list[dict[str, 
         "duration_p90_s": float(np.quantile(durations, 0.9)) if durations else None,  # linear, as pandas'
         "duration_max_s": max(durations) if durations else None,
         "live_s": live_s, "covered_s": covered if known else None,
-        "live_share": _ratio(live_s, covered) if known else None,
+        "live_share": _ratio(live_covered, covered) if known else None,
         "trades": len(trades), "realised_pnl_total": dsum(t["realised_pnl"] for t in trades) if trades else None,
         # what the episodes earned once the inventory is moved back (an episode without the figure counts its net profit)
         "net_after_transfer_total": (dsum(ranking_edge(r["net_profit"], r["net_after_transfer"]) for r in mine
@@ -300,6 +320,7 @@ def _venues_table(venue_stats: list[dict[str, Any]], runs: set[int], extra: Sequ
             "gaps_over_max_age": _total(g, "gaps_over_max_age"),
             "max_book_age_ms": max(ages, default=None),
             "rejected": _total(g, "rejected"),
+            "off_step": _total(g, "off_step"),
         }
         row.update({name: _total(g, name) for name in extra})
         rows.append(row)

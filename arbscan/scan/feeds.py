@@ -18,12 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from arbscan.errors import (AuthError, BadInput, BookIntegrityError, NotSupported, RateLimited, UnexpectedPayload,
-                            describe)
+                            describe, public_name)
 from arbscan.scan.scanner import Scanner
 
 __all__ = ["LiveDriver", "VenueState"]
 
 logger = logging.getLogger(__name__)
+
+
+def balances_not_fetched(name: str, exc: BaseException) -> str:
+    """The warning when a venue's balances could not be fetched (the error's public class, never a private one)."""
+    return f"{name} balances not fetched ({public_name(exc)}); sizes not capped there"
 
 _STATS_SLICE_ROWS = 100
 """Funnel and feed rows the live driver journals per event-loop turn (about 0.3 ms of work)."""
@@ -110,7 +115,7 @@ class LiveDriver:
                     if first:
                         logger.info("%s balances fetched; they cap sizes", name)
                 except Exception as exc:  # noqa: BLE001 - without balances sizes are simply not capped
-                    logger.warning("%s balances not fetched (%s); sizes not capped there", name, type(exc).__name__)
+                    logger.warning("%s", balances_not_fetched(name, exc))
             await asyncio.sleep(self.balance_refresh_s)
 
     def _assets(self, name: str) -> list[str]:
@@ -143,7 +148,7 @@ class LiveDriver:
                     continue
                 except Exception as exc:  # noqa: BLE001 - without facts transfers are unknown, not blocked
                     log = logger.debug if name in failing else logger.warning
-                    log("%s funding facts not fetched (%s); kept what was known", name, type(exc).__name__)
+                    log("%s funding facts not fetched (%s); kept what was known", name, public_name(exc))
                     failing.add(name)
                     due[name] = time.monotonic() + min(self.funding_refresh_s, 60.0)
                     continue
@@ -209,6 +214,9 @@ class LiveDriver:
                     if not state.reachable:
                         if state.failures:
                             logger.warning("%s reachable again", name)
+                            back = getattr(self.on_unreachable, "reachable", None)
+                            if back is not None:
+                                back(name)
                         state.reachable = True
                         state.last_error = None
                         state.down_since = None

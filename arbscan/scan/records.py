@@ -146,7 +146,8 @@ class RouteFunnel:
 class FeedStats:
     """Book events of one (venue, symbol), the gaps between them, and how many were refused as untrue.
 
-    ``events`` counts every book event, true or not; ``rejected`` those the book gate refused.
+    ``events`` counts every book event, true or not; ``rejected`` those the book gate refused; ``off_step``
+    the lines used as published though a level is off the market's step (``arbscan.booksanity``).
     """
 
     exchange: str
@@ -158,6 +159,7 @@ class FeedStats:
     max_gap_ms: float = 0.0
     gaps_over_max_age: int = 0
     rejected: int = 0
+    off_step: int = 0
 
     def add(self, t: float) -> None:
         """Count one event at ``t``."""
@@ -184,4 +186,5 @@ class FeedStats:
             "gaps_over_max_age": self.gaps_over_max_age,
             "max_book_age_ms": self.max_book_age_ms,
             "rejected": self.rejected,
+            "off_step": self.off_step,
         }

@@ -260,6 +260,15 @@ class Scanner:
                 (out, out_funnel), (back, back_funnel) = self.stats.pair(via, symbol, exchange, other)
                 self._not_evaluated(out, out_funnel, back, back_funnel, t)
 
+    def count_off_step(self, exchange: str, symbol: str) -> None:
+        """One book line of (``exchange``, ``symbol``) with a level off its market's step, used as published."""
+        key = (exchange, symbol)
+        feed = self.stats.feeds.get(key)
+        if feed is None:
+            feed = self.stats.feeds[key] = FeedStats(exchange, symbol, self.stats.max_book_age_ms)
+        feed.off_step += 1
+        self.stats.touched[key] = None
+
     def expire(self, t: float) -> int:
         """Close every open episode one of whose books is older than ``max_book_age_ms`` at ``t``."""
         return self._open.expire(t)

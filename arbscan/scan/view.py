@@ -25,10 +25,14 @@ __all__ = ["console", "console_handler", "say", "StatusView", "Progress", "PLAIN
 PLAIN_STATUS_EVERY_S = 10.0
 """How often the status is printed as one line when stderr is not a terminal."""
 
+PLAIN_STATUS_MAX = 200
+"""The longest the one-line status (stderr not a terminal) may be, however many venues."""
+
 PLAIN_PROGRESS_EVERY_S = 5.0
 """How often replay progress is printed as one line when stderr is not a terminal."""
 
 _console: Console | None = None
+logger = logging.getLogger(__name__)
 
 
 def console() -> Console:
@@ -92,6 +96,25 @@ class StatusView:
                      f"open episodes {len(s.episodes)}  closed episodes {s.episodes_closed:,}")
         return lines
 
+    def plain_line(self) -> str:
+        """The status as one short line (stderr not a terminal): venues counted by state, the unreachable
+        ones named (a few), and the counts; each venue's books are in the log at ``-v``."""
+        d = self.driver
+        s = d.scanner
+        states: dict[str, list[str]] = {"up": [], "unreachable": [], "connecting": []}
+        for name, st in sorted(d.venues.items()):
+            states["up" if st.reachable else "unreachable" if st.reachable is False else "connecting"].append(name)
+        parts = [f"{len(states['up'])} up"]
+        if states["unreachable"]:
+            names = states["unreachable"]
+            shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+            parts.append(f"{len(names)} unreachable ({shown})")
+        if states["connecting"]:
+            parts.append(f"{len(states['connecting'])} connecting")
+        line = (f"status: venues {', '.join(parts)} | events {s.events:,}, live {s.live_evaluations:,}, "
+                f"open {len(s.episodes)}, closed {s.episodes_closed:,}")
+        return line if len(line) <= PLAIN_STATUS_MAX else line[: PLAIN_STATUS_MAX - 3] + "..."
+
     def _renderable(self) -> Group:
         return Group(*(Text(line, no_wrap=True, overflow="ellipsis") for line in self.render()))
 
@@ -107,7 +130,9 @@ class StatusView:
             self._live.update(self._renderable(), refresh=True)
         elif time.monotonic() - self.last_plain >= PLAIN_STATUS_EVERY_S:
             self.last_plain = time.monotonic()
-            print("status: " + " | ".join(self.render()), file=sys.stderr, flush=True)
+            print(self.plain_line(), file=sys.stderr, flush=True)
+            for line in self.render()[:-1]:  # each venue's books: at -v
+                logger.info("status: %s", line)
 
     def close(self) -> None:
         """Take the live area off the screen (the summary follows on stdout)."""
