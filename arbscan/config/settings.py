@@ -31,6 +31,7 @@ from arbscan.config.values import (  # noqa: F401 (re-exported: the other sectio
     _table,
 )
 from arbscan.errors import ConfigError
+from arbscan.funding.conversions import Conversion
 from arbscan.funding.facts import NetworkFunding
 from arbscan.model import Amounts, Balances
 
@@ -134,6 +135,7 @@ class Settings:
     live: LiveConfig = field(default_factory=LiveConfig)
     alerts: tuple[AlertConfig, ...] = ()  # [[alerts]] destinations (arbscan.config.alerts)
     bus: BusConfig | None = None  # [bus]: NATS JetStream for processes on several hosts (arbscan.config.bus)
+    conversions: tuple[Conversion, ...] = ()  # [[conversions]]: markets converting one quote into another
     source: str | None = None  # path the settings were read from, None for defaults
 
     def venue(self, exchange: str) -> VenueConfig:
@@ -301,7 +303,7 @@ def _array_of_tables(key: str, raw: Any, parse: Any, unique: str) -> tuple[Any, 
 
 def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
     """Build ``Settings`` from a decoded TOML document, checking every key."""
-    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts", "bus"})
+    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts", "bus", "conversions"})
     kw: dict[str, Any] = {"source": source}
     if "scanner" in raw:
         kw["scanner"] = _scanner(_table("scanner", raw["scanner"]))
@@ -319,6 +321,10 @@ def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
         from arbscan.config.bus import parse_bus  # its parsers build on this module's
 
         kw["bus"] = parse_bus(raw["bus"])
+    if "conversions" in raw:
+        from arbscan.config.conversions import parse_conversions  # its parsers build on this module's
+
+        kw["conversions"] = parse_conversions(raw["conversions"])
     return Settings(**kw)
 
 
