@@ -215,6 +215,23 @@ class CrossQuoteRoutes:
         for key in list(self.episodes):
             self._close(key, t, "end", None)
 
+    def summary_lines(self) -> list[str]:
+        """The end-of-run lines: each cross-quote route's funnel, or why there is none."""
+        routes = self.routes()
+        if not routes:
+            return ["cross-quote routes: none (no two markets of one base in two quotes that a conversion links)"]
+        out = [f"cross-quote routes: {len(routes)}, {sum(f.live for f in self.funnels.values()):,} live evaluations "
+               f"in {self.closed:,} episodes"]
+        for key in sorted(routes):
+            f = self.funnels[key]
+            edge = "n/a" if f.max_edge_bps is None else f"{f.max_edge_bps:.2f}"
+            out.append(f"  {f.symbol} {f.buy_exchange} -> {f.sell_symbol} {f.sell_exchange} via {f.conversion}: "
+                       f"evaluated {f.evaluated}, live {f.live}, episodes {f.episodes}, no edge {f.no_edge} "
+                       f"(parity only {f.parity_only}), depth/min {f.depth_or_minimums}, balance {f.balance}, "
+                       f"below min {f.below_min_bps}, stale {f.stale}, conversion stale {f.conversion_stale}, "
+                       f"untrue book {f.untrue_book}; best first-unit edge {edge} bps")
+        return out
+
     def write(self, store: Any, now: float | None) -> None:
         """Queue the funnels that changed since the last call into ``store``."""
         if not self._touched or store is None or not hasattr(store, "record_cross_funnel"):
