@@ -7,6 +7,7 @@ from pathlib import Path
 from arbscan.config import settings as config
 from arbscan.config.alerts import EVENTS, AlertConfig
 from arbscan.config.bus import BusConfig
+from arbscan.funding.conversions import Conversion
 from arbscan.cli.command import COMMANDS, build_parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -42,6 +43,7 @@ def test_every_setting_is_documented():
         "live": config.LiveConfig,
         "alerts": AlertConfig,
         "bus": BusConfig,
+        "conversions": Conversion,
     }
     missing = []
     for section, cls in sections.items():

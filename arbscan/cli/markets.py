@@ -111,6 +111,8 @@ def cross_lines(settings: Settings, loaded: Mapping[str, Mapping[str, Market]], 
     """Which ``[[conversions]]`` link which of the wanted markets, the cross-quote routes, why a pair forms none."""
     from arbscan.funding.conversions import cross_pairs, why_no_route
 
+    if not settings.conversions:
+        return []  # without [[conversions]] markets of different quotes never pair: nothing to say
     markets = {(ex, sym): m for ex, ms in loaded.items() for sym, m in ms.items() if sym in wanted}
     out = []
     for conv in settings.conversions:
