@@ -157,3 +157,26 @@ def test_replay_of_real_coinbase_oanda_slice_journals_cross_quote_episodes(tmp_p
     reverse = db.execute("select evaluated, live, no_edge, parity_only from cross_funnel "
                          "where symbol = 'BTC/EUR'").fetchone()
     assert reverse["live"] == 0 and reverse["parity_only"] == reverse["no_edge"] == reverse["evaluated"] > 300
+
+
+def test_executors_never_see_cross_quote_routes():
+    # paper and live executors hear on_opportunity only: a cross-quote route is not a two-leg trade
+    class Listener:
+        def __init__(self):
+            self.plain, self.cross = [], []
+
+        def on_book(self, book, t):
+            pass
+
+        def on_opportunity(self, opp, t):
+            self.plain.append(opp)
+
+    class CrossListener(Listener):
+        def on_cross_opportunity(self, opp, t):
+            self.cross.append(opp)
+
+    plain, cross = Listener(), CrossListener()
+    sc = scanner(listeners=[plain, cross])
+    found = [sc.on_book_event(b) for b in (fx(1.0), eur(1.0), usd(1.0))]
+    assert found == [[], [], []] and plain.plain == [] and cross.plain == []
+    assert [(o.symbol, o.sell_symbol, o.net_profit) for o in cross.cross] == [("BTC/USD", "BTC/EUR", D(8))]
