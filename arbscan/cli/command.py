@@ -84,8 +84,9 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
               "routes through those books were not evaluated until a true update (funnel: untrue book)", file=out)
     print("route funnel (counts of evaluations):", file=out)
     print_funnel(scanner, out)
-    if scanner.cross is not None:
-        for line in scanner.cross.summary_lines():
+    cross = getattr(scanner, "cross", None)  # --workers N totals have none: conversions need one scanner
+    if cross is not None:
+        for line in cross.summary_lines():
             print(line, file=out)
     print("book feeds:", file=out)
     print_feeds(scanner, out)
