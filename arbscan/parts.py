@@ -85,7 +85,7 @@ def build_scanner(settings: Settings, store: Any, balances: Balances) -> Scanner
     sc = settings.scanner
     return Scanner({}, store, min_net_bps=sc.min_net_bps, max_book_age_ms=sc.max_book_age_ms, balances=balances,
                    funding=FundingBook(settings.transfer_overrides()), require_transferable=sc.require_transferable,
-                   rebalance_batch=sc.rebalance_batch)
+                   rebalance_batch=sc.rebalance_batch, conversions=settings.conversions)
 
 
 def build_adapters(settings: Settings, *, validate_orders: bool = False) -> dict[str, Any]:

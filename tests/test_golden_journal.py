@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from arbscan.journal.schema import CROSS_COLUMNS
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "golden"
 sys.path.insert(0, str(HERE))
@@ -39,8 +41,9 @@ DROPPED = {
     "funnel": {"updated", "transfer_blocked"},  # when the last statistics write happened
     # columns added after the capture (journal migration 4, transfers); tests/test_scanner_transfers.py checks them
     "opportunities": {"transfer", "transfer_detail", "base_network", "quote_network", "transfer_cost",
-                      "net_after_transfer"},
+                      "net_after_transfer"} | set(CROSS_COLUMNS),
 }
+ALWAYS_NULL = {"opportunities": set(CROSS_COLUMNS)}  # (migration 8, cross_quote): same-symbol rows leave them NULL
 
 
 def _canon(value: Any) -> Any:
@@ -98,6 +101,8 @@ def dump(db: Path, mode: str) -> dict[str, list[dict[str, Any]]]:
             dropped = ALWAYS_DROPPED | DROPPED.get(table, set()) | drop_wall
             clean = []
             for r in rows:
+                for k in ALWAYS_NULL.get(table, ()):
+                    assert r[k] is None, f"{table}.{k} is {r[k]!r} on a same-symbol row"
                 row = {k: _canon(ids(r[k])) for k in r.keys() if k not in dropped}
                 if table == "trades" and mode == "live":
                     row["id"] = ids(r["id"])

@@ -17,7 +17,7 @@ from arbscan.config.settings import Settings
 __all__ = ["effective_toml", "adapter_kind"]
 
 _SECTIONS = ("scanner", "live")  # single tables
-_ARRAYS = {"venues": "venues", "strategies": "strategies", "alerts": "alerts"}  # [[arrays of tables]]
+_ARRAYS = {"venues": "venues", "strategies": "strategies", "alerts": "alerts", "conversions": "conversions"}  # [[arrays]]
 
 
 def adapter_kind(venue: Any) -> str:

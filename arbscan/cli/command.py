@@ -95,6 +95,10 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
               "(venue_stats.off_step)", file=out)
     print("route funnel (counts of evaluations):", file=out)
     print_funnel(scanner, out)
+    cross = getattr(scanner, "cross", None)  # --workers N totals have none: conversions need one scanner
+    if cross is not None:
+        for line in cross.summary_lines():
+            print(line, file=out)
     print("book feeds:", file=out)
     print_feeds(scanner, out)
     print(f"journal: {sc.db} (run {run.run_id})", file=out)

@@ -16,7 +16,7 @@ from arbscan.config.settings import Settings
 from arbscan.errors import BadInput, describe
 from arbscan.model import Market
 
-__all__ = ["run_markets", "load_all_markets", "markets_lines", "check_symbols"]
+__all__ = ["run_markets", "load_all_markets", "markets_lines", "cross_lines", "check_symbols"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,41 @@ def markets_lines(settings: Settings, loaded: Mapping[str, Mapping[str, Market]]
     pairs = _route_pairs(venues, (listed.get(s, []) for s in wanted))
     out.append("routes (both directions): " + (", ".join(f"{a} <-> {b} ({n} symbol{'s' if n > 1 else ''})"
                                                          for (a, b), n in pairs.items()) or "none"))
+    out += cross_lines(settings, loaded, wanted)
+    return out
+
+
+def cross_lines(settings: Settings, loaded: Mapping[str, Mapping[str, Market]], wanted: Sequence[str]) -> list[str]:
+    """Which ``[[conversions]]`` link which of the wanted markets, the cross-quote routes, why a pair forms none."""
+    from arbscan.funding.conversions import cross_pairs, why_no_route
+
+    if not settings.conversions:
+        return []  # without [[conversions]] markets of different quotes never pair: nothing to say
+    markets = {(ex, sym): m for ex, ms in loaded.items() for sym, m in ms.items() if sym in wanted}
+    out = []
+    for conv in settings.conversions:
+        m = loaded.get(conv.venue, {}).get(conv.symbol)
+        if m is None:
+            state = "not loaded" if conv.venue not in loaded else "not a market the venue has"
+            out.append(f"conversion {conv.label}: {state}; it links nothing")
+            continue
+        if conv.symbol not in wanted:
+            out.append(f"conversion {conv.label}: not among the symbols shown; it links nothing here")
+            continue
+        out.append(f"conversion {conv.label}: links {conv.base} and {conv.quote} both ways "
+                   f"(taker fee {_pct(m.taker_fee)}, step {_n(m.amount_step)} {conv.base})")
+    pairs = cross_pairs(markets, settings.conversions)
+    out.append("cross-quote routes (buy -> sell via conversion): " + (", ".join(
+        f"{p.buy.exchange} {p.buy.symbol} -> {p.sell.exchange} {p.sell.symbol} via {p.conversion.label}"
+        for p in pairs) or "none"))
+    formed = {(p.buy.exchange, p.buy.symbol, p.sell.exchange, p.sell.symbol) for p in pairs}
+    ordered = sorted(markets.values(), key=lambda m: (m.base, m.quote, m.exchange))
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if a.base != b.base or a.quote == b.quote or (a.exchange, a.symbol, b.exchange, b.symbol) in formed:
+                continue
+            reason = why_no_route(a, b, settings.conversions, markets) or "a leg is its own conversion"
+            out.append(f"  {a.exchange} {a.symbol} and {b.exchange} {b.symbol}: no cross-quote route: {reason}")
     return out
 
 

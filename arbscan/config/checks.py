@@ -170,7 +170,7 @@ def check_settings(settings: Settings, command: str = "check-config", *, strateg
             where = f" nor a venue of the replay file ({_listing(file_venues)})" if command == "replay" else ""
             raise ConfigError(f"venues[{i}].exchange: {v.exchange!r} is not an exchange arbscan knows (a ccxt id "
                               f"such as 'kraken' or 'bitstamp'){where}{_did_you_mean(v.exchange, _exchange_ids())}")
-    warnings: list[str] = []
+    warnings: list[str] = _check_conversions(settings, command, replay)
     for i, v in enumerate(settings.venues):
         if v.taker_fee is not None and v.taker_fee > HIGH_TAKER_FEE:
             warnings.append(f"venues[{i}].taker_fee: {v.taker_fee} is {(v.taker_fee * 100).normalize():f} % a trade; fees are "
@@ -182,6 +182,36 @@ def check_settings(settings: Settings, command: str = "check-config", *, strateg
                             f"({_listing(file_symbols)})")
     for i, s in _in_use(settings, strategies):
         warnings += _check_strategy(settings, command, i, s, replay)
+    return warnings
+
+
+def _check_conversions(settings: Settings, command: str, replay: ReplayMarkets | None) -> list[str]:
+    """Errors for ``[[conversions]]`` that name no venue of the run or cannot run sharded; warnings for unused ones."""
+    if not settings.conversions:
+        return []
+    if settings.scanner.workers > 1:
+        raise ConfigError("conversions: cross-quote routes need the books of several symbols in one scanner; "
+                          f"set scanner.workers = 1 (it is {settings.scanner.workers})")
+    in_file = command == "replay" and replay is not None
+    venues = set(replay.venues) if in_file else {v.exchange for v in settings.venues}
+    warnings = []
+    for i, c in enumerate(settings.conversions):
+        if c.venue not in venues:
+            where = "not a venue of the replay file" if in_file else "not a configured venue"
+            raise ConfigError(f"conversions[{i}].venue: {c.venue!r} is {where} (venues: {_listing(venues)})"
+                              f"{_did_you_mean(c.venue, venues)}")
+        symbols = set(replay.symbols) if in_file else set(settings.scanner.symbols)
+        if c.symbol not in symbols:
+            if not in_file:
+                raise ConfigError(f"conversions[{i}].symbol: {c.symbol!r} is not in scanner.symbols; add it so its "
+                                  "book is watched like any other")
+            warnings.append(f"conversions[{i}]: {c.label} is not a market of the replay file: it links nothing")
+            continue
+        quotes = {sym.split("/")[1] for sym in symbols if sym != c.symbol}
+        if not {c.base, c.quote} <= quotes:
+            warnings.append(f"conversions[{i}]: {c.label} links {c.base} and {c.quote}, but the markets "
+                            f"{'of the file' if in_file else 'scanned'} are quoted in {_listing(quotes)} only: "
+                            "it forms no route")
     return warnings
 
 

@@ -35,6 +35,7 @@ from arbscan.config.values import (  # noqa: F401 (re-exported: the other sectio
 )
 from arbscan.config.web import WebConfig
 from arbscan.errors import ConfigError
+from arbscan.funding.conversions import Conversion
 from arbscan.funding.facts import NetworkFunding
 from arbscan.model import Amounts, Balances
 
@@ -139,6 +140,7 @@ class Settings:
     alerts: tuple[AlertConfig, ...] = ()  # [[alerts]] destinations (arbscan.config.alerts)
     bus: BusConfig | None = None  # [bus]: NATS JetStream for processes on several hosts (arbscan.config.bus)
     web: WebConfig = field(default_factory=WebConfig)  # [web]: the live web view (arbscan.config.web)
+    conversions: tuple[Conversion, ...] = ()  # [[conversions]]: markets converting one quote into another
     source: str | None = None  # path the settings were read from, None for defaults
 
     def venue(self, exchange: str) -> VenueConfig:
@@ -310,7 +312,7 @@ def _array_of_tables(key: str, raw: Any, parse: Any, unique: str) -> tuple[Any, 
 
 def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
     """Build ``Settings`` from a decoded TOML document, checking every key."""
-    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts", "bus", "web"})
+    _check_keys("", raw, {"scanner", "venues", "strategies", "live", "alerts", "bus", "web", "conversions"})
     kw: dict[str, Any] = {"source": source}
     if "scanner" in raw:
         kw["scanner"] = _scanner(_table("scanner", raw["scanner"]))
@@ -332,6 +334,10 @@ def parse_settings(raw: dict[str, Any], source: str | None = None) -> Settings:
         from arbscan.config.web import parse_web  # its parsers build on this module's
 
         kw["web"] = parse_web(raw["web"])
+    if "conversions" in raw:
+        from arbscan.config.conversions import parse_conversions  # its parsers build on this module's
+
+        kw["conversions"] = parse_conversions(raw["conversions"])
     return Settings(**kw)
 
 

@@ -29,6 +29,8 @@ __all__ = [
     "ORDER_COLUMNS",
     "TRADE_COLUMNS",
     "FILL_COLUMNS",
+    "CROSS_COLUMNS",
+    "CROSS_FUNNEL_COUNTS",
     "to_db_value",
     "plain_decimal",
     "migrate",
@@ -335,6 +337,36 @@ def _m008_off_step(db: Database) -> None:
     db["venue_stats"].add_column("off_step", int)
 
 
+CROSS_COLUMNS = ("sell_symbol", "conversion", "conversion_side", "conversion_amount", "conversion_rate",
+                 "conversion_fee", "unconverted", "conversion_age_ms")
+"""The columns of ``opportunities`` a cross-quote episode fills (NULL on same-symbol episodes)."""
+
+CROSS_FUNNEL_COUNTS = ("evaluated", "live", "no_edge", "parity_only", "depth_or_minimums", "balance", "below_min_bps",
+                       "stale", "conversion_stale", "untrue_book", "episodes")
+"""The integer counters of one cross-quote route in table ``cross_funnel`` (``arbscan.scan.crossquote``)."""
+
+
+def _m009_cross_quote(db: Database) -> None:
+    """Cross-quote routes: their episodes' conversion columns in ``opportunities``, their funnel in ``cross_funnel``.
+
+    On a cross-quote row ``symbol`` is the buy leg's market (BASE/Q1) and ``sell_symbol`` the sell leg's
+    (BASE/Q2); buy figures and ``net_profit`` are in Q1, sell figures in Q2; ``conversion`` is
+    ``venue:symbol``; ``conversion_side`` 'sell' (Q2 sold at its bids) or 'buy' (Q1 bought at its asks);
+    ``conversion_amount`` in that market's base; ``conversion_rate`` its VWAP as Q1 per Q2 before fee;
+    ``conversion_fee`` in its quote; ``unconverted`` the Q2 below one conversion step; ``conversion_age_ms``
+    the age of the conversion book at the peak's decision. Same-symbol rows leave all of them NULL.
+    """
+    for column in CROSS_COLUMNS:
+        db["opportunities"].add_column(column, float if column == "conversion_age_ms" else str)
+    cols: dict[str, Any] = {"run_id": int, "symbol": str, "buy_exchange": str, "sell_symbol": str,
+                            "sell_exchange": str, "conversion": str}
+    cols.update({name: int for name in CROSS_FUNNEL_COUNTS})
+    cols["max_edge_bps"] = str  # best net bps of the first unit at the three best levels, fees included
+    cols["updated"] = float
+    db["cross_funnel"].create(cols, pk=("run_id", "symbol", "buy_exchange", "sell_symbol", "sell_exchange",
+                                        "conversion"), foreign_keys=[("run_id", "runs", "id")])
+
+
 JOURNAL_APPLICATION_ID = 0x61726273  # "arbs"
 """``PRAGMA application_id`` of an arbscan journal (the marker), set when a journal is created or migrated."""
 
@@ -347,6 +379,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("untrue_books_and_crashes", _m006_untrue_books_and_crashes),
     ("bus", _m007_bus),
     ("off_step", _m008_off_step),
+    ("cross_quote", _m009_cross_quote),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 

@@ -14,10 +14,13 @@ from typing import Any
 
 from arbscan.funding.facts import funding_rows
 
-__all__ = ["ScannerTables", "FUNNEL_KEY", "VENUE_STATS_KEY"]
+__all__ = ["ScannerTables", "FUNNEL_KEY", "CROSS_FUNNEL_KEY", "VENUE_STATS_KEY"]
 
 FUNNEL_KEY = ("run_id", "symbol", "buy_exchange", "sell_exchange")
 """Primary key of table ``funnel``: one row per run and route, updated in place."""
+
+CROSS_FUNNEL_KEY = ("run_id", "symbol", "buy_exchange", "sell_symbol", "sell_exchange", "conversion")
+"""Primary key of table ``cross_funnel``: one row per run and cross-quote route, updated in place."""
 
 VENUE_STATS_KEY = ("run_id", "exchange", "symbol")
 """Primary key of table ``venue_stats``: one row per run and book, updated in place."""
@@ -40,6 +43,16 @@ class ScannerTables:
             row["updated"] = updated
             rows.append(row)
         self.upsert_many("funnel", rows, pk=FUNNEL_KEY)
+
+    def record_cross_funnel(self, funnels: Iterable[Any], now: float | None = None) -> None:
+        """Queue the counts of each cross-quote route (``arbscan.scan.crossquote.CrossFunnel``) into ``cross_funnel``."""
+        updated = time.time() if now is None else now
+        rows = []
+        for f in funnels:
+            row = f.as_row()
+            row["updated"] = updated
+            rows.append(row)
+        self.upsert_many("cross_funnel", rows, pk=CROSS_FUNNEL_KEY)
 
     def record_funding(self, facts: Any, ts: float | None, set_id: int) -> None:
         """Queue one set of funding facts (an ``arbscan.funding.facts.AssetFunding``) as rows of ``funding``."""

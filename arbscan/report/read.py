@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbscan.errors import BadInput
+from arbscan.journal.schema import CROSS_FUNNEL_COUNTS
 from arbscan.journal.store import Store
 
 if TYPE_CHECKING:
@@ -107,6 +108,12 @@ COLUMNS: dict[str, dict[str, str]] = {
                       "first_seen": _TIME, "last_seen": _TIME, "observations": _COUNT,
                       **dict.fromkeys(_OPP_DECIMALS, _DECIMAL), "close_reason": _TEXT, "close_detail": _TEXT,
                       "transfer": _TEXT, "net_after_transfer": _DECIMAL},
+    "cross_episodes": {"run_id": _COUNT, "symbol": _NAME, "buy_exchange": _NAME, "sell_symbol": _NAME,
+                       "sell_exchange": _NAME, "conversion": _NAME, "net_profit": _DECIMAL, "net_bps": _DECIMAL,
+                       "conversion_rate": _DECIMAL, "conversion_age_ms": _NUMBER},
+    "cross_funnel": {"run_id": _COUNT, "symbol": _NAME, "buy_exchange": _NAME, "sell_symbol": _NAME,
+                     "sell_exchange": _NAME, "conversion": _NAME, **dict.fromkeys(CROSS_FUNNEL_COUNTS, _COUNT),
+                     "max_edge_bps": _DECIMAL},
     "funnel": {"run_id": _COUNT, "symbol": _NAME, "buy_exchange": _NAME, "sell_exchange": _NAME,
                **dict.fromkeys(FUNNEL_COUNTS + FUNNEL_COUNTS_LATER, _COUNT)},
     "venue_stats": {"run_id": _COUNT, "exchange": _NAME, "symbol": _NAME, "events": _COUNT, "first_ts": _TIME,
@@ -241,11 +248,12 @@ class _Reader:
         return tuple(c for c, t in self.columns(table) if c not in known and "INT" in t)
 
     def frame(self, table: str, where: str = "", params: Sequence[Any] = (), order: str = "",
-              extra: Sequence[str] = ()) -> pd.DataFrame:
-        """Rows of ``table`` with the columns of :data:`COLUMNS` (and ``extra`` counts), each value typed."""
+              extra: Sequence[str] = (), columns: str | None = None) -> pd.DataFrame:
+        """Rows of ``table`` with the columns of :data:`COLUMNS` (of ``columns`` when given; and ``extra``
+        counts), each value typed."""
         import pandas as pd
 
-        kinds = dict(COLUMNS[table], **dict.fromkeys(extra, _COUNT))
+        kinds = dict(COLUMNS[columns or table], **dict.fromkeys(extra, _COUNT))
         if table not in self.present:
             return pd.DataFrame({c: pd.Series([], dtype=_dtype(k)) for c, k in kinds.items()})
         have = {c for c, _ in self.columns(table)}
@@ -358,7 +366,18 @@ def read_journal(path: str | Path, flt: ReportFilter) -> Snapshot:
         extra = {t: r.extras(t) for t in _EXTRA_COUNTS_IN}
         frames = {"runs": runs}
         w, p = where("first_seen", "first_seen")
-        frames["opportunities"] = r.frame("opportunities", w, p, " ORDER BY first_seen, id")
+        cross = "opportunities" in r.present and "conversion" in {c for c, _ in r.columns("opportunities")}
+        same = (w + " AND " if w else " WHERE ") + "conversion IS NULL" if cross else w
+        frames["opportunities"] = r.frame("opportunities", same, p, " ORDER BY first_seen, id")
+        # cross-quote episodes (migration cross_quote) have their own table in the report, never mixed with routes
+        if cross:
+            frames["cross_episodes"] = r.frame("opportunities", (w + " AND " if w else " WHERE ") +
+                                               "conversion IS NOT NULL", p, " ORDER BY first_seen, id",
+                                               columns="cross_episodes")
+        else:
+            frames["cross_episodes"] = r.frame("cross_episodes")
+        w, p = where(None, None)
+        frames["cross_funnel"] = r.frame("cross_funnel", w, p)
         w, p = where(None, None)
         frames["funnel"] = r.frame("funnel", w, p, extra=extra["funnel"])
         frames["venue_stats"] = r.frame("venue_stats", w, p, extra=extra["venue_stats"])

@@ -45,6 +45,7 @@ TITLES = {
     "trading": "Paper and live trading",
     "imbalances": "Leg imbalances and how they were flattened",
     "balances": "Balances per venue (start and final)",
+    "cross": "Cross-quote routes: buy BASE/Q1, sell BASE/Q2, convert on a real book (profit in Q1)",
 }
 """The title of each full table."""
 
@@ -57,6 +58,7 @@ KEYS = {
     "trading": ("mode", "strategy", "symbol"),
     "imbalances": ("trade_id",),
     "balances": ("run_id", "mode", "strategy", "exchange", "asset"),
+    "cross": ("symbol", "buy_exchange", "sell_symbol", "sell_exchange", "conversion"),
 }
 """The columns naming a row of each full table (repeated when a wide table is split into blocks)."""
 
@@ -327,13 +329,31 @@ def _unknown_starts(b: pd.DataFrame) -> pd.DataFrame:
     return b
 
 
+def _cross(report: Report, top: int) -> Section | None:
+    """Cross-quote routes (only when the journal has any): counts, episodes, the conversion's rate and age."""
+    c = report.tables.get("cross")
+    if c is None or not len(c):
+        return None
+    cols = ("symbol", "buy_exchange", "sell_symbol", "sell_exchange", "conversion", "evaluated", "live", "episodes",
+            "net_profit_total", "net_bps_max", "conversion_rate_median", "conversion_age_ms_max", "no_edge",
+            "parity_only", "conversion_stale")
+    section = Section("cross", TITLES["cross"], rows=c.head(top)[list(cols)], keys=KEYS["cross"])
+    parity = int(c["parity_only"].sum())
+    if parity:
+        section.after.append(f"{_plural(parity, 'evaluation')} would have looked profitable at a 1:1 rate and lost "
+                             "money at the conversion book's price: never journaled as episodes")
+    if len(c) > top:
+        section.after.append(f"... and {_plural(len(c) - top, 'more cross-quote route')} (cross.csv)")
+    return section
+
+
 def _full(report: Report) -> list[Section]:
     out = []
-    for name in ("runs", "routes", "funnel", "venues", "trading", "imbalances", "balances"):
+    for name in ("runs", "routes", "funnel", "venues", "trading", "imbalances", "balances", "cross"):
         df = report.tables[name]
         if name == "routes":
             df = ranked_routes(df)[0]
-        if name in ("trading", "imbalances", "balances") and not len(df):
+        if name in ("trading", "imbalances", "balances", "cross") and not len(df):
             continue
         if name == "balances":
             df = _unknown_starts(df)
@@ -352,5 +372,5 @@ def sections(report: Report, top: int | None = DEFAULT_TOP) -> list[Section]:
     ranked, _ = ranked_routes(report.tables["routes"])
     order = {k: i for i, k in enumerate(zip(ranked["symbol"], ranked["buy_exchange"], ranked["sell_exchange"]))}
     parts = [_runs(report, top), _routes(report, top), _funnel(report, top, order), _feeds(report, top),
-             _trading(report, top), _imbalances(report, top), _balances(report, top)]
+             _trading(report, top), _imbalances(report, top), _balances(report, top), _cross(report, top)]
     return [p for p in parts if p is not None] + alerts

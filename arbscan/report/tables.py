@@ -53,6 +53,10 @@ TABLES: dict[str, tuple[str, ...]] = {
                    "imbalance", "realised_pnl", "detail"),
     "balances": ("run_id", "mode", "strategy", "exchange", "asset", "start", "final", "change", "updates",
                  "as_of"),
+    "cross": ("symbol", "buy_exchange", "sell_symbol", "sell_exchange", "conversion", "evaluated", "live", "episodes",
+              "net_profit_total", "net_bps_max", "conversion_rate_median", "conversion_age_ms_max", "no_edge",
+              "parity_only", "depth_or_minimums", "balance", "below_min_bps", "stale", "conversion_stale",
+              "untrue_book", "max_edge_bps"),
 }
 """Every report table and its columns, in order: the CSV headers (documented in docs/reports.md)."""
 
@@ -359,4 +363,33 @@ def build_tables(snap: Snapshot, flt: ReportFilter) -> dict[str, pd.DataFrame]:
         "funnel": _funnel_table(records["funnel"], runs, snap.extra.get("funnel", ())),
         "venues": _venues_table(records["venue_stats"], runs, snap.extra.get("venue_stats", ())),
         "episodes": episodes,
+        "cross": _cross_table(records.get("cross_episodes", []), records.get("cross_funnel", [])),
     }
+
+
+def _cross_table(episodes: list[dict[str, Any]], funnels: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per cross-quote route: its funnel summed over runs, its episodes' figures (profit in the buy quote)."""
+    key_cols = ("symbol", "buy_exchange", "sell_symbol", "sell_exchange", "conversion")
+    rows: dict[tuple, dict[str, Any]] = {}
+    counts = ("evaluated", "live", "episodes", "no_edge", "parity_only", "depth_or_minimums", "balance",
+              "below_min_bps", "stale", "conversion_stale", "untrue_book")
+    for f in funnels:
+        row = rows.setdefault(tuple(f[c] for c in key_cols), {c: f[c] for c in key_cols} | dict.fromkeys(counts, 0))
+        for c in counts:
+            row[c] += f.get(c) or 0
+        edge = f.get("max_edge_bps")
+        if edge is not None and (row.get("max_edge_bps") is None or edge > row["max_edge_bps"]):
+            row["max_edge_bps"] = edge
+    per: dict[tuple, list[dict[str, Any]]] = {}
+    for e in episodes:
+        per.setdefault(tuple(e[c] for c in key_cols), []).append(e)
+    for key, eps in per.items():
+        row = rows.setdefault(key, dict(zip(key_cols, key)) | dict.fromkeys(counts, 0))
+        row["net_profit_total"] = dsum(e["net_profit"] for e in eps)
+        bps = [e["net_bps"] for e in eps if e["net_bps"] is not None]
+        row["net_bps_max"] = max(bps) if bps else None
+        rates = sorted(e["conversion_rate"] for e in eps if e["conversion_rate"] is not None)
+        row["conversion_rate_median"] = _dmedian(rates)
+        ages = [e["conversion_age_ms"] for e in eps if e["conversion_age_ms"] is not None]
+        row["conversion_age_ms_max"] = max(ages) if ages else None
+    return frame("cross", [rows[k] for k in sorted(rows)])

@@ -24,6 +24,10 @@ A book the gate refused (``arbscan.booksanity``; an adapter or the replay calls
 :meth:`Scanner.on_untrue_book`) makes every route through it count ``untrue_book`` instead of being
 evaluated, and closes their episodes, until a true book of that venue comes.
 
+With conversions configured (``[[conversions]]``), :class:`arbscan.scan.crossquote.CrossQuoteRoutes` also
+prices routes across two quote currencies through a real conversion book, after the three steps above and
+apart from them (their own funnel table, ``cross_funnel``); without conversions it does not exist.
+
 Every route also keeps a funnel of counts (see :class:`RouteFunnel`) so users see why routes were
 not live, and every book keeps feed statistics (:class:`FeedStats`). Replay drives the core
 directly (``arbscan.replay.run``); ``arbscan.scan.feeds.LiveDriver`` drives it from live adapters and runs
@@ -41,8 +45,10 @@ from typing import Any, Protocol
 from arbscan import spread
 from arbscan.scan.episodes import OpenEpisodes, call_listener
 from arbscan.errors import BadInput
+from arbscan.funding.conversions import Conversion
 from arbscan.funding.facts import AssetFunding, FundingBook
 from arbscan.model import Balances, BookSnapshot, Market, Opportunity, Route
+from arbscan.scan.crossquote import CrossQuoteRoutes
 from arbscan.scan.records import CLOSE_REASONS, Episode, FeedStats, RouteFunnel
 from arbscan.scan.stats import RoutePair, RouteStats
 from arbscan.funding.transfers import BLOCKED, RouteTransfers, figures
@@ -111,6 +117,7 @@ class Scanner:
         funding: FundingBook | None = None,
         require_transferable: bool = False,
         rebalance_batch: int = 1,
+        conversions: Iterable[Conversion] = (),
     ) -> None:
         if not isinstance(min_net_bps, Decimal):
             raise BadInput(f"min_net_bps must be a Decimal, got {type(min_net_bps).__name__}")
@@ -144,6 +151,13 @@ class Scanner:
         self.closed = False
         self._unknown_markets: set[tuple[str, str]] = set()
         self.untrue: dict[tuple[str, str], str] = {}  # (exchange, symbol) -> why its latest update was refused
+        conversions = tuple(conversions)
+        # cross-quote routes (arbscan.scan.crossquote), only with [[conversions]]: the same-symbol path is untouched
+        self.cross: CrossQuoteRoutes | None = CrossQuoteRoutes(
+            conversions, self.markets, self.books, self.balances, max_age=self._max_age, min_net_bps=min_net_bps,
+            listeners=self.listeners) if conversions else None
+        if self.cross is not None:
+            self.cross.store = store
 
     @property
     def store(self) -> Any:
@@ -153,6 +167,8 @@ class Scanner:
     @store.setter
     def store(self, store: Any) -> None:
         self._open.store = store
+        if self.cross is not None:
+            self.cross.store = store
 
     @property
     def episodes_closed(self) -> int:
@@ -198,6 +214,9 @@ class Scanner:
         # 1. stale books end episodes, even on routes this event does not touch
         if self.episodes:
             self._open.expire(t)
+        cross = self.cross
+        if cross is not None:
+            cross.expire(t)
         # 2. apply
         untrue = self.untrue
         if untrue:
@@ -234,6 +253,8 @@ class Scanner:
             opp = evaluate(back, back_funnel, t, other_book, book)
             if opp is not None:
                 found.append(opp)
+        if cross is not None:
+            cross.on_book(book, t, untrue)  # its live opportunities go to on_cross_opportunity listeners only
         return found
 
     def on_untrue_book(self, exchange: str, symbol: str, t: float, reason: str) -> None:
@@ -252,6 +273,9 @@ class Scanner:
         self.events += 1
         if self.episodes:
             self._open.expire(t)
+        if self.cross is not None:
+            self.cross.expire(t)
+            self.cross.on_untrue(key, t)
         self.untrue[key] = reason
         self.stats.feed(key, t).rejected += 1
         via = self._routes_via.setdefault(key, {})
@@ -271,7 +295,10 @@ class Scanner:
 
     def expire(self, t: float) -> int:
         """Close every open episode one of whose books is older than ``max_book_age_ms`` at ``t``."""
-        return self._open.expire(t)
+        closed = self._open.expire(t)
+        if self.cross is not None:
+            closed += self.cross.expire(t)
+        return closed
 
     def close(self, t: float | None = None) -> None:
         """End the run: close open episodes (reason ``end``), write funnel and feed stats, tell listeners."""
@@ -281,6 +308,8 @@ class Scanner:
         when = t if t is not None else (self.clock if self.clock is not None else time.time())
         for route in list(self.episodes):
             self._open.close(route, when, "end", None)
+        if self.cross is not None:
+            self.cross.close(when)
         self.write_stats()
         for listener in self.listeners:
             if hasattr(listener, "on_close"):
@@ -294,6 +323,8 @@ class Scanner:
         """
         if self.store is None:
             return False
+        if self.cross is not None:
+            self.cross.write(self.store, self.clock)
         return self.stats.write(self.store, self.clock, max_rows)
 
     # -- views -----------------------------------------------------------------------------
