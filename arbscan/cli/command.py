@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,6 +51,20 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     shard_flags(p)
     p.add_argument("--alerts", action="store_true",
                    help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
+
+
+def _bottom_line(db: Any, run_id: int | None) -> Any:
+    """The lines that open a strategy's end-of-run summary: its bottom line (``arbscan.report.bottomline``)."""
+    from arbscan.journal.bottomline import bottom_lines
+    from arbscan.report.bottomline import bottom_line_detail, bottom_line_text
+
+    def lead(strategy: str, mode: str) -> list[str]:
+        if run_id is None or str(db) == ":memory:":
+            return []
+        lines = bottom_lines(db, run_id, mode, strategy)
+        return [f"bottom line {bottom_line_text(b)}" for b in lines] + [bottom_line_detail(b) for b in lines]
+
+    return lead
 
 
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,7 +102,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print("book feeds:", file=out)
     print_feeds(scanner, out)
     print(f"journal: {sc.db} (run {run.run_id})", file=out)
-    print_summaries(run.executors, sc.db, run.run_id, out)
+    print_summaries(run.executors, sc.db, run.run_id, out, _bottom_line(sc.db, run.run_id))
     return 0
 
 
@@ -131,7 +146,8 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
     if mode == "scan":
         print_funnel(scanner, sys.stdout)
         print(f"journal: {settings.scanner.db}", file=sys.stdout)
-        print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout)
+        print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout,
+                        _bottom_line(settings.scanner.db, run.run_id))
     elif run.books_recorded:
         print(f"recorded {run.books_recorded:,} books to {args.out}", file=sys.stdout)
     else:
