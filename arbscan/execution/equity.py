@@ -61,11 +61,13 @@ class EquityRecorder:
                            realised=outcome.realised_pnl, imbalance=outcome.imbalance)
         self.record()
 
-    def tick(self) -> None:
-        """An event: journal the result when none was written for ``interval_s`` (or none yet)."""
+    def tick(self) -> bool:
+        """An event: journal the result when none was written for ``interval_s`` (or none yet); True when it did."""
         now = self.clock()
         if self.last is None or now - self.last >= self.interval_s:
             self.record(now)
+            return True
+        return False
 
     def record(self, now: float | None = None) -> Mark:
         """Value the positions at the books now and journal it."""

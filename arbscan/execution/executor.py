@@ -137,7 +137,7 @@ class Executor:
         if not self.started:
             self.startup.begin(t, self._trading_may_start)
         self.venue.on_book(book, t)
-        self.equity.tick()
+        self._mark()
 
     def on_tick(self, t: float) -> None:
         """An event at ``t`` on none of the books this executor is given (another process's symbol): start, settle what is due."""
@@ -145,7 +145,15 @@ class Executor:
         if not self.started:
             self.startup.begin(t, self._trading_may_start)
         self.venue.on_tick(t)
+        self._mark()
+
+    def _mark(self) -> None:
+        """Journal the equity when due; the daily loss limit looks at the new books (kept inventory moves with them)."""
         self.equity.tick()
+        if not self.kill.halted:
+            reason = self.risk.loss_reason(self.lifecycle.clock())
+            if reason is not None:
+                self.kill.halt(reason)
 
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
         """Run the gatekeeping sequence; a route that passes becomes a paired trade."""
