@@ -62,7 +62,8 @@ def _bottom_line(db: Any, run_id: int | None) -> Any:
         if run_id is None or str(db) == ":memory:":
             return []
         lines = bottom_lines(db, run_id, mode, strategy)
-        return [f"bottom line {bottom_line_text(b)}" for b in lines] + [bottom_line_detail(b) for b in lines]
+        return ([f"bottom line (after fees, inventory at the books) {bottom_line_text(b)}" for b in lines]
+                + [bottom_line_detail(b) for b in lines])
 
     return lead
 

@@ -225,7 +225,7 @@ def _bottom_lines(execute: Any, run_id: int | None, mode: str | None, strategy: 
             turnover=a.turnover, per_day=per_utc_day(pairs), curve=tuple(a.curve),
             unvalued=tuple(a.unvalued.split("; ")) if a.unvalued else (), as_of=as_of,
         ))
-    out.sort(key=lambda b: (b.run_id or 0, b.mode, b.strategy, b.currency or ""))
+    out.sort(key=lambda b: (b.run_id if isinstance(b.run_id, int) else 0, str(b.mode), str(b.strategy), str(b.currency)))
     return out
 
 

@@ -24,14 +24,14 @@ def _name(b: BottomLine) -> str:
 
 
 def bottom_line_text(b: BottomLine) -> str:
-    """'slow (paper, run 1): -3.23 USD after fees and inventory at the books (realised +32.90, unrealised -36.13)'."""
+    """'slow (paper, run 1): total -3.23 USD = realised +32.90 + unrealised -36.13' (after fees, inventory at the books)."""
     cur = b.currency or ""
     if b.total is None:
         head = (f"total unknown: {'; '.join(b.unvalued)}" if b.unvalued
                 else "no equity curve journaled (realised only)")
         return f"{_name(b)}: {head}; realised {money(b.realised, cur, sign=True)} {cur}".rstrip()
-    return (f"{_name(b)}: {money(b.total, cur, sign=True)} {cur} after fees and inventory at the books "
-            f"(realised {money(b.realised, cur, sign=True)}, unrealised {money(b.unrealised, cur, sign=True)})")
+    return (f"{_name(b)}: total {money(b.total, cur, sign=True)} {cur} = realised {money(b.realised, cur, sign=True)} "
+            f"+ unrealised {money(b.unrealised, cur, sign=True)}")
 
 
 def bottom_line_detail(b: BottomLine) -> str:
