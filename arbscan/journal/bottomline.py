@@ -118,6 +118,7 @@ def per_utc_day(curve: Iterable[tuple[float, Decimal | None]]) -> tuple[tuple[st
 def _connect(db: Any) -> Any:
     if isinstance(db, (str, Path)):
         conn = sqlite3.connect(Path(db).resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+        conn.text_factory = lambda raw: raw.decode("utf-8", "replace")  # text another tool wrote is shown, not fatal
         return conn
     return db
 

@@ -62,7 +62,8 @@ def _bottom_lines(report: Report, path: Path) -> None:
     """Each strategy's bottom line and the scanner's premium headline for the runs selected."""
     from arbscan.journal.bottomline import bottom_lines, premium_headline
 
-    run_ids = sorted({int(r) for r in report.tables["runs"]["run_id"] if r == r and r is not None})
+    run_ids = sorted({int(r) for r in report.tables["runs"]["run_id"]  # an odd run id (huge, NaN) names no run here
+                      if isinstance(r, (int, float)) and r == r and abs(r) < 2 ** 63 and int(r) == r})
     report.bottom = bottom_lines(path, run_ids=run_ids)
     report.premiums = premium_headline(path, run_ids=run_ids)
     if report.bottom and report.filter.symbol:
