@@ -29,7 +29,7 @@ from math import lcm
 
 from arbscan.model import BookSnapshot, Level, Market, Opportunity
 
-__all__ = ["evaluate", "diagnose", "top_of_book_reason", "lot_step", "fee_hurdle_bps", "REASONS"]
+__all__ = ["evaluate", "diagnose", "top_of_book_reason", "lot_step", "REASONS"]
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -40,11 +40,6 @@ REASONS = ("not_crossed", "fees", "depth_or_minimums", "balance")
 
 
 @lru_cache(maxsize=256)
-def fee_hurdle_bps(buy_market: Market, sell_market: Market) -> Decimal:
-    """The premium (best bid over best ask, in bps of the ask) at which a route breaks even after both taker fees."""
-    return Decimal(10000) * ((1 + buy_market.taker_fee) / (1 - sell_market.taker_fee) - 1)
-
-
 def lot_step(a: Decimal, b: Decimal) -> Decimal:
     """The step both venues accept: the coarser of ``a`` and ``b`` when it is a multiple of the finer,
     else their least common multiple (0.001 and 0.0004 give 0.002)."""

@@ -38,7 +38,7 @@ WALL_CLOCK = {
 }
 ALWAYS_DROPPED = {"id", "run_id"}  # autoincrement ids and the run they belong to
 DROPPED = {
-    "funnel": {"updated", "transfer_blocked", "fee_hurdle_bps"},  # when the last statistics write happened; fee_hurdle_bps: migration 8
+    "funnel": {"updated", "transfer_blocked"},  # when the last statistics write happened
     # columns added after the capture (journal migration 4, transfers); tests/test_scanner_transfers.py checks them
     "opportunities": {"transfer", "transfer_detail", "base_network", "quote_network", "transfer_cost",
                       "net_after_transfer"} | set(CROSS_COLUMNS),

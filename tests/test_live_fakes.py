@@ -54,7 +54,7 @@ def opportunity(amount: str = "1", buy: str = "alpha", sell: str = "beta") -> Op
 class ScriptedVenue(AdapterDefaults):
     """A venue whose answers to ``place_order`` follow ``script`` (one outcome per order, then 'filled').
 
-    Outcomes: filled, partial (IOC fills 0.4 then the rest is cancelled), missed (the IOC expires unfilled), rejected, unknown_filled
+    Outcomes: filled, partial (IOC fills 0.4 then the rest is cancelled), rejected, unknown_filled
     (the order fills but the answer is lost), unknown_notfound (the answer is lost and the venue never
     got it), unknown_listed (like unknown_filled but only the order lists know it), hang_filled (fills,
     then the answer never comes), resting (stays open until cancelled), crash_before / crash_after
@@ -102,8 +102,6 @@ class ScriptedVenue(AdapterDefaults):
             return self._record(req, OrderStatus.FILLED, req.amount)
         if outcome == "partial":
             return self._record(req, OrderStatus.CANCELED, min(PARTIAL, req.amount))
-        if outcome == "missed":
-            return self._record(req, OrderStatus.EXPIRED, D(0))
         if outcome == "rejected":
             raise InsufficientFunds(f"{self.name}: insufficient funds")
         if outcome in ("unknown_filled", "unknown_listed"):

@@ -163,5 +163,5 @@ def test_the_summary_keeps_each_asset_apart(store):
     text = format_summary(s)
     assert "fill rate BTC 70.0 % (ordered 1, bought 1, sold 0.4); ETH 100.0 % (ordered 10, bought 10, sold 10)" in text
     assert "inventory left by uneven fills: +0.6 BTC" in text and "base" not in text
-    assert "PnL after fees 2.6900" in text and "turnover 2,105.26 USD" in text
+    assert "PnL after fees 2.6900" in text and "capital used 2,105.26 USD" in text
 

@@ -177,7 +177,6 @@ def parse_printed(text: str) -> dict[str, list[dict[str, str]]]:
     titles = {
         "Runs": "runs", "Routes": "routes", "Route funnel": "funnel", "Venues": "venues",
         "Paper and live trading": "trading", "Leg imbalances": "imbalances", "Balances per venue": "balances",
-        "Bottom line": None,  # lines, not a table (tests/test_equity.py reads them)
     }
     out: dict[str, list[dict[str, str]]] = {}
     section = None
@@ -229,9 +228,7 @@ def test_every_printed_figure_matches_the_hand_computed_report(journal, capsys):
 def test_csv_files_have_the_documented_columns_and_the_same_figures(journal, tmp_path):
     report = build_report(journal, charts=False)
     paths = write_csv(report, tmp_path / "csv")
-    # the tables, then the bottom lines, their equity curves and the scanner's premiums (tests/test_equity.py)
-    assert sorted(p.name for p in paths) == sorted([f"{n}.csv" for n in TABLES]
-                                                   + ["bottom_line.csv", "equity.csv", "premiums.csv"])
+    assert sorted(p.name for p in paths) == sorted(f"{n}.csv" for n in TABLES)
     for name, rows in EXPECTED.items():
         with open(tmp_path / "csv" / f"{name}.csv", newline="") as f:
             reader = csv.DictReader(f)

@@ -62,8 +62,7 @@ def test_the_report_ranks_routes_by_net_profit_after_moving_the_inventory_back(t
     lines = section[:section.index("\n\n")].splitlines()
     assert lines[0] == "== Routes by net profit after moving the inventory back: top 2 of 6 =="
     header = lines[1].split()
-    # the ranking column right after the route (a narrow terminal leaves out the others first)
-    assert header[:5] == ["route", "net_after_transfer_total", "episodes", "net_profit_total", "transfer_blocked_episodes"]
+    assert header[:5] == ["route", "episodes", "net_profit_total", "net_after_transfer_total", "transfer_blocked_episodes"]
     cells = [line.split() for line in lines[2:4]]  # a route is shown as five words: "BTC/USDT buy a sell c"
     rows = [{"route": " ".join(c[:5]), **dict(zip(header[1:], c[5:]))} for c in cells]
     assert [(r["route"], D(r["net_after_transfer_total"]), D(r["net_profit_total"])) for r in rows] == [

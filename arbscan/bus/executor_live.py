@@ -60,13 +60,6 @@ class MirroredJournal(DurableJournal):
         self.mirror.write_balances(rows)
         self.remote.send()
 
-    def write_equity(self, rows: Any) -> None:
-        """Commit here, then send the rows."""
-        rows = list(rows)
-        super().write_equity(rows)
-        self.mirror.write_equity(rows)
-        self.remote.send()
-
     def set_halt(self, reason: str, ts: float) -> int:
         """Commit the halt here and send it to the deployment's journal; returns its id here."""
         hid = super().set_halt(reason, ts)

@@ -20,7 +20,6 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,21 +57,6 @@ def _add_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alerts", action="store_true",
                    help="send the [[alerts]] destinations' alerts on the file's clock (off: backtests do not spam)")
     _web_flag(p)
-
-
-def _bottom_line(db: Any, run_id: int | None) -> Any:
-    """The lines that open a strategy's end-of-run summary: its bottom line (``arbscan.report.bottomline``)."""
-    from arbscan.journal.bottomline import bottom_lines
-    from arbscan.report.bottomline import bottom_line_detail, bottom_line_text
-
-    def lead(strategy: str, mode: str) -> list[str]:
-        if run_id is None or str(db) == ":memory:":
-            return []
-        lines = bottom_lines(db, run_id, mode, strategy)
-        return ([f"bottom line (after fees, inventory at the books) {bottom_line_text(b)}" for b in lines]
-                + [bottom_line_detail(b) for b in lines])
-
-    return lead
 
 
 def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,7 +102,7 @@ def _run_replay(args: argparse.Namespace, settings: Settings) -> int:
     print("book feeds:", file=out)
     print_feeds(scanner, out)
     print(f"journal: {sc.db} (run {run.run_id})", file=out)
-    print_summaries(run.executors, sc.db, run.run_id, out, _bottom_line(sc.db, run.run_id))
+    print_summaries(run.executors, sc.db, run.run_id, out)
     if result.interrupted:  # the summary above is of the lines read; the journal is what one process stopped there keeps
         print(f"arbscan: replay interrupted at line {result.lines:,}; the journal keeps everything up to there "
               f"({sc.db}, run {run.run_id})", file=sys.stderr)
@@ -168,8 +152,7 @@ def _run_live(args: argparse.Namespace, settings: Settings, mode: str) -> int:
     if mode == "scan":
         print_funnel(scanner, sys.stdout)
         print(f"journal: {settings.scanner.db}", file=sys.stdout)
-        print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout,
-                        _bottom_line(settings.scanner.db, run.run_id))
+        print_summaries(run.executors, settings.scanner.db, run.run_id, sys.stdout)
         if not scanner.events:
             print(f"arbscan: nothing scanned (no venue sent a book); run {run.run_id} is marked 'unreachable'",
                   file=sys.stderr)

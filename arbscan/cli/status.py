@@ -67,29 +67,6 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def _bottom_lines(conn: sqlite3.Connection, tables: set[str]) -> list[str]:
-    """The bottom line of every strategy in the last run that traded (``arbscan.journal.bottomline``)."""
-    from arbscan.journal.bottomline import bottom_lines
-    from arbscan.journal.bottomline import premium_headline
-    from arbscan.report.bottomline import bottom_line_detail, bottom_line_text, headline_text
-
-    out = []
-    last = [r[0] for t in ("equity", "trades") if t in tables
-            for r in conn.execute(f"SELECT max(run_id) FROM {t}").fetchall() if isinstance(r[0], int)]
-    if last:
-        run_id = max(last)
-        out.append(f"bottom line (run {run_id}):")
-        for b in bottom_lines(conn, run_id=run_id):
-            out.append(f"  {bottom_line_text(b)}")
-            out.append(f"    {bottom_line_detail(b)}")
-    if "runs" in tables:
-        (latest,) = conn.execute("SELECT max(id) FROM runs").fetchone()
-        headline = headline_text(premium_headline(conn, run_id=latest)) if isinstance(latest, int) else None
-        if headline:
-            out.append(f"scanner (run {latest}): {headline}")
-    return out
-
-
 def overview_lines(conn: sqlite3.Connection) -> list[str]:
     """What ``arbscan status`` prints, from an open (read-only) journal connection (its ``text_factory`` is set
     to :func:`decode_text`); an odd value in any column is shown as it is."""
@@ -109,7 +86,6 @@ def overview_lines(conn: sqlite3.Connection) -> list[str]:
     if failed:
         out.append(f"  run{'s' if len(failed) > 1 else ''} {', '.join(f'#{r}' for r in failed)} lost rows: a journal write "
                    "failed (a full disk?) and the run stopped there; nothing after that moment was journaled")
-    out.extend(_bottom_lines(conn, tables))
     halts = conn.execute("SELECT id, set_at, reason FROM halts WHERE cleared_at IS NULL ORDER BY id").fetchall() \
         if "halts" in tables else []
     out.append(f"live trading: {'HALTED' if halts else 'not halted'}")

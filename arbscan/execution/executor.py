@@ -30,7 +30,6 @@ from typing import Any, Protocol, runtime_checkable
 from arbscan.config.settings import StrategyConfig
 from arbscan.errors import TradingHalted
 from arbscan.model import ZERO, BookSnapshot, Market, Opportunity, Route
-from arbscan.execution.equity import EquityRecorder
 from arbscan.execution.risk import KillSwitch
 from arbscan.execution.strategy import StrategyRules
 from arbscan.execution.trades import Lifecycle, Outcome, PairedTrade
@@ -87,7 +86,7 @@ class Executor:
                  runner: Callable[[Coroutine[Any, Any, Any]], Any], startup: Startup,
                  markets: Mapping[tuple[str, str], Market], clock: Any, max_in_flight: int | None = None,
                  trades: Callable[[str], bool] = lambda exchange: True,
-                 monotonic: Callable[[], float] = time.monotonic, transfers: Any = None, converter: Any = None) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, transfers: Any = None) -> None:
         self.strategy = strategy
         self.name = strategy.name
         self.mode = mode
@@ -113,18 +112,6 @@ class Executor:
         self.closed = False
         self._warned: set[tuple[str, str]] = set()
         lifecycle.finished.append(self._finished)
-        self.equity = EquityRecorder(self.name, lifecycle.journal, self.venue.book, lifecycle.clock, converter,
-                                     venues=self._venues, currency=self._currency)
-        lifecycle.finished.append(self.equity.on_trade)
-
-    def _venues(self) -> tuple[str, ...]:
-        return tuple(sorted({ex for ex, _ in self.markets if self.trades_on(ex)}))
-
-    def _currency(self) -> str | None:
-        """The strategy's quote when its markets have one."""
-        symbols = self.strategy.symbols
-        quotes = {m.quote for (ex, sym), m in self.markets.items() if self.trades_on(ex) and (not symbols or sym in symbols)}
-        return next(iter(quotes)) if len(quotes) == 1 else None
 
     # -- scanner listener ------------------------------------------------------------------
 
@@ -137,7 +124,6 @@ class Executor:
         if not self.started:
             self.startup.begin(t, self._trading_may_start)
         self.venue.on_book(book, t)
-        self._mark()
 
     def on_tick(self, t: float) -> None:
         """An event at ``t`` on none of the books this executor is given (another process's symbol): start, settle what is due."""
@@ -145,15 +131,6 @@ class Executor:
         if not self.started:
             self.startup.begin(t, self._trading_may_start)
         self.venue.on_tick(t)
-        self._mark()
-
-    def _mark(self) -> None:
-        """Journal the equity when due; the daily loss limit looks at the new books (kept inventory moves with them)."""
-        self.equity.tick()
-        if not self.kill.halted:
-            reason = self.risk.loss_reason(self.lifecycle.clock())
-            if reason is not None:
-                self.kill.halt(reason)
 
     def on_opportunity(self, opp: Opportunity, t: float) -> None:
         """Run the gatekeeping sequence; a route that passes becomes a paired trade."""
@@ -176,7 +153,6 @@ class Executor:
         if not self.started:
             self.startup.begin(t, self._trading_may_start)
         self.venue.on_close(t)
-        self.equity.record()
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -290,8 +266,6 @@ class Executor:
     async def close(self) -> None:
         """Wait until idle, then close the execution journal."""
         await self.wait_idle()
-        if self.equity.last is not None and self.lifecycle.clock() != self.equity.last:
-            self.equity.record()  # where the run stopped (live: on the wall clock)
         self.lifecycle.journal.close()
 
     async def execute(self, opp: Opportunity) -> PairedTrade | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from arbscan.errors import ConfigError
-from arbscan.journal.schema import EQUITY_COLUMNS, FILL_COLUMNS, ORDER_COLUMNS, TRADE_COLUMNS, to_db_value
+from arbscan.journal.schema import FILL_COLUMNS, ORDER_COLUMNS, TRADE_COLUMNS, to_db_value
 from arbscan.model import FINAL_STATUSES, ZERO, OrderStatus
 
 __all__ = ["ExecutionJournal", "Event", "JournaledOrder", "DurableJournal", "BatchedJournal", "balance_row"]
@@ -59,9 +59,6 @@ class ExecutionJournal(Protocol):
 
     def write_balances(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append ``balances`` rows (see :func:`balance_row`)."""
-
-    def write_equity(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append ``equity`` rows (``arbscan.execution.equity.equity_rows``)."""
 
     def close(self) -> None:
         """Release what the journal holds (not the store: its owner closes it)."""
@@ -102,11 +99,6 @@ class BatchedJournal:
         """Queue ``balances`` rows."""
         if self.store is not None:
             self.store.submit_many("balances", [{"run_id": self.run_id, "mode": self.mode, **r} for r in rows])
-
-    def write_equity(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Queue ``equity`` rows."""
-        if self.store is not None:
-            self.store.submit_many("equity", [{"run_id": self.run_id, "mode": self.mode, **r} for r in rows])
 
     def close(self) -> None:
         """Nothing to release: the store belongs to whoever opened it."""
@@ -194,12 +186,6 @@ class DurableJournal:
         self._transaction([(sql, [self.run_id, self.mode, r.get("strategy"), r["exchange"], r["asset"],
                                   to_db_value(r["free"]), r["ts"], r.get("trade_id")]) for r in rows])
 
-    def write_equity(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append ``equity`` rows in one committed transaction."""
-        sql = f"INSERT INTO equity ({', '.join(EQUITY_COLUMNS)}) VALUES ({', '.join('?' for _ in EQUITY_COLUMNS)})"
-        full = [{"run_id": self.run_id, "mode": self.mode, **r} for r in rows]
-        self._transaction([(sql, [to_db_value(row.get(c)) for c in EQUITY_COLUMNS]) for row in full])
-
     # -- halts (the kill switch) -----------------------------------------------------------
 
     def set_halt(self, reason: str, ts: float) -> int:
@@ -258,13 +244,6 @@ class DurableJournal:
             "SELECT realised_pnl FROM trades WHERE mode = ? AND closed >= ? AND realised_pnl IS NOT NULL "
             "AND status != 'unknown'", (self.mode, since)).fetchall()
         return sum((Decimal(r[0]) for r in rows), ZERO)
-
-    def trades_since(self, since: float) -> list[dict[str, Any]]:
-        """This mode's settled trades closed at or after ``since`` ('unknown' excluded), oldest first."""
-        rows = self._conn.execute(
-            "SELECT * FROM trades WHERE mode = ? AND closed >= ? AND realised_pnl IS NOT NULL AND status != 'unknown' "
-            "ORDER BY closed", (self.mode, since)).fetchall()
-        return [dict(r) for r in rows]
 
     def open_inventory(self) -> dict[tuple[str, str], Decimal]:
         """(symbol, buy_exchange) -> base left as inventory by trades that kept an imbalance (not yet handled)."""

@@ -331,8 +331,7 @@ class LiveStartup:
         await self.reconciler.unfinished(self.journal, self.lifecycle, self.strategy)
         now = self.clock()
         self._journal_starting_balances(self.strategy, now)
-        self.risk.start_day(now, self.journal.realised_since(day_start(now)), self.journal.open_inventory(),
-                            self.journal.trades_since(day_start(now)))
+        self.risk.start_day(now, self.journal.realised_since(day_start(now)), self.journal.open_inventory())
         reason = self.risk.loss_reason()
         if reason is not None:
             kill.halt(reason)
@@ -364,8 +363,6 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
                             monotonic=monotonic)
     venue = LiveVenue(adapters, tracker, reconciler, risk, kill, config, balances if balances is not None else {},
                       validate_only=validate_only, monotonic=monotonic)
-    risk.book = venue.book  # the daily loss values kept inventory at the books the venue last saw
-    risk.venues = tuple(adapters)
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
                           policy=config.imbalance_policy, max_slippage_bps=config.max_slippage_bps, halted=kill.why)
     startup = LiveStartup(venue, reconciler, journal, markets, kill=kill, risk=risk, lifecycle=lifecycle,

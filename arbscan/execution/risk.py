@@ -2,10 +2,7 @@
 
 * :class:`RiskLimits` (live): before a trade, notional per trade (the plan is cut to fit), open
   exposure per asset, orders per minute per venue; after one, consecutive failures and the daily
-  loss, which halt. The daily loss is the bottom line's figure (``arbscan.execution.valuation``) over
-  the trades settled since the UTC day began: realised PnL after fees plus the inventory they kept,
-  valued at the books (a long at the best bid, a short at the best ask). Pure: no I/O, times and
-  books come in as arguments.
+  realised loss, which halt. Pure: no I/O, times come in as arguments.
 * :class:`NoLimits` (paper): none of that.
 * :class:`KillSwitch`: the halt itself. Live halts are rows of ``halts`` in the journal and survive
   restarts until ``arbscan resume`` (:func:`resume`) clears them; paper halts (an illegal order move)
@@ -26,7 +23,6 @@ from arbscan.config.settings import LiveConfig
 from arbscan.execution.journal import DurableJournal
 from arbscan.model import ZERO, Market, Opportunity
 from arbscan.execution.trades import Outcome, PairedTrade, floor_to
-from arbscan.execution.valuation import BookOf, Positions, mark, trade_cash
 
 __all__ = ["RiskLimits", "NoLimits", "KillSwitch", "resume", "day_start"]
 
@@ -51,10 +47,6 @@ class RiskLimits:
     realised_today: Decimal = ZERO
     day: float = 0.0
     consecutive_failures: int = 0
-    today: Positions = field(default_factory=Positions)  # what the trades settled today moved and kept
-    book: BookOf | None = None  # (exchange, symbol) -> the latest book: the venue's, set by the live executor
-    venues: tuple[str, ...] = ()  # where else a holding may be valued when its venue has no book
-    now: float = 0.0  # the time of the last trade or mark counted (wall time)
 
     def orders_last_minute(self, venue: str, now: float) -> int:
         """Orders sent to ``venue`` in the 60 s before ``now`` (monotonic)."""
@@ -107,35 +99,15 @@ class RiskLimits:
         return replace(opp, amount=amount, buy_cost=opp.buy_cost * k, sell_proceeds=opp.sell_proceeds * k,
                        net_profit=opp.net_profit * k, buy_fee=opp.buy_fee * k, sell_fee=opp.sell_fee * k)
 
-    def start_day(self, now: float, realised_today: Decimal, inventory: dict[tuple[str, str], Decimal],
-                  trades_today: list[dict[str, Any]] | None = None) -> None:
-        """Take today's realised PnL, the kept inventory and today's settled trades (``trades`` rows) from the journal (start-up)."""
-        self.day, self.realised_today, self.inventory, self.now = day_start(now), realised_today, inventory, now
-        self.today = Positions()
-        for row in trades_today or ():
-            dec = lambda c: Decimal(row[c]) if row.get(c) not in (None, "") else ZERO  # noqa: E731
-            self.today.add(row["symbol"], row["buy_exchange"], row["sell_exchange"],
-                           cash=trade_cash(dec("buy_cost"), dec("sell_proceeds"), dec("flatten_pnl")),
-                           realised=dec("realised_pnl"), imbalance=dec("imbalance"))
+    def start_day(self, now: float, realised_today: Decimal, inventory: dict[tuple[str, str], Decimal]) -> None:
+        """Take today's realised PnL and the kept inventory from the journal (start-up)."""
+        self.day, self.realised_today, self.inventory = day_start(now), realised_today, inventory
 
-    def result_today(self, now: float | None = None) -> Decimal:
-        """Today's result: realised PnL after fees + the inventory kept today at the books (realised alone
-        for a currency whose inventory has no book yet); summed over quote currencies."""
-        m = mark(self.today, self.book or (lambda exchange, symbol: None), self.now if now is None else now,
-                 venues=self.venues)
-        return sum((t if t is not None else m.realised.get(c, ZERO) for c, t in m.total.items()), ZERO)
-
-    def loss_reason(self, now: float | None = None) -> str | None:
-        """A halt reason when today's loss (:meth:`result_today`) reached ``daily_loss_limit``."""
-        if now is not None and day_start(now) != self.day:
-            return None
-        result = self.result_today(now)
-        if result > -self.config.daily_loss_limit:
-            return None
-        if not self.today.holdings:  # nothing kept today: the loss is the realised one (the wording halts had before)
-            return f"daily realised loss {-result} reached daily_loss_limit {self.config.daily_loss_limit}"
-        return (f"daily loss {-result} (realised, fees and kept inventory at the books) reached "
-                f"daily_loss_limit {self.config.daily_loss_limit}")
+    def loss_reason(self) -> str | None:
+        """A halt reason when today's realised loss reached ``daily_loss_limit``."""
+        if self.realised_today <= -self.config.daily_loss_limit:
+            return f"daily realised loss {-self.realised_today} reached daily_loss_limit {self.config.daily_loss_limit}"
+        return None
 
     def after_trade(self, trade: PairedTrade, outcome: Outcome, startup: bool, now: float) -> str | None:
         """Count a settled trade (inventory, today's PnL, failures); a halt reason when a limit is reached."""
@@ -143,13 +115,9 @@ class RiskLimits:
             key = (trade.opp.symbol, trade.opp.buy_exchange)
             self.inventory[key] = self.inventory.get(key, ZERO) + outcome.imbalance
         if day_start(now) != self.day:
-            self.day, self.realised_today, self.today = day_start(now), ZERO, Positions()
-        self.now = now
+            self.day, self.realised_today = day_start(now), ZERO
         if outcome.status != "unknown":
             self.realised_today += outcome.realised_pnl
-            self.today.add(trade.opp.symbol, trade.opp.buy_exchange, trade.opp.sell_exchange,
-                           cash=sum((o.quote_flow for o in trade.orders), ZERO), realised=outcome.realised_pnl,
-                           imbalance=outcome.imbalance)
         if not startup:  # failures count for trades this run placed, not for old ones settled at start-up
             self.consecutive_failures = self.consecutive_failures + 1 if outcome.failed else 0
         if self.consecutive_failures >= self.config.max_consecutive_failures:
@@ -175,10 +143,6 @@ class NoLimits:
 
     def after_trade(self, trade: PairedTrade, outcome: Outcome, startup: bool, now: float) -> None:
         """Nothing halts."""
-        return None
-
-    def loss_reason(self, now: float | None = None) -> None:
-        """No loss limit."""
         return None
 
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbscan.config.settings import StrategyConfig
-from arbscan.spread import fee_hurdle_bps
 
 if TYPE_CHECKING:
     from arbscan.execution.executor import Executor
@@ -24,20 +23,12 @@ __all__ = ["StrategySummary", "summarize", "format_summary", "print_summaries", 
 _ZERO = Decimal(0)
 
 
-def print_summaries(executors: Iterable[Executor], db: Any, run_id: int | None, out: Any,
-                    lead: Callable[[str, str], Iterable[str]] = lambda strategy, mode: ()) -> None:
-    """Print the one-screen summary of every executor (paper or live), after the store is closed; ``lead``
-    gives the lines that open each one (the bottom line: ``arbscan.report.bottomline``)."""
+def print_summaries(executors: Iterable[Executor], db: Any, run_id: int | None, out: Any) -> None:
+    """Print the one-screen summary of every executor (paper or live), after the store is closed."""
     if run_id is None:
         return
     for ex in executors:
-        text = format_summary(summarize(db, run_id, ex.name, ex.mode), ex.strategy)
-        head, _, rest = text.partition("\n")
-        print(head, file=out)
-        for line in lead(ex.name, ex.mode):
-            print(f"  {line}", file=out)
-        if rest:
-            print(rest, file=out)
+        print(format_summary(summarize(db, run_id, ex.name, ex.mode), ex.strategy), file=out)
         why = ", ".join(f"{reason} {n}" for reason, n in sorted(ex.skips.items())) or "none"
         print(f"  live routes seen {ex.taken + sum(ex.skips.values())}: taken {ex.taken}; skipped: {why}", file=out)
 
@@ -231,10 +222,10 @@ def format_summary(s: StrategySummary, strategy: StrategyConfig | None = None) -
     lines.append(f"  PnL after fees {_per_asset(pnl) if pnl else '0.0000 (expected at decision 0.0000)'}")
     capital = {q: f"{_q(s.capital[q])} {q if len(s.capital) == 1 else ''}".rstrip() for q in s.capital}
     largest = {q: _q(s.largest[q]) for q in s.largest}
-    if capital:  # a sum over trades, not capital tied up at once: named turnover
-        lines.append(f"  turnover {_per_asset(capital)} on buy legs incl. fees (largest trade {_per_asset(largest)})")
+    if capital:
+        lines.append(f"  capital used {_per_asset(capital)} on buy legs incl. fees (largest trade {_per_asset(largest)})")
     else:
-        lines.append("  turnover 0.00 quote on buy legs incl. fees (largest trade 0.00)")
+        lines.append("  capital used 0.00 quote on buy legs incl. fees (largest trade 0.00)")
     if s.final:
         lines.append("  balances (start -> end):")
         for (ex, asset) in sorted(s.final):
@@ -261,13 +252,11 @@ def _fmt_bps(d: Decimal | None) -> str:
 
 def _fee_hurdle_bps(scanner: Any, f: Any) -> Decimal | None:
     """The premium (bid over ask, in bps) at which a route breaks even after both taker fees."""
-    if f.fee_hurdle_bps is not None:
-        return f.fee_hurdle_bps
     buy = scanner.markets.get((f.buy_exchange, f.symbol))
     sell = scanner.markets.get((f.sell_exchange, f.symbol))
     if buy is None or sell is None:
         return None
-    return fee_hurdle_bps(buy, sell)
+    return Decimal(10000) * ((1 + buy.taker_fee) / (1 - sell.taker_fee) - 1)
 
 
 SUMMARY_TOP = 20

@@ -31,7 +31,6 @@ __all__ = [
     "FILL_COLUMNS",
     "CROSS_COLUMNS",
     "CROSS_FUNNEL_COUNTS",
-    "EQUITY_COLUMNS",
     "to_db_value",
     "plain_decimal",
     "migrate",
@@ -368,31 +367,6 @@ def _m009_cross_quote(db: Database) -> None:
                                         "conversion"), foreign_keys=[("run_id", "runs", "id")])
 
 
-def _m010_equity(db: Database) -> None:
-    """equity: a strategy's mark-to-market result over time (``arbscan.execution.valuation``), one row per
-    moment and currency: realised, unrealised and total as exact TEXT (NULL: something held has no book,
-    named in ``unvalued``). Written periodically on the event clock (replay) or the wall clock (scan).
-    funnel.fee_hurdle_bps: the premium at which the route breaks even after both taker fees, so a report
-    can set ``max_gross_bps`` against it."""
-    db["funnel"].add_column("fee_hurdle_bps", str)
-    db["equity"].create(
-        {
-            "id": int,
-            "run_id": int,
-            "mode": str,  # 'paper' | 'live'
-            "strategy": str,
-            "ts": float,  # the moment valued: event time in a replay, wall time live
-            "currency": str,  # the quote the figures are in
-            "realised": str,  # realised PnL after all fees
-            "unrealised": str,  # inventory kept, valued at the books at ts, minus what it cost
-            "total": str,  # realised + unrealised
-            "unvalued": str,  # what has no book ('ETH on kraken (ETH/USD: no book)'; '; '-joined), NULL: none
-        },
-        pk="id",
-    )
-    db["equity"].create_index(["run_id", "mode", "strategy", "ts"])
-
-
 JOURNAL_APPLICATION_ID = 0x61726273  # "arbs"
 """``PRAGMA application_id`` of an arbscan journal (the marker), set when a journal is created or migrated."""
 
@@ -406,7 +380,6 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("bus", _m007_bus),
     ("off_step", _m008_off_step),
     ("cross_quote", _m009_cross_quote),
-    ("equity", _m010_equity),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 
@@ -425,9 +398,6 @@ TRADE_COLUMNS = (
     "sell_proceeds", "flatten_amount", "flatten_pnl", "realised_pnl", "imbalance", "imbalance_action", "detail",
 )
 """The columns of table ``trades``."""
-
-EQUITY_COLUMNS = ("run_id", "mode", "strategy", "ts", "currency", "realised", "unrealised", "total", "unvalued")
-"""The columns of table ``equity`` written by the executors (``id`` is the database's)."""
 
 FILL_COLUMNS = ("exchange", "trade_id", "run_id", "mode", "client_id", "symbol", "side", "amount", "price", "fee",
                 "fee_asset", "ts")

@@ -34,8 +34,7 @@ class ShardStatus:
     clock: float | None  # the shard's event clock (venue time, advanced by local time since its last event)
 
 
-_COUNTS = {f.name for f in fields(RouteFunnel)} - {"symbol", "buy_exchange", "sell_exchange", "max_gross_bps",
-                                                    "fee_hurdle_bps"}
+_COUNTS = {f.name for f in fields(RouteFunnel)} - {"symbol", "buy_exchange", "sell_exchange", "max_gross_bps"}
 
 
 def journaled_figures(db: str, run_id: int, symbols: Sequence[str], max_book_age_ms: int
@@ -49,10 +48,9 @@ def journaled_figures(db: str, run_id: int, symbols: Sequence[str], max_book_age
         for r in conn.execute("SELECT * FROM funnel WHERE run_id = ?", (run_id,)):
             if r["symbol"] in wanted:
                 counts = {k: r[k] for k in r.keys() if k in _COUNTS}
-                gross, hurdle = r["max_gross_bps"], r["fee_hurdle_bps"] if "fee_hurdle_bps" in r.keys() else None
+                gross = r["max_gross_bps"]
                 funnels.append(RouteFunnel(r["symbol"], r["buy_exchange"], r["sell_exchange"], **counts,
-                                           max_gross_bps=None if gross is None else Decimal(gross),
-                                           fee_hurdle_bps=None if hurdle is None else Decimal(hurdle)))
+                                           max_gross_bps=None if gross is None else Decimal(gross)))
         feeds = [FeedStats(r["exchange"], r["symbol"], max_book_age_ms, r["events"], r["first_ts"], r["last_ts"],
                            r["max_gap_ms"], r["gaps_over_max_age"])
                  for r in conn.execute("SELECT * FROM venue_stats WHERE run_id = ?", (run_id,)) if r["symbol"] in wanted]

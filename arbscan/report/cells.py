@@ -10,12 +10,12 @@ from decimal import Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING, Any
 
 from arbscan.report.read import isnull, iso
-from arbscan.report.format import WIDE, amount, bps, in_cents, money
+from arbscan.report.format import WIDE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["cell", "shown", "decimal_text", "formatted", "is_number", "count_text", "span_text", "MONEY_COLUMNS"]
+__all__ = ["cell", "decimal_text", "formatted", "is_number", "count_text", "span_text"]
 
 _TIME_COLS = {"started", "ended", "first_event", "last_event", "first_seen", "last_seen", "opened", "closed", "as_of"}
 _SECONDS_COLS = {"duration_median_s", "duration_p90_s", "duration_max_s", "live_s", "covered_s", "span_s",
@@ -47,40 +47,6 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
-MONEY_COLUMNS = frozenset({
-    "net_profit", "net_profit_total", "net_profit_median", "net_profit_max", "gross_profit_total", "fees_total",
-    "net_after_transfer_total", "net_after_transfer", "transfer_cost", "buy_fee", "sell_fee", "buy_cost",
-    "sell_proceeds", "expected_profit", "expected_profit_total", "realised_pnl", "realised_pnl_total", "flatten_pnl",
-    "flatten_pnl_total", "value",
-})
-"""Columns of money in the row's quote currency: shown to the quote's cents (``arbscan.report.format.money``)."""
-
-_BALANCE_COLUMNS = {"start", "final", "change"}  # an amount of the row's ``asset``
-
-
-def shown(column: str, value: Any, quote: str = "", asset: str = "") -> str:
-    """One value as a person reads it in the text and HTML views: money to the quote's cents, bps to 0.01,
-    amounts without trailing zeros; other values as :func:`cell` (the CSV files keep every digit)."""
-    if isinstance(value, Decimal) and value.is_finite():
-        if column in MONEY_COLUMNS and quote:
-            return money(value, quote)
-        if "bps" in column:
-            return bps(value)
-        if column in _BALANCE_COLUMNS and asset:
-            return money(value, asset) if in_cents(asset) else amount(value)
-        if column not in MONEY_COLUMNS and column != "fee_share":
-            return amount(value)
-    return cell(column, value)
-
-
-def _quotes(df: pd.DataFrame) -> list[str]:
-    """The quote currency of each row: its ``quote``, else its symbol's, else the route label's symbol's."""
-    for col in ("quote", "symbol", "route"):
-        if col in df.columns:
-            return [str(v).split(" ", 1)[0].partition("/")[2] if col != "quote" else str(v) for v in df[col]]
-    return [""] * len(df)
-
-
 def decimal_text(value: Decimal) -> str:
     """An exact decimal without exponent; beyond 10^40 (or below 10^-40) with one, so any magnitude prints short."""
     if value.is_finite() and -40 <= value.adjusted() <= 40:
@@ -91,24 +57,18 @@ def decimal_text(value: Decimal) -> str:
     return str(value)  # NaN, Infinity
 
 
-def formatted(df: pd.DataFrame, display: bool = False) -> pd.DataFrame:
-    """The frame with every value replaced by its text, columns in order: every digit (:func:`cell`, the CSV
-    files), or with ``display`` as people read it (:func:`shown`, the text and HTML views)."""
+def formatted(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every value replaced by its text (:func:`cell`), columns in order."""
     import pandas as pd
 
     cols = list(df.columns)
-    if not display:
-        return pd.DataFrame({c: [cell(c, v) for v in df[c].tolist()] for c in cols}, columns=cols)
-    quotes = _quotes(df)
-    assets = [str(a) for a in df["asset"]] if "asset" in df.columns else [""] * len(df)
-    return pd.DataFrame({c: [shown(c, v, q, a) for v, q, a in zip(df[c].tolist(), quotes, assets)] for c in cols},
-                        columns=cols)
+    return pd.DataFrame({c: [cell(c, v) for v in df[c].tolist()] for c in cols}, columns=cols)
 
 
 def is_number(text: str) -> bool:
-    """Whether a shown value reads as a number (right-aligned in text, sorted as a number in HTML): '1,234.50' too."""
+    """Whether a shown value reads as a number (right-aligned in text, sorted as a number in HTML)."""
     try:
-        Decimal(text.replace(",", ""))
+        Decimal(text)
     except InvalidOperation:
         return False
     return True

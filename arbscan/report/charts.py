@@ -26,7 +26,7 @@ from arbscan.report.format import WIDE, num, route_label
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CHART_ROUTES", "PALETTE", "Chart", "build_charts", "equity_chart", "route_label"]
+__all__ = ["CHART_ROUTES", "PALETTE", "Chart", "build_charts", "route_label"]
 
 logger = logging.getLogger(__name__)
 
@@ -296,55 +296,3 @@ def _pnl_chart(raw_trades: pd.DataFrame) -> list[Chart]:
     _time_axis(ax)
     _legend(fig, ax)
     return [Chart("cumulative_pnl", "Cumulative paper/live PnL", series, _png(fig))]
-
-
-def equity_chart(lines: Iterable[Any]) -> Chart | None:
-    """The equity curve of every strategy (``arbscan.journal.bottomline.BottomLine``: total after fees, inventory
-    at the books) and, per currency with several strategies, their total; None when no curve was journaled."""
-    curves = [b for b in lines if b.curve]
-    if not curves:
-        return None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        chart = _equity_chart(curves)
-    for w in caught:
-        logger.debug("chart: %s: %s", w.category.__name__, w.message)
-    return chart
-
-
-def _equity_chart(curves: list[Any]) -> Chart:
-    fig = _figure(3.4)
-    ax = fig.add_subplot()
-    series: dict[str, dict[str, Any]] = {}
-    by_currency: dict[str, list[Any]] = {}
-    for i, b in enumerate(curves[:CHART_ROUTES]):
-        label = f"{b.strategy} ({b.mode}, run {b.run_id}) {b.currency or ''}".rstrip()
-        xs = [p[0] for p in b.curve]
-        ys = [p[1] for p in b.curve]
-        color = PALETTE[i % len(PALETTE)]
-        series[label] = {"x": xs, "y": ys, "color": color}
-        ax.step(_dt(xs), [_float(y) for y in ys], where="post", color=color, linewidth=1.8, label=label)
-        by_currency.setdefault(b.currency or "", []).append(b)
-    for currency, group in sorted(by_currency.items()):
-        if len(group) < 2:
-            continue
-        times = sorted({p[0] for b in group for p in b.curve})
-        totals, at = [], [0] * len(group)
-        last: list[Decimal | None] = [Decimal(0)] * len(group)
-        with localcontext(WIDE):
-            for t in times:
-                for k, b in enumerate(group):  # each curve's latest total at t (a step function)
-                    while at[k] < len(b.curve) and b.curve[at[k]][0] <= t:
-                        last[k] = b.curve[at[k]][1]
-                        at[k] += 1
-                totals.append(None if any(v is None for v in last) else sum(last, Decimal(0)))
-        label = f"total {currency}".rstrip()
-        series[label] = {"x": times, "y": totals, "color": "#222222"}
-        ax.step(_dt(times), [_float(y) for y in totals], where="post", color="#222222", linewidth=2.6, label=label)
-    ax.axhline(0, color="#888888", linewidth=0.8)
-    ax.set_title("Equity: result after fees, inventory at the books")
-    ax.set_ylabel("result (quote)")
-    ax.grid(True, alpha=0.3)
-    _time_axis(ax)
-    _legend(fig, ax, columns=3)
-    return Chart("equity", "Equity per strategy and total (after fees, inventory at the books)", series, _png(fig))

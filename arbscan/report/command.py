@@ -14,7 +14,7 @@ from arbscan.report.page import write_html
 from arbscan.report.render import render_text, write_csv
 from arbscan.report.summary import DEFAULT_TOP, ranked_routes
 from arbscan.report.tables import Report, build_tables, empty_tables
-from arbscan.report.trading import build_trading_tables, leg_values
+from arbscan.report.trading import build_trading_tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,30 +44,13 @@ def build_report(db: str | Path, flt: ReportFilter | None = None, *, charts: boo
     if not len(tables["trading"]):
         notes.append("no paper or live trades in the selection")
     report = Report(str(path), flt, tables, [], False, notes, _alerts(path, flt))
-    _bottom_lines(report, path)
-    report.leg_values = leg_values(snap.frames["trades"])
     if charts:
         from arbscan.report.charts import build_charts  # matplotlib only when a chart is drawn
 
         ranked = ranked_routes(tables["routes"])[0]
         keys = list(zip(ranked["symbol"], ranked["buy_exchange"], ranked["sell_exchange"]))
         report.charts = build_charts(tables, snap.frames["trades"], keys)
-        from arbscan.report.charts import equity_chart
-
-        report.equity = equity_chart(report.bottom)
     return report
-
-
-def _bottom_lines(report: Report, path: Path) -> None:
-    """Each strategy's bottom line and the scanner's premium headline for the runs selected."""
-    from arbscan.journal.bottomline import bottom_lines, premium_headline
-
-    run_ids = sorted({int(r) for r in report.tables["runs"]["run_id"]  # an odd run id (huge, NaN) names no run here
-                      if isinstance(r, (int, float)) and r == r and abs(r) < 2 ** 63 and int(r) == r})
-    report.bottom = bottom_lines(path, run_ids=run_ids)
-    report.premiums = premium_headline(path, run_ids=run_ids)
-    if report.bottom and report.filter.symbol:
-        report.notes.append("bottom lines cover every symbol of each strategy (the equity curve is not split by symbol)")
 
 
 def _alerts(path: Path, flt: ReportFilter) -> list[str]:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
-__all__ = ["WIDE", "num", "route_label", "money", "bps", "amount", "utc", "age", "when", "in_cents"]
+__all__ = ["WIDE", "num", "route_label", "money", "bps", "amount", "utc", "age", "when"]
 
 WIDE = Context(prec=120, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 """Decimal arithmetic for reports: 120 digits (sums of journal money stay exact), no overflow, no traps."""
@@ -39,11 +39,6 @@ CRYPTO_QUOTE_DECIMALS = 8
 
 _CENT_QUOTES = frozenset({"USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "USDT", "USDC", "DAI", "BUSD", "TUSD",
                           "FDUSD", "PYUSD", "USDP", "EURT", "EURC"})
-
-
-def in_cents(asset: str) -> bool:
-    """Whether money in ``asset`` shows cents (a fiat or fiat-pegged currency) rather than a crypto's decimals."""
-    return asset.upper() in _CENT_QUOTES
 
 
 def _quantize(value: Decimal, exp: Decimal) -> Decimal:

@@ -18,7 +18,6 @@ from arbscan.report.summary import DEFAULT_TOP, TITLES, Section, ranked_routes, 
 from arbscan.report.tables import TABLES, Report
 
 if TYPE_CHECKING:
-    from arbscan.report.charts import Chart
     import pandas as pd
 
 __all__ = ["HTML_MAX_ROWS", "render_html", "write_html"]
@@ -48,7 +47,7 @@ document.querySelectorAll("table.data").forEach(function (table) {
       r.hidden = q !== "" && r.textContent.toLowerCase().indexOf(q) < 0;
     });
   });
-  var number = /^[-+]?[0-9,]+(\\.[0-9]+)?(E[-+]?[0-9]+)?$/i;
+  var number = /^-?[0-9]+(\\.[0-9]+)?(E[-+]?[0-9]+)?$/i;
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
     th.title = "click to sort";
     th.addEventListener("click", function () {
@@ -57,7 +56,7 @@ document.querySelectorAll("table.data").forEach(function (table) {
       var rows = Array.prototype.slice.call(body.rows);
       rows.sort(function (a, b) {
         var x = a.cells[i].textContent, y = b.cells[i].textContent;
-        if (number.test(x) && number.test(y)) return dir * (parseFloat(x.replace(/,/g, "")) - parseFloat(y.replace(/,/g, "")));
+        if (number.test(x) && number.test(y)) return dir * (parseFloat(x) - parseFloat(y));
         return dir * x.localeCompare(y);
       });
       rows.forEach(function (r) { body.appendChild(r); });
@@ -67,8 +66,8 @@ document.querySelectorAll("table.data").forEach(function (table) {
 """
 
 
-def _table(df: pd.DataFrame, css_class: str = "", display: bool = False) -> str:
-    f = formatted(df, display=display)  # the summary's views as people read them; the full tables every digit
+def _table(df: pd.DataFrame, css_class: str = "") -> str:
+    f = formatted(df)
     e = html.escape
     cols = list(f.columns)
     head = "".join(f"<th>{e(c)}</th>" for c in cols)
@@ -83,16 +82,9 @@ def _section(section: Section) -> list[str]:
     parts = [f'<h2 id="summary-{e(section.name)}">{e(section.title)}</h2>']
     parts += [f'<p class="line">{e(line)}</p>' for line in section.before]
     if section.rows is not None and len(section.rows):
-        parts.append(_table(section.rows, display=True))
+        parts.append(_table(section.rows))
     parts += [f'<p class="line">{e(line)}</p>' for line in section.after]
     return parts
-
-
-def _figure(c: Chart) -> str:
-    e = html.escape
-    data = base64.b64encode(c.png).decode("ascii")
-    return (f'<figure id="chart-{e(c.name)}"><img alt="{e(c.title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{e(c.title)}</figcaption></figure>")
 
 
 def _full_table(report: Report, name: str) -> list[str]:
@@ -118,21 +110,17 @@ def render_html(report: Report, top: int | None = DEFAULT_TOP) -> str:
              f"<title>arbscan report: {e(report.db)}</title>", f"<style>{_CSS}</style></head><body>",
              f"<h1>arbscan report</h1><p class=\"meta\">journal: {e(report.db)}</p>",
              f"<p class=\"meta\">{e(report.filter.describe())}</p>"]
-    if report.empty:
-        parts += [f"<p class=\"meta\">{e(n)}</p>" for n in report.notes]
-    else:  # the bottom lines and the equity first, then the charts, then the tables
-        views = sections(report, top if top is not None else DEFAULT_TOP)
-        for section in (v for v in views if v.name == "bottom"):
+    for n in report.notes:
+        parts.append(f"<p class=\"meta\">{e(n)}</p>")
+    if not report.empty:
+        for section in sections(report, top if top is not None else DEFAULT_TOP):
             parts.extend(_section(section))
-        if report.equity is not None:
-            parts.append(_figure(report.equity))
-        parts += [f"<p class=\"meta\">{e(n)}</p>" for n in report.notes]
         if report.charts:
             parts.append("<h2>Charts</h2>")
         for c in report.charts:
-            parts.append(_figure(c))
-        for section in (v for v in views if v.name != "bottom"):
-            parts.extend(_section(section))
+            data = base64.b64encode(c.png).decode("ascii")
+            parts.append(f'<figure id="chart-{e(c.name)}"><img alt="{e(c.title)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{e(c.title)}</figcaption></figure>")
         for name in TABLES:
             parts.extend(_full_table(report, name))
         parts.append("<p class=\"meta\">durations: last_seen - first_seen in seconds; live_share = live_s / "

@@ -93,7 +93,7 @@ _DESCRIBED = {_TIME: ("a time", "times"), _NUMBER: ("a finite number", "finite n
               _COUNT: ("a whole number", "whole numbers"), _DECIMAL: ("a finite decimal", "finite decimals")}
 _OPP_DECIMALS = ("amount", "buy_vwap", "sell_vwap", "buy_fee", "sell_fee", "net_profit", "net_bps")
 _TRADE_DECIMALS = ("buy_filled", "sell_filled", "expected_profit", "flatten_amount", "flatten_pnl", "realised_pnl",
-                   "imbalance", "buy_cost", "sell_proceeds")
+                   "imbalance")
 FUNNEL_COUNTS = ("evaluated", "crossed_before_fees", "live", "not_crossed", "fees", "depth_or_minimums", "balance",
                  "below_min_bps", "stale", "episodes")
 """The funnel's counters this report knows (documented in funnel.csv); further INTEGER columns are extras."""

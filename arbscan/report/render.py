@@ -40,7 +40,7 @@ def text_table(df: pd.DataFrame, keys: tuple[str, ...], width: int = 120, fit: b
     too), '-' for missing; wide tables are split into blocks of columns, each repeating the row's key
     columns, or with ``fit`` (the summary's views) keep to one block and leave out the columns that do
     not fit."""
-    f = formatted(df, display=fit)  # the summary's views as people read them; --all keeps every digit
+    f = formatted(df)
     keys_here = [c for c in keys if c in f.columns]
     others = [c for c in f.columns if c not in keys_here]
     cells = {c: [_printable(v) if v != "" else "-" for v in f[c]] for c in f.columns}
@@ -119,41 +119,5 @@ def write_csv(report: Report, directory: str | Path) -> list[Path]:
     for name in TABLES:
         p = d / f"{name}.csv"
         formatted(report.tables[name]).to_csv(p, index=False, lineterminator="\n")
-        paths.append(p)
-    return paths + _bottom_csv(report, d)
-
-
-BOTTOM_CSV = {
-    "bottom_line": ("run_id", "mode", "strategy", "currency", "total", "realised", "unrealised", "fees", "trades", "wins",
-                    "win_rate", "max_drawdown", "turnover", "per_utc_day", "unvalued", "as_of"),
-    "equity": ("run_id", "mode", "strategy", "currency", "ts", "time", "total", "realised", "unrealised"),
-    "premiums": ("symbol", "buy_exchange", "sell_exchange", "max_gross_bps", "fee_hurdle_bps", "margin_bps"),
-}
-"""The CSV files of the bottom lines, their equity curves and the scanner's premiums, every digit kept."""
-
-
-def _bottom_csv(report: Report, d: Path) -> list[Path]:
-    import csv
-
-    from arbscan.report.bottomline import bottom_line_rows
-    from arbscan.report.format import utc
-
-    plain = lambda v: "" if v is None else format(v, "f")  # noqa: E731
-    rows = {
-        "bottom_line": bottom_line_rows(report.bottom),
-        "equity": [{"run_id": b.run_id, "mode": b.mode, "strategy": b.strategy, "currency": b.currency, "ts": repr(ts),
-                    "time": utc(ts), "total": plain(total), "realised": plain(realised), "unrealised": plain(unrealised)}
-                   for b in report.bottom for ts, total, realised, unrealised in b.curve],
-        "premiums": [{"symbol": p.symbol, "buy_exchange": p.buy_exchange, "sell_exchange": p.sell_exchange,
-                      "max_gross_bps": plain(p.max_gross_bps), "fee_hurdle_bps": plain(p.fee_hurdle_bps),
-                      "margin_bps": plain(p.margin_bps)} for p in report.premiums],
-    }
-    paths = []
-    for name, columns in BOTTOM_CSV.items():
-        p = d / f"{name}.csv"
-        with open(p, "w", newline="") as f:
-            w = csv.DictWriter(f, columns, lineterminator="\n")
-            w.writeheader()
-            w.writerows(rows[name])
         paths.append(p)
     return paths

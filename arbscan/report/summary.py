@@ -31,7 +31,7 @@ from arbscan.report.tables import TRADE_STATUSES, Report, round_to
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DEFAULT_TOP", "TITLES", "KEYS", "Section", "ranked_routes", "sections", "bottom_section"]
+__all__ = ["DEFAULT_TOP", "TITLES", "KEYS", "Section", "ranked_routes", "sections"]
 
 DEFAULT_TOP = 20
 """Rows per list in the summary (``--top``)."""
@@ -67,10 +67,10 @@ _RUN_COLUMNS = ("run_id", "mode", "status", "started", "ended", "events", "episo
 _ROUTE_COLUMNS = ("route", "episodes", "net_profit_total", "net_bps_max", "fee_share", "live_share", "net_profit_max")
 _FUNNEL_COLUMNS = ("route", "evaluated", "crossed_before_fees", "live", "stale", "main_reason_not_live")
 _FEED_COLUMNS = ("exchange", "symbol", "events", "events_per_s", "max_gap_ms", "gaps_over_max_age")
-_TRADING_COLUMNS = ("mode", "strategy", "symbol", "realised_pnl_total", "trades", "outcomes", "fills",
-                    "expected_profit_total", "legs_imbalanced", "inventory_left")
-_IMBALANCE_COLUMNS = ("trade_id", "value", "symbol", "leg_difference", "mode", "status", "imbalance_action",
-                      "flatten_pnl", "imbalance", "realised_pnl")
+_TRADING_COLUMNS = ("mode", "strategy", "symbol", "trades", "outcomes", "fills", "expected_profit_total",
+                    "realised_pnl_total", "legs_imbalanced", "inventory_left")
+_IMBALANCE_COLUMNS = ("trade_id", "mode", "symbol", "status", "leg_difference", "imbalance_action", "flatten_pnl",
+                      "imbalance", "realised_pnl")
 _NOT_LIVE = ("not_crossed", "fees", "depth_or_minimums", "balance", "below_min_bps")
 
 
@@ -161,8 +161,6 @@ def _routes(report: Report, top: int) -> Section:
     columns = _ROUTE_COLUMNS + (("trades", "realised_pnl_total") if measure == "realised_pnl_total" else ())
     if ranked["net_after_transfer_total"].notna().any():  # both figures, side by side
         columns = columns[:3] + ("net_after_transfer_total", "transfer_blocked_episodes") + columns[3:]
-    # the column ranking the rows comes right after the route: a narrow terminal leaves out others first
-    columns = ("route", measure, *(c for c in columns[1:] if c != measure))
     section = Section("routes", f"Routes by {by}" + (f": top {len(shown):,} of {len(ranked):,}" if len(shown) else ""),
                       rows=_with_route(shown, columns) if len(shown) else None, keys=("route",))
     idle = len(ranked) - len(active)
@@ -296,13 +294,10 @@ def _imbalances(report: Report, top: int) -> Section | None:
     t = report.tables["imbalances"]
     if not len(t):
         return None
-    values = report.leg_values  # different coins compare by their value in the quote, never by coin counts
-    t = t.copy()
-    t.insert(0, "value", [values.get(i) for i in t["trade_id"]])
-    size = [(-_money_key(v), -abs(_money_key(d))) for v, d in zip(t["value"], t["leg_difference"])]
+    size = [-abs(_money_key(v)) for v in t["leg_difference"]]
     t = t.iloc[sorted(range(len(t)), key=size.__getitem__)]
-    section = Section("imbalances", "Leg imbalances by their value in the quote, largest first",
-                      rows=t.head(top)[list(_IMBALANCE_COLUMNS)], keys=("trade_id",))
+    section = Section("imbalances", "Leg imbalances, largest first", rows=t.head(top)[list(_IMBALANCE_COLUMNS)],
+                      keys=("trade_id",))
     if len(t) > top:
         section.after.append(f"... and {_plural(len(t) - top, 'more imbalanced trade')} (imbalances.csv)")
     return section
@@ -367,36 +362,15 @@ def _full(report: Report) -> list[Section]:
     return out
 
 
-def bottom_section(report: Report, top: int = DEFAULT_TOP) -> Section | None:
-    """The bottom line of every strategy (``arbscan.report.bottomline``), then the scanner's premium headline."""
-    from arbscan.report.bottomline import bottom_line_detail, bottom_line_text, headline_text
-
-    lines = []
-    for b in report.bottom[:top]:
-        lines += [bottom_line_text(b), "  " + bottom_line_detail(b)]
-    if len(report.bottom) > top:
-        lines.append(f"... and {_plural(len(report.bottom) - top, 'more strategy run')} (bottom_line.csv)")
-    headline = headline_text(report.premiums)
-    if headline:
-        lines.append(("scanner: " if report.bottom else "") + headline)
-    if not lines:
-        return None
-    title = "Bottom line: after fees, inventory at the books" if report.bottom else "Bottom line"
-    return Section("bottom", title, before=lines)
-
-
 def sections(report: Report, top: int | None = DEFAULT_TOP) -> list[Section]:
-    """The report's sections: the bottom lines, then the summary with lists cut to ``top`` rows, or every full
-    table for ``None`` (--all)."""
+    """The report's sections: the summary with lists cut to ``top`` rows, or every full table for ``None`` (--all)."""
     if report.empty:
         return []
     alerts = [Section("alerts", "Alerts", before=list(report.alerts))] if report.alerts else []
-    bottom = bottom_section(report, top or DEFAULT_TOP)
-    lead = [bottom] if bottom is not None else []
     if top is None:
-        return lead + _full(report) + alerts
+        return _full(report) + alerts
     ranked, _ = ranked_routes(report.tables["routes"])
     order = {k: i for i, k in enumerate(zip(ranked["symbol"], ranked["buy_exchange"], ranked["sell_exchange"]))}
-    parts = [*lead, _runs(report, top), _routes(report, top), _funnel(report, top, order), _feeds(report, top),
+    parts = [_runs(report, top), _routes(report, top), _funnel(report, top, order), _feeds(report, top),
              _trading(report, top), _imbalances(report, top), _balances(report, top), _cross(report, top)]
     return [p for p in parts if p is not None] + alerts

@@ -76,10 +76,6 @@ class Report:
     empty: bool = False  # nothing journaled at all
     notes: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)  # arbscan.alerts.alerts_summary's lines
-    bottom: list[Any] = field(default_factory=list)  # arbscan.journal.bottomline.BottomLine per strategy and run
-    premiums: list[Any] = field(default_factory=list)  # arbscan.journal.bottomline.RoutePremium, best margin first
-    equity: Chart | None = None  # the equity chart (HTML)
-    leg_values: dict[str, Decimal] = field(default_factory=dict)  # trade id -> its leg difference's value in the quote
 
 
 # -- small helpers -----------------------------------------------------------------------------

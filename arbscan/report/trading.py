@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from arbscan.report.read import Snapshot
 
-__all__ = ["build_trading_tables", "leg_values"]
+__all__ = ["build_trading_tables"]
 
 
 def build_trading_tables(snap: Snapshot) -> tuple[dict[str, pd.DataFrame], list[str]]:
@@ -126,18 +126,3 @@ def _when(b: dict[str, Any]) -> tuple[bool, float, int]:
     """Balance rows in time order; a row whose time could not be read first (as SQLite orders NULL)."""
     ts = num(b["ts"])
     return (ts is not None, ts or 0.0, b["id"] or 0)
-
-
-def leg_values(trades: pd.DataFrame) -> dict[str, Decimal]:
-    """Trade id -> the value in the quote of its leg difference, at that leg's price incl. fee (what it cost or
-    brought): ``|buy - sell|`` times buy cost / bought for a long, sell proceeds / sold for a short."""
-    out: dict[str, Decimal] = {}
-    with localcontext(WIDE):
-        for t in trades.to_dict("records"):
-            diff = _leg_diff(t)
-            if diff == 0:
-                continue
-            filled, flow = (t["buy_filled"], t.get("buy_cost")) if diff > 0 else (t["sell_filled"], t.get("sell_proceeds"))
-            if isinstance(filled, Decimal) and filled and isinstance(flow, Decimal):
-                out[t["id"]] = abs(diff) * flow / filled
-    return out

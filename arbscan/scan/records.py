@@ -100,8 +100,7 @@ class RouteFunnel:
     ``stale`` counts events that touched the route while one of its books was stale, ``untrue_book``
     those while one of its books was untrue (``arbscan.booksanity``); neither is evaluated.
     ``crossed_before_fees`` counts evaluations whose best bid was above the best ask, fees ignored,
-    and ``max_gross_bps`` is the largest such premium in basis points of the ask; ``fee_hurdle_bps`` the
-    premium at which the route breaks even after both taker fees.
+    and ``max_gross_bps`` is the largest such premium in basis points of the ask.
     """
 
     symbol: str
@@ -120,7 +119,6 @@ class RouteFunnel:
     transfer_blocked: int = 0
     untrue_book: int = 0
     max_gross_bps: Decimal | None = None  # largest 10000 * (best bid - best ask) / best ask seen, fees ignored
-    fee_hurdle_bps: Decimal | None = None  # the premium both taker fees eat (arbscan.spread.fee_hurdle_bps)
 
     def as_row(self) -> dict[str, Any]:
         """The counts as a row of table ``funnel``."""
@@ -140,7 +138,6 @@ class RouteFunnel:
             "episodes": self.episodes,
             "untrue_book": self.untrue_book,
             "max_gross_bps": self.max_gross_bps,
-            "fee_hurdle_bps": self.fee_hurdle_bps,
             "transfer_blocked": self.transfer_blocked,
         }
 

@@ -369,8 +369,6 @@ class Scanner:
         symbol, buy_ex, sell_ex = route
         buy_market = self.markets[(buy_ex, symbol)]
         sell_market = self.markets[(sell_ex, symbol)]
-        if funnel.fee_hurdle_bps is None:
-            funnel.fee_hurdle_bps = spread.fee_hurdle_bps(buy_market, sell_market)
         quote_available = self.balances.get(buy_ex, {}).get(buy_market.quote)
         base_available = self.balances.get(sell_ex, {}).get(sell_market.base)
         # Most crossed routes are eaten by fees: the O(1) top-of-book reason spares evaluate + diagnose.
