@@ -294,9 +294,9 @@ def by_symbol(episodes: list[tuple]) -> dict[str, list[tuple]]:
 
 def test_replay_workers_onto_a_disk_that_fills_stops_with_one_line_and_keeps_a_prefix_of_each_shard(
         small_disk, long_file, reference, tmp_path):
-    disk = small_disk("2m")
+    disk = small_disk("3m")
     db = disk / "j.db"
-    filler = fill(disk, leave=400 * 1024)
+    filler = fill(disk, leave=900 * 1024)
     done = subprocess.run([sys.executable, "-m", "arbscan.cli", "replay", str(long_file), "--db", str(db),
                            "--no-progress", "--workers", "2"], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
