@@ -75,7 +75,8 @@ class RiskLimits:
             worst = self.exposure(base) + opp.amount
             if worst > cap:
                 return f"{base} exposure could reach {worst}, above max_exposure {cap}"
-        for venue in (opp.buy_exchange, opp.sell_exchange):
+        venues = (opp.buy_exchange, opp.sell_exchange, getattr(opp, "conversion_exchange", None))  # a cross-quote third leg
+        for venue in dict.fromkeys(v for v in venues if v is not None):
             if self.orders_last_minute(venue, now) + 1 > cfg.max_orders_per_minute:
                 return f"{venue}: max_orders_per_minute {cfg.max_orders_per_minute} reached"
         return None
@@ -98,6 +99,20 @@ class RiskLimits:
         k = amount / opp.amount
         return replace(opp, amount=amount, buy_cost=opp.buy_cost * k, sell_proceeds=opp.sell_proceeds * k,
                        net_profit=opp.net_profit * k, buy_fee=opp.buy_fee * k, sell_fee=opp.sell_fee * k)
+
+    def fit_cross(self, opp: Any, resize: Callable[[Decimal], Any]) -> Any:
+        """A cross-quote plan whose worst case (amount x ``buy_limit``) fits ``max_notional_per_trade``, or None.
+
+        Its three books are re-walked, not scaled: ``resize(notional)`` sizes the trade again with the
+        buy notional capped at ``notional``, aimed at the cap through the plan's VWAP-to-limit ratio
+        (at most three tries).
+        """
+        cap = self.config.max_notional_per_trade
+        for _ in range(3):
+            if opp is None or opp.amount * opp.buy_limit <= cap:
+                return opp
+            opp = resize(cap * opp.buy_vwap / opp.buy_limit)
+        return opp if opp is not None and opp.amount * opp.buy_limit <= cap else None
 
     def start_day(self, now: float, realised_today: Decimal, inventory: dict[tuple[str, str], Decimal]) -> None:
         """Take today's realised PnL and the kept inventory from the journal (start-up)."""
@@ -135,6 +150,10 @@ class NoLimits:
         return None
 
     def fit(self, opp: Opportunity, buy_market: Market, sell_market: Market) -> Opportunity:
+        """``opp`` unchanged."""
+        return opp
+
+    def fit_cross(self, opp: Any, resize: Callable[[Decimal], Any]) -> Any:
         """``opp`` unchanged."""
         return opp
 
