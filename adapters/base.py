@@ -111,6 +111,11 @@ class AdapterDefaults:
         """Our recently finished orders on ``symbol``; raises ``NotSupported`` when the venue cannot list them."""
         raise NotSupported(f"{self.name} cannot list closed orders")
 
+    def rate_limit_headroom(self) -> str | None:
+        """How much of the venue's request budget is left, in one line for the web view's Venues page;
+        None: the adapter cannot tell (the page says "not reported")."""
+        return None
+
     async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
         """What the venue states about depositing and withdrawing ``assets``; ``NotSupported`` when it states nothing."""
         raise NotSupported(f"{self.name} states no deposit or withdrawal facts")

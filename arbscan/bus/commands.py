@@ -275,6 +275,32 @@ def bus_status_lines(settings: Settings, timeout: float = 3.0) -> list[str]:
         bus.close()
 
 
+class ShardWatch:
+    """``serve --bus``: the live shards' heartbeats on demand, on one connection kept open until :meth:`close`.
+
+    Calling it returns ``(beats, note)``: the heartbeats of every shard alive now and an empty note, or no
+    beats and a one-line note saying why (NATS away), so the page says it instead of showing no shard.
+    """
+
+    def __init__(self, settings: Settings, timeout: float = 3.0) -> None:
+        from arbscan.bus.connection import Bus
+
+        self.url = settings.bus.url
+        self.timeout = timeout
+        self.bus = Bus(settings.bus, "serve", say=lambda line: None).start()
+
+    def __call__(self) -> tuple[list[dict[str, Any]], str]:
+        from arbscan.bus.heartbeat import live_shards
+
+        try:
+            return live_shards(self.bus, self.timeout), ""
+        except Exception as exc:  # noqa: BLE001 - the page reports what it can
+            return [], f"NATS at {self.url} cannot be reached ({type(exc).__name__}); shards unknown"
+
+    def close(self) -> None:
+        self.bus.close()
+
+
 def resume_on_bus(settings: Settings, by: str) -> list[dict[str, Any]]:
     """Clear every halt in the bus's bucket (``arbscan resume`` with a bus); returns those cleared."""
     from arbscan.bus.connection import Bus
