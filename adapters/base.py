@@ -27,6 +27,8 @@ member                     required  notes; for an optional member, what "the ve
 ``on_untrue_book``         optional  set by the caller: called ``(symbol, ts, reason)`` for every book the
                                      book gate (``arbscan.booksanity``) refused, in stream order, instead
                                      of yielding it; unset: None (untrue books are only logged)
+``rate_limit_headroom()``  optional  plain call (the web view's Venues page asks it a few times a second):
+                                     one line on the request budget left; cannot: returns None
 =========================  ========  ==================================================================
 
 ``ExchangeAdapter`` holds the required members (``isinstance`` checks them); :class:`AdapterDefaults`
