@@ -4,7 +4,7 @@ It follows the routes stream (an ordered JetStream consumer: every message once,
 order, from the moment it starts) and, per run, plays the shards' messages to its executors exactly
 as the parent of ``--workers`` does (``arbscan.parallel.executor_feed``): a replay's messages merged by line
 number (:class:`arbscan.parallel.executor_feed.LineMerge`), so a replay's trades are those of one process; a
-scan's as they come. A shard's messages carry its batch numbers: a repeat (a restarted replay shard
+scan's as they come, with the funding facts shard 1 shares (``arbscan.bus.funding``). A shard's messages carry its batch numbers: a repeat (a restarted replay shard
 sending again from the start of its file) is dropped; a run whose beginning this executor did not see
 (it started after the run's shards) is not traded, and it says so.
 
@@ -27,6 +27,7 @@ from typing import Any
 
 from arbscan.bus.codec import decode_pickle
 from arbscan.bus.connection import Bus
+from arbscan.bus.funding import FundingShare
 from arbscan.bus.outbox import BusOutbox
 from arbscan.bus.subjects import (EXECUTORS_BUCKET, HEARTBEAT_TTL_S, JOURNAL_SUBJECT, ROUTES_STREAM, ROUTES_SUBJECT,
                                   RUNS_BUCKET, token)
@@ -55,6 +56,7 @@ class RunFeed:
     last_seq: dict[int, int] = field(default_factory=dict)
     reports: dict[int, ShardReport] = field(default_factory=dict)
     hub: Any = None  # the run's [[alerts]] hub, or None
+    share: Any = None  # a scan's funding facts from the bus (arbscan.bus.funding.FundingShare), or None
 
     @property
     def executors(self) -> list[Any]:
@@ -305,6 +307,10 @@ class BusExecutor:
         feed = ExecutorFeed(executors, markets, funding, [hub] if hub is not None else ())
         state = RunFeed(run, meta.get("mode", "replay"), n, feed, journal, outbox,
                         LineMerge(n) if meta.get("mode") == "replay" else None, hub=hub)
+        if state.mode == "scan":  # a replay's facts come in its shards' messages ("c"), in line order
+            loop = self._loop or asyncio.get_event_loop()
+            state.share = FundingShare(self.bus, run, lambda set_id, facts: loop.call_soon_threadsafe(funding.set, facts))
+            state.share.start()
         self.runs[run] = state
         self.say(f"arbscan: executor: trading run {run} ({state.mode}, {n} shard(s)) with "
                  + ", ".join(getattr(ex, "name", "?") for ex in executors))
@@ -370,6 +376,8 @@ class BusExecutor:
         for report in state.reports.values():
             for ex, skipped in zip(state.executors, report.skipped):
                 ex.skips.update(skipped)
+        if state.share is not None:
+            state.share.stop()
         if state.hub is not None:
             state.hub.close()  # its last alerts go out and are audited into the run's journal before its end
         state.journal.flush()

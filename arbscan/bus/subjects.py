@@ -15,6 +15,8 @@ name                      subject / kind               what travels
                                                        names its trades after it, as one process does)
 ``arbscan_executors``     key-value bucket, TTL 5 s    a key per strategy an executor trades, renewed every
                                                        second: no two executors trade one strategy
+``arbscan_funding``       key-value bucket             a scan's funding facts, the latest per run, venue
+                                                       and asset (``arbscan.bus.funding``)
 ========================  ===========================  ====================================================
 
 Every stream and bucket has ``bus.replicas`` copies (3 on a 3-node cluster).
@@ -28,7 +30,7 @@ from typing import Any
 from arbscan.config.bus import BusConfig
 
 __all__ = ["JOURNAL_STREAM", "JOURNAL_SUBJECT", "ROUTES_STREAM", "ROUTES_SUBJECT", "HALTS_BUCKET", "SHARDS_BUCKET",
-           "RUNS_BUCKET", "EXECUTORS_BUCKET",
+           "RUNS_BUCKET", "EXECUTORS_BUCKET", "FUNDING_BUCKET",
            "HEARTBEAT_TTL_S", "DUPLICATE_WINDOW_S", "ensure", "token"]
 
 JOURNAL_STREAM = "ARBSCAN_JOURNAL"
@@ -39,6 +41,7 @@ HALTS_BUCKET = "arbscan_halts"
 SHARDS_BUCKET = "arbscan_shards"
 RUNS_BUCKET = "arbscan_runs"
 EXECUTORS_BUCKET = "arbscan_executors"
+FUNDING_BUCKET = "arbscan_funding"
 
 HEARTBEAT_TTL_S = 5.0
 """A shard whose heartbeat is older than this is not alive (the bucket forgets it)."""
@@ -76,7 +79,7 @@ async def ensure(js: Any, config: BusConfig) -> dict[str, Any]:
             await js.add_stream(cfg)
     buckets = {}
     for name, ttl, history in ((HALTS_BUCKET, None, 16), (SHARDS_BUCKET, HEARTBEAT_TTL_S, 1), (RUNS_BUCKET, None, 1),
-                                 (EXECUTORS_BUCKET, HEARTBEAT_TTL_S, 1)):
+                                 (EXECUTORS_BUCKET, HEARTBEAT_TTL_S, 1), (FUNDING_BUCKET, None, 1)):
         try:
             buckets[name] = await js.key_value(name)
         except NotFoundError:
