@@ -40,7 +40,7 @@ from arbscan.bus.connection import Bus
 from arbscan.bus.funding import FundingShare
 from arbscan.bus.heartbeat import Heartbeat
 from arbscan.bus.outbox import BusOutbox
-from arbscan.bus.subjects import JOURNAL_SUBJECT, ROUTES_SUBJECT
+from arbscan.bus.subjects import JOURNAL_SUBJECT, routes_subject
 from arbscan.config.settings import Settings
 from arbscan.errors import BadInput
 from arbscan.parallel.shard import ReplayShardSpec, ShardReport, run_replay_shard
@@ -109,7 +109,7 @@ def _outboxes(bus: Bus, run: str, producer: str, k: int, n: int, settings: Setti
     bound = settings.bus.buffer_rows if settings.bus is not None else 100_000
     journal = BusOutbox(bus, JOURNAL_SUBJECT, run, producer, kind="journal", bound=bound,
                         when_full="keep" if live else "wait", header=header)
-    routes = BusOutbox(bus, ROUTES_SUBJECT, run, producer, kind="routes", bound=ROUTES_BOUND,
+    routes = BusOutbox(bus, routes_subject(k), run, producer, kind="routes", bound=ROUTES_BOUND,
                        when_full="drop" if live else "wait", header=header)
     return journal, routes
 
