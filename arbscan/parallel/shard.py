@@ -8,7 +8,10 @@ each carrying its line in the replay file (in ``scan``, an arrival number), in t
 * ``("m", line, market)`` — a market of one of its symbols;
 * ``("r", line, t, book, others, opportunities)`` — a book event at ``t`` that made live routes which
   some strategy's filters (symbols, venues) accept: the event's book, the other books of those routes
-  as ``(book, version)`` (version: the line of the update the book was built from), the routes;
+  as ``(book, version)`` (version: the line of the update the book was built from), the routes; an
+  other book this shard has already sent at that version (in an ``r`` or ``b`` message, or as an other
+  book) goes as ``((exchange, symbol), version)`` instead: the executor holds it, and is spared
+  reading it again (half of a route message's decoding: BENCHMARKS.md section 7c);
 * ``("b", line, t, book)`` — a later update of a book on a symbol a route was sent on, for
   ``window_ms`` of event time after it (the largest ``latency_ms``): paper fills need the books as
   they are when the orders arrive;
@@ -66,6 +69,7 @@ class ExecutionTap:
         self.line = 0
         self.out: list[tuple[Any, ...]] = []
         self.versions: dict[tuple[str, str], int] = {}  # (exchange, symbol) -> line of the update of the book held
+        self.sent: dict[tuple[str, str], int] = {}  # (exchange, symbol) -> version of the book last sent to the executor
         self.until_us: dict[str, int] = {}  # symbol -> end of its window (micros), while one is open
         self.sent_markets: dict[tuple[str, str], Market] = {}
         self.skipped: list[Counter[str]] = [Counter() for _ in strategies]  # routes no strategy takes, by reason
@@ -103,18 +107,26 @@ class ExecutionTap:
             self._opps.clear()
             self._ensure_market((book.exchange, symbol))
             others: dict[str, tuple[BookSnapshot, int]] = {}
+            sent = self.sent
             for opp in opps:
                 for ex in (opp.buy_exchange, opp.sell_exchange):
                     if ex != book.exchange and ex not in others:
                         key = (ex, symbol)
                         self._ensure_market(key)
-                        others[ex] = (self.scanner.books[key], self.versions.get(key, -1))
+                        version = self.versions.get(key, -1)
+                        if sent.get(key) == version:
+                            others[ex] = (key, version)  # the executor has this very book already
+                        else:
+                            others[ex] = (self.scanner.books[key], version)
+                            sent[key] = version
+            sent[(book.exchange, symbol)] = self.line
             self.out.append(("r", self.line, t, book, tuple(others.values()), opps))
             self.until_us[symbol] = micros(t) + self.window_us
             return
         until = self.until_us.get(symbol)
         if until is not None:
             if micros(t) <= until:
+                self.sent[(book.exchange, symbol)] = self.line
                 self.out.append(("b", self.line, t, book))
             else:
                 del self.until_us[symbol]
