@@ -10,11 +10,11 @@ Not pinned, not in ``bench.run_all`` (a real ``nats-server -js`` on 127.0.0.1, a
    symbol on every venue) through one replay shard's tap (``arbscan.parallel.shard.run_replay_shard``) with a
    strategy that takes every live route: the executor's messages exactly as a shard sends them, in its
    batches (one per watermark). Counted: live routes, route messages, the other books sent whole and sent as
-   a reference (the executor holds that version already). Then the CPU to unpickle those batches
+   a reference (the executor holds that version already), book updates (``b``) sent. Then the CPU to unpickle those batches
    (``arbscan.bus.codec.decode_pickle``, in this process), per route, as sent and with every other book
    sent whole (the format before references).
 2. **One executor of several** (``execute --shards 1``): two shards' outboxes (subjects ``arbscan.routes.1``
-   and ``.2``) publish the captured batches at ``--rate`` routes/s each for ``--seconds``; an executor
+   and ``.2``) publish the captured messages, ``--per-batch`` to a bus message, at ``--rate`` routes/s each for ``--seconds``; an executor
    process (``BusExecutor`` following shard 1 only) decodes what it gets. Reported: the routes/s it
    decoded, that it got none of shard 2's, and the latency from a batch's ``put`` to its decoding, p50/p99.
    Then a flood (no pacing): the most routes/s one executor decodes from the bus.
@@ -81,9 +81,10 @@ def capture(path: Path, whole: bool = False) -> list[list[Any]]:
 
 
 def counts(batches: list[list[Any]]) -> dict[str, int]:
-    routes = messages = whole = refs = 0
+    routes = messages = whole = refs = updates = 0
     for batch in batches:
         for msg in batch:
+            updates += msg[0] == "b"
             if msg[0] != "r":
                 continue
             messages += 1
@@ -93,7 +94,8 @@ def counts(batches: list[list[Any]]) -> dict[str, int]:
                     refs += 1
                 else:
                     whole += 1
-    return {"routes": routes, "route_messages": messages, "others_whole": whole, "others_referenced": refs}
+    return {"routes": routes, "route_messages": messages, "others_whole": whole, "others_referenced": refs,
+            "book_updates": updates}
 
 
 def decode_us(batches: list[list[Any]], rounds: int = 3) -> float:
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--deltas", type=int, default=60_000)
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--rate", type=float, default=20_000.0, help="routes/s each shard offers while pacing")
+    p.add_argument("--per-batch", type=int, default=20, help="executor messages per bus message")
     args = p.parse_args(argv)
     info = machine()
     print(f"machine: {info['cpu']}, {info['nproc']} CPUs, Python {info['python']}, load {' '.join(info['loadavg'])}, "
@@ -225,13 +228,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     d, dw = decode_us(batches), decode_us(whole)
     print(f"{args.venues} venues x {args.symbols} symbols, {args.deltas:,} deltas: {c['routes']:,} live routes in "
           f"{c['route_messages']:,} route messages, {len(batches):,} batches; other books: {c['others_whole']:,} whole, "
-          f"{c['others_referenced']:,} referenced ({cw['others_whole']:,} whole before references)")
+          f"{c['others_referenced']:,} referenced ({cw['others_whole']:,} whole before references); "
+          f"{c['book_updates']:,} book updates")
     print(f"executor CPU to read a route: {d:.1f} µs as sent ({1e6 / d:,.0f} routes/s per core), {dw:.1f} µs with every "
           f"other book whole ({1e6 / dw:,.0f} routes/s)")
     results: dict[str, Any] = {"counts": c, "counts_whole": cw, "decode_us": d, "decode_us_whole": dw, "machine": info}
+    # a replay shard sends one batch per watermark (500 lines, hundreds of routes); a scan shard one per turn of its
+    # event loop: the bus part sends the same messages in batches of --per-batch messages
+    small = [b[i:i + args.per_batch] for b in batches for i in range(0, len(b), args.per_batch)]
     with NatsServer(work / "store") as server:
-        paced = over_bus(server.url, batches, args.rate, args.seconds)
-        flood = over_bus(server.url, batches, None, args.seconds)
+        paced = over_bus(server.url, small, args.rate, args.seconds)
+        flood = over_bus(server.url, small, None, args.seconds)
     results.update(paced=paced, flood=flood, machine_after=machine())
     for name, r in (("paced", paced), ("flood", flood)):
         print(f"{name}: shards 1 and 2 each offered {r['offered_per_s']:,.0f} routes/s; the executor (--shards 1) decoded "
