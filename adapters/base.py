@@ -27,6 +27,8 @@ member                     required  notes; for an optional member, what "the ve
 ``on_untrue_book``         optional  set by the caller: called ``(symbol, ts, reason)`` for every book the
                                      book gate (``arbscan.booksanity``) refused, in stream order, instead
                                      of yielding it; unset: None (untrue books are only logged)
+``rate_limit_headroom()``  optional  plain call (the web view's Venues page asks it a few times a second):
+                                     one line on the request budget left; cannot: returns None
 =========================  ========  ==================================================================
 
 ``ExchangeAdapter`` holds the required members (``isinstance`` checks them); :class:`AdapterDefaults`
@@ -110,6 +112,11 @@ class AdapterDefaults:
     async def closed_orders(self, symbol: str) -> list[OrderUpdate]:
         """Our recently finished orders on ``symbol``; raises ``NotSupported`` when the venue cannot list them."""
         raise NotSupported(f"{self.name} cannot list closed orders")
+
+    def rate_limit_headroom(self) -> str | None:
+        """How much of the venue's request budget is left, in one line for the web view's Venues page;
+        None: the adapter cannot tell (the page says "not reported")."""
+        return None
 
     async def fetch_funding(self, assets: list[str]) -> list[AssetFunding]:
         """What the venue states about depositing and withdrawing ``assets``; ``NotSupported`` when it states nothing."""

@@ -277,7 +277,7 @@ def route_latency(url: str, count: int, rate: float) -> dict[str, Any]:
     """One round: JetStream (the bus), core NATS and a local pipe, the same paced messages."""
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
-    from arbscan.bus.subjects import ROUTES_SUBJECT
+    from arbscan.bus.subjects import routes_subject
     from arbscan.parallel.transport import pipe
 
     out: dict[str, Any] = {}
@@ -290,7 +290,7 @@ def route_latency(url: str, count: int, rate: float) -> dict[str, Any]:
         if interval is not None:
             sys.setswitchinterval(interval)  # CPython's default, as before Bus set 0.5 ms
         proc, done, _ = _spawn(_receive_bus, url, count)
-        box = BusOutbox(bus, ROUTES_SUBJECT, f"bench-{time.time_ns()}", "shard1", kind="routes", bound=10**9,
+        box = BusOutbox(bus, routes_subject(0), f"bench-{time.time_ns()}", "shard1", kind="routes", bound=10**9,
                         when_full="wait", header={"shard": 0, "of": 1})
         box.announce("start", {"mode": "scan"})  # the executor opens nothing for it (no strategies): a real first message
         _paced(box.put, count, rate, busy)
@@ -327,12 +327,12 @@ def route_flood(url: str, count: int, server_pids: list[int], per_message: int =
     decoded, the server's CPU per message."""
     from arbscan.bus.connection import Bus
     from arbscan.bus.outbox import BusOutbox
-    from arbscan.bus.subjects import ROUTES_SUBJECT
+    from arbscan.bus.subjects import routes_subject
 
     bus = Bus(_bus_config(url), "bench-shard", lambda line: None).start()
     bus.wait_connected(10)
     proc, done, _ = _spawn(_receive_bus, url, count * per_message)
-    box = BusOutbox(bus, ROUTES_SUBJECT, f"flood-{time.time_ns()}", "shard1", kind="routes", bound=10**9,
+    box = BusOutbox(bus, routes_subject(0), f"flood-{time.time_ns()}", "shard1", kind="routes", bound=10**9,
                     when_full="wait", header={"shard": 0, "of": 1})
     cpu0 = sum(_cpu_seconds(pid) for pid in server_pids)
     started = time.perf_counter()

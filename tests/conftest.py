@@ -6,14 +6,16 @@ and ``journal_number`` to watch a journal another process is writing.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Iterable
 from decimal import Decimal
 
 import pytest
 
-from arbscan.model import BookSnapshot, Market
 from arbscan.journal.store import Store
+from arbscan.model import BookSnapshot, Market
 
 D = Decimal
 SYM = "BTC/USD"
@@ -35,6 +37,31 @@ def book(exchange: str, t: float = 1.0, bids: Iterable[tuple[str, str]] = (), as
          symbol: str = SYM) -> BookSnapshot:
     """A book at time ``t`` (venue and receive time) from (price, amount) string pairs, best first."""
     return BookSnapshot(exchange, symbol, levels(bids), levels(asks), t, t)
+
+
+class Flapping:
+    """A venue whose ``symbol`` book changes every 5 ms, cycling through ``quotes`` ((bid, ask) text pairs, one
+    BTC a side): routes cross and uncross all the time (the alerts and web-view loop-lag tests)."""
+
+    def __init__(self, name: str, quotes: list[tuple[str, str]], symbol: str = SYM) -> None:
+        self.name, self.quotes, self.symbol = name, quotes, symbol
+
+    async def load_markets(self):
+        base, quote = self.symbol.split("/")
+        return {self.symbol: Market(self.name, self.symbol, base, quote, Decimal("0.001"), Decimal("0.001"),
+                                    Decimal("0.01"))}
+
+    async def watch_books(self, symbols):
+        i = 0
+        while True:
+            await asyncio.sleep(0.005)
+            bid, ask = self.quotes[i % len(self.quotes)]
+            i += 1
+            t = time.time()
+            yield BookSnapshot(self.name, self.symbol, ((Decimal(bid), Decimal(1)),), ((Decimal(ask), Decimal(1)),), t, t)
+
+    async def close(self):
+        pass
 
 
 def journal_number(db, sql: str, *params) -> int:

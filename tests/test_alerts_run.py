@@ -15,13 +15,13 @@ from types import SimpleNamespace
 
 import pytest
 from alert_server import AlertServer, Answer
+from conftest import Flapping
 
 from arbscan import app, parts
-from arbscan.config import checks
 from arbscan.alerts import alerts_summary
 from arbscan.cli.command import main
+from arbscan.config import checks
 from arbscan.config.settings import parse_settings
-from arbscan.model import BookSnapshot, Market
 
 DRYRUN = Path(__file__).parent / "data" / "dryrun"
 _CLI_LOGGERS = ("", "websockets", "asyncio", "ccxt", "urllib3", "aiohttp", "adapters")
@@ -148,29 +148,6 @@ def test_alert_test_prints_each_outcome_and_exits_2_when_one_fails(tmp_path, mon
 # -- the scanner's event loop with a destination that answers in 10 s ------------------------------
 
 SYM = "BTC/USD"
-
-
-class Flapping:
-    """A venue whose book changes every 5 ms, cycling through ``quotes``: routes cross and uncross all the time."""
-
-    def __init__(self, name, quotes):
-        self.name = name
-        self.quotes = quotes
-
-    async def load_markets(self):
-        return {SYM: Market(self.name, SYM, "BTC", "USD", D("0.001"), D("0.001"), D("0.01"))}
-
-    async def watch_books(self, symbols):
-        i = 0
-        while True:
-            await asyncio.sleep(0.005)
-            bid, ask = self.quotes[i % len(self.quotes)]
-            i += 1
-            t = time.time()
-            yield BookSnapshot(self.name, SYM, ((D(bid), D(1)),), ((D(ask), D(1)),), t, t)
-
-    async def close(self):
-        pass
 
 
 async def scan_with_lag_probe(settings, seconds):

@@ -51,6 +51,20 @@ async def main():
 
 asyncio.run(main())
 """
+STEPDOWN = """
+import asyncio, sys
+import nats
+
+async def main():
+    nc = await nats.connect(sys.argv[1].split(","), connect_timeout=2, max_reconnect_attempts=1)
+    try:
+        print((await nc.request("$JS.API.STREAM.LEADER.STEPDOWN." + sys.argv[2], b"", timeout=5)).data.decode())
+    finally:
+        await nc.close()
+
+asyncio.run(main())
+"""
+PROCESSES = ("shard1", "shard2", "journal", "executor")
 
 
 class Cluster:
@@ -120,6 +134,22 @@ class Cluster:
             time.sleep(0.2)
         raise AssertionError(f"no leader of {stream}: {last}")
 
+    def step_down(self, stream: str = "ARBSCAN_JOURNAL") -> None:
+        """Ask the stream's leader to hand over to a follower (which one is the cluster's choice)."""
+        got = self.hosts.run("c", [sys.executable, "-c", STEPDOWN, self.url, stream], timeout=15)
+        assert got.returncode == 0 and '"success":true' in got.stdout.replace(" ", ""), got.stdout + got.stderr
+
+    def connected(self) -> dict[str, str]:
+        """The host each process connected to first, from its 'connected to NATS at nats://IP:PORT' line."""
+        by_ip = {ip: h for h, ip in self.hosts.ips.items()}
+        hosts = {}
+        for name in PROCESSES:
+            for line in self.fleet.err(name).splitlines():
+                if "connected to NATS at nats://" in line:
+                    hosts[name] = by_ip.get(line.split("nats://")[1].split(":")[0], "?")
+                    break
+        return hosts
+
     def close(self) -> None:
         self.fleet.kill_all()
         self.hosts.close()
@@ -186,9 +216,20 @@ def test_the_node_leading_the_journal_stream_killed_mid_run_costs_nothing(case, 
     _up(c, path)
     _wait_until("both shards' fifth batches in the journal",
                 lambda: _applied(c.db, "shard1") >= 5 and _applied(c.db, "shard2") >= 5, f, timeout=60)
+    on = c.connected()
+    assert set(on) == set(PROCESSES), f"not every process said where it connected: {on}"
     leader, followers = c.leader()
-    assert len(followers) == 2, f"the journal stream has {len(followers) + 1} replicas, not 3"
+    for _ in range(20):  # each process picks a node at random: the leader is moved to a node one of them is on
+        if leader.removeprefix("nats-") in on.values():
+            break
+        c.step_down()
+        deadline = time.monotonic() + 20
+        while (now := c.leader())[0] == leader and time.monotonic() < deadline:
+            time.sleep(0.2)
+        leader, followers = now
     host = leader.removeprefix("nats-")
+    assert host in on.values(), f"the journal stream's leader stayed on {leader}, where no process is: {on}"
+    assert len(followers) == 2, f"the journal stream has {len(followers) + 1} replicas, not 3"
     assert not _finished(c.db) and f.procs["shard1"].poll() is None and f.procs["shard2"].poll() is None
     f.kill(f"nats-{host}")  # SIGKILL, mid-run: the stream's leader and every client connected to it
     assert f.procs[f"nats-{host}"].returncode == -signal.SIGKILL
@@ -197,9 +238,8 @@ def test_the_node_leading_the_journal_stream_killed_mid_run_costs_nothing(case, 
     time.sleep(2.0)
     c.node(host)  # started again on its store: it catches up as a follower
     _end(c, reference)
-    moved = [name for name in ("shard1", "shard2", "journal", "executor") if "is back" in f.err(name)]
-    assert moved, "no process was connected to the killed node (each connects to a node at random)"
-
+    moved = sorted(name for name in PROCESSES if "is back" in f.err(name))
+    assert moved == sorted(name for name, h in on.items() if h == host), (on, host)
 
 def test_a_host_cut_off_with_its_shard_killed_then_healed_costs_nothing(case, cluster):
     path, _cfg, reference = case

@@ -83,13 +83,14 @@ async def test_kraken_rate_tier_from_config(tier, expected):
 # -- the optional members: declared in adapters.base, answered by both real adapters -----------------
 
 OPTIONAL = sorted(n for n in vars(AdapterDefaults) if not n.startswith("_"))
+SYNC = {"rate_limit_headroom"}  # asked by the web view's snapshot on the scanner's loop: never awaited
 
 
 def test_the_optional_members_are_the_ones_the_protocol_table_declares():
     import adapters.base as base
 
     assert OPTIONAL == ["api_key_permissions", "closed_orders", "fetch_funding", "on_untrue_book", "open_orders",
-                        "validate_orders"]
+                        "rate_limit_headroom", "validate_orders"]
     for name in OPTIONAL:
         (row,) = [ln for ln in base.__doc__.splitlines() if ln.startswith(f"``{name}")]
         assert " optional " in row, row
@@ -103,6 +104,7 @@ async def test_what_an_adapter_that_cannot_answers():
     assert bare.validate_orders is False
     assert bare.on_untrue_book is None
     assert await bare.api_key_permissions() is None
+    assert bare.rate_limit_headroom() is None
     for lister in (bare.open_orders, bare.closed_orders):
         with pytest.raises(NotSupported, match="bare cannot list"):
             await lister("BTC/USD")
@@ -118,7 +120,7 @@ async def test_both_adapters_satisfy_the_protocol_with_its_optional_members(exch
         for name in OPTIONAL:
             default, member = getattr(AdapterDefaults, name), getattr(adapter, name)
             if callable(default):
-                assert inspect.iscoroutinefunction(member), name
+                assert inspect.iscoroutinefunction(member) is (name not in SYNC), name
                 assert list(inspect.signature(member).parameters)[:1] == list(inspect.signature(default).parameters)[1:2]
             else:
                 assert type(member) is type(default), name

@@ -186,11 +186,13 @@ async def test_a_paper_scan_shows_a_venue_turn_unreachable_when_its_fake_stops(b
         shot(browser, tmp_path, "venues")
         browser.get(url + "trading")
         wait_for(lambda: "Realised PnL after all fees: +" in browser.page_source, 30)
-        from selenium.webdriver.common.by import By
-
-        section = browser.find_element(By.CSS_SELECTOR, 'section[data-strategy="paper"]')
-        assert section.find_element(By.TAG_NAME, "h2").text == "paper (paper)"
-        assert section.find_element(By.CSS_SELECTOR, "svg polyline") is not None  # the PnL chart, drawn
+        # read in one step: the page replaces the strategies' sections at every snapshot
+        heading, drawn = browser.execute_script(
+            "var s = document.querySelector('section[data-strategy=\"paper\"]'); if (!s) return ['', false];"
+            "var h = s.querySelector('h2');"
+            "return [h ? h.innerText.trim() : '', s.querySelector('svg polyline') !== null];")
+        assert heading == "paper (paper)"
+        assert drawn  # the PnL chart, drawn
         shot(browser, tmp_path, "trading")
         browser.get(url + "episodes")
         wait_for(lambda: table(browser, "open-episodes") and table(browser, "open-episodes")[0][0] != "none yet", 30)

@@ -16,15 +16,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from decimal import Decimal as D
 from types import SimpleNamespace
 
 import pytest
+from conftest import Flapping
 
 from arbscan import app, parts
 from arbscan.config import checks
 from arbscan.config.settings import parse_settings
-from arbscan.model import BookSnapshot, Market
 
 pytestmark = pytest.mark.timeout(120)
 SYM = "BTC/USD"
@@ -48,28 +47,6 @@ READERS = textwrap.dedent("""
         await asyncio.gather(*tasks)
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """)
-
-
-class Flapping:
-    """A venue whose book changes every 5 ms, cycling through ``quotes``: routes cross and uncross all the time."""
-
-    def __init__(self, name, quotes):
-        self.name, self.quotes = name, quotes
-
-    async def load_markets(self):
-        return {SYM: Market(self.name, SYM, "BTC", "USD", D("0.001"), D("0.001"), D("0.01"))}
-
-    async def watch_books(self, symbols):
-        i = 0
-        while True:
-            await asyncio.sleep(0.005)
-            bid, ask = self.quotes[i % len(self.quotes)]
-            i += 1
-            t = time.time()
-            yield BookSnapshot(self.name, SYM, ((D(bid), D(1)),), ((D(ask), D(1)),), t, t)
-
-    async def close(self):
-        pass
 
 
 async def scan_lag(settings, seconds: float, web: str | None, clients: int, said: list[str]) -> tuple[float, int]:

@@ -130,6 +130,17 @@ class CcxtAdapter(AdapterDefaults):
         """True when books come from ccxt.pro's ``watch_order_book``, False when REST is polled."""
         return self._ws
 
+    def rate_limit_headroom(self) -> str:
+        """The REST pace against ccxt's ``rateLimit`` for the venue (the spacing it allows between calls)."""
+        limit_ms = float(self._exchange.rateLimit or 0)
+        allowed = f"1 call per {limit_ms:g} ms" if limit_ms > 0 else "no stated limit"
+        if self._ws:
+            return f"books over WebSocket; REST at ccxt's pace ({allowed})"
+        interval_ms = self.poll_interval_s * 1000.0
+        if limit_ms <= 0:
+            return f"polling 1 call per {interval_ms:g} ms; the venue states no limit"
+        return f"polling 1 call per {interval_ms:g} ms: {limit_ms / interval_ms:.0%} of the venue's {allowed}"
+
     # -- markets and books -----------------------------------------------------------------------
 
     async def load_markets(self) -> dict[str, Market]:

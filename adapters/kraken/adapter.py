@@ -94,6 +94,14 @@ class KrakenAdapter(AdapterDefaults):
     def __repr__(self) -> str:
         return f"KrakenAdapter(rest={self.rest.base_url!r}, ws={self.ws.url!r}, keys={'yes' if self._credentials else 'no'})"
 
+    def rate_limit_headroom(self) -> str:
+        """Kraken's per-key call counter as kept here (books come over WebSocket and cost none of it)."""
+        counter = self.rest.counter
+        if counter is None or self._credentials is None:
+            return "public calls only (books over WebSocket, not counted)"
+        left = max(0.0, counter.maximum - counter.value)
+        return f"{left:.1f} of {counter.maximum:g} private calls left (decays {counter.decay_per_s:g}/s)"
+
     # -- markets -------------------------------------------------------------------------------
 
     async def load_markets(self) -> dict[str, Market]:

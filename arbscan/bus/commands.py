@@ -2,7 +2,7 @@
 
 * ``replay FILE --bus URL --shard K/N`` and ``scan --bus URL --shard K/N``: one shard (``arbscan.bus.shard_proc``);
 * ``journal --bus URL --db PATH``: the journal consumer (``arbscan.bus.journal_consumer``);
-* ``execute --bus URL --strategy NAME [--live]``: the executor (``arbscan.bus.executor_proc``);
+* ``execute --bus URL --strategy NAME [--live] [--shards LIST]``: the executor (``arbscan.bus.executor_proc``);
 * ``status`` and ``resume`` with a bus: the live shards, and the halts in the key-value bucket.
 
 The bus URL comes from ``--bus`` or ``[bus] url``; a bad one, or a bad ``--shard``, is a one-line error (exit 2).
@@ -89,13 +89,38 @@ def add_execute(p: argparse.ArgumentParser) -> None:
                    help="place REAL paired orders (API keys for every venue it trades; --db: its own journal on this host)")
     p.add_argument("--validate-orders", action="store_true",
                    help="with --live: Kraken checks every order with validate=true and executes none")
+    p.add_argument("--shards", type=_shards_arg, metavar="LIST",
+                   help="follow and trade only the routes of these shards (K of --shard K/N: 1,3-5); another executor "
+                        "may trade the same strategy on the others (default: every shard)")
+
+
+def parse_shards(text: str) -> frozenset[int]:
+    """``1,3-5`` as the 0-based shard numbers {0, 2, 3, 4}; ``ValueError`` naming what is wrong."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
+            raise ValueError(f"must be shard numbers and ranges, as 1,3-5, got {text!r}")
+        a, b = int(lo), int(hi) if sep else int(lo)
+        if a < 1 or b < a:
+            raise ValueError(f"shard numbers start at 1 and a range goes up (3-5), got {text!r}")
+        out.update(range(a - 1, b))
+    return frozenset(out)
+
+
+def _shards_arg(text: str) -> frozenset[int]:
+    try:
+        return parse_shards(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_execute(args: argparse.Namespace, settings: Settings) -> int:
     """``execute``."""
     if getattr(args, "db", None) and not args.live:
         raise BadInput("--db: a paper executor on the bus journals through the journal consumer; --db is --live's own journal")
-    return run_execute_command(settings, args.strategy or [], live=args.live, validate_orders=args.validate_orders)
+    return run_execute_command(settings, args.strategy or [], live=args.live, validate_orders=args.validate_orders,
+                               shards=getattr(args, "shards", None))
 
 
 def _require_url(settings: Settings, command: str) -> None:
@@ -195,7 +220,8 @@ def run_journal_command(settings: Settings) -> int:
     return 0
 
 
-def run_execute_command(settings: Settings, strategies: list[str], *, live: bool, validate_orders: bool) -> int:
+def run_execute_command(settings: Settings, strategies: list[str], *, live: bool, validate_orders: bool,
+                        shards: frozenset[int] | None = None) -> int:
     """``execute --bus URL --strategy NAME [--live]``: trade the shards' routes until Ctrl-C / SIGTERM."""
     from arbscan.scan.view import say
 
@@ -209,11 +235,26 @@ def run_execute_command(settings: Settings, strategies: list[str], *, live: bool
     if live:
         from arbscan.bus.executor_live import run_live_executor
 
-        return asyncio.run(run_live_executor(settings, strategies, validate_orders=validate_orders, say=say))
-    return asyncio.run(_run_paper_executor(settings, strategies, say))
+        return asyncio.run(run_live_executor(settings, strategies, validate_orders=validate_orders, say=say,
+                                             shards=shards))
+    return asyncio.run(_run_paper_executor(settings, strategies, say, shards))
 
 
-async def _run_paper_executor(settings: Settings, strategies: list[str], say: Any) -> int:
+def shards_text(shards: frozenset[int] | None) -> str:
+    """`` (shards 1, 3-5)`` for the following line, empty for every shard."""
+    if shards is None:
+        return ""
+    parts, run = [], []
+    for k in sorted(shards) + [-2]:
+        if run and k != run[-1] + 1:
+            parts.append(f"{run[0] + 1}" if len(run) == 1 else f"{run[0] + 1}-{run[-1] + 1}")
+            run = []
+        run.append(k)
+    return f" (shard{'s' if len(shards) > 1 else ''} {', '.join(parts)})"
+
+
+async def _run_paper_executor(settings: Settings, strategies: list[str], say: Any,
+                              shards: frozenset[int] | None = None) -> int:
     import signal
 
     from arbscan.parts import paper_executors
@@ -230,13 +271,13 @@ async def _run_paper_executor(settings: Settings, strategies: list[str], say: An
             say(f"arbscan: warning: strategy {name!r} has no balances in the config; a replay's balance lines "
                 "must give them")
     bus = Bus(settings.bus, "executor", say).start()
-    executor = BusExecutor(bus, settings, strategies, make, say)
+    executor = BusExecutor(bus, settings, strategies, make, say, shards=shards)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await executor.follow(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}",
-                          stop)
+    await executor.follow(f"arbscan: executor: paper-trading {', '.join(strategies)} on the routes at {settings.bus.url}"
+                          + shards_text(shards), stop)
     try:
         while not stop.is_set() and not executor.lost:
             for seq, data in await executor.next_messages(0.1):
@@ -273,6 +314,32 @@ def bus_status_lines(settings: Settings, timeout: float = 3.0) -> list[str]:
         return lines
     finally:
         bus.close()
+
+
+class ShardWatch:
+    """``serve --bus``: the live shards' heartbeats on demand, on one connection kept open until :meth:`close`.
+
+    Calling it returns ``(beats, note)``: the heartbeats of every shard alive now and an empty note, or no
+    beats and a one-line note saying why (NATS away), so the page says it instead of showing no shard.
+    """
+
+    def __init__(self, settings: Settings, timeout: float = 3.0) -> None:
+        from arbscan.bus.connection import Bus
+
+        self.url = settings.bus.url
+        self.timeout = timeout
+        self.bus = Bus(settings.bus, "serve", say=lambda line: None).start()
+
+    def __call__(self) -> tuple[list[dict[str, Any]], str]:
+        from arbscan.bus.heartbeat import live_shards
+
+        try:
+            return live_shards(self.bus, self.timeout), ""
+        except Exception as exc:  # noqa: BLE001 - the page reports what it can
+            return [], f"NATS at {self.url} cannot be reached ({type(exc).__name__}); shards unknown"
+
+    def close(self) -> None:
+        self.bus.close()
 
 
 def resume_on_bus(settings: Settings, by: str) -> list[dict[str, Any]]:

@@ -151,7 +151,7 @@ class BusKillSwitch(KillSwitch):
 
 
 async def run_live_executor(settings: Settings, strategies: Sequence[str], *, validate_orders: bool,
-                            say: Callable[[str], None]) -> int:
+                            say: Callable[[str], None], shards: frozenset[int] | None = None) -> int:
     """``execute --live``: one strategy, traded for real on the routes of the bus until Ctrl-C / SIGTERM."""
     from adapters.base import load_credentials  # noqa: F401 - the credentials check lives with the adapters
 
@@ -190,7 +190,7 @@ async def run_live_executor(settings: Settings, strategies: Sequence[str], *, va
         live.append(ex)
         return [ex]
 
-    executor = BusExecutor(bus, settings, [strategy.name], make, say)
+    executor = BusExecutor(bus, settings, [strategy.name], make, say, shards=shards)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,7 +4,7 @@ It follows the routes stream (an ordered JetStream consumer: every message once,
 order, from the moment it starts) and, per run, plays the shards' messages to its executors exactly
 as the parent of ``--workers`` does (``arbscan.parallel.executor_feed``): a replay's messages merged by line
 number (:class:`arbscan.parallel.executor_feed.LineMerge`), so a replay's trades are those of one process; a
-scan's as they come. A shard's messages carry its batch numbers: a repeat (a restarted replay shard
+scan's as they come, with the funding facts shard 1 shares (``arbscan.bus.funding``). A shard's messages carry its batch numbers: a repeat (a restarted replay shard
 sending again from the start of its file) is dropped; a run whose beginning this executor did not see
 (it started after the run's shards) is not traded, and it says so.
 
@@ -27,9 +27,10 @@ from typing import Any
 
 from arbscan.bus.codec import decode_pickle
 from arbscan.bus.connection import Bus
+from arbscan.bus.funding import FundingShare
 from arbscan.bus.outbox import BusOutbox
-from arbscan.bus.subjects import (EXECUTORS_BUCKET, HEARTBEAT_TTL_S, JOURNAL_SUBJECT, ROUTES_STREAM, ROUTES_SUBJECT,
-                                  RUNS_BUCKET, token)
+from arbscan.bus.subjects import (EXECUTORS_BUCKET, HEARTBEAT_TTL_S, JOURNAL_SUBJECT, ROUTES_ALL, ROUTES_STREAM,
+                                  RUNS_BUCKET, routes_subject, token)
 from arbscan.config.settings import Settings
 from arbscan.errors import UnexpectedPayload
 from arbscan.parallel.executor_feed import ExecutorFeed, LineMerge
@@ -52,9 +53,11 @@ class RunFeed:
     journal: RemoteStore
     outbox: BusOutbox
     merge: LineMerge | None  # replay: by line; scan: None (as they come)
+    followed: frozenset[int] = frozenset()  # the shards whose routes this executor follows (all of 0..n-1, or some)
     last_seq: dict[int, int] = field(default_factory=dict)
     reports: dict[int, ShardReport] = field(default_factory=dict)
     hub: Any = None  # the run's [[alerts]] hub, or None
+    share: Any = None  # a scan's funding facts from the bus (arbscan.bus.funding.FundingShare), or None
 
     @property
     def executors(self) -> list[Any]:
@@ -67,8 +70,9 @@ class BusExecutor:
 
     def __init__(self, bus: Bus, settings: Settings, strategies: Sequence[str],
                  make_executors: Callable[[RemoteStore, dict[Any, Any], Any, dict[str, dict[str, Any]]], list[Any]],
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], shards: frozenset[int] | None = None) -> None:
         self.bus = bus
+        self.shards = shards  # the shards (0-based) whose routes this executor follows; None: every shard
         self.settings = settings
         self.strategies = list(strategies)
         self.make_executors = make_executors
@@ -77,11 +81,12 @@ class BusExecutor:
         self.runs: dict[str, RunFeed] = {}
         self.ignored: set[str] = set()
         self.ended: list[tuple[str, list[Any]]] = []  # (run, executors) of the runs that ended, in order
-        self.last_stream_seq = 0
+        self.last_stream_seq = 0  # the last message seen, of any subscription
+        self._last_seq: dict[str, int] = {}  # subject -> the last stream sequence seen on it
+        self._subs: dict[str, Any] = {}
         self.outboxes: list[BusOutbox] = []  # every run's, ended ones included, until their rows are stored
         self._queue: asyncio.Queue[tuple[int, bytes]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sub: Any = None
         self._following = ""
         self._claims: dict[str, int] = {}  # strategy key -> revision in the bucket arbscan_executors
         self._renewing: Any = None
@@ -135,27 +140,66 @@ class BusExecutor:
             return
         self._renewing = self.bus.submit(self._renew())
 
+    def _claim_keys(self, name: str) -> tuple[str, list[str]]:
+        """The strategy's key and this executor's keys for it: the strategy's own, or one per shard it follows."""
+        base = token(f"strategy-{name}")
+        return base, [base] if self.shards is None else [f"{base}.s{k + 1}" for k in sorted(self.shards)]
+
     async def _try_claim(self) -> str | None:
-        """On the bus loop: claim each strategy not yet held; None when all are this executor's, else who holds one."""
-        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+        """On the bus loop: claim each strategy (on every shard, or on the shards followed) not yet held; None when all
+        are this executor's, else who holds one. A claim on every shard and one on some shards of the same strategy
+        exclude each other: each is made, then the other kind looked for (one of two racing executors sees the other)."""
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
         kv = self.bus.kv[EXECUTORS_BUCKET]
-        for name in self.strategies:
-            key = token(f"strategy-{name}")
-            try:
-                self._claims[key] = await kv.create(key, self._claim_value())
-                continue
-            except KeyWrongLastSequenceError:
-                pass
+
+        async def holder_of(key: str) -> str | None:
             try:
                 entry = await kv.get(key)
             except KeyNotFoundError:
-                return "?"  # expired between the two calls: claimed at the next try
-            holder = json.loads(entry.value or b"{}").get("producer")
-            if holder != self.producer:
-                return f"{holder} (strategy {name!r})"
-            self._claims[key] = entry.revision
+                return None
+            holder = json.loads(entry.value or b"{}").get("producer") if entry.value else None
+            return holder if holder and holder != self.producer else None
+
+        for name in self.strategies:
+            base, keys = self._claim_keys(name)
+            for key in keys:
+                try:
+                    self._claims[key] = await kv.create(key, self._claim_value())
+                    continue
+                except KeyWrongLastSequenceError:
+                    pass
+                try:
+                    entry = await kv.get(key)
+                except KeyNotFoundError:
+                    return "?"  # expired between the two calls: claimed at the next try
+                holder = json.loads(entry.value or b"{}").get("producer")
+                if holder != self.producer:
+                    return f"{holder} (strategy {name!r}{self._shard_of(key)})"
+                self._claims[key] = entry.revision
+            others = [base] if self.shards is not None else []
+            if self.shards is None:
+                try:  # (nats-py 2.16's keys(filters=...) finds nothing: the few keys are filtered here)
+                    others = [k for k in await kv.keys() if k.startswith(f"{base}.")]
+                except NoKeysError:
+                    others = []
+            for key in others:
+                holder = await holder_of(key)
+                if holder is not None:
+                    for mine in keys:  # give way; tried again at the next round
+                        revision = self._claims.pop(mine, None)
+                        if revision is not None:
+                            try:
+                                await kv.delete(mine, last=revision)
+                            except Exception as exc:  # noqa: BLE001 - it expires by itself
+                                logger.debug("strategy claim not withdrawn: %s", exc)
+                    return f"{holder} (strategy {name!r}{self._shard_of(key) or ' on every shard'})"
         return None
+
+    @staticmethod
+    def _shard_of(key: str) -> str:
+        _, dot, shard = key.rpartition(".s")
+        return f" on shard {shard}" if dot and shard.isdigit() else ""
 
     async def _renew(self) -> None:
         """On the bus loop: renew the claims every second; one taken by another executor stops this one's trading."""
@@ -199,8 +243,15 @@ class BusExecutor:
 
     # -- the routes --------------------------------------------------------------------------
 
+    def _subjects(self) -> list[str]:
+        """The routes subjects followed: every shard's, or those of ``shards``."""
+        if self.shards is None:
+            return [ROUTES_ALL]
+        return [routes_subject(k) for k in sorted(self.shards)]
+
     async def _subscribe(self) -> None:
-        """On the bus loop: an ordered push consumer from the message after the last one seen (new ones at first)."""
+        """On the bus loop: an ordered push consumer per subject followed, from the message after the last one seen
+        on it (new ones at first)."""
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
         if self.lost:
@@ -209,18 +260,32 @@ class BusExecutor:
         loop, queue = self._loop, self._queue
         assert loop is not None and queue is not None
 
-        async def on_message(msg: Any) -> None:
-            self.last_stream_seq = msg.metadata.sequence.stream
-            batch = int((msg.headers or {}).get("Arbscan-Seq", 0))
-            loop.call_soon_threadsafe(queue.put_nowait, (batch, msg.data))
+        def receiver(subject: str) -> Callable[[Any], Any]:
+            async def on_message(msg: Any) -> None:
+                seq = msg.metadata.sequence.stream
+                self._last_seq[subject] = seq
+                self.last_stream_seq = max(self.last_stream_seq, seq)
+                batch = int((msg.headers or {}).get("Arbscan-Seq", 0))
+                loop.call_soon_threadsafe(queue.put_nowait, (batch, msg.data))
+            return on_message
 
-        if self.last_stream_seq:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.last_stream_seq + 1)
-        else:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-        self._sub = await self.bus.js.subscribe(ROUTES_SUBJECT, stream=ROUTES_STREAM, cb=on_message, ordered_consumer=True,
-                                                config=config, idle_heartbeat=2.0)
-        logger.info("executor: following %s from %s", ROUTES_SUBJECT, self.last_stream_seq + 1 or "now")
+        for subject in self._subjects():
+            on_message = receiver(subject)
+
+            last = self._last_seq.get(subject, 0)
+            if last:
+                config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=last + 1)
+            else:
+                config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
+            old = self._subs.pop(subject, None)
+            if old is not None:
+                try:
+                    await old.unsubscribe()
+                except Exception:  # noqa: BLE001 - the old connection is gone already
+                    pass
+            self._subs[subject] = await self.bus.js.subscribe(subject, stream=ROUTES_STREAM, cb=on_message,
+                                                              ordered_consumer=True, config=config, idle_heartbeat=2.0)
+            logger.info("executor: following %s from %s", subject, last + 1 if last else "now")
         if self._following:
             self.say(self._following)
             self._following = ""
@@ -284,7 +349,7 @@ class BusExecutor:
         if state.merge is not None:
             for msg in state.merge.ready():
                 state.feed.apply(msg)
-        if state.n and len(state.reports) >= state.n:
+        if state.n and len(state.reports) >= len(state.followed):
             self._finish(state)
 
     def _open(self, run: str, body: dict[str, Any], n: int) -> RunFeed:
@@ -301,12 +366,30 @@ class BusExecutor:
         for exchange, assets in (meta.get("balances") or {}).items():
             fallback.setdefault(exchange, {}).update(assets)
         executors = self.make_executors(journal, markets, funding, fallback)
+        if self.shards is not None:  # other executors may trade these strategies on other shards: distinct trade ids
+            tag = "-s" + "_".join(str(k + 1) for k in sorted(self.shards))
+            for ex in executors:
+                venue = getattr(getattr(ex, "lifecycle", None), "venue", None)
+                if hasattr(venue, "trade_tag"):
+                    venue.trade_tag = tag
         hub = self._alerts(meta, journal, executors)
         feed = ExecutorFeed(executors, markets, funding, [hub] if hub is not None else ())
+        followed = frozenset(range(n)) if self.shards is None else self.shards & frozenset(range(n))
         state = RunFeed(run, meta.get("mode", "replay"), n, feed, journal, outbox,
-                        LineMerge(n) if meta.get("mode") == "replay" else None, hub=hub)
+                        LineMerge(n) if meta.get("mode") == "replay" else None, followed, hub=hub)
+        if state.merge is not None:
+            for k in set(range(n)) - followed:
+                state.merge.finish(k)  # not followed: nothing of it to wait for
+        if self.shards is not None and self.shards - followed:
+            self.say(f"arbscan: warning: run {run} has {n} shard(s); --shards names "
+                     + ", ".join(str(k + 1) for k in sorted(self.shards - followed)) + " beyond them")
+        if state.mode == "scan":  # a replay's facts come in its shards' messages ("c"), in line order
+            loop = self._loop or asyncio.get_event_loop()
+            state.share = FundingShare(self.bus, run, lambda set_id, facts: loop.call_soon_threadsafe(funding.set, facts))
+            state.share.start()
         self.runs[run] = state
-        self.say(f"arbscan: executor: trading run {run} ({state.mode}, {n} shard(s)) with "
+        some = "" if len(followed) == n else " (routes of shard(s) " + ", ".join(str(k + 1) for k in sorted(followed)) + ")"
+        self.say(f"arbscan: executor: trading run {run} ({state.mode}, {n} shard(s)){some} with "
                  + ", ".join(getattr(ex, "name", "?") for ex in executors))
         return state
 
@@ -370,6 +453,8 @@ class BusExecutor:
         for report in state.reports.values():
             for ex, skipped in zip(state.executors, report.skipped):
                 ex.skips.update(skipped)
+        if state.share is not None:
+            state.share.stop()
         if state.hub is not None:
             state.hub.close()  # its last alerts go out and are audited into the run's journal before its end
         state.journal.flush()

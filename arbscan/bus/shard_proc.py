@@ -14,6 +14,9 @@ restarted replay shard sends the very batches it sent before, under the same ids
 journal consumer drop what was already stored. A scan shard is not repeatable: each of its processes
 sends under a name of its own (``shard2@host-pid-time``).
 
+A scan's shard 1 also asks the venues for the funding facts of every symbol's assets, journals them and
+shares them with the run's other shards and executors (``arbscan.bus.funding``).
+
 The shards send every route some configured ``[[strategies]]`` entry accepts, and book updates for the
 largest ``latency_ms`` among them: give the shards the executor's strategies.
 """
@@ -34,9 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from arbscan.bus.connection import Bus
+from arbscan.bus.funding import FundingShare
 from arbscan.bus.heartbeat import Heartbeat
 from arbscan.bus.outbox import BusOutbox
-from arbscan.bus.subjects import JOURNAL_SUBJECT, ROUTES_SUBJECT
+from arbscan.bus.subjects import JOURNAL_SUBJECT, routes_subject
 from arbscan.config.settings import Settings
 from arbscan.errors import BadInput
 from arbscan.parallel.shard import ReplayShardSpec, ShardReport, run_replay_shard
@@ -105,7 +109,7 @@ def _outboxes(bus: Bus, run: str, producer: str, k: int, n: int, settings: Setti
     bound = settings.bus.buffer_rows if settings.bus is not None else 100_000
     journal = BusOutbox(bus, JOURNAL_SUBJECT, run, producer, kind="journal", bound=bound,
                         when_full="keep" if live else "wait", header=header)
-    routes = BusOutbox(bus, ROUTES_SUBJECT, run, producer, kind="routes", bound=ROUTES_BOUND,
+    routes = BusOutbox(bus, routes_subject(k), run, producer, kind="routes", bound=ROUTES_BOUND,
                        when_full="drop" if live else "wait", header=header)
     return journal, routes
 
@@ -279,10 +283,22 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
                               "window_ms": _window_ms(settings), "alerts": bool(settings.alerts)})
     events = _ScanEvents(routes, on_unreachable, journal)
     control_in, control_out = pipe()
+    asks = k == 0 and sc.transfer_refresh_s > 0  # shard 1 asks the venues for every symbol's funding facts
     spec = ScanShardSpec(k, shard_map.shards, settings, None, None, parts.build_adapters, _strategies(settings),
                          _window_ms(settings), episodes=bool(settings.alerts), driver_options=dict(parts.DRIVER_OPTIONS),
-                         status_s=sc.status_interval_ms / 1000)
+                         status_s=sc.status_interval_ms / 1000, ask_funding=asks)
     loop = asyncio.get_running_loop()
+
+    def facts_from_bus(set_id: int, facts: Any) -> None:  # on the bus loop: to the shard's scanner, on this loop
+        def give() -> None:
+            try:
+                control_out.put(("funding", facts, set_id))
+            except Closed:
+                pass
+
+        loop.call_soon_threadsafe(give)
+
+    share = FundingShare(bus, run, facts_from_bus).start()
 
     def stop() -> None:
         try:
@@ -302,13 +318,16 @@ async def run_scan_shard_on_bus(settings: Settings, shard: tuple[int, int], *, r
 
     beat = Heartbeat(bus, run, k, n, "scan", info).start()
     try:
-        report = await run_scan_shard(spec, journal, events, control_in)
+        report = await run_scan_shard(spec, journal, events, control_in, share.publish if asks else None)
         events.put(report)
         journal.announce("end", {"status": "ok", "events": report.book_events})
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await loop.run_in_executor(None, _close, (journal, routes), bus, say)
+        if asks:
+            await loop.run_in_executor(None, share.flush, 5.0)
     finally:
+        share.stop()
         beat.stop()
         bus.close()
         control_in.close()

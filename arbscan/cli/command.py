@@ -205,12 +205,21 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=int, default=None, metavar="ID", help="the run to show (default: the newest)")
     p.add_argument("--listen", default=None, metavar="HOST:PORT",
                    help="where to serve (default: [web] listen, 127.0.0.1:8765; another than loopback needs ARBSCAN_WEB_TOKEN)")
+    bus_flag(p)
 
 
 def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from arbscan.web import serve_journal
 
-    return serve_journal(settings.web, settings.scanner.db, args.run, args.listen)
+    if settings.bus is None or not settings.bus.url:
+        return serve_journal(settings.web, settings.scanner.db, args.run, args.listen)
+    from arbscan.bus.commands import ShardWatch
+
+    watch = ShardWatch(settings)
+    try:
+        return serve_journal(settings.web, settings.scanner.db, args.run, args.listen, shards=watch)
+    finally:
+        watch.close()
 
 
 # -- resume ------------------------------------------------------------------------------------

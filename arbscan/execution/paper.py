@@ -231,14 +231,15 @@ class PaperVenue:
         self.run_id = run_id  # a callable: the run the trade ids are named after
         self.halt = halt  # the kill switch's: an illegal order move halts this strategy, as live
         self.books: dict[tuple[str, str], BookSnapshot] = {}
+        self.trade_tag = ""  # set where several executors trade one strategy (execute --shards): ids stay distinct
         self._seq = 0
 
     # -- what the lifecycle asks ---------------------------------------------------------
 
     def trade_id(self) -> str:
-        """``paper-<run>-<strategy>-<n>``."""
+        """``paper-<run>-<strategy>-<n>`` (``paper-<run>-<strategy><tag>-<n>`` with a ``trade_tag``)."""
         self._seq += 1
-        return f"paper-{self.run_id()}-{self.name}-{self._seq}"
+        return f"paper-{self.run_id()}-{self.name}{self.trade_tag}-{self._seq}"
 
     def client_id(self, trade_id: str, role: str) -> str:
         """``<trade id>-<role>``."""

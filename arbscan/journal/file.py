@@ -102,9 +102,11 @@ def foreign_database(path: str | Path) -> str | None:
     except sqlite3.Error:
         return None  # cannot be told here: opening it for real names the SQLite error
     try:
+        conn.execute("BEGIN")  # one read snapshot: a journal being created is never seen half before, half after a commit
         (app_id,) = conn.execute("PRAGMA application_id").fetchone()
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        conn.execute("COMMIT")
     except sqlite3.Error:
         return None  # damaged, locked, ...: opening it for real names the SQLite error
     finally:

@@ -36,23 +36,11 @@ class ScannerTables:
 
     def record_funnel(self, funnels: Iterable[Any], now: float | None = None) -> None:
         """Queue the current counts of each route (``arbscan.scan.records.RouteFunnel``) into ``funnel``, stamped ``now``."""
-        updated = time.time() if now is None else now
-        rows = []
-        for f in funnels:
-            row = f.as_row()
-            row["updated"] = updated
-            rows.append(row)
-        self.upsert_many("funnel", rows, pk=FUNNEL_KEY)
+        self.upsert_many("funnel", _stamped(funnels, now), pk=FUNNEL_KEY)
 
     def record_cross_funnel(self, funnels: Iterable[Any], now: float | None = None) -> None:
         """Queue the counts of each cross-quote route (``arbscan.scan.crossquote.CrossFunnel``) into ``cross_funnel``."""
-        updated = time.time() if now is None else now
-        rows = []
-        for f in funnels:
-            row = f.as_row()
-            row["updated"] = updated
-            rows.append(row)
-        self.upsert_many("cross_funnel", rows, pk=CROSS_FUNNEL_KEY)
+        self.upsert_many("cross_funnel", _stamped(funnels, now), pk=CROSS_FUNNEL_KEY)
 
     def record_funding(self, facts: Any, ts: float | None, set_id: int) -> None:
         """Queue one set of funding facts (an ``arbscan.funding.facts.AssetFunding``) as rows of ``funding``."""
@@ -61,3 +49,9 @@ class ScannerTables:
     def record_venue_stats(self, stats: Iterable[Any]) -> None:
         """Queue the feed statistics of each book (``arbscan.scan.records.FeedStats``) into ``venue_stats``."""
         self.upsert_many("venue_stats", [s.as_row() for s in stats], pk=VENUE_STATS_KEY)
+
+
+def _stamped(funnels: Iterable[Any], now: float | None) -> list[dict[str, Any]]:
+    """Each funnel's row with ``updated`` = ``now`` (default: the wall clock)."""
+    updated = time.time() if now is None else now
+    return [{**f.as_row(), "updated": updated} for f in funnels]

@@ -10,7 +10,9 @@ every number of shards:
   the executors' copies of the books, and the copy is replaced;
 * a route's other books replace the executors' copies only when they are a different version (the
   line of the update they were built from): a copy from which a paper fill took liquidity stays as
-  it is until that book's next update, as in one process;
+  it is until that book's next update, as in one process; an other book sent before comes as its
+  key and version only (a route whose executors do not hold that version is not traded: its message
+  was lost);
 * the routes go to ``on_opportunity`` in the shard's order; a watermark goes to ``on_tick`` (trades
   due by then settle); the end of the stream to ``on_close``;
 * an episode event goes to the episode listeners (an alert hub) after the executors settled what one
@@ -84,6 +86,7 @@ class ExecutorFeed:
         self.versions: dict[tuple[str, str], int] = {}  # version of the executors' copy of each book
         self.last_t: float | None = None
         self.routes = 0
+        self.unheld = 0  # routes not traded: their other book's message was lost
 
     def apply(self, msg: tuple[Any, ...]) -> None:
         """Handle one message (``m``, ``r``, ``b``, ``w``, ``a`` or ``c``; see ``arbscan.parallel.shard``)."""
@@ -100,10 +103,19 @@ class ExecutorFeed:
         elif kind == "r":
             _, line, t, book, others, opps = msg
             self._book(book, line, t)
+            held = True
             for other, version in others:
-                if self.versions.get((other.exchange, other.symbol)) != version:
+                if type(other) is tuple:  # a book the shard sent before: the executors hold that version
+                    held = held and self.versions.get(other) == version
+                elif self.versions.get((other.exchange, other.symbol)) != version:
                     self._book(other, version, t)
             self.routes += len(opps)
+            if not held:  # a message with that book was lost (a scan shard drops while NATS is away)
+                self.unheld += len(opps)
+                if self.unheld == len(opps):
+                    logger.warning("executor: a route's other book was never received (messages lost while NATS was "
+                                   "away); such routes are not traded")
+                return
             for opp in opps:
                 for ex in self.executors:
                     ex.on_opportunity(opp, t)

@@ -8,10 +8,14 @@ each carrying its line in the replay file (in ``scan``, an arrival number), in t
 * ``("m", line, market)`` — a market of one of its symbols;
 * ``("r", line, t, book, others, opportunities)`` — a book event at ``t`` that made live routes which
   some strategy's filters (symbols, venues) accept: the event's book, the other books of those routes
-  as ``(book, version)`` (version: the line of the update the book was built from), the routes;
-* ``("b", line, t, book)`` — a later update of a book on a symbol a route was sent on, for
-  ``window_ms`` of event time after it (the largest ``latency_ms``): paper fills need the books as
-  they are when the orders arrive;
+  as ``(book, version)`` (version: the line of the update the book was built from), the routes; an
+  other book this shard has already sent at that version (in an ``r`` or ``b`` message, or as an other
+  book) goes as ``((exchange, symbol), version)`` instead: the executor holds it, and is spared
+  reading it again (half of a route message's decoding: BENCHMARKS.md section 7c);
+* ``("b", line, t, book)`` — a later update of a book of a venue a route was sent on (its buy or sell
+  venue, on its symbol), for ``window_ms`` of event time after it (the largest ``latency_ms``): paper
+  fills need the books of a trade's two venues as they are when the orders arrive (the symbol's other
+  venues' updates are not sent: at 20 venues they were most of what an executor read, BENCHMARKS.md 7c);
 * ``("w", line, t, fraction, book_events)`` — a watermark: every line up to ``line`` is done (``t``
   is the time of the last book line, any symbol's); sent every few hundred lines, at the first book
   line and at the end. The executor merges the shards' messages by line number with them.
@@ -66,7 +70,8 @@ class ExecutionTap:
         self.line = 0
         self.out: list[tuple[Any, ...]] = []
         self.versions: dict[tuple[str, str], int] = {}  # (exchange, symbol) -> line of the update of the book held
-        self.until_us: dict[str, int] = {}  # symbol -> end of its window (micros), while one is open
+        self.sent: dict[tuple[str, str], int] = {}  # (exchange, symbol) -> version of the book last sent to the executor
+        self.until_us: dict[tuple[str, str], int] = {}  # (exchange, symbol) -> end of its window (micros), while open
         self.sent_markets: dict[tuple[str, str], Market] = {}
         self.skipped: list[Counter[str]] = [Counter() for _ in strategies]  # routes no strategy takes, by reason
         self._book: BookSnapshot | None = None
@@ -103,21 +108,32 @@ class ExecutionTap:
             self._opps.clear()
             self._ensure_market((book.exchange, symbol))
             others: dict[str, tuple[BookSnapshot, int]] = {}
+            sent = self.sent
             for opp in opps:
                 for ex in (opp.buy_exchange, opp.sell_exchange):
                     if ex != book.exchange and ex not in others:
                         key = (ex, symbol)
                         self._ensure_market(key)
-                        others[ex] = (self.scanner.books[key], self.versions.get(key, -1))
+                        version = self.versions.get(key, -1)
+                        if sent.get(key) == version:
+                            others[ex] = (key, version)  # the executor has this very book already
+                        else:
+                            others[ex] = (self.scanner.books[key], version)
+                            sent[key] = version
+            sent[(book.exchange, symbol)] = self.line
             self.out.append(("r", self.line, t, book, tuple(others.values()), opps))
-            self.until_us[symbol] = micros(t) + self.window_us
+            until = micros(t) + self.window_us
+            for opp in opps:
+                self.until_us[(opp.buy_exchange, symbol)] = self.until_us[(opp.sell_exchange, symbol)] = until
             return
-        until = self.until_us.get(symbol)
+        key = (book.exchange, symbol)
+        until = self.until_us.get(key)
         if until is not None:
             if micros(t) <= until:
+                self.sent[key] = self.line
                 self.out.append(("b", self.line, t, book))
             else:
-                del self.until_us[symbol]
+                del self.until_us[key]
 
     def episode_opened(self, episode: Episode, t: float) -> None:
         """An episode opened (an alert hub in the parent hears of it): sent as it is now."""

@@ -14,7 +14,11 @@ rows going to the journal writer. To the parent it sends, on its events channel:
 * ``("u", seq, venue, message, retry_in)``: a venue could not be reached (the parent prints it once);
 * at the end its ``arbscan.parallel.shard.ShardReport``.
 
-From the parent it takes ``("balances", exchange, {asset: free})`` (they cap sizes) and ``("stop",)``.
+From the parent it takes ``("balances", exchange, {asset: free})`` (they cap sizes), ``("funding", facts)`` or
+``("funding", facts, set_id)`` (facts another process asked for and journaled; with a set id, this shard's own
+sets, should it ask, are numbered after it) and ``("stop",)``. With ``ask_funding`` the shard asks the venues
+for the funding facts of every ``scanner.symbols`` entry's assets itself and journals them, as the parent of
+``--workers`` does (shard 1 on the bus: ``arbscan.bus.funding``).
 A restarted shard gets the funnel and feed figures its predecessor journaled (``resume``), so counts
 go on rather than start again.
 """
@@ -81,6 +85,25 @@ class ScanShardSpec:
     driver_options: Mapping[str, Any] = field(default_factory=dict)
     status_s: float = 1.0
     tick_s: float = 0.1
+    ask_funding: bool = False  # ask the venues for the funding facts of every scanner.symbols asset (the bus's shard 1)
+
+
+class _AskingDriver(ShardDriver):
+    """A shard driver that asks the venues for the funding facts of every scanned symbol's assets, not only its own."""
+
+    def _assets(self, name: str) -> list[str]:
+        return list(dict.fromkeys(a for sym in self.scanner_symbols for a in sym.split("/")))
+
+
+class _Announce:
+    """A scanner listener that hands every set of funding facts the scanner took to ``publish(set_id, facts)``."""
+
+    def __init__(self, scanner: Scanner, publish: Callable[[int, Any], None]) -> None:
+        self.scanner = scanner
+        self.publish = publish
+
+    def on_funding(self, facts: Any, t: float | None) -> None:
+        self.publish(self.scanner.funding_sets, facts)
 
 
 class LiveTap(ExecutionTap):
@@ -117,8 +140,12 @@ class LiveTap(ExecutionTap):
             self.send(out)
 
 
-async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, control: Inbox) -> ShardReport:
-    """Run one live shard until the parent says stop (or is gone); returns its report."""
+async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, control: Inbox,
+                         on_funding: Callable[[int, Any], None] | None = None) -> ShardReport:
+    """Run one live shard until the parent says stop (or is gone); returns its report.
+
+    ``on_funding(set_id, facts)``: every set of funding facts this shard's scanner takes (``ask_funding``), as journaled.
+    """
     started, cpu_started = time.perf_counter(), time.process_time()
     sc = spec.settings.scanner
     symbols = spec.shards[spec.index]
@@ -154,10 +181,15 @@ async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, c
             scanner.episode_listeners.append(tap)
     adapters = spec.build_adapters(spec.settings)
     options = dict(spec.driver_options)
-    options["funding_refresh_s"] = 0  # the parent asks the venues (with keys a private call) and sends the facts
-    driver = ShardDriver(scanner, adapters, symbols, depth=sc.book_depth,
-                         on_unreachable=lambda venue, message, retry: send([numbered("u", venue, message, retry)]),
-                         **options)
+    # the parent (or the bus's shard 1) asks the venues, with keys a private call, and sends the facts
+    options["funding_refresh_s"] = sc.transfer_refresh_s if spec.ask_funding else 0
+    driver_class = _AskingDriver if spec.ask_funding else ShardDriver
+    driver = driver_class(scanner, adapters, symbols, depth=sc.book_depth,
+                          on_unreachable=lambda venue, message, retry: send([numbered("u", venue, message, retry)]),
+                          **options)
+    driver.scanner_symbols = tuple(sc.symbols)
+    if on_funding is not None:
+        scanner.listeners.append(_Announce(scanner, on_funding))
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, driver.stop.set)
 
@@ -171,8 +203,10 @@ async def run_scan_shard(spec: ScanShardSpec, journal: Outbox, events: Outbox, c
         for msg in messages:
             if msg[0] == "balances":
                 scanner.balances[msg[1]] = dict(msg[2])
-            elif msg[0] == "funding":  # journaled by the parent, which asked for them
+            elif msg[0] == "funding":  # journaled by the parent (or the bus's shard 1), which asked for them
                 scanner.funding.set(msg[1])
+                if len(msg) > 2:
+                    scanner.funding_sets = max(scanner.funding_sets, msg[2])
             elif msg[0] == "stop":
                 driver.stop.set()
 

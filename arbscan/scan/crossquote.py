@@ -309,13 +309,8 @@ class CrossQuoteRoutes:
             self._close(key, t, reason, detail)
 
     def _close(self, key: CrossRoute, t: float, reason: str, detail: str | None) -> None:
-        ep = self.episodes.pop(key)
-        ep.closed_at = t
-        ep.close_reason = reason
-        ep.close_detail = detail
+        self.episodes.pop(key).close(t, reason, detail, self.store)
         self.closed += 1
-        if self.store is not None:
-            self.store.record_episode(ep)
 
 
 def _first_unit_bps(buy: BookSnapshot, sell: BookSnapshot, conv: BookSnapshot, bm: Market, sm: Market,

@@ -82,12 +82,8 @@ class OpenEpisodes:
     def close(self, route: Route, t: float, reason: str, detail: str | None) -> None:
         """Close the route's open episode at ``t`` for ``reason`` (and ``detail``), journal it, tell listeners."""
         ep = self.open.pop(route)
-        ep.closed_at = t
-        ep.close_reason = reason
-        ep.close_detail = detail
+        ep.close(t, reason, detail, self.store)
         self.closed += 1
-        if self.store is not None:
-            self.store.record_episode(ep)
         for listener in self.listeners:
             call_listener(listener, "episode_closed", ep, t)
         logger.debug(

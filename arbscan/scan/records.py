@@ -55,6 +55,14 @@ class Episode:
         """(symbol, buy_exchange, sell_exchange)."""
         return (self.symbol, self.buy_exchange, self.sell_exchange)
 
+    def close(self, t: float, reason: str, detail: str | None, store: Any) -> None:
+        """End the episode at ``t`` for ``reason`` (and ``detail``) and queue its row in ``store`` (None: no journal)."""
+        self.closed_at = t
+        self.close_reason = reason
+        self.close_detail = detail
+        if store is not None:
+            store.record_episode(self)
+
     def observe(self, opp: Opportunity, t: float, transfer: TransferFigures | None = None) -> None:
         """Count one more live evaluation; keep the figures of the most profitable one."""
         self.observations += 1

@@ -135,7 +135,7 @@ class Scanner:
         self.require_transferable = require_transferable
         self.rebalance_batch = rebalance_batch
         self.transfers = RouteTransfers(self.funding, self.markets)  # verdicts per route; executors ask it too
-        self._funding_sets = 0
+        self.funding_sets = 0  # sets of funding facts journaled so far (their set_id)
         self.books: dict[tuple[str, str], BookSnapshot] = {}
         self._by_symbol: dict[str, dict[str, BookSnapshot]] = {}
         self._open = OpenEpisodes(self._max_age, self.books, store)
@@ -193,8 +193,8 @@ class Scanner:
         merged = self.funding.set(facts)
         when = t if t is not None else self.clock
         if self.store is not None:
-            self._funding_sets += 1
-            self.store.record_funding(merged, when, self._funding_sets)
+            self.funding_sets += 1
+            self.store.record_funding(merged, when, self.funding_sets)
         for listener in self.listeners:
             if hasattr(listener, "on_funding"):
                 call_listener(listener, "on_funding", merged, when)

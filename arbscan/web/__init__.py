@@ -63,8 +63,10 @@ def workers_server(config: WebConfig, listen: str, view: Any, db: Any, run_id: i
     return _server(config, listen, Source(title, workers.pages, db, run_id, workers=workers, clock=workers.now), secrets_)
 
 
-def serve_journal(config: WebConfig, db: Any, run_id: int | None, listen: str | None) -> int:
+def serve_journal(config: WebConfig, db: Any, run_id: int | None, listen: str | None, shards: Any = None) -> int:
     """``arbscan serve``: the pages of one run of the journal ``db`` (default: its newest), until Ctrl-C.
+
+    ``shards`` (``serve --bus``: a ``ShardWatch``) adds the bus's live shards to the Venues page.
 
     ``BadInput`` for a journal that cannot be read, a run it does not hold, or a refused address.
     """
@@ -88,7 +90,7 @@ def serve_journal(config: WebConfig, db: Any, run_id: int | None, listen: str | 
         raise BadInput(f"journal {str(db)!r} holds no run yet")
     chosen = run_id if run_id is not None else newest
     server = _server(config, listen or config.listen, Source(f"journal {db} (run {chosen})", None, db, chosen,
-                                                             journal_only=True))
+                                                             journal_only=True, shards=shards))
 
     async def main() -> None:
         stop = asyncio.Event()

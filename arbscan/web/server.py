@@ -40,6 +40,7 @@ from arbscan.config.web import TOKEN_ENV, WebConfig, is_loopback, listen_address
 from arbscan.errors import BadInput
 from arbscan.report.format import utc
 from arbscan.web import journal as journal_pages
+from arbscan.web.state import heartbeat_rows
 
 __all__ = ["WebServer", "WebThread", "Source", "web_token", "check_listen", "known_secrets", "SECURITY_HEADERS",
            "PAGES"]
@@ -111,6 +112,14 @@ class Source:
     journal_only: bool = False
     workers: Any = None  # a WorkersState: routes' funnels come from the journal, the rest from the shards
     clock: Callable[[], float] | None = None  # the run's event clock (a replay's is its file's); None: from the journal
+    shards: Callable[[], tuple[list[dict[str, Any]], str]] | None = None  # serve --bus: live heartbeats, or why none
+
+    def read_shards(self) -> dict[str, Any]:
+        """The bus's live shards as the Venues page lists them (runs on a worker thread: it waits for NATS)."""
+        if self.shards is None:
+            return {}
+        beats, note = self.shards()
+        return {"shards": heartbeat_rows(beats, time.time()), "shards_note": note}
 
     def read_journal(self) -> dict[str, Any]:
         """The journal's part of the state (runs on a worker thread)."""
@@ -361,6 +370,11 @@ class WebServer:
                     self._journal = await loop.run_in_executor(None, self.source.read_journal)
                 except Exception:  # noqa: BLE001
                     logger.exception("web view: journal read failed")
+            if self.source.shards is not None:
+                try:
+                    self._journal = {**self._journal, **await loop.run_in_executor(None, self.source.read_shards)}
+                except Exception:  # noqa: BLE001
+                    logger.exception("web view: the bus's shards not read")
             await asyncio.sleep(JOURNAL_EVERY_S)
 
     async def _on_startup(self, app: web.Application) -> None:

@@ -25,7 +25,7 @@ from arbscan.model import BookSnapshot, Market, Route
 from arbscan.report.format import age, amount, bps, money, utc, when
 from arbscan.web.journal import NOT_LIVE_REASONS, episode_row, quote_of
 
-__all__ = ["ScanState", "WorkersState", "venue_rows", "episode_of"]
+__all__ = ["ScanState", "WorkersState", "venue_rows", "episode_of", "shard_rows", "heartbeat_rows"]
 
 _BPS = Decimal(10000)
 _ONE = Decimal(1)
@@ -76,7 +76,8 @@ def venue_rows(venues: Mapping[str, Any], books: Iterable[tuple[tuple[str, str],
         ask = getattr(adapter, "rate_limit_headroom", None)
         if callable(ask):
             try:
-                headroom = str(ask())
+                told = ask()
+                headroom = str(told) if told else ""
             except Exception:  # noqa: BLE001 - a figure the adapter cannot give is left out, never the page
                 headroom = ""
         limited = getattr(st, "rate_limited", 0) if st is not None else 0
@@ -90,6 +91,30 @@ def venue_rows(venues: Mapping[str, Any], books: Iterable[tuple[tuple[str, str],
             "last_error": error.splitlines()[0][:300] if error else "",
             "down_for": age(time.monotonic() - st.down_since) if st is not None and st.down_since else "",
         })
+    return rows
+
+
+def shard_rows(statuses: Mapping[int, Any]) -> list[dict[str, Any]]:
+    """One row per shard of ``scan --workers N`` (its latest status report): what the Venues page's Shards table shows."""
+    of = len(statuses)
+    rows = []
+    for index, st in sorted(statuses.items()):
+        rows.append({"shard": f"{index + 1}/{of}", "run": "", "host": "this host", "pid": "", "mode": "scan",
+                     "up": "", "events": f"{st.events:,}", "books": f"{len(st.books):,}",
+                     "open_episodes": f"{len(st.open_episodes):,}", "held": ""})
+    return rows
+
+
+def heartbeat_rows(beats: Iterable[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+    """One row per shard alive on the bus (its heartbeat, as ``arbscan status --bus`` reads them)."""
+    rows = []
+    for b in beats:
+        since = b.get("since")
+        rows.append({"shard": f"{b.get('shard', '?')}/{b.get('of', '?')}", "run": str(b.get("run", "")),
+                     "host": str(b.get("host", "")), "pid": str(b.get("pid", "")), "mode": str(b.get("mode", "")),
+                     "up": age(max(0.0, now - float(since))) if isinstance(since, (int, float)) else "",
+                     "events": f"{int(b.get('events', 0) or 0):,}", "books": "", "open_episodes": "",
+                     "held": f"{int(b.get('held_rows', 0) or 0):,}"})
     return rows
 
 
@@ -252,5 +277,6 @@ class WorkersState:
                            "open_episodes": f"{len(open_eps):,}", "closed_episodes": f"{totals.episodes_closed:,}",
                            "shards": f"{len(v.statuses):,}"},
                 "routes": routes, "venues": venue_rows(v.venues, list(ts.items()), {}, now),
+                "shards": shard_rows(v.statuses),
                 "episodes": {"open": [episode_of(e, now) for e in sorted(open_eps, key=lambda e: e.first_seen)],
                              "recent": None}}

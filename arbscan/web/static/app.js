@@ -141,6 +141,16 @@
         String(v.reconnects), String(v.checksum_failures), String(v.untrue_refused), {text: v.rate_limit},
         {text: v.last_error, cls: "text"}];
     }, function (v) { return v.state; });
+    var box = document.getElementById("shards-box");
+    var shards = state.shards;
+    box.hidden = !shards;
+    if (!shards) return;
+    document.getElementById("shards-note").textContent =
+      state.shards_note || (shards.length ? "" : "no shard alive (no heartbeat in the last 5 s)");
+    fillTable("shards", shards, function (r) {
+      return [{text: r.shard}, {text: r.run}, {text: r.host}, r.pid, {text: r.mode}, r.up, r.events, r.books,
+        r.open_episodes, r.held];
+    });
   }
 
   function renderEpisodes() {
