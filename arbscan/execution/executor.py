@@ -38,8 +38,8 @@ from arbscan.errors import TradingHalted
 from arbscan.model import ZERO, BookSnapshot, Market, Opportunity, Route
 from arbscan.execution.risk import KillSwitch
 from arbscan.execution.strategy import StrategyRules
-from arbscan.execution.trades import EACH_TRADE, Lifecycle, Outcome, PairedTrade
 from arbscan.execution.strategy import quote_cap, size_cross
+from arbscan.execution.trades import EACH_TRADE, Lifecycle, Outcome, PairedTrade
 from arbscan.funding.transfers import BLOCKED
 
 __all__ = ["Executor", "ExecutorListener", "Startup", "RECENT_TRADES"]
@@ -187,19 +187,8 @@ class Executor:
         return left if left > 0 else ZERO
 
     def _gate(self, opp: Opportunity, t: float) -> Opportunity | None:
-        if not self.started:
-            return self._skip("starting")
-        if self.kill.refused is not None:
-            return self._skip("refused")
-        if self.kill.halted:
-            if self.kill.cleared():
-                logger.warning("halt cleared by 'arbscan resume'; reconciling before trading again")
-                self.risk.consecutive_failures = 0
-                self.started = False
-                self.startup.restart(self._trading_may_start)
-            return self._skip("halted")
-        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
-            return self._skip("busy")
+        if not self._gate_common():
+            return None
         symbol, buy_ex, sell_ex = opp.symbol, opp.buy_exchange, opp.sell_exchange
         if not (self.trades_on(buy_ex) and self.trades_on(sell_ex)):
             return self._skip("venue")
@@ -218,11 +207,19 @@ class Executor:
         plan = self.risk.fit(decision.opportunity, bm, sm)
         if plan is None:
             return self._skip("risk")
-        why = self.risk.refuse(plan, self.monotonic())
+        why = self.risk.refuse(plan, self.monotonic(), self._order_venues(plan))
         if why is not None:
             logger.info("trade refused by risk limits: %s", why)
             return self._skip("risk")
         return plan
+
+    def _order_venues(self, plan: Any) -> tuple[str, ...]:
+        """The venues a trade on ``plan`` sends orders to: its two legs' and, converting each trade, the conversion's."""
+        venues = (plan.buy_exchange, plan.sell_exchange)
+        conversion = getattr(plan, "conversion_exchange", None)
+        if conversion is not None and self.strategy.convert == EACH_TRADE:
+            venues += (conversion,)
+        return tuple(dict.fromkeys(venues))
 
     def _gate_common(self) -> bool:
         """The first checks of both sequences (start, refused keys, the halt, in flight); False: skipped."""
@@ -246,8 +243,7 @@ class Executor:
             return None
         buy_ex, sell_ex = opp.buy_exchange, opp.sell_exchange
         conv_key = (opp.conversion_exchange, opp.conversion_symbol)
-        venues = (buy_ex, sell_ex) + ((conv_key[0],) if self.strategy.convert == EACH_TRADE else ())
-        if not all(self.trades_on(v) for v in venues):
+        if not all(self.trades_on(v) for v in self._order_venues(opp)):
             return self._skip("venue")
         keys = ((buy_ex, opp.symbol), (sell_ex, opp.sell_symbol), conv_key)
         bm, sm, cm = (self.markets.get(k) for k in keys)
@@ -270,7 +266,7 @@ class Executor:
         plan = self.risk.fit_cross(decision.opportunity, resize)
         if plan is None:
             return self._skip("risk")
-        why = self.risk.refuse(plan, self.monotonic())
+        why = self.risk.refuse(plan, self.monotonic(), self._order_venues(plan))
         if why is not None:
             logger.info("trade refused by risk limits: %s", why)
             return self._skip("risk")
@@ -349,7 +345,7 @@ class Executor:
             raise TradingHalted("start-up reconciliation has not run: await start() first")
         if self.kill.halted:
             raise TradingHalted(f"trading is halted: {self.kill.why()}")
-        why = self.risk.refuse(opp, self.monotonic())
+        why = self.risk.refuse(opp, self.monotonic(), self._order_venues(opp))
         if why is not None:
             self._skip("risk")
             logger.warning("trade refused by risk limits: %s", why)

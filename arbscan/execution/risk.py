@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -63,8 +63,12 @@ class RiskLimits:
         """Absolute base of ``base`` held as kept inventory, summed over trades (signed sum, then abs)."""
         return abs(sum((v for (sym, _), v in self.inventory.items() if sym.partition("/")[0] == base), ZERO))
 
-    def refuse(self, opp: Opportunity, now: float) -> str | None:
-        """Why ``opp`` may not be traded now (None: it may): notional, exposure or order rate."""
+    def refuse(self, opp: Opportunity, now: float, venues: Iterable[str] | None = None) -> str | None:
+        """Why ``opp`` may not be traded now (None: it may): notional, exposure or order rate.
+
+        ``venues``: where the trade sends orders (default its two legs'; a cross-quote trade that
+        converts each trade adds the conversion's venue).
+        """
         cfg = self.config
         notional = opp.amount * opp.buy_limit
         if notional > cfg.max_notional_per_trade:
@@ -75,8 +79,7 @@ class RiskLimits:
             worst = self.exposure(base) + opp.amount
             if worst > cap:
                 return f"{base} exposure could reach {worst}, above max_exposure {cap}"
-        venues = (opp.buy_exchange, opp.sell_exchange, getattr(opp, "conversion_exchange", None))  # a cross-quote third leg
-        for venue in dict.fromkeys(v for v in venues if v is not None):
+        for venue in dict.fromkeys(venues if venues is not None else (opp.buy_exchange, opp.sell_exchange)):
             if self.orders_last_minute(venue, now) + 1 > cfg.max_orders_per_minute:
                 return f"{venue}: max_orders_per_minute {cfg.max_orders_per_minute} reached"
         return None
@@ -145,7 +148,7 @@ class NoLimits:
 
     consecutive_failures = 0
 
-    def refuse(self, opp: Opportunity, now: float) -> str | None:
+    def refuse(self, opp: Opportunity, now: float, venues: Iterable[str] | None = None) -> str | None:
         """Never refuses."""
         return None
 

@@ -165,9 +165,8 @@ class PairedTrade:
             row["sell_symbol"] = self.sell_symbol
             row["conversion"] = f"{venue}:{symbol}"
             row["convert"] = self.convert_mode
-            if self.buy is not None and self.sell is not None:
-                row["sell_proceeds"] = self.sell.quote_flow  # in Q2
-                row["conversion_filled"] = self.convert.filled if self.convert is not None else ZERO
+            if self.buy is not None and self.sell is not None:  # sell_proceeds (above) is in Q2 here
+                row["conversion_filled"] = self.convert.filled if self.convert is not None else None
                 row["conversion_proceeds"] = cross_flows(self)[2]
                 row["quote_imbalance"] = self.quote_imbalance
                 row["quote_imbalance_value"] = self.quote_imbalance_value
@@ -234,18 +233,49 @@ def _cross_pnl(trade: PairedTrade, residual: Decimal) -> Decimal:
     """Q1 PnL of a cross-quote trade: the buy leg, the Q1 the conversion gave and the Q2 left at its value.
 
     As :func:`realised_pnl`, only the matched amount counts: a long residual takes the buy leg pro
-    rata, a short one the sell side (conversion and Q2 left) pro rata.
+    rata, a short one the sell side (conversion and Q2 left) pro rata. Q2 left that could not be
+    valued (no conversion book deep enough, as at start-up) is carried at its cost: the buy leg
+    counts only for the share of the Q2 that was converted.
     """
     buy, sell = trade.buy, trade.sell
     assert buy is not None and sell is not None
-    others, _, converted = cross_flows(trade)
+    others, left, converted = cross_flows(trade)
     bought = buy.quote_flow
-    sold = converted + (trade.quote_imbalance_value or ZERO)
+    value = trade.quote_imbalance_value
+    if left > 0 and value is None:
+        taken = _q2_converted(trade)
+        bought = bought * taken / (taken + left)
+    sold = converted + (value or ZERO)
     if residual > 0 and buy.filled:
         bought = bought * (buy.filled - residual) / buy.filled
     elif residual < 0 and sell.filled:
         sold = sold * (sell.filled + residual) / sell.filled
     return others + bought + sold
+
+
+def _q2_converted(trade: PairedTrade) -> Decimal:
+    """The Q2 a cross-quote trade's conversion leg took (0 without one)."""
+    c = trade.convert
+    if c is None or not c.filled:
+        return ZERO
+    return c.filled if c.req.side is Side.SELL else ZERO - c.quote_flow
+
+
+def _q2_note(trade: PairedTrade, left: Decimal) -> tuple[str, bool]:
+    """What a cross-quote trade says about the Q2 it left, and whether that is a Q2 imbalance.
+
+    ``hold`` keeps the Q2 by design; with ``each_trade`` a conversion leg that filled what it was
+    asked leaves only the remainder below one conversion step; anything else (refused, partly
+    filled, never sent, below the conversion's minimums) is a Q2 imbalance, never resent.
+    """
+    where = f"{left} {trade.sell_quote} on {trade.opp.sell_exchange}"
+    if trade.convert_mode == HOLD:
+        return f"{where} held (convert = hold)", False
+    c = trade.convert
+    if c is not None and c.status is OrderStatus.FILLED and c.filled == c.req.amount:
+        return f"{where} left below one conversion step", False
+    done = "no conversion leg" if c is None else f"conversion {c.client_id} {c.status.value}, filled {c.filled} of {c.req.amount}"
+    return f"Q2 imbalance {where} ({done}); not resent", True
 
 
 def settle(trade: PairedTrade, policy: str, startup: bool = False) -> Outcome:
@@ -255,7 +285,8 @@ def settle(trade: PairedTrade, policy: str, startup: bool = False) -> Outcome:
     zero, ``imbalanced`` when some inventory is left; else ``filled`` (the planned amount on both
     legs), ``partial`` (both legs equal but short), ``failed`` (a venue refused a leg) or ``missed``.
     ``startup``: settled by start-up reconciliation, where nothing is flattened and an imbalance is
-    only reported.
+    only reported. A cross-quote trade with ``convert = "each_trade"`` whose conversion did not
+    complete (:func:`_q2_note`) is ``imbalanced`` (its Q2 imbalance in ``quote_imbalance``) and failed.
     """
     buy, sell = trade.buy, trade.sell
     assert buy is not None and sell is not None
@@ -288,14 +319,13 @@ def settle(trade: PairedTrade, policy: str, startup: bool = False) -> Outcome:
     if not trade.cross:
         return Outcome(status, residual, action, realised_pnl(orders, buy, sell, residual), failed, tuple(notes))
     left = cross_flows(trade)[1]
-    if left:
-        where = f"{left} {trade.sell_quote} on {trade.opp.sell_exchange}"
-        if trade.convert_mode == HOLD:
-            notes.append(f"{where} held (convert = hold)")
-        else:
-            c = trade.convert
-            done = "no conversion leg" if c is None else f"conversion {c.role} {c.client_id} filled {c.filled} of {c.req.amount}"
-            notes.append(f"Q2 imbalance {where} ({done}); not resent")
+    if left > 0:
+        note, imbalanced = _q2_note(trade, left)
+        notes.append(note)
+        if imbalanced:  # a conversion that did not complete counts as a failure, as an unflattened leg does
+            failed = True
+            if status in ("filled", "partial", "flattened"):  # the base legs went well, the conversion did not
+                status, action = "imbalanced", "kept" if action == "none" else action
     return Outcome(status, residual, action, _cross_pnl(trade, residual), failed, tuple(notes), left)
 
 
@@ -333,7 +363,8 @@ def flatten_request(trade: PairedTrade, policy: str, market: Market | None, max_
 def conversion_request(trade: PairedTrade, market: Market | None, client_id: str) -> OrderRequest | str | None:
     """The third IOC leg of a cross-quote trade: the Q2 its sell leg received converted back into Q1.
 
-    Sized from the sell leg's fill (Q2 net of its fee), at the plan's worst conversion price
+    Sized from the Q2 the base orders left (the sell leg's fill net of its fee, plus or minus a
+    flattening on the sell venue's BASE/Q2 market), at the plan's worst conversion price
     (``conversion_limit``): on a Q2/Q1 market it sells that Q2 rounded down to the market's amount
     step; on a Q1/Q2 market it buys the Q1 that Q2 pays for at the limit with the taker fee, rounded
     down. None when the sell leg received nothing; a note (str) when what it received is below the
@@ -341,7 +372,7 @@ def conversion_request(trade: PairedTrade, market: Market | None, client_id: str
     """
     sell, opp = trade.sell, trade.opp
     assert sell is not None and trade.conversion is not None
-    q2 = sell.quote_flow if sell.filled else ZERO
+    q2 = cross_flows(trade)[1] if sell.filled else ZERO  # the sell leg's Q2, and a flattening's on the sell venue
     if q2 <= 0:
         return None
     venue, symbol = trade.conversion
@@ -536,5 +567,5 @@ class Lifecycle:
         if market is not None and book is not None:
             trade.quote_imbalance_value = convert_value(left, trade.quote, book, market)
         if trade.quote_imbalance_value is None:
-            trade.notes.append(f"{left} {trade.sell_quote} not valued: no conversion book deep enough")
+            trade.notes.append(f"{left} {trade.sell_quote} not valued (no conversion book deep enough): carried at its cost")
 

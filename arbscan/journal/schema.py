@@ -373,7 +373,7 @@ CROSS_TRADE_COLUMNS = ("sell_symbol", "conversion", "convert", "conversion_fille
 """The columns of a cross-quote trade in table ``trades`` (NULL on same-symbol trades)."""
 
 
-def _m011_cross_trades(db: Database) -> None:
+def _m010_cross_trades(db: Database) -> None:
     """Cross-quote trades (``arbscan.execution.trades``): what their rows in ``trades`` add.
 
     ``sell_symbol`` the sell leg's market (BASE/Q2; ``symbol`` stays the buy leg's); ``conversion``
@@ -383,7 +383,8 @@ def _m011_cross_trades(db: Database) -> None:
     with 'each_trade', what the conversion leg did not convert); ``quote_imbalance_value`` that Q2
     valued in Q1 at the conversion book when the trade settled (counted in ``realised_pnl``).
 
-    Numbered 11: migration 10 is the equity helper's; whichever merges second renumbers.
+    Version 10 here, right after ``cross_quote``; the equity branch also adds a version 10
+    (``equity``): whichever merges second moves to 11 (append only, never reordered once shipped).
     """
     for column in CROSS_TRADE_COLUMNS:
         db["trades"].add_column(column, str)
@@ -402,7 +403,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("bus", _m007_bus),
     ("off_step", _m008_off_step),
     ("cross_quote", _m009_cross_quote),
-    ("cross_trades", _m011_cross_trades),
+    ("cross_trades", _m010_cross_trades),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 
