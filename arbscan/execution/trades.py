@@ -261,6 +261,11 @@ def _q2_converted(trade: PairedTrade) -> Decimal:
     return c.filled if c.req.side is Side.SELL else ZERO - c.quote_flow
 
 
+def _plain(d: Decimal) -> str:
+    """``d`` without trailing zeros or an exponent (``44.8100000`` -> ``44.81``)."""
+    return format(d.normalize(), "f") if d else "0"
+
+
 def _q2_note(trade: PairedTrade, left: Decimal) -> tuple[str, bool]:
     """What a cross-quote trade says about the Q2 it left, and whether that is a Q2 imbalance.
 
@@ -268,13 +273,14 @@ def _q2_note(trade: PairedTrade, left: Decimal) -> tuple[str, bool]:
     asked leaves only the remainder below one conversion step; anything else (refused, partly
     filled, never sent, below the conversion's minimums) is a Q2 imbalance, never resent.
     """
-    where = f"{left} {trade.sell_quote} on {trade.opp.sell_exchange}"
+    where = f"{_plain(left)} {trade.sell_quote} on {trade.opp.sell_exchange}"
     if trade.convert_mode == HOLD:
         return f"{where} held (convert = hold)", False
     c = trade.convert
     if c is not None and c.status is OrderStatus.FILLED and c.filled == c.req.amount:
         return f"{where} left below one conversion step", False
-    done = "no conversion leg" if c is None else f"conversion {c.client_id} {c.status.value}, filled {c.filled} of {c.req.amount}"
+    done = "no conversion leg" if c is None else \
+        f"conversion {c.client_id} {c.status.value}, filled {_plain(c.filled)} of {_plain(c.req.amount)}"
     return f"Q2 imbalance {where} ({done}); not resent", True
 
 
@@ -567,5 +573,6 @@ class Lifecycle:
         if market is not None and book is not None:
             trade.quote_imbalance_value = convert_value(left, trade.quote, book, market)
         if trade.quote_imbalance_value is None:
-            trade.notes.append(f"{left} {trade.sell_quote} not valued (no conversion book deep enough): carried at its cost")
+            trade.notes.append(f"{_plain(left)} {trade.sell_quote} not valued (no conversion book deep enough): "
+                               "carried at its cost")
 
