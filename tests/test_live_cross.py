@@ -196,9 +196,7 @@ async def test_hold_sends_no_conversion_leg(store):
 
 
 async def test_halted_after_the_legs_the_conversion_is_not_sent(store):
-    # the sell leg is refused for its key (AuthError halts): the Q2 is nothing, the conversion never goes out;
-    # then a halt that comes between the legs and the conversion leaves the EUR reported, not converted
-
+    # a halt that comes while the legs are out (set when beta answers): the EUR are reported, not converted
     vs = venues()
     ex = await executor(store, vs)
 
