@@ -188,7 +188,7 @@ def _m002_execution(db: Database) -> None:
             "mode": str,
             "strategy": str,
             "trade_id": str,
-            "role": str,  # 'buy' | 'sell' | 'flatten'
+            "role": str,  # 'buy' | 'sell' | 'flatten' | 'convert' (a cross-quote trade's third leg)
             "exchange": str,
             "symbol": str,
             "side": str,  # 'buy' | 'sell'
