@@ -37,6 +37,7 @@ from arbscan.config.settings import StrategyConfig
 from arbscan.crossspread import CrossOpportunity
 from arbscan.execution.journal import DurableJournal
 from arbscan.execution.live import live_executor
+from arbscan.execution.summary import format_summary, summarize
 from arbscan.model import BookSnapshot, Market
 
 D = Decimal
@@ -235,6 +236,8 @@ async def test_crash_before_the_conversion_is_sent_settles_at_start_up_without_s
     assert row["quote_imbalance_value"] is None and D(row["realised_pnl"]) == 0
     assert "start-up" in row["detail"] and "carried at its cost" in row["detail"]
     assert_journal_consistent(store, again, row["id"])
+    text = format_summary(summarize(str(store.path), row["run_id"], "x", "live"))
+    assert "quote held by cross-quote trades: 94.753 EUR" in text and "some EUR not valued" in text
 
 
 async def test_crash_after_the_conversion_was_sent_counts_its_fill_at_start_up(store):

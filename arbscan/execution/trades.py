@@ -545,9 +545,15 @@ class Lifecycle:
         trade.closed = now
         self.journal.write(trade=trade.as_row())
         rows = []
-        assets = (trade.base, trade.quote) + ((trade.sell_quote,) if trade.sell_quote else ())
-        for exchange in dict.fromkeys(o.req.exchange for o in trade.orders):
-            for asset in assets:
+        assets: dict[str, dict[str, None]] = {}  # exchange -> the assets of the markets its orders traded, in order
+        for o in trade.orders:
+            market = self.markets.get((o.req.exchange, o.req.symbol))
+            base, _, quote = o.req.symbol.partition("/")
+            if market is not None:
+                base, quote = market.base, market.quote
+            assets.setdefault(o.req.exchange, {}).update(dict.fromkeys((base, quote)))
+        for exchange, traded in assets.items():
+            for asset in traded:
                 held = self.venue.held(exchange, asset)
                 if held is not None:
                     rows.append(balance_row(trade.strategy, exchange, asset, held, now, trade.id))
