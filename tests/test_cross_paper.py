@@ -202,3 +202,20 @@ def test_a_q1_q2_conversion_buys_q1_at_its_asks_with_the_q2_received(store):
     assert "0.0014101 USD on a left below one conversion step" in row["detail"]
     assert ex.venue.balances == {"b": {"EUR": D("924.857515"), "BTC": D("0.9999")},
                                  "a": {"BTC": D("1.0001"), "USD": D("0.0014101"), "EUR": D("80.71")}}
+
+
+def test_a_strategy_limited_to_venues_converts_only_on_one_of_them():
+    # the conversion on venue c (EUR/USD bids 1.10, c holds 500 EUR): with venues = ["a", "b"] each_trade would send
+    # its third leg to c, so the route is skipped ("venue"); hold sends nothing to c and trades
+    markets = {**{k: v for k, v in MARKETS.items() if k != ("b", "EUR/USD")},
+               ("c", "EUR/USD"): market("c", "EUR/USD", "0.001", amount_step="0.01", price_step="0.0001")}
+    books = BOOKS[:2] + [book("c", 1.02, bids=[("1.10", "1000")], asks=[("1.11", "1000")], symbol="EUR/USD")]
+    balances = {**START, "c": {"EUR": D(500)}}
+    for convert, taken in (("each_trade", 0), ("hold", 1)):
+        strategy = StrategyConfig("x", min_net_bps=D(0), latency_ms=100, convert=convert, venues=("a", "b"))
+        ex = paper_executor(strategy, markets, None, starting_balances=balances)
+        sc = Scanner(markets, listeners=[ex], conversions=[Conversion("c", "EUR/USD")])
+        for b in books:
+            sc.on_book_event(b)
+        sc.close(1.3)
+        assert (ex.taken, ex.skips["venue"]) == (taken, 1 - taken), convert

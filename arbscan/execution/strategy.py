@@ -15,7 +15,8 @@ Pure: no I/O, no clock (time comes in as an argument). One :class:`StrategyRules
 * **thresholds**: the sized trade must have ``net_bps >= min_net_bps`` and ``net_profit >= min_profit``.
 
 Cross-quote routes (``arbscan.scan.crossquote``) go through the same rules in
-:meth:`StrategyRules.decide_cross`: the filters take both legs' symbols and both base venues, the
+:meth:`StrategyRules.decide_cross`: the filters take both legs' symbols and both base venues (and
+the conversion's venue when the strategy converts each trade), the
 route is the five-part cross-quote route, and sizing is ``arbscan.crossspread.evaluate_cross`` on the
 three books with the same caps; ``min_profit`` is in Q1.
 
@@ -202,6 +203,9 @@ class StrategyRules:
         reason = self.accepts(buy.symbol, buy.exchange, sell.exchange)
         if reason is None and self._symbols and sell.symbol not in self._symbols:
             reason = "symbol"
+        if reason is None and self._venues and self.config.convert == "each_trade" \
+                and conversion.exchange not in self._venues:  # the third leg would trade on a venue not its own
+            reason = "venue"
         if reason is None:
             route = (buy.symbol, buy.exchange, sell.symbol, sell.exchange, f"{conversion.exchange}:{conversion.symbol}")
             reason = self.ready(route, t)
