@@ -49,6 +49,7 @@ __all__ = [
     "conversion_side",
     "convert_value",
     "top_of_book_edge",
+    "first_unit_bps",
     "CROSS_REASONS",
     "MAX_CANDIDATES",
 ]
@@ -253,12 +254,7 @@ class _Conversion:
 
     def top_rate_beats(self, bid_q2: Decimal, ask_q1: Decimal) -> bool:
         """Whether one Q2 unit of ``bid_q2`` converted at the best conversion level exceeds ``ask_q1``."""
-        if not self.levels:
-            return False
-        price = self.levels[0][0]
-        if self.side == "sell":
-            return bid_q2 * price * (_ONE - self.fee) > ask_q1
-        return bid_q2 > ask_q1 * price * (_ONE + self.fee)
+        return bool(self.levels) and _beats(self.side, self.levels[0][0], self.fee, bid_q2, ask_q1)
 
 
 # -- the calculator ---------------------------------------------------------------------------------
@@ -427,22 +423,48 @@ def diagnose_cross(
     return "depth_or_minimums"
 
 
-def top_of_book_edge(buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market,
-                     sell_market: Market, conversion_market: Market) -> bool:
-    """Whether the first unit earns after the three fees at the three best levels (O(1); False: no trade)."""
+def _beats(side: str, price: Decimal, fee: Decimal, bid_q2: Decimal, ask_q1: Decimal) -> bool:
+    """Whether ``bid_q2`` (Q2 after the sell fee) converted at ``price`` after ``fee`` exceeds ``ask_q1``.
+
+    Multiplied out on both sides (no division): the decision is exact, never a rounding's."""
+    if side == "sell":
+        return bid_q2 * price * (_ONE - fee) > ask_q1
+    return bid_q2 > ask_q1 * price * (_ONE + fee)
+
+
+def _top(buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market, sell_market: Market,
+         conversion_market: Market) -> tuple[str, Decimal, Decimal, Decimal] | None:
+    """(conversion side, its best price, Q2 the first unit's sale gives, Q1 its purchase costs), fees on; None: a
+    side is empty."""
     if not buy.asks or not sell.bids:
-        return False
+        return None
     side = conversion_side(conversion_market, buy_market.quote, sell_market.quote)
     levels = conversion.bids if side == "sell" else conversion.asks
     if not levels:
-        return False
-    bid = sell.bids[0][0] * (_ONE - sell_market.taker_fee)
-    ask = buy.asks[0][0] * (_ONE + buy_market.taker_fee)
-    price = levels[0][0]
+        return None
+    return (side, levels[0][0], sell.bids[0][0] * (_ONE - sell_market.taker_fee),
+            buy.asks[0][0] * (_ONE + buy_market.taker_fee))
+
+
+def top_of_book_edge(buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market,
+                     sell_market: Market, conversion_market: Market) -> bool:
+    """Whether the first unit earns after the three fees at the three best levels (O(1); False: no trade)."""
+    top = _top(buy, sell, conversion, buy_market, sell_market, conversion_market)
+    return top is not None and _beats(top[0], top[1], conversion_market.taker_fee, top[2], top[3])
+
+
+def first_unit_bps(buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market,
+                   sell_market: Market, conversion_market: Market) -> Decimal | None:
+    """Net bps of the first unit at the three best levels after the three fees (None: a side is empty).
+
+    A figure for the funnel (the best edge seen); the decision is ``top_of_book_edge``'s."""
+    top = _top(buy, sell, conversion, buy_market, sell_market, conversion_market)
+    if top is None:
+        return None
+    side, price, q2, cost = top
     fee = conversion_market.taker_fee
-    if side == "sell":
-        return bid * price * (_ONE - fee) > ask
-    return bid > ask * price * (_ONE + fee)
+    q1 = q2 * price * (_ONE - fee) if side == "sell" else q2 / (price * (_ONE + fee))
+    return _BPS * (q1 - cost) / cost
 
 
 def convert_value(amount: Decimal, into: str, book: BookSnapshot, market: Market) -> Decimal | None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import textwrap
 import time
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +64,25 @@ class Flapping:
 
     async def close(self):
         pass
+
+
+def venue_launcher(tmp: Path, module: str, adapters: str) -> Path:
+    """A script running ``arbscan`` whose venues are ``module.adapters`` (the fakes of a test module under tests/):
+    a shard on the bus builds its adapters in a process of its own, so the fakes go in through this."""
+    script = tmp / f"{module}_arbscan.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+        import {module}
+        from arbscan import parts
+        from arbscan.cli import command as cli
+        from arbscan.config import checks
+        parts.build_adapters = {module}.{adapters}
+        parts.DRIVER_OPTIONS["stats_interval"] = 0.2
+        checks.exchange_known = lambda exchange: True
+        raise SystemExit(cli.main(sys.argv[1:]))
+    """))
+    return script
 
 
 def journal_number(db, sql: str, *params) -> int:

@@ -14,20 +14,18 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from decimal import Decimal as D
 from pathlib import Path
 
 import test_workers_scan
+from conftest import venue_launcher
 from test_bus_cluster import Fleet, _query, _wait_until, fleet, nats  # noqa: F401 - fixtures
 
 from arbscan import parts
 from arbscan.cli import command as cli
 from arbscan.config import checks
 from arbscan.funding.facts import AssetFunding, NetworkFunding
-
-HERE = Path(__file__).resolve().parent
 
 FACTS = {  # venue -> asset -> (network, deposit, withdraw, withdraw_fee), stated by hand
     "alpha": {"BTC": ("BTC", True, True, "0.0002"), "USD": ("SWIFT", True, True, "5"), "ETH": ("ERC20", True, False, "0.004")},
@@ -57,23 +55,6 @@ class FundedVenue(test_workers_scan.FakeVenue):
 
 def funded_adapters(settings, validate_orders=False):
     return {"alpha": FundedVenue("alpha"), "beta": FundedVenue("beta")}
-
-
-def _launcher(tmp: Path) -> Path:
-    script = tmp / "funded_arbscan.py"
-    script.write_text(textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(HERE)!r})
-        import test_bus_funding
-        from arbscan import parts
-        from arbscan.cli import command as cli
-        from arbscan.config import checks
-        parts.build_adapters = test_bus_funding.funded_adapters
-        parts.DRIVER_OPTIONS["stats_interval"] = 0.2
-        checks.exchange_known = lambda exchange: True
-        raise SystemExit(cli.main(sys.argv[1:]))
-    """))
-    return script
 
 
 FUNDING = ("SELECT set_id, exchange, asset, source, asset_deposit, asset_withdraw, network, deposit, withdraw, "
@@ -121,7 +102,7 @@ def test_a_scans_funding_facts_reach_the_journal_the_other_shard_and_the_executo
     fleet.start("journal", "journal", "--bus", nats.url, "--db", str(db))
     fleet.start("executor", "execute", "--bus", nats.url, "--config", str(cfg), "--strategy", "once")
     _wait_until("the executor to follow", lambda: "paper-trading once" in fleet.err("executor"), fleet, timeout=30)
-    launcher = _launcher(tmp_path)
+    launcher = venue_launcher(tmp_path, 'test_bus_funding', 'funded_adapters')
     shards = {}
     for k in (1, 2):
         name = f"shard{k}"

@@ -13,35 +13,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
+from conftest import venue_launcher
 from test_bus_cluster import Fleet, _query, _wait_until, fleet, nats  # noqa: F401 - fixtures
 from test_workers_scan import CONFIG
 
 from arbscan.cli.command import main
 from arbscan.execution.summary import summarize
-
-HERE = Path(__file__).resolve().parent
-
-
-def _fake_venue_shard(tmp: Path) -> Path:
-    """A launcher for ``arbscan`` whose venues are the fakes (a shard builds its adapters in its own process)."""
-    script = tmp / "fake_arbscan.py"
-    script.write_text(textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(HERE)!r})
-        import test_workers_scan
-        from arbscan import parts
-        from arbscan.cli import command as cli
-        from arbscan.config import checks
-        parts.build_adapters = test_workers_scan.fake_adapters
-        parts.DRIVER_OPTIONS["stats_interval"] = 0.2
-        checks.exchange_known = lambda exchange: True
-        raise SystemExit(cli.main(sys.argv[1:]))
-    """))
-    return script
 
 
 def test_two_scan_shards_on_the_bus_one_executor_trades_both_and_status_shows_them(nats, fleet, tmp_path, capsys):
@@ -51,7 +31,7 @@ def test_two_scan_shards_on_the_bus_one_executor_trades_both_and_status_shows_th
     fleet.start("journal", "journal", "--bus", nats.url, "--db", str(db))
     fleet.start("executor", "execute", "--bus", nats.url, "--config", str(cfg), "--strategy", "once")
     _wait_until("the executor to follow", lambda: "paper-trading once" in fleet.err("executor"), fleet, timeout=30)
-    launcher = _fake_venue_shard(tmp_path)
+    launcher = venue_launcher(tmp_path, 'test_workers_scan', 'fake_adapters')
     for k in (1, 2):
         name = f"shard{k}"
         n = fleet.starts[name] = 1
@@ -106,7 +86,7 @@ def test_a_killed_scan_shards_open_episode_is_closed_stale_by_the_journal_once_i
     cfg.write_text(CONFIG)
     db = tmp_path / "bus.db"
     fleet.start("journal", "journal", "--bus", nats.url, "--db", str(db))
-    launcher = _fake_venue_shard(tmp_path)
+    launcher = venue_launcher(tmp_path, 'test_workers_scan', 'fake_adapters')
     for k in (1, 2):
         _scan_shard(fleet, launcher, k, nats.url, cfg)
     _wait_until("shard 1's open episode reported", lambda: _query(

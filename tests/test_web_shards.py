@@ -87,6 +87,12 @@ def test_a_workers_parent_lists_every_shard_with_its_figures():
     rows = shard_rows(statuses)
     assert [(r["shard"], r["events"], r["books"], r["open_episodes"]) for r in rows] == [
         ("1/2", "1,234", "2", "1"), ("2/2", "300", "1", "0")]
+    # --workers 3 whose third shard has not reported yet (starting, or started again after it died): its row says so
+    rows = shard_rows(statuses, 3)
+    assert [(r["shard"], r["mode"], r["events"]) for r in rows] == [
+        ("1/3", "scan", "1,234"), ("2/3", "scan", "300"), ("3/3", "no report yet", "")]
+    assert [(r["shard"], r["mode"]) for r in shard_rows({1: statuses[1]}, 2)] == [("1/2", "no report yet"),
+                                                                               ("2/2", "scan")]
 
 
 async def test_serve_with_a_bus_lists_the_live_shards_and_says_when_nats_is_away(tmp_path, capsys):

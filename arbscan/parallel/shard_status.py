@@ -86,8 +86,9 @@ class _LiveTotals(ShardTotals):
 class WorkersView:
     """What ``StatusView`` reads (venues, scanner, now), made of the shards' reports."""
 
-    def __init__(self, statuses: dict[int, ShardStatus]) -> None:
+    def __init__(self, statuses: dict[int, ShardStatus], count: int | None = None) -> None:
         self.statuses = statuses
+        self.count = count  # the N of --workers N (None: as many as have reported)
         self.scanner = _LiveTotals(statuses)
         self.venues: dict[str, VenueState] = {}
 

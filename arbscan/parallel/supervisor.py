@@ -85,7 +85,7 @@ class ScanSupervisor:
         self.status_at: dict[int, float] = {}
         self.reports: dict[int, ShardReport] = {}
         self.balances: dict[str, dict[str, Decimal]] = {}
-        self.view = WorkersView(self.statuses)
+        self.view = WorkersView(self.statuses, self.n)
         self.stop_event = asyncio.Event()
         self.failure: str | None = None
         self.write_failed = False  # the writer's failure was a journal write (a full disk): ``failure`` is its one line

@@ -222,20 +222,25 @@ class ReplayWriter:
         """Write out the gathered lines (a gzip file: compressed up to a byte boundary)."""
         self._sync()
 
+    def _finish(self) -> bool:
+        """Write out the rest and, for a gzip file, its trailer; True when the file is open and complete."""
+        if self._fd is None or self.failure is not None:
+            return False
+        self._sync()
+        if self.failure is None and self._zip is not None:
+            try:
+                self._out(self._zip.flush(zlib.Z_FINISH) + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+            except OSError as exc:
+                self._fail(exc)
+        return self.failure is None
+
     def close(self) -> None:
         """Write out the rest and finish the file (a gzip file gets its trailer), then rename it into place; safe twice.
 
         Raises the ``WriteFailed`` when the recording ended at a failed write (``path`` is then untouched)."""
-        if self._fd is not None and self.failure is None:
-            self._sync()
-            if self.failure is None and self._zip is not None:
-                try:
-                    self._out(self._zip.flush(zlib.Z_FINISH) + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
-                except OSError as exc:
-                    self._fail(exc)
-            if self.failure is None:
-                self._close_fd()
-                os.replace(self.part, self.path)
+        if self._finish():
+            self._close_fd()
+            os.replace(self.part, self.path)
         self._close_fd()
         if self.failure is not None:
             raise self.failure
@@ -248,13 +253,7 @@ class ReplayWriter:
 
     def abandon(self) -> Path:
         """Finish the temporary file as a complete file and leave it where it is (``path`` untouched); returns its path."""
-        if self._fd is not None and self.failure is None:
-            self._sync()
-            if self.failure is None and self._zip is not None:
-                try:
-                    self._out(self._zip.flush(zlib.Z_FINISH) + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
-                except OSError as exc:
-                    self._fail(exc)
+        self._finish()
         self._close_fd()
         return self.part
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from arbscan.crossspread import CrossOpportunity, conversion_side, diagnose_cross, evaluate_cross, top_of_book_edge
+from arbscan.crossspread import CrossOpportunity, diagnose_cross, evaluate_cross, first_unit_bps, top_of_book_edge
 from arbscan.funding.conversions import Conversion, CrossPair, cross_pairs
 from arbscan.model import Balances, BookSnapshot, Market
 from arbscan.scan.episodes import call_listener
@@ -40,7 +40,6 @@ __all__ = ["CrossQuoteRoutes", "CrossFunnel", "CrossEpisode", "CrossRoute"]
 logger = logging.getLogger(__name__)
 
 _ONE = Decimal(1)
-_BPS = Decimal(10000)
 
 CrossRoute = tuple[str, str, str, str, str]
 """(buy symbol, buy exchange, sell symbol, sell exchange, conversion ``venue:symbol``)."""
@@ -269,7 +268,7 @@ class CrossQuoteRoutes:
         funnel.evaluated += 1
         markets = self.markets
         bm, sm, cm = markets[route.buy], markets[route.sell], markets[route.conv]
-        edge = _first_unit_bps(buy, sell, conv, bm, sm, cm)
+        edge = first_unit_bps(buy, sell, conv, bm, sm, cm)
         if edge is not None and (funnel.max_edge_bps is None or edge > funnel.max_edge_bps):
             funnel.max_edge_bps = edge
         if not top_of_book_edge(buy, sell, conv, bm, sm, cm):
@@ -311,25 +310,6 @@ class CrossQuoteRoutes:
     def _close(self, key: CrossRoute, t: float, reason: str, detail: str | None) -> None:
         self.episodes.pop(key).close(t, reason, detail, self.store)
         self.closed += 1
-
-
-def _first_unit_bps(buy: BookSnapshot, sell: BookSnapshot, conv: BookSnapshot, bm: Market, sm: Market,
-                    cm: Market) -> Decimal | None:
-    """Net bps of the first unit at the three best levels after the three fees (None: a side is empty)."""
-    if not buy.asks or not sell.bids:
-        return None
-    side = conversion_side(cm, bm.quote, sm.quote)
-    levels = conv.bids if side == "sell" else conv.asks
-    if not levels:
-        return None
-    cost = buy.asks[0][0] * (_ONE + bm.taker_fee)
-    q2 = sell.bids[0][0] * (_ONE - sm.taker_fee)
-    price = levels[0][0]
-    if side == "sell":
-        q1 = q2 * price * (_ONE - cm.taker_fee)
-    else:
-        q1 = q2 / (price * (_ONE + cm.taker_fee))
-    return _BPS * (q1 - cost) / cost
 
 
 def _parity_edge(buy: BookSnapshot, sell: BookSnapshot, bm: Market, sm: Market) -> bool:

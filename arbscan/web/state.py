@@ -94,11 +94,20 @@ def venue_rows(venues: Mapping[str, Any], books: Iterable[tuple[tuple[str, str],
     return rows
 
 
-def shard_rows(statuses: Mapping[int, Any]) -> list[dict[str, Any]]:
-    """One row per shard of ``scan --workers N`` (its latest status report): what the Venues page's Shards table shows."""
-    of = len(statuses)
+def shard_rows(statuses: Mapping[int, Any], count: int | None = None) -> list[dict[str, Any]]:
+    """One row per shard of ``scan --workers N`` (its latest status report): what the Venues page's Shards table shows.
+
+    With ``count`` (the N), a shard that has not reported (starting, or started again after it died) has its row
+    too, saying so, rather than missing from the table."""
+    of = max(count or 0, len(statuses), max(statuses, default=-1) + 1)
     rows = []
-    for index, st in sorted(statuses.items()):
+    for index in range(of):
+        st = statuses.get(index)
+        if st is None:
+            rows.append({"shard": f"{index + 1}/{of}", "run": "", "host": "this host", "pid": "",
+                         "mode": "no report yet", "up": "", "events": "", "books": "", "open_episodes": "",
+                         "held": ""})
+            continue
         rows.append({"shard": f"{index + 1}/{of}", "run": "", "host": "this host", "pid": "", "mode": "scan",
                      "up": "", "events": f"{st.events:,}", "books": f"{len(st.books):,}",
                      "open_episodes": f"{len(st.open_episodes):,}", "held": ""})
@@ -277,6 +286,6 @@ class WorkersState:
                            "open_episodes": f"{len(open_eps):,}", "closed_episodes": f"{totals.episodes_closed:,}",
                            "shards": f"{len(v.statuses):,}"},
                 "routes": routes, "venues": venue_rows(v.venues, list(ts.items()), {}, now),
-                "shards": shard_rows(v.statuses),
+                "shards": shard_rows(v.statuses, getattr(v, "count", None)),
                 "episodes": {"open": [episode_of(e, now) for e in sorted(open_eps, key=lambda e: e.first_seen)],
                              "recent": None}}
