@@ -170,7 +170,7 @@ def test_scan_shard_started_before_nats_scans_meanwhile_and_says_when_connected(
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG)
     _away_then_back(fleet, "shard1", late, ["scan", "--shard", "1/2", "--config", str(cfg), "--no-status"], tmp_path,
-                    needs_nats=(), launcher=venue_launcher(tmp_path, 'test_workers_scan', 'fake_adapters'))
+                    needs_nats=(), launcher=venue_launcher(tmp_path, "test_workers_scan", "fake_adapters"))
     fleet.procs["shard1"].send_signal(signal.SIGTERM)
     assert fleet.wait("shard1", 30) == 0
     assert "of run scan-" in fleet.out("shard1")
