@@ -49,7 +49,7 @@ __all__ = [
     "conversion_side",
     "convert_value",
     "top_of_book_edge",
-    "first_unit_bps",
+    "first_unit",
     "CROSS_REASONS",
     "MAX_CANDIDATES",
 ]
@@ -453,18 +453,18 @@ def top_of_book_edge(buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnap
     return top is not None and _beats(top[0], top[1], conversion_market.taker_fee, top[2], top[3])
 
 
-def first_unit_bps(buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market,
-                   sell_market: Market, conversion_market: Market) -> Decimal | None:
-    """Net bps of the first unit at the three best levels after the three fees (None: a side is empty).
-
-    A figure for the funnel (the best edge seen); the decision is ``top_of_book_edge``'s."""
+def first_unit(buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market,
+               sell_market: Market, conversion_market: Market) -> tuple[bool, Decimal] | None:
+    """``top_of_book_edge``'s decision and the first unit's net bps after the three fees, from one look at the
+    three best levels (None: a side is empty). The bps is a figure for the funnel; the decision stays the
+    multiplied-out comparison's."""
     top = _top(buy, sell, conversion, buy_market, sell_market, conversion_market)
     if top is None:
         return None
     side, price, q2, cost = top
     fee = conversion_market.taker_fee
     q1 = q2 * price * (_ONE - fee) if side == "sell" else q2 / (price * (_ONE + fee))
-    return _BPS * (q1 - cost) / cost
+    return _beats(side, price, fee, q2, cost), _BPS * (q1 - cost) / cost
 
 
 def convert_value(amount: Decimal, into: str, book: BookSnapshot, market: Market) -> Decimal | None:

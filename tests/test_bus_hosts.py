@@ -44,21 +44,12 @@ import nats
 async def main():
     nc = await nats.connect(sys.argv[1].split(","), connect_timeout=2, max_reconnect_attempts=1)
     try:
-        info = await nc.jetstream().stream_info(sys.argv[2])
-        print(info.cluster.leader, " ".join(r.name for r in info.cluster.replicas or []))
-    finally:
-        await nc.close()
-
-asyncio.run(main())
-"""
-STEPDOWN = """
-import asyncio, sys
-import nats
-
-async def main():
-    nc = await nats.connect(sys.argv[1].split(","), connect_timeout=2, max_reconnect_attempts=1)
-    try:
-        print((await nc.request("$JS.API.STREAM.LEADER.STEPDOWN." + sys.argv[2], b"", timeout=5)).data.decode())
+        if sys.argv[3] == "stepdown":
+            got = await nc.request("$JS.API.STREAM.LEADER.STEPDOWN." + sys.argv[2], b"", timeout=5)
+            print(got.data.decode())
+        else:
+            info = await nc.jetstream().stream_info(sys.argv[2])
+            print(info.cluster.leader, " ".join(r.name for r in info.cluster.replicas or []))
     finally:
         await nc.close()
 
@@ -126,7 +117,7 @@ class Cluster:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            got = self.hosts.run("c", [sys.executable, "-c", PROBE, self.url, stream], timeout=15)
+            got = self.hosts.run("c", [sys.executable, "-c", PROBE, self.url, stream, "leader"], timeout=15)
             if got.returncode == 0 and got.stdout.split():
                 leader, *followers = got.stdout.split()
                 return leader, followers
@@ -136,7 +127,7 @@ class Cluster:
 
     def step_down(self, stream: str = "ARBSCAN_JOURNAL") -> None:
         """Ask the stream's leader to hand over to a follower (which one is the cluster's choice)."""
-        got = self.hosts.run("c", [sys.executable, "-c", STEPDOWN, self.url, stream], timeout=15)
+        got = self.hosts.run("c", [sys.executable, "-c", PROBE, self.url, stream, "stepdown"], timeout=15)
         assert got.returncode == 0 and '"success":true' in got.stdout.replace(" ", ""), got.stdout + got.stderr
 
     def connected(self) -> dict[str, str]:
@@ -240,6 +231,7 @@ def test_the_node_leading_the_journal_stream_killed_mid_run_costs_nothing(case, 
     _end(c, reference)
     moved = sorted(name for name in PROCESSES if "is back" in f.err(name))
     assert moved == sorted(name for name, h in on.items() if h == host), (on, host)
+
 
 def test_a_host_cut_off_with_its_shard_killed_then_healed_costs_nothing(case, cluster):
     path, _cfg, reference = case

@@ -15,7 +15,7 @@ from arbscan.crossspread import (
     convert_value,
     diagnose_cross,
     evaluate_cross,
-    first_unit_bps,
+    first_unit,
     top_of_book_edge,
 )
 
@@ -174,21 +174,21 @@ def test_convert_value_both_ways():
         convert_value(D(1), "GBP", conv, fx())
 
 
-def test_first_unit_bps_both_directions_with_fees_and_no_side():
+def test_first_unit_both_directions_with_fees_and_no_side():
     # Sell EUR at the bids: 1 BTC costs 100 * 1.001 = 100.1 USD; sold for 90 * 0.999 = 89.91 EUR, converted at
     # 1.2 after 0.002: 89.91 * 1.2 * 0.998 = 107.676216 USD; 7.576216 / 100.1 = 756.8647... bps.
     buy, sell, conv = books([("100", "1")], [("90", "1")], fx_bids=[("1.2", "1000")])
-    got = first_unit_bps(buy, sell, conv, usd("0.001"), eur("0.001"), fx("0.002"))
-    assert got.quantize(D("0.0001")) == D("756.8647")
+    earns, got = first_unit(buy, sell, conv, usd("0.001"), eur("0.001"), fx("0.002"))
+    assert earns and got.quantize(D("0.0001")) == D("756.8647")
     assert top_of_book_edge(buy, sell, conv, usd("0.001"), eur("0.001"), fx("0.002"))
     # Buy EUR at the asks: 1 BTC costs 80 EUR; sold for 100 USD, which buy 100 / (1.25 * 1.0) = 80 EUR: 0 bps,
     # and no edge (the first unit only breaks even).
     buy = book("b", 1.0, asks=[("80", "1")], symbol="BTC/EUR")
     sell = book("a", 1.0, bids=[("100", "1")], symbol="BTC/USD")
     conv = book("fx", 1.0, asks=[("1.25", "1000")], symbol="EUR/USD")
-    assert first_unit_bps(buy, sell, conv, eur(), usd(), fx()) == 0
+    assert first_unit(buy, sell, conv, eur(), usd(), fx()) == (False, 0)
     assert not top_of_book_edge(buy, sell, conv, eur(), usd(), fx())
     # The conversion side the route needs is empty (EUR/USD has asks only; selling EUR needs bids): no figure.
     buy, sell, conv = books([("100", "1")], [("90", "1")], fx_asks=[("1.21", "1000")])
-    assert first_unit_bps(buy, sell, conv, usd(), eur(), fx()) is None
+    assert first_unit(buy, sell, conv, usd(), eur(), fx()) is None
     assert not top_of_book_edge(buy, sell, conv, usd(), eur(), fx())

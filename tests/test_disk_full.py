@@ -509,7 +509,7 @@ def test_scan_workers_onto_a_disk_that_fills_stops_with_one_line(small_disk, tmp
     cfg.write_text(CONFIG)
     disk = small_disk("2m")
     db = disk / "s.db"
-    filler = fill(disk, leave=schema_bytes(disk) + 160 * 1024)  # the schema (with its WAL), then a few seconds of rows
+    filler = fill(disk, leave=schema_bytes(disk) + 160 * 1024)  # the schema, then a few seconds of rows
     started = time.monotonic()
     code = cli.main(["scan", "--config", str(cfg), "--db", str(db), "--no-status", "--workers", "2",
                      "--duration", "60", "--strategy", "once"])

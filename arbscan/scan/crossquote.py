@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from arbscan.crossspread import CrossOpportunity, diagnose_cross, evaluate_cross, first_unit_bps, top_of_book_edge
+from arbscan.crossspread import CrossOpportunity, diagnose_cross, evaluate_cross, first_unit
 from arbscan.funding.conversions import Conversion, CrossPair, cross_pairs
 from arbscan.model import Balances, BookSnapshot, Market
 from arbscan.scan.episodes import call_listener
@@ -268,10 +268,10 @@ class CrossQuoteRoutes:
         funnel.evaluated += 1
         markets = self.markets
         bm, sm, cm = markets[route.buy], markets[route.sell], markets[route.conv]
-        edge = first_unit_bps(buy, sell, conv, bm, sm, cm)
-        if edge is not None and (funnel.max_edge_bps is None or edge > funnel.max_edge_bps):
-            funnel.max_edge_bps = edge
-        if not top_of_book_edge(buy, sell, conv, bm, sm, cm):
+        first = first_unit(buy, sell, conv, bm, sm, cm)
+        if first is not None and (funnel.max_edge_bps is None or first[1] > funnel.max_edge_bps):
+            funnel.max_edge_bps = first[1]
+        if first is None or not first[0]:
             funnel.no_edge += 1
             if _parity_edge(buy, sell, bm, sm):
                 funnel.parity_only += 1

@@ -103,14 +103,10 @@ def shard_rows(statuses: Mapping[int, Any], count: int | None = None) -> list[di
     rows = []
     for index in range(of):
         st = statuses.get(index)
-        if st is None:
-            rows.append({"shard": f"{index + 1}/{of}", "run": "", "host": "this host", "pid": "",
-                         "mode": "no report yet", "up": "", "events": "", "books": "", "open_episodes": "",
-                         "held": ""})
-            continue
-        rows.append({"shard": f"{index + 1}/{of}", "run": "", "host": "this host", "pid": "", "mode": "scan",
-                     "up": "", "events": f"{st.events:,}", "books": f"{len(st.books):,}",
-                     "open_episodes": f"{len(st.open_episodes):,}", "held": ""})
+        figures = {"events": "", "books": "", "open_episodes": ""} if st is None else {
+            "events": f"{st.events:,}", "books": f"{len(st.books):,}", "open_episodes": f"{len(st.open_episodes):,}"}
+        rows.append({"shard": f"{index + 1}/{of}", "run": "", "host": "this host", "pid": "",
+                     "mode": "no report yet" if st is None else "scan", "up": "", **figures, "held": ""})
     return rows
 
 
@@ -286,6 +282,6 @@ class WorkersState:
                            "open_episodes": f"{len(open_eps):,}", "closed_episodes": f"{totals.episodes_closed:,}",
                            "shards": f"{len(v.statuses):,}"},
                 "routes": routes, "venues": venue_rows(v.venues, list(ts.items()), {}, now),
-                "shards": shard_rows(v.statuses, getattr(v, "count", None)),
+                "shards": shard_rows(v.statuses, v.count),
                 "episodes": {"open": [episode_of(e, now) for e in sorted(open_eps, key=lambda e: e.first_seen)],
                              "recent": None}}
