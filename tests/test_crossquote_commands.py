@@ -101,3 +101,36 @@ def test_report_has_the_cross_quote_table(tmp_path, capsys):
     assert (tmp_path / "csv" / "episodes.csv").read_text().count("\n") == 1
     conn = sqlite3.connect(db)
     assert conn.execute("select count(*) from opportunities where conversion is not null").fetchone()[0] == 7
+
+
+CROSS_STRATEGY = """
+[[conversions]]
+venue = "oanda"
+symbol = "EUR/USD"
+
+[[strategies]]
+name = "x"
+convert = "each_trade"
+[strategies.balances.coinbase]
+USD = "1000"
+BTC = "1"
+"""
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["replay", str(DATA), "--workers", "2", "--strategy", "x"],
+     "conversions: cross-quote routes need the books of several symbols in one scanner and are not split over "
+     "processes; set scanner.workers = 1 or drop --workers (it is 2)"),
+    (["replay", str(DATA), "--bus", "nats://127.0.0.1:9", "--shard", "1/2"],
+     "--shard 1/2: [[conversions]] need every symbol's books in one scanner"),
+    (["execute", "--bus", "nats://127.0.0.1:9", "--strategy", "x"],
+     "execute: the bus executor does not trade cross-quote routes"),
+])
+def test_conversions_refused_where_routes_are_split_one_line_exit_2(tmp_path, capsys, argv, message):
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(CROSS_STRATEGY)
+    db = [] if argv[0] == "execute" else ["--db", str(tmp_path / "j.db")]  # a paper executor on the bus has none
+    assert main([*argv, "--config", str(cfg), *db]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("arbscan: error: ") and message in err
+    assert not (tmp_path / "j.db").exists()

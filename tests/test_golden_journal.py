@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from arbscan.journal.schema import CROSS_COLUMNS
+from arbscan.journal.schema import CROSS_COLUMNS, CROSS_TRADE_COLUMNS
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "golden"
@@ -42,8 +42,10 @@ DROPPED = {
     # columns added after the capture (journal migration 4, transfers); tests/test_scanner_transfers.py checks them
     "opportunities": {"transfer", "transfer_detail", "base_network", "quote_network", "transfer_cost",
                       "net_after_transfer"} | set(CROSS_COLUMNS),
+    "trades": set(CROSS_TRADE_COLUMNS),
 }
-ALWAYS_NULL = {"opportunities": set(CROSS_COLUMNS)}  # (migration 8, cross_quote): same-symbol rows leave them NULL
+# same-symbol rows leave them NULL: the cross-quote episode columns (migration cross_quote) and trade columns (cross_trades)
+ALWAYS_NULL = {"opportunities": set(CROSS_COLUMNS), "trades": set(CROSS_TRADE_COLUMNS)}
 
 
 def _canon(value: Any) -> Any:

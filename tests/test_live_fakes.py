@@ -61,8 +61,10 @@ class ScriptedVenue(AdapterDefaults):
     (the process dies before / after the venue got the order).
     """
 
-    def __init__(self, name: str, script: list[str] | None = None, *, state: dict | None = None) -> None:
+    def __init__(self, name: str, script: list[str] | None = None, *, state: dict | None = None,
+                 markets: dict[str, Market] | None = None) -> None:
         self.name = name
+        self.markets = markets  # what load_markets returns (default: BTC/USD, ``market(name)``)
         self.script = list(script or [])
         self.sent: list[OrderRequest] = []  # every place_order call, in order
         self.orders: dict[str, OrderUpdate] = {} if state is None else state  # the venue's own records
@@ -73,7 +75,7 @@ class ScriptedVenue(AdapterDefaults):
         self.balances: dict[str, Decimal] = {}  # what fetch_balances reports
 
     async def load_markets(self) -> dict[str, Market]:
-        return {"BTC/USD": market(self.name)}
+        return dict(self.markets) if self.markets is not None else {"BTC/USD": market(self.name)}
 
     async def fetch_book(self, symbol, depth=50):
         raise NotImplementedError
@@ -195,10 +197,11 @@ def assert_journal_consistent(store: Store, venues: dict[str, ScriptedVenue], tr
             assert D(o["filled"]) == at_venue.filled
         if at_venue is None:
             assert D(o["filled"]) == 0 and o["status"] in ("rejected", "unknown")
-    by_role = {o["role"]: o for o in orders if o["role"] != "flatten"}
+    by_role = {o["role"]: o for o in orders if o["role"] in ("buy", "sell")}
     assert D(trade["buy_filled"]) == D(by_role["buy"]["filled"])
     assert D(trade["sell_filled"]) == D(by_role["sell"]["filled"])
-    signed = sum((D(o["filled"]) * (1 if o["side"] == "buy" else -1) for o in orders), D(0))
+    signed = sum((D(o["filled"]) * (1 if o["side"] == "buy" else -1) for o in orders if o["role"] != "convert"),
+                 D(0))  # the base; a cross-quote conversion leg trades the two quotes
     assert D(trade["imbalance"]) == signed
     assert (trade["status"] == "unknown") == any(o["status"] == "unknown" for o in orders)
     assert trade["closed"] is not None

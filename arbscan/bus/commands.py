@@ -138,6 +138,9 @@ def check_shard_command(settings: Settings, args: Any, command: str) -> bool:
             raise BadInput("--run names a run on the bus: it needs --shard K/N")
         return False
     _require_url(settings, f"--shard {shard[0] + 1}/{shard[1]}")
+    if settings.conversions and shard[1] > 1:
+        raise BadInput(f"--shard {shard[0] + 1}/{shard[1]}: [[conversions]] need every symbol's books in one scanner; "
+                       "run one shard (--shard 1/1) or remove [[conversions]]")
     if settings.scanner.workers > 1:
         raise BadInput("--shard runs one shard of N; --workers splits symbols on this host: use one of them")
     if getattr(args, "strategy", None):
@@ -226,6 +229,10 @@ def run_execute_command(settings: Settings, strategies: list[str], *, live: bool
     from arbscan.scan.view import say
 
     _require_url(settings, "execute")
+    if settings.conversions:
+        raise BadInput("execute: the bus executor does not trade cross-quote routes (their three books do not reach "
+                       "it); remove [[conversions]] from this executor's config to trade the same-symbol routes, or "
+                       "trade them in one process (scan or replay --strategy)")
     if not strategies:
         raise BadInput("execute: name the strategy to trade: --strategy NAME (a [[strategies]] entry)")
     for name in strategies:

@@ -12,6 +12,13 @@ fewest whose possibility or fee is unknown, then the smallest total of known fee
 proposed with the reason, a deficit no surplus can fill and a surplus nobody needs are listed, and a
 venue's asset whose starting balance is unknown (a live venue not read at the start) is named as not planned.
 
+Quote held by cross-quote trades (``convert = "hold"``, or a conversion leg that did not complete: the
+trades' ``quote_imbalance``) is proposed for conversion first: each ``conversion`` market the trades named
+converts what they left of Q2 (at most the Q2 the venues hold above their start) back into Q1 on its venue,
+worth about what the trades valued it at (the conversion book when they settled). The transfers are then
+planned on the balances after those conversions: the Q2 to the conversion's venue when it sits elsewhere,
+the Q1 it gives to where it was spent.
+
 The facts are the latest funding facts the journal holds (what the last scan or replay learnt), with the
 config's ``transfer`` tables on top. arbscan never moves money: this only prints.
 """
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +42,8 @@ from arbscan.funding.transfers import CLOSED, OPEN, Leg, leg
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Transfer", "Leftover", "Plan", "plan_asset", "plan_transfers", "load_funding", "rebalance", "format_plan"]
+__all__ = ["Transfer", "Leftover", "Conversion", "Plan", "plan_asset", "plan_transfers", "load_funding",
+           "held_quotes", "rebalance", "format_plan"]
 
 _MAX_SEARCH = 200_000  # plans tried per asset before settling for the best so far (dozens of venues)
 
@@ -69,6 +77,28 @@ class Leftover:
     amount: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """One proposed conversion: ``amount`` of ``asset`` (Q2) into ``into`` (Q1) on ``venue``'s ``symbol``.
+
+    ``value`` is what the cross-quote trades valued that Q2 at in Q1 (the conversion book when they
+    settled; None when some could not be valued); ``held_on`` the venues where the trades received it.
+    """
+
+    venue: str
+    symbol: str
+    asset: str
+    into: str
+    amount: Decimal
+    value: Decimal | None
+    held_on: tuple[str, ...]
+
+    @property
+    def side(self) -> str:
+        """``sell`` (the market is Q2/Q1: Q2 sold at its bids) or ``buy`` (Q1/Q2: Q1 bought at its asks)."""
+        return "sell" if self.symbol.partition("/")[0] == self.asset else "buy"
+
+
 @dataclass(slots=True)
 class Plan:
     """The advice for one strategy's run: the transfers, what they leave, and where the facts came from."""
@@ -82,6 +112,7 @@ class Plan:
     facts_as_of: float | None = None  # event time of the latest of them (None: not known)
     drift: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # asset -> exchange -> now - start
     unknown: list[tuple[str, str]] = field(default_factory=list)  # (asset, exchange) whose start is unknown: not planned
+    conversions: list[Conversion] = field(default_factory=list)  # quote held by cross-quote trades, converted first
 
 
 def _edge(asset: str, source: str, target: str, funding: FundingBook) -> Leg:
@@ -146,13 +177,28 @@ def plan_asset(asset: str, drift: Mapping[str, Decimal], funding: FundingBook) -
 
 
 def plan_transfers(strategy: str, mode: str, run_id: int, start: Mapping[tuple[str, str], Decimal | None],
-                   final: Mapping[tuple[str, str], Decimal], funding: FundingBook) -> Plan:
+                   final: Mapping[tuple[str, str], Decimal], funding: FundingBook,
+                   held: Iterable[Conversion] = ()) -> Plan:
     """The advice for balances that went from ``start`` to ``final`` ((exchange, asset) -> amount).
 
     A start of None is unknown: that venue's asset is left out of planning (listed in ``plan.unknown``),
-    never taken as 0; an (exchange, asset) missing from ``start`` started at 0.
+    never taken as 0; an (exchange, asset) missing from ``start`` started at 0. ``held``: quote held by
+    cross-quote trades (:func:`held_quotes`); each is converted first, capped by the Q2 the venues hold
+    above their start, and the transfers are planned on the balances after the conversions.
     """
     plan = Plan(strategy, mode, run_id)
+    final = dict(final)
+    for conv in held:
+        surplus = sum((final.get(k, ZERO) - (start.get(k) or ZERO) for k in {*start, *final}
+                       if k[1] == conv.asset and start.get(k, ZERO) is not None), ZERO)
+        amount = min(conv.amount, surplus)
+        if amount <= 0:
+            continue
+        value = None if conv.value is None else conv.value * amount / conv.amount
+        plan.conversions.append(Conversion(conv.venue, conv.symbol, conv.asset, conv.into, amount, value, conv.held_on))
+        final[(conv.venue, conv.asset)] = final.get((conv.venue, conv.asset), ZERO) - amount
+        if value is not None:
+            final[(conv.venue, conv.into)] = final.get((conv.venue, conv.into), ZERO) + value
     for ex, asset in sorted({*start, *final}, key=lambda k: (k[1], k[0])):
         begin = start.get((ex, asset), ZERO)
         if begin is None:
@@ -194,6 +240,37 @@ def load_funding(db: Any, overrides: Mapping[str, Mapping[str, tuple[NetworkFund
         if isinstance(ts, (int, float)) and 0 <= ts < 1e11 and (as_of is None or ts > as_of):
             as_of = float(ts)
     return book, read, as_of
+
+
+def held_quotes(db: Any, run_id: Any, strategy: str, mode: str) -> list[Conversion]:
+    """The quote (Q2) the run's cross-quote trades left, per conversion market, with the Q1 they valued it at."""
+    if "sell_symbol" not in {c.name for c in db["trades"].columns}:  # a journal from before cross-quote trades
+        return []
+    held: dict[tuple[str, str, str], list[Any]] = {}  # (conversion, Q2, Q1) -> [amount, value or None, venues]
+    for symbol, sell_symbol, sell_ex, conversion, left, value in db.execute(
+            "SELECT symbol, sell_symbol, sell_exchange, conversion, quote_imbalance, quote_imbalance_value FROM trades "
+            "WHERE run_id IS ? AND mode = ? AND strategy = ? AND sell_symbol IS NOT NULL AND conversion IS NOT NULL",
+            (run_id, mode, strategy)).fetchall():
+        try:
+            amount = Decimal(str(left)) if left not in (None, "") else ZERO
+        except ArithmeticError:
+            amount = ZERO
+        if not amount.is_finite() or amount <= 0:
+            continue
+        try:
+            worth: Decimal | None = Decimal(str(value)) if value not in (None, "") else None
+        except ArithmeticError:
+            worth = None
+        entry = held.setdefault((str(conversion), str(sell_symbol).partition("/")[2], str(symbol).partition("/")[2]),
+                                [ZERO, ZERO, {}])
+        entry[0] += amount
+        entry[1] = None if worth is None or entry[1] is None or not worth.is_finite() else entry[1] + worth
+        entry[2][sell_ex] = None
+    out = []
+    for (conversion, q2, q1), (amount, worth, venues) in sorted(held.items()):
+        venue, _, symbol = conversion.partition(":")
+        out.append(Conversion(venue, symbol, q2, q1, amount, worth, tuple(venues)))
+    return out
 
 
 def _which(db: Any, strategy: str | None) -> tuple[str, str, int]:
@@ -243,11 +320,12 @@ def rebalance(db_path: str | Path, strategy: str | None,
         _balances_readable(db, run_id, name, mode)
         summary = summarize(db, run_id, name, mode)
         funding, sets, as_of = load_funding(db, overrides)
+        held = held_quotes(db, run_id, name, mode)
     finally:
         db.conn.close()
     # the summary's rule: a live venue with no starting rows journaled has an unknown start, never 0
     start = {k: summary.start_of(*k) for k in {*summary.start, *summary.final}}
-    plan = plan_transfers(name, mode, run_id, start, summary.final, funding)
+    plan = plan_transfers(name, mode, run_id, start, summary.final, funding, held)
     plan.facts, plan.facts_as_of = sets, as_of
     return plan
 
@@ -269,6 +347,13 @@ def format_plan(plan: Plan) -> str:
         when += ", the latest of " + datetime.fromtimestamp(plan.facts_as_of, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines.append(f"transfer facts: {when}; the config's transfer tables on top")
     lines += [f"{asset} on {ex}: starting balance unknown, not planned" for asset, ex in plan.unknown]
+    for c in plan.conversions:
+        how = f"sell {c.asset} at its bids" if c.side == "sell" else f"buy {c.into} at its asks"
+        worth = ("value unknown (no conversion book deep enough when the trades settled): the transfers below "
+                 f"leave its {c.into} out") if c.value is None else (
+                 f"about {_fmt(c.value)} {c.into} at the conversion book when the trades settled")
+        lines.append(f"convert {_fmt(c.amount)} {c.asset} held by cross-quote trades (received on "
+                     f"{', '.join(c.held_on)}) into {c.into} on {c.venue} {c.symbol} ({how}): {worth}")
     if not plan.drift:
         known = " with a known start" if plan.unknown else ""
         lines.append(f"balances{known} are at their starting allocation: nothing to move")

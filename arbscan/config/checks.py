@@ -190,8 +190,9 @@ def _check_conversions(settings: Settings, command: str, replay: ReplayMarkets |
     if not settings.conversions:
         return []
     if settings.scanner.workers > 1:
-        raise ConfigError("conversions: cross-quote routes need the books of several symbols in one scanner; "
-                          f"set scanner.workers = 1 (it is {settings.scanner.workers})")
+        raise ConfigError("conversions: cross-quote routes need the books of several symbols in one scanner and "
+                          f"are not split over processes; set scanner.workers = 1 or drop --workers (it is "
+                          f"{settings.scanner.workers})")
     in_file = command == "replay" and replay is not None
     venues = set(replay.venues) if in_file else {v.exchange for v in settings.venues}
     warnings = []

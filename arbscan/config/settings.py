@@ -53,6 +53,7 @@ __all__ = [
     "parse_settings",
     "DEFAULT_CONFIG_PATH",
     "IMBALANCE_POLICIES",
+    "CONVERT_MODES",
     "workers_value",
 ]
 
@@ -60,6 +61,8 @@ DEFAULT_CONFIG_PATH = Path("arbscan.toml")
 IMBALANCE_POLICIES = ("flatten_buy_venue", "flatten_sell_venue", "keep")
 ADAPTER_KINDS = ("auto", "native", "ccxt")
 KRAKEN_RATE_TIERS = ("starter", "intermediate", "pro")
+CONVERT_MODES = ("hold", "each_trade")
+"""``[[strategies]] convert``: what a cross-quote trade does with the Q2 its sell leg received."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class StrategyConfig:
     cooldown_ms: int = 0  # per route, after a trade
     balances: Balances = field(default_factory=dict)  # venue -> asset -> starting amount
     skip_untransferable: bool = False  # skip routes whose inventory cannot move back (blocked; unknown is taken)
+    convert: str = "hold"  # cross-quote trades: keep the Q2 received ('hold') or convert it back each trade ('each_trade')
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +268,11 @@ def _strategy(key: str, raw: Any) -> StrategyConfig:
             kw[ms] = _int(f"{key}.{ms}", raw[ms], maximum=DAY_MS)
     if "skip_untransferable" in raw:
         kw["skip_untransferable"] = _bool(f"{key}.skip_untransferable", raw["skip_untransferable"])
+    if "convert" in raw:
+        convert = _str(f"{key}.convert", raw["convert"]).lower()
+        if convert not in CONVERT_MODES:
+            raise ConfigError(f"{key}.convert: must be one of {', '.join(CONVERT_MODES)}, got {convert!r}")
+        kw["convert"] = convert
     if "balances" in raw:
         venues = _table(f"{key}.balances", raw["balances"])
         kw["balances"] = {

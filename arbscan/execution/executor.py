@@ -15,6 +15,12 @@ cooldown, sizing with its balances minus what trades in flight reserved, thresho
 
 A route that passes becomes a paired trade (``arbscan.execution.trades.Lifecycle``): journaled, then run by
 the mode's runner (an asyncio task live, the event-clock scheduler on paper).
+
+Cross-quote routes (``on_cross_opportunity``, from ``arbscan.scan.crossquote``) run the same sequence
+on their three books: ``venue`` also covers the conversion's venue when the strategy converts each
+trade, ``no_market`` the conversion's market and book, ``untransferable`` is not judged for them, and
+the strategy sizes them with ``arbscan.crossspread.evaluate_cross``
+(:meth:`arbscan.execution.strategy.StrategyRules.decide_cross`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from arbscan.errors import TradingHalted
 from arbscan.model import ZERO, BookSnapshot, Market, Opportunity, Route
 from arbscan.execution.risk import KillSwitch
 from arbscan.execution.strategy import StrategyRules
-from arbscan.execution.trades import Lifecycle, Outcome, PairedTrade
+from arbscan.execution.strategy import quote_cap, size_cross
+from arbscan.execution.trades import EACH_TRADE, Lifecycle, Outcome, PairedTrade
 from arbscan.funding.transfers import BLOCKED
 
 __all__ = ["Executor", "ExecutorListener", "Startup", "RECENT_TRADES"]
@@ -144,6 +151,18 @@ class Executor:
             trade = self._open(plan)
             self.runner(self._drive(trade))
 
+    def on_cross_opportunity(self, opp: Any, t: float) -> None:
+        """A cross-quote route is live at ``t``: the same gatekeeping on its three books, then a paired trade."""
+        if self.closed:
+            return
+        self.clock.advance(t)
+        if not self.started:
+            self.startup.begin(t, self._trading_may_start)
+        plan = self._gate_cross(opp, t)
+        if plan is not None:
+            trade = self._open(plan)
+            self.runner(self._drive(trade))
+
     def on_close(self, t: float) -> None:
         """The stream ended: the venue settles what is due and ends what waits; no new trade after this."""
         if self.closed:
@@ -168,19 +187,8 @@ class Executor:
         return left if left > 0 else ZERO
 
     def _gate(self, opp: Opportunity, t: float) -> Opportunity | None:
-        if not self.started:
-            return self._skip("starting")
-        if self.kill.refused is not None:
-            return self._skip("refused")
-        if self.kill.halted:
-            if self.kill.cleared():
-                logger.warning("halt cleared by 'arbscan resume'; reconciling before trading again")
-                self.risk.consecutive_failures = 0
-                self.started = False
-                self.startup.restart(self._trading_may_start)
-            return self._skip("halted")
-        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
-            return self._skip("busy")
+        if not self._gate_common():
+            return None
         symbol, buy_ex, sell_ex = opp.symbol, opp.buy_exchange, opp.sell_exchange
         if not (self.trades_on(buy_ex) and self.trades_on(sell_ex)):
             return self._skip("venue")
@@ -199,7 +207,66 @@ class Executor:
         plan = self.risk.fit(decision.opportunity, bm, sm)
         if plan is None:
             return self._skip("risk")
-        why = self.risk.refuse(plan, self.monotonic())
+        why = self.risk.refuse(plan, self.monotonic(), self._order_venues(plan))
+        if why is not None:
+            logger.info("trade refused by risk limits: %s", why)
+            return self._skip("risk")
+        return plan
+
+    def _order_venues(self, plan: Any) -> tuple[str, ...]:
+        """The venues a trade on ``plan`` sends orders to: its two legs' and, converting each trade, the conversion's."""
+        venues = (plan.buy_exchange, plan.sell_exchange)
+        conversion = getattr(plan, "conversion_exchange", None)
+        if conversion is not None and self.strategy.convert == EACH_TRADE:
+            venues += (conversion,)
+        return tuple(dict.fromkeys(venues))
+
+    def _gate_common(self) -> bool:
+        """The first checks of both sequences (start, refused keys, the halt, in flight); False: skipped."""
+        if not self.started:
+            return self._skip("starting") or False
+        if self.kill.refused is not None:
+            return self._skip("refused") or False
+        if self.kill.halted:
+            if self.kill.cleared():
+                logger.warning("halt cleared by 'arbscan resume'; reconciling before trading again")
+                self.risk.consecutive_failures = 0
+                self.started = False
+                self.startup.restart(self._trading_may_start)
+            return self._skip("halted") or False
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            return self._skip("busy") or False
+        return True
+
+    def _gate_cross(self, opp: Any, t: float) -> Any:
+        if not self._gate_common():
+            return None
+        buy_ex, sell_ex = opp.buy_exchange, opp.sell_exchange
+        conv_key = (opp.conversion_exchange, opp.conversion_symbol)
+        if not all(self.trades_on(v) for v in self._order_venues(opp)):
+            return self._skip("venue")
+        keys = ((buy_ex, opp.symbol), (sell_ex, opp.sell_symbol), conv_key)
+        bm, sm, cm = (self.markets.get(k) for k in keys)
+        buy, sell, conv = (self.venue.book(*k) for k in keys)
+        if bm is None or sm is None or cm is None or buy is None or sell is None or conv is None:
+            if keys not in self._warned:
+                self._warned.add(keys)  # type: ignore[arg-type]
+                logger.warning("strategy %s: no market or book for %s %s -> %s %s via %s:%s; route skipped", self.name,
+                               opp.symbol, buy_ex, opp.sell_symbol, sell_ex, *conv_key)
+            return self._skip("no_market")
+        free_q1, free_base = self.free(buy_ex, bm.quote), self.free(sell_ex, sm.base)
+        decision = self.rules.decide_cross(buy, sell, conv, bm, sm, cm, free_q1, free_base, t)
+        if decision.opportunity is None:
+            return self._skip(decision.reason or "no_trade")
+
+        def resize(notional: Decimal) -> Any:
+            cap = quote_cap(free_q1, notional, bm.taker_fee)
+            return size_cross(self.strategy, buy, sell, conv, bm, sm, cm, cap, free_base)
+
+        plan = self.risk.fit_cross(decision.opportunity, resize)
+        if plan is None:
+            return self._skip("risk")
+        why = self.risk.refuse(plan, self.monotonic(), self._order_venues(plan))
         if why is not None:
             logger.info("trade refused by risk limits: %s", why)
             return self._skip("risk")
@@ -278,7 +345,7 @@ class Executor:
             raise TradingHalted("start-up reconciliation has not run: await start() first")
         if self.kill.halted:
             raise TradingHalted(f"trading is halted: {self.kill.why()}")
-        why = self.risk.refuse(opp, self.monotonic())
+        why = self.risk.refuse(opp, self.monotonic(), self._order_venues(opp))
         if why is not None:
             self._skip("risk")
             logger.warning("trade refused by risk limits: %s", why)

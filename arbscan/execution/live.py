@@ -134,10 +134,11 @@ class LiveVenue:
         for order in orders:  # known balances follow the fills (fees in quote); unknown ones stay unknown
             if order.filled:
                 venue = self.balances.get(order.req.exchange, {})
-                if trade.base in venue:
-                    venue[trade.base] += order.base_flow
-                if trade.quote in venue:
-                    venue[trade.quote] += order.quote_flow
+                base, _, quote = order.req.symbol.partition("/")  # the order's own market: a conversion's differs
+                if base in venue:
+                    venue[base] += order.base_flow
+                if quote in venue:
+                    venue[quote] += order.quote_flow
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -364,7 +365,8 @@ def live_executor(adapters: Mapping[str, Any], journal: DurableJournal, config: 
     venue = LiveVenue(adapters, tracker, reconciler, risk, kill, config, balances if balances is not None else {},
                       validate_only=validate_only, monotonic=monotonic)
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
-                          policy=config.imbalance_policy, max_slippage_bps=config.max_slippage_bps, halted=kill.why)
+                          policy=config.imbalance_policy, max_slippage_bps=config.max_slippage_bps, halted=kill.why,
+                          convert=strategy.convert)
     startup = LiveStartup(venue, reconciler, journal, markets, kill=kill, risk=risk, lifecycle=lifecycle,
                           strategy=strategy.name, check_permissions=check_permissions, symbols=symbols, clock=clock)
     return Executor(strategy=strategy, mode="live", lifecycle=lifecycle, risk=risk, kill=kill, runner=TaskRunner(),

@@ -15,7 +15,10 @@ venues' timestamps; the file's ``ts`` in a replay), so a replay gives the same r
 3. filled liquidity is removed from the venue's copy of the book until the venue's next update
    replaces it, so two trades settling together cannot fill the same level twice;
 4. when the stream ends, trades still waiting for their due time are cancelled unsent (``missed``,
-   detail ``stream_ended``).
+   detail ``stream_ended``);
+5. a cross-quote trade with ``convert = "each_trade"`` sends its conversion leg when its legs filled
+   (at their due time); it is due ``latency_ms`` later and fills the same way against the conversion
+   book (a stream that ends first cancels it unsent: the Q2 is left as a Q2 imbalance).
 
 Every order update goes through the live path's rule (``arbscan.execution.orders.apply_or_halt``): a move the
 state table forbids is refused, journals nothing and halts the strategy for the rest of the run.
@@ -289,7 +292,9 @@ class PaperVenue:
         """Submit ``orders`` now; at their due time fill each one (or cancel them all if the stream ends first)."""
         for order in orders:
             self.apply(order, _update(order, OrderStatus.SUBMITTED, ZERO, None, ZERO))
-        due_us = self._due_us(trade)
+        # ``latency_ms`` after now: the legs at the trade's decision, a later order (a cross-quote trade's
+        # conversion leg, sent once the legs filled) after the legs' due time
+        due_us = max(self._due_us(trade), micros(self.clock()) + self.latency_us)
         if (await _Due(due_us)) == STREAM_ENDED:
             why = "stream ended before the order reached the venue"
             for order in orders:
@@ -392,7 +397,7 @@ def paper_executor(strategy: StrategyConfig, markets: Mapping[tuple[str, str], M
     venue = PaperVenue(strategy.name, strategy.latency_ms, markets, copy.deepcopy(starting), tracker, clock, scheduler,
                        lambda: journal.run_id if journal.run_id is not None else 0, kill.halt)
     lifecycle = Lifecycle(strategy=strategy.name, tracker=tracker, journal=journal, venue=venue, markets=markets,
-                          policy=KEEP)
+                          policy=KEEP, convert=strategy.convert)
     return Executor(strategy=strategy, mode="paper", lifecycle=lifecycle, risk=NoLimits(), kill=kill,
                     runner=scheduler, startup=PaperStartup(journal, strategy.name, starting, clock), markets=markets,
                     clock=clock, transfers=transfers)

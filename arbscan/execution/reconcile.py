@@ -26,6 +26,7 @@ from typing import Any
 from arbscan.config.settings import LiveConfig
 from arbscan.errors import NotSupported, OrderNotFound
 from arbscan.execution.journal import DurableJournal
+from arbscan.crossspread import CrossOpportunity
 from arbscan.model import Opportunity, OrderStatus, OrderUpdate
 from arbscan.execution.orders import OrderTracker, TrackedOrder, apply_or_halt
 from arbscan.execution.risk import KillSwitch
@@ -44,11 +45,22 @@ def _describe(exc: BaseException, timeout_s: float) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _plan_from_row(row: Mapping[str, Any]) -> Opportunity:
-    """Enough of an ``Opportunity`` to settle a trade found in the journal at start-up."""
+def _plan_from_row(row: Mapping[str, Any]) -> Any:
+    """Enough of an ``Opportunity`` (a ``CrossOpportunity`` for a cross-quote trade) to settle a trade found at start-up."""
     amount = Decimal(row["planned_amount"])
     buy_limit = Decimal(row["buy_limit"])
     sell_limit = Decimal(row["sell_limit"])
+    if row.get("sell_symbol"):
+        venue, _, symbol = str(row["conversion"]).partition(":")
+        zero = Decimal(0)
+        return CrossOpportunity(
+            symbol=row["symbol"], sell_symbol=row["sell_symbol"], buy_exchange=row["buy_exchange"],
+            sell_exchange=row["sell_exchange"], conversion_exchange=venue, conversion_symbol=symbol, amount=amount,
+            buy_vwap=buy_limit, sell_vwap=sell_limit, buy_limit=buy_limit, sell_limit=sell_limit,
+            buy_cost=amount * buy_limit, sell_proceeds=amount * sell_limit, buy_fee=zero, sell_fee=zero,
+            conversion_side="", conversion_amount=zero, conversion_vwap=zero, conversion_limit=zero,
+            conversion_fee=zero, conversion_in=zero, conversion_out=zero, conversion_rate=zero, unconverted=zero,
+            net_profit=Decimal(row["expected_profit"] or "0"), net_bps=zero, ts=row["opened"] or 0.0)
     return Opportunity(
         symbol=row["symbol"], buy_exchange=row["buy_exchange"], sell_exchange=row["sell_exchange"], amount=amount,
         buy_vwap=buy_limit, sell_vwap=sell_limit, buy_limit=buy_limit, sell_limit=sell_limit,
@@ -173,10 +185,15 @@ class Reconciler:
             plan = _plan_from_row(row)
             base, _, quote = plan.symbol.partition("/")
             trade = PairedTrade(tid, row["strategy"] or strategy, plan, row["opened"] or 0.0, base, quote)
+            if row.get("sell_symbol"):  # a cross-quote trade
+                trade.sell_quote = row["sell_symbol"].partition("/")[2]
+                trade.convert_mode = row.get("convert") or lifecycle.convert
             for o in map(TrackedOrder.from_row, journal.trade_order_rows(tid)):
                 o = self.tracker.orders.get(o.client_id, o)
                 if o.role in ("buy", "sell"):
                     setattr(trade, o.role, o)
+                elif o.role == "convert":
+                    trade.convert = o
                 else:
                     trade.flatten.append(o)
             if trade.buy is None or trade.sell is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -63,8 +63,12 @@ class RiskLimits:
         """Absolute base of ``base`` held as kept inventory, summed over trades (signed sum, then abs)."""
         return abs(sum((v for (sym, _), v in self.inventory.items() if sym.partition("/")[0] == base), ZERO))
 
-    def refuse(self, opp: Opportunity, now: float) -> str | None:
-        """Why ``opp`` may not be traded now (None: it may): notional, exposure or order rate."""
+    def refuse(self, opp: Opportunity, now: float, venues: Iterable[str] | None = None) -> str | None:
+        """Why ``opp`` may not be traded now (None: it may): notional, exposure or order rate.
+
+        ``venues``: where the trade sends orders (default its two legs'; a cross-quote trade that
+        converts each trade adds the conversion's venue).
+        """
         cfg = self.config
         notional = opp.amount * opp.buy_limit
         if notional > cfg.max_notional_per_trade:
@@ -75,7 +79,7 @@ class RiskLimits:
             worst = self.exposure(base) + opp.amount
             if worst > cap:
                 return f"{base} exposure could reach {worst}, above max_exposure {cap}"
-        for venue in (opp.buy_exchange, opp.sell_exchange):
+        for venue in dict.fromkeys(venues if venues is not None else (opp.buy_exchange, opp.sell_exchange)):
             if self.orders_last_minute(venue, now) + 1 > cfg.max_orders_per_minute:
                 return f"{venue}: max_orders_per_minute {cfg.max_orders_per_minute} reached"
         return None
@@ -98,6 +102,20 @@ class RiskLimits:
         k = amount / opp.amount
         return replace(opp, amount=amount, buy_cost=opp.buy_cost * k, sell_proceeds=opp.sell_proceeds * k,
                        net_profit=opp.net_profit * k, buy_fee=opp.buy_fee * k, sell_fee=opp.sell_fee * k)
+
+    def fit_cross(self, opp: Any, resize: Callable[[Decimal], Any]) -> Any:
+        """A cross-quote plan whose worst case (amount x ``buy_limit``) fits ``max_notional_per_trade``, or None.
+
+        Its three books are re-walked, not scaled: ``resize(notional)`` sizes the trade again with the
+        buy notional capped at ``notional``, aimed at the cap through the plan's VWAP-to-limit ratio
+        (at most three tries).
+        """
+        cap = self.config.max_notional_per_trade
+        for _ in range(3):
+            if opp is None or opp.amount * opp.buy_limit <= cap:
+                return opp
+            opp = resize(cap * opp.buy_vwap / opp.buy_limit)
+        return opp if opp is not None and opp.amount * opp.buy_limit <= cap else None
 
     def start_day(self, now: float, realised_today: Decimal, inventory: dict[tuple[str, str], Decimal]) -> None:
         """Take today's realised PnL and the kept inventory from the journal (start-up)."""
@@ -130,11 +148,15 @@ class NoLimits:
 
     consecutive_failures = 0
 
-    def refuse(self, opp: Opportunity, now: float) -> str | None:
+    def refuse(self, opp: Opportunity, now: float, venues: Iterable[str] | None = None) -> str | None:
         """Never refuses."""
         return None
 
     def fit(self, opp: Opportunity, buy_market: Market, sell_market: Market) -> Opportunity:
+        """``opp`` unchanged."""
+        return opp
+
+    def fit_cross(self, opp: Any, resize: Callable[[Decimal], Any]) -> Any:
         """``opp`` unchanged."""
         return opp
 

@@ -14,6 +14,12 @@ Pure: no I/O, no clock (time comes in as an argument). One :class:`StrategyRules
   including its fee, so the notional before fee is at most ``max_notional``);
 * **thresholds**: the sized trade must have ``net_bps >= min_net_bps`` and ``net_profit >= min_profit``.
 
+Cross-quote routes (``arbscan.scan.crossquote``) go through the same rules in
+:meth:`StrategyRules.decide_cross`: the filters take both legs' symbols and both base venues (and
+the conversion's venue when the strategy converts each trade), the
+route is the five-part cross-quote route, and sizing is ``arbscan.crossspread.evaluate_cross`` on the
+three books with the same caps; ``min_profit`` is in Q1.
+
 Callers: ``StrategyRules.decide(...)`` returns a :class:`Decision`; its ``opportunity`` (sized) is
 the trade to place, else ``reason`` (one of :data:`SKIP_REASONS`) says why not.
 """
@@ -26,7 +32,8 @@ from decimal import Decimal
 
 from arbscan import spread
 from arbscan.config.settings import StrategyConfig
-from arbscan.model import BookSnapshot, Market, Opportunity, Route
+from arbscan.crossspread import CrossOpportunity, evaluate_cross
+from arbscan.model import BookSnapshot, Market, Opportunity
 
 __all__ = [
     "StrategyRules",
@@ -34,6 +41,7 @@ __all__ = [
     "SKIP_REASONS",
     "quote_cap",
     "size_trade",
+    "size_cross",
     "available",
     "micros",
 ]
@@ -103,6 +111,14 @@ def size_trade(
     return spread.evaluate(buy, sell, buy_market, sell_market, cap, base_available)
 
 
+def size_cross(config: StrategyConfig, buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot,
+               buy_market: Market, sell_market: Market, conversion_market: Market, quote_available: Decimal | None,
+               base_available: Decimal | None) -> CrossOpportunity | None:
+    """The cross-quote trade ``config`` would place on these three books with these balances (no thresholds)."""
+    cap = quote_cap(quote_available, config.max_notional, buy_market.taker_fee)
+    return evaluate_cross(buy, sell, conversion, buy_market, sell_market, conversion_market, cap, base_available)
+
+
 class StrategyRules:
     """The rules of one strategy (filters, one trade per route, cooldown, sizing, thresholds); no I/O."""
 
@@ -112,8 +128,8 @@ class StrategyRules:
         self._symbols = frozenset(config.symbols)
         self._venues = frozenset(config.venues)
         self._cooldown_us = config.cooldown_ms * 1000
-        self._busy: dict[Route, str] = {}  # route -> id of the trade in flight
-        self._cool_until: dict[Route, int] = {}  # microseconds
+        self._busy: dict[tuple[str, ...], str] = {}  # route (a cross-quote route has five parts) -> trade in flight
+        self._cool_until: dict[tuple[str, ...], int] = {}  # microseconds
 
     # -- filters and state -----------------------------------------------------------------
 
@@ -125,7 +141,7 @@ class StrategyRules:
             return "venue"
         return None
 
-    def ready(self, route: Route, t: float) -> str | None:
+    def ready(self, route: tuple[str, ...], t: float) -> str | None:
         """None when ``route`` may trade at ``t``, else ``"busy"`` (a trade in flight) or ``"cooldown"``."""
         if route in self._busy:
             return "busy"
@@ -134,17 +150,17 @@ class StrategyRules:
             return "cooldown"
         return None
 
-    def opened(self, route: Route, trade_id: str) -> None:
+    def opened(self, route: tuple[str, ...], trade_id: str) -> None:
         """Mark ``route`` busy with trade ``trade_id`` (its orders are in flight)."""
         self._busy[route] = trade_id
 
-    def closed(self, route: Route, t: float) -> None:
+    def closed(self, route: tuple[str, ...], t: float) -> None:
         """The trade on ``route`` settled at ``t``: the route is free again after ``cooldown_ms``."""
         self._busy.pop(route, None)
         if self._cooldown_us > 0:
             self._cool_until[route] = micros(t) + self._cooldown_us
 
-    def busy_routes(self) -> dict[Route, str]:
+    def busy_routes(self) -> dict[tuple[str, ...], str]:
         """Routes with a trade in flight, and that trade's id."""
         return dict(self._busy)
 
@@ -179,3 +195,28 @@ class StrategyRules:
         if opp.net_profit < self.config.min_profit:
             return Decision(None, "min_profit")
         return Decision(opp)
+
+    def decide_cross(self, buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market,
+                     sell_market: Market, conversion_market: Market, quote_available: Decimal | None,
+                     base_available: Decimal | None, t: float) -> Decision:
+        """As :meth:`decide` for a cross-quote route: buy on ``buy``, sell on ``sell``, convert on ``conversion``."""
+        reason = self.accepts(buy.symbol, buy.exchange, sell.exchange)
+        if reason is None and self._symbols and sell.symbol not in self._symbols:
+            reason = "symbol"
+        if reason is None and self._venues and self.config.convert == "each_trade" \
+                and conversion.exchange not in self._venues:  # the third leg would trade on a venue not its own
+            reason = "venue"
+        if reason is None:
+            route = (buy.symbol, buy.exchange, sell.symbol, sell.exchange, f"{conversion.exchange}:{conversion.symbol}")
+            reason = self.ready(route, t)
+        if reason is not None:
+            return Decision(None, reason)
+        opp = size_cross(self.config, buy, sell, conversion, buy_market, sell_market, conversion_market,
+                         quote_available, base_available)
+        if opp is None:
+            return Decision(None, "no_trade")
+        if opp.net_bps < self.config.min_net_bps:
+            return Decision(None, "min_net_bps")
+        if opp.net_profit < self.config.min_profit:
+            return Decision(None, "min_profit")
+        return Decision(opp)  # type: ignore[arg-type]

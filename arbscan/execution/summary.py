@@ -61,6 +61,9 @@ class StrategySummary:
     start: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (exchange, asset) -> amount
     final: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     traded: set[tuple[str, str]] = field(default_factory=set)  # (exchange, asset) the trades moved
+    quote_held: dict[str, Decimal] = field(default_factory=dict)  # Q2 asset -> left by cross-quote trades
+    quote_held_value: dict[str, Decimal] = field(default_factory=dict)  # Q1 asset -> that Q2 at the conversion books
+    quote_unvalued: set[str] = field(default_factory=set)  # Q2 assets some of which could not be valued (at cost)
 
     @property
     def trades(self) -> int:
@@ -175,6 +178,17 @@ def summarize(db: Any, run_id: int, strategy: str, mode: str = "paper") -> Strat
         _add(s.realised, quote, _dec(pnl))
         _add(s.capital, quote, _dec(cost))
         s.largest[quote] = max(s.largest.get(quote, _ZERO), _dec(cost))
+    for symbol, sell_symbol, sell_ex, left, value in execute(  # cross-quote trades: the Q2 they left, valued
+        "SELECT symbol, sell_symbol, sell_exchange, quote_imbalance, quote_imbalance_value FROM trades "
+        "WHERE run_id = ? AND mode = ? AND strategy = ? AND sell_symbol IS NOT NULL", (run_id, mode, strategy),
+    ).fetchall():
+        q2 = str(sell_symbol).partition("/")[2]
+        if _dec(left):
+            s.traded.add((sell_ex, q2))
+        _add(s.quote_held, q2, _dec(left))
+        if value is None and _dec(left) > 0:
+            s.quote_unvalued.add(q2)
+        _add(s.quote_held_value, str(symbol).partition("/")[2], _dec(value))
     for ex, asset, free, trade_id in execute(
         "SELECT exchange, asset, free, trade_id FROM balances WHERE run_id = ? AND mode = ? AND strategy = ? ORDER BY id",
         (run_id, mode, strategy),
@@ -236,6 +250,12 @@ def format_summary(s: StrategySummary, strategy: StrategyConfig | None = None) -
         lines.append("  drift over all venues: " + ", ".join(
             f"{a} {'unknown (a starting balance is unknown)' if d is None else f'{d.normalize():+f}'}"
             for a, d in sorted(drift.items())))
+    held = {a: v for a, v in s.quote_held.items() if v}
+    if held:
+        lines.append("  quote held by cross-quote trades: " + ", ".join(f"{v.normalize():f} {a}" for a, v in sorted(held.items()))
+                     + ", valued " + ", ".join(f"{_q(v, '0.0001')} {a}" for a, v in sorted(s.quote_held_value.items()))
+                     + " at the conversion books when they settled (counted in the PnL)"
+                     + "".join(f"; some {a} not valued (no conversion book): carried at cost" for a in sorted(s.quote_unvalued)))
     left = {a: v for a, v in s.inventory.items() if v}
     if left:
         lines.append("  inventory left by uneven fills: " + ", ".join(f"{v.normalize():+f} {a}" for a, v in sorted(left.items())))

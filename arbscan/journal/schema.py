@@ -31,6 +31,7 @@ __all__ = [
     "FILL_COLUMNS",
     "CROSS_COLUMNS",
     "CROSS_FUNNEL_COUNTS",
+    "CROSS_TRADE_COLUMNS",
     "to_db_value",
     "plain_decimal",
     "migrate",
@@ -187,7 +188,7 @@ def _m002_execution(db: Database) -> None:
             "mode": str,
             "strategy": str,
             "trade_id": str,
-            "role": str,  # 'buy' | 'sell' | 'flatten'
+            "role": str,  # 'buy' | 'sell' | 'flatten' | 'convert' (a cross-quote trade's third leg)
             "exchange": str,
             "symbol": str,
             "side": str,  # 'buy' | 'sell'
@@ -367,6 +368,28 @@ def _m009_cross_quote(db: Database) -> None:
                                         "conversion"), foreign_keys=[("run_id", "runs", "id")])
 
 
+CROSS_TRADE_COLUMNS = ("sell_symbol", "conversion", "convert", "conversion_filled", "conversion_proceeds",
+                       "quote_imbalance", "quote_imbalance_value")
+"""The columns of a cross-quote trade in table ``trades`` (NULL on same-symbol trades)."""
+
+
+def _m010_cross_trades(db: Database) -> None:
+    """Cross-quote trades (``arbscan.execution.trades``): what their rows in ``trades`` add.
+
+    ``sell_symbol`` the sell leg's market (BASE/Q2; ``symbol`` stays the buy leg's); ``conversion``
+    ``venue:symbol``; ``convert`` the strategy's 'hold' | 'each_trade'; ``conversion_filled`` what the
+    conversion leg (order role 'convert') filled, in its market's base; ``conversion_proceeds`` the Q1
+    it gave; ``quote_imbalance`` the Q2 left on the sell venue after the trade (all of it with 'hold';
+    with 'each_trade', what the conversion leg did not convert); ``quote_imbalance_value`` that Q2
+    valued in Q1 at the conversion book when the trade settled (counted in ``realised_pnl``).
+
+    Version 10 here, right after ``cross_quote``; the equity branch also adds a version 10
+    (``equity``): whichever merges second moves to 11 (append only, never reordered once shipped).
+    """
+    for column in CROSS_TRADE_COLUMNS:
+        db["trades"].add_column(column, str)
+
+
 JOURNAL_APPLICATION_ID = 0x61726273  # "arbs"
 """``PRAGMA application_id`` of an arbscan journal (the marker), set when a journal is created or migrated."""
 
@@ -380,6 +403,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("bus", _m007_bus),
     ("off_step", _m008_off_step),
     ("cross_quote", _m009_cross_quote),
+    ("cross_trades", _m010_cross_trades),
 ]
 """Ordered schema migrations; append only. Version N is ``MIGRATIONS[N - 1]``."""
 
@@ -396,7 +420,7 @@ TRADE_COLUMNS = (
     "id", "run_id", "mode", "strategy", "symbol", "buy_exchange", "sell_exchange", "opened", "closed", "status",
     "planned_amount", "buy_limit", "sell_limit", "expected_profit", "buy_filled", "sell_filled", "buy_cost",
     "sell_proceeds", "flatten_amount", "flatten_pnl", "realised_pnl", "imbalance", "imbalance_action", "detail",
-)
+) + CROSS_TRADE_COLUMNS
 """The columns of table ``trades``."""
 
 FILL_COLUMNS = ("exchange", "trade_id", "run_id", "mode", "client_id", "symbol", "side", "amount", "price", "fee",
