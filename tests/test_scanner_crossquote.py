@@ -159,8 +159,9 @@ def test_replay_of_real_coinbase_oanda_slice_journals_cross_quote_episodes(tmp_p
     assert reverse["live"] == 0 and reverse["parity_only"] == reverse["no_edge"] == reverse["evaluated"] > 300
 
 
-def test_executors_never_see_cross_quote_routes():
-    # paper and live executors hear on_opportunity only: a cross-quote route is not a two-leg trade
+def test_cross_quote_routes_reach_only_listeners_that_take_them():
+    # a cross-quote route is not a two-leg trade: it never comes through on_opportunity; listeners with
+    # on_cross_opportunity (the paper and live executors) get it there
     class Listener:
         def __init__(self):
             self.plain, self.cross = [], []
