@@ -21,23 +21,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from test_live_cross import _market
 from test_live_e2e import KRAKEN_KEYS, FakeKraken, _serve
-from test_live_fakes import FEE, ScriptedVenue, journal_rows, live_config
+from test_live_fakes import ScriptedVenue, journal_rows, live_config
 
 from adapters.kraken.adapter import KrakenAdapter
 from arbscan.config.settings import StrategyConfig
 from arbscan.crossspread import CrossOpportunity
 from arbscan.execution.journal import DurableJournal
 from arbscan.execution.live import live_executor
-from arbscan.model import BookSnapshot, Market
+from arbscan.model import BookSnapshot
 
 D = Decimal
 EACH_TRADE = StrategyConfig("x", convert="each_trade")
-
-
-def _market(exchange: str, symbol: str, step: str) -> Market:
-    base, quote = symbol.split("/")
-    return Market(exchange, symbol, base, quote, FEE, D(step), D("0.0000001"), D(0), D(0))
 
 
 SCRIPTED = {"alpha": {"ETH/USD": _market("alpha", "ETH/USD", "0.0001")},

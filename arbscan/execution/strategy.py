@@ -187,14 +187,18 @@ class StrategyRules:
             reason = self.ready((symbol, buy.exchange, sell.exchange), t)
         if reason is not None:
             return Decision(None, reason)
-        opp = size_trade(self.config, buy, sell, buy_market, sell_market, quote_available, base_available)
+        return self._thresholds(size_trade(self.config, buy, sell, buy_market, sell_market, quote_available,
+                                           base_available))
+
+    def _thresholds(self, opp: Opportunity | CrossOpportunity | None) -> Decision:
+        """The sized trade if it meets ``min_net_bps`` and ``min_profit``, else why not (``no_trade``: none)."""
         if opp is None:
             return Decision(None, "no_trade")
         if opp.net_bps < self.config.min_net_bps:
             return Decision(None, "min_net_bps")
         if opp.net_profit < self.config.min_profit:
             return Decision(None, "min_profit")
-        return Decision(opp)
+        return Decision(opp)  # type: ignore[arg-type]
 
     def decide_cross(self, buy: BookSnapshot, sell: BookSnapshot, conversion: BookSnapshot, buy_market: Market,
                      sell_market: Market, conversion_market: Market, quote_available: Decimal | None,
@@ -211,12 +215,5 @@ class StrategyRules:
             reason = self.ready(route, t)
         if reason is not None:
             return Decision(None, reason)
-        opp = size_cross(self.config, buy, sell, conversion, buy_market, sell_market, conversion_market,
-                         quote_available, base_available)
-        if opp is None:
-            return Decision(None, "no_trade")
-        if opp.net_bps < self.config.min_net_bps:
-            return Decision(None, "min_net_bps")
-        if opp.net_profit < self.config.min_profit:
-            return Decision(None, "min_profit")
-        return Decision(opp)  # type: ignore[arg-type]
+        return self._thresholds(size_cross(self.config, buy, sell, conversion, buy_market, sell_market,
+                                           conversion_market, quote_available, base_available))
